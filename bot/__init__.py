@@ -1,0 +1,1 @@
+"""Atyrau University student-support assistant (Regulation No. 066)."""

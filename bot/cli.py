@@ -1,0 +1,147 @@
+"""``studentbot``: run the bot, the local chat, migrations, roles, and the areas' commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+
+from bot.config import LANGUAGES, ConfigError, Settings, load_settings
+
+EXIT_CONFIG = 2
+Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+async def cmd_default(args: argparse.Namespace, settings: Settings) -> int:
+    """No subcommand: the bot when a token is configured, else the local chat."""
+    if settings.bot_token is not None and settings.bot_token.get_secret_value().strip():
+        return await cmd_run(args, settings)
+    args.lang = None
+    return await cmd_chat(args, settings)
+
+
+async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.runner import run
+
+    settings.token()  # fail early with a clear line
+    await run(settings)
+    return 0
+
+
+async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.localchat import run_chat
+
+    await run_chat(settings, lang=args.lang or settings.default_language)
+    return 0
+
+
+async def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.db.migrate import upgrade
+
+    await upgrade(settings.database_url, args.revision)
+    print(f"database at {_safe_url(settings.database_url)} is at {args.revision}")
+    return 0
+
+
+async def cmd_grant(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.db.base import create_engine, create_sessionmaker
+    from bot.db.migrate import upgrade
+    from bot.db.models import Role
+    from bot.services.users import UserRepository
+
+    await upgrade(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            user = await UserRepository(session).set_role(args.user_id, Role(args.role))
+            await session.commit()
+            print(f"user {user.id} is now {user.role}")
+    finally:
+        await engine.dispose()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="studentbot",
+        description="Atyrau University student assistant (Regulation No. 066). "
+        "With no command: the bot if BOT_TOKEN is set, else the local chat.",
+    )
+    parser.set_defaults(func=cmd_default)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the Telegram bot (long polling; webhook if WEBHOOK_URL)")
+    run.set_defaults(func=cmd_run)
+
+    chat = sub.add_parser("chat", help="chat with the assistant in this terminal (no token needed)")
+    chat.add_argument("--lang", choices=LANGUAGES, help="your Telegram language (default: DEFAULT_LANGUAGE)")
+    chat.set_defaults(func=cmd_chat)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", metavar="DB_COMMAND", required=True)
+    up = db_sub.add_parser("upgrade", help="apply migrations (Alembic)")
+    up.add_argument("revision", nargs="?", default="heads")
+    up.set_defaults(func=cmd_db_upgrade)
+
+    grant = sub.add_parser("grant", help="give a Telegram user a role")
+    grant.add_argument("role", choices=["student", "curator", "staff", "admin"])
+    grant.add_argument("user_id", type=int, metavar="TELEGRAM_USER_ID")
+    grant.set_defaults(func=cmd_grant)
+
+    from bot.commands import COMMAND_MODULES
+
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(sub)
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"studentbot: error: {message}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.command in {None, "chat"} else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        settings = load_settings()
+        logging.getLogger().setLevel(
+            settings.log_level.upper() if args.command not in {None, "chat"} else logging.WARNING
+        )
+        func: Handler = args.func
+        result: Any = asyncio.run(func(args, settings))
+        return int(result or 0)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    except ArgumentError as exc:
+        return _fail(f"DATABASE_URL is not a valid database URL ({exc}); "
+                     "e.g. sqlite+aiosqlite:///data/studentbot.db or "
+                     "postgresql+asyncpg://user@host/db")
+    except (OperationalError, DBAPIError, OSError, ConnectionError) as exc:
+        settings_url = _safe_url(load_settings().database_url)
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        return _fail(
+            f"cannot use the database at {settings_url}: {reason}. "
+            "Check DATABASE_URL and that the server is running."
+        )
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,7 @@
+"""Area subcommands of ``studentbot``: each module has ``register(subparsers)``.
+
+A subcommand sets ``func`` to ``async def handler(args, settings) -> int`` on its parser.
+"""
+
+# Modules listed here are imported by bot.cli; add yours in one line.
+COMMAND_MODULES: list[str] = []

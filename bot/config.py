@@ -1,0 +1,108 @@
+"""Settings from the environment and a ``.env`` file (pydantic-settings)."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from functools import cached_property
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+LANGUAGES: tuple[str, ...] = ("kk", "ru", "en")
+TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{30,}$")
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/studentbot.db"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message says what to set."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_nested_delimiter="__"
+    )
+
+    bot_token: SecretStr | None = None
+    database_url: str = DEFAULT_DATABASE_URL
+    telegram_api_url: str | None = None
+    redis_url: str | None = None
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    staff_chat_id: int | None = None
+    timezone: str = "Asia/Atyrau"
+    default_language: str = "kk"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_host: str = "0.0.0.0"
+    webhook_port: int = 8080
+    webhook_path: str = "/telegram/webhook"
+    log_level: str = "INFO"
+    # Delivery and helpdesk tuning (issues 5 and 6 read these).
+    broadcast_rate: float = 25.0
+    quiet_hours_start: time = time(22, 0)
+    quiet_hours_end: time = time(8, 0)
+    helpdesk_sla_minutes: int = 30
+    working_hours_start: time = time(9, 0)
+    working_hours_end: time = time(18, 0)
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in re.split(r"[,\s]+", value.strip()) if part]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @field_validator("default_language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in LANGUAGES:
+            raise ValueError(f"must be one of {', '.join(LANGUAGES)}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def token(self) -> str:
+        """The bot token, checked; raises ConfigError with what to set."""
+        if self.bot_token is None or not self.bot_token.get_secret_value().strip():
+            raise ConfigError(
+                "BOT_TOKEN is not set: put the token from @BotFather into the environment or "
+                ".env (or run `studentbot chat` for the local chat, which needs no token)"
+            )
+        token = self.bot_token.get_secret_value().strip()
+        if not TOKEN_RE.match(token):
+            raise ConfigError(
+                "BOT_TOKEN is malformed: expected '<digits>:<35 letters, digits, - or _>' "
+                "as given by @BotFather"
+            )
+        return token
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; a malformed value becomes a ConfigError naming the variable."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+        raise ConfigError(f"{name} is invalid: {err['msg']}") from None

@@ -1,0 +1,152 @@
+"""One factory builds everything for production, the local chat and the tests alike.
+
+Long-lived objects live on an :class:`AppContext` created once per process; the dispatcher gets
+them as workflow data, so handlers declare what they need as typed parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.types import BotCommand
+from aiogram.utils.i18n import I18n
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import LANGUAGES, Settings
+from bot.db.base import create_engine, create_sessionmaker
+from bot.fsm import SQLAlchemyStorage
+from bot.i18n import UserLocaleMiddleware, make_i18n, use_locale
+from bot.middlewares import DbSessionMiddleware, UserMiddleware
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AppContext:
+    """Everything created once per process. Areas add their services to ``services``."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    i18n: I18n
+    storage: BaseStorage
+    events_isolation: BaseEventIsolation
+    services: dict[str, Any] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        for service in self.services.values():
+            closer = getattr(service, "aclose", None)
+            if closer is not None:
+                await closer()
+        await self.storage.close()
+        await self.events_isolation.close()
+        await self.engine.dispose()
+
+
+def _build_services(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> dict[str, Any]:
+    """Area services that handlers receive by name (knowledge index, programme catalog …)."""
+    from bot.services.registry import build_services
+
+    return build_services(settings, sessionmaker)
+
+
+async def create_app_context(settings: Settings, *, services: dict[str, Any] | None = None) -> AppContext:
+    engine = create_engine(settings.database_url)
+    sessionmaker = create_sessionmaker(engine)
+    storage: BaseStorage
+    isolation: BaseEventIsolation
+    if settings.redis_url:
+        from aiogram.fsm.storage.redis import RedisStorage
+
+        storage = RedisStorage.from_url(
+            settings.redis_url, key_builder=DefaultKeyBuilder(prefix="studentbot", with_destiny=True)
+        )
+        isolation = storage.create_isolation()  # type: ignore[attr-defined]
+    else:
+        storage = SQLAlchemyStorage(sessionmaker)
+        isolation = SimpleEventIsolation()
+    return AppContext(
+        settings=settings,
+        engine=engine,
+        sessionmaker=sessionmaker,
+        i18n=make_i18n(settings.default_language),
+        storage=storage,
+        events_isolation=isolation,
+        services=services if services is not None else _build_services(settings, sessionmaker),
+    )
+
+
+def create_dispatcher(ctx: AppContext) -> Dispatcher:
+    from handlers import get_routers
+
+    dp = Dispatcher(
+        storage=ctx.storage,
+        events_isolation=ctx.events_isolation,
+        settings=ctx.settings,
+        sessionmaker=ctx.sessionmaker,
+        app=ctx,
+        **ctx.services,
+    )
+    dp.update.outer_middleware(DbSessionMiddleware(ctx.sessionmaker))
+    dp.update.outer_middleware(UserMiddleware(ctx.settings))
+    UserLocaleMiddleware(ctx.i18n).setup(dp)
+    dp.include_routers(*get_routers())
+    return dp
+
+
+def create_bot(settings: Settings, *, session: BaseSession | None = None, token: str | None = None) -> Bot:
+    if session is None:
+        session = AiohttpSession(
+            api=TelegramAPIServer.from_base(settings.telegram_api_url)
+            if settings.telegram_api_url
+            else TelegramAPIServer.from_base("https://api.telegram.org")
+        )
+    return Bot(
+        token=token or settings.token(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+def bot_commands(i18n: I18n, lang: str) -> list[BotCommand]:
+    from aiogram.utils.i18n import gettext as _
+
+    with use_locale(i18n, lang):
+        return [
+            BotCommand(command="start", description=_("Start and main menu")),
+            BotCommand(command="help", description=_("What I can do")),
+            BotCommand(command="rules", description=_("Browse the regulation")),
+            BotCommand(command="apply", description=_("Apply for distance or online learning")),
+            BotCommand(command="myapplications", description=_("My applications")),
+            BotCommand(command="reminders", description=_("Reminder settings")),
+            BotCommand(command="human", description=_("Ask a person")),
+            BotCommand(command="language", description=_("Change language")),
+            BotCommand(command="cancel", description=_("Cancel the current action")),
+        ]
+
+
+async def register_commands(bot: Bot, i18n: I18n) -> None:
+    """Cosmetic: a server that rejects these calls (older self-hosted Bot API) gets a warning."""
+    for lang in LANGUAGES:
+        try:
+            await bot.set_my_commands(bot_commands(i18n, lang), language_code=lang)
+        except (TelegramAPIError, TelegramNetworkError) as exc:
+            log.warning("could not register bot commands for %s: %s", lang, exc)
+            return
+    try:
+        await bot.set_my_commands(bot_commands(i18n, "en"))
+    except (TelegramAPIError, TelegramNetworkError) as exc:
+        log.warning("could not register default bot commands: %s", exc)

@@ -1,0 +1,30 @@
+"""Filters handlers declare: role checks against the stored user row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram.filters import Filter
+from aiogram.types import TelegramObject
+
+from bot.db.models import Role, User
+
+
+class RoleFilter(Filter):
+    """Passes when the user's stored role is one of ``roles`` (admins pass every role check)."""
+
+    def __init__(self, *roles: Role | str) -> None:
+        self.roles = frozenset(Role(r) for r in roles) | {Role.ADMIN}
+
+    async def __call__(self, event: TelegramObject, db_user: User | None = None) -> bool:
+        return db_user is not None and db_user.role_enum in self.roles
+
+    def __str__(self) -> str:
+        return f"RoleFilter({', '.join(sorted(r.value for r in self.roles))})"
+
+
+def has_role(db_user: Any, *roles: Role) -> bool:
+    """The same check for code that is not a filter (e.g. validating a callback press)."""
+    return db_user is not None and (
+        db_user.role_enum is Role.ADMIN or db_user.role_enum in set(roles)
+    )

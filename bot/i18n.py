@@ -1,0 +1,76 @@
+"""Gettext catalogs (Babel) and the locale choice: stored language, else Telegram's, else default."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from aiogram.types import TelegramObject, User as TgUser
+from aiogram.utils.i18n import I18n, I18nMiddleware
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+from bot.config import LANGUAGES
+
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+DOMAIN = "messages"
+
+# Telegram language codes outside kk/ru/en that fall back to Russian rather than English:
+# the post-Soviet languages whose speakers in Kazakhstan read Russian more often than English.
+RUSSIAN_FALLBACK = frozenset({"uk", "be", "uz", "ky", "tg", "tk", "az", "hy", "ka", "tt", "ba"})
+
+LANGUAGE_NAMES: dict[str, str] = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
+
+
+def compile_catalogs(path: Path = LOCALES_DIR, *, force: bool = False) -> list[Path]:
+    """Compile each ``.po`` into ``.mo`` when missing or older; returns what was written."""
+    written: list[Path] = []
+    for po_path in sorted(path.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+        mo_path = po_path.with_suffix(".mo")
+        if not force and mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        with po_path.open("rb") as fh:
+            catalog = read_po(fh, locale=po_path.parent.parent.name)
+        with mo_path.open("wb") as fh:
+            write_mo(fh, catalog, use_fuzzy=False)
+        written.append(mo_path)
+    return written
+
+
+def make_i18n(default_locale: str = "kk", path: Path = LOCALES_DIR) -> I18n:
+    compile_catalogs(path)
+    return I18n(path=path, default_locale=default_locale, domain=DOMAIN)
+
+
+def language_from_telegram(code: str | None, default: str) -> str:
+    """Map Telegram's ``language_code`` (``ru``, ``kk``, ``en-GB``, ``uk`` …) onto kk/ru/en."""
+    if not code:
+        return default
+    base = code.lower().replace("_", "-").split("-")[0]
+    if base in LANGUAGES:
+        return base
+    if base in RUSSIAN_FALLBACK:
+        return "ru"
+    return "en"
+
+
+class UserLocaleMiddleware(I18nMiddleware):
+    """The stored choice (``data["db_user"]``) wins; then Telegram's language; then the default."""
+
+    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        db_user = data.get("db_user")
+        if db_user is not None and db_user.language in LANGUAGES:
+            return str(db_user.language)
+        tg_user: TgUser | None = data.get("event_from_user")
+        return language_from_telegram(
+            tg_user.language_code if tg_user else None, self.i18n.default_locale
+        )
+
+
+@contextmanager
+def use_locale(i18n: I18n, lang: str) -> Iterator[None]:
+    """Translate with ``_()`` outside an update (CLI, background jobs)."""
+    with i18n.context(), i18n.use_locale(lang):
+        yield

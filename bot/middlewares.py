@@ -1,0 +1,51 @@
+"""Outer middlewares: one database session per update, then the user row (created on first contact)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, User as TgUser
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.db.models import Role
+from bot.services.users import UserRepository
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class DbSessionMiddleware(BaseMiddleware):
+    """Opens an ``AsyncSession`` for the update; commits when the handler succeeds."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        async with self.sessionmaker() as session:
+            data["session"] = session
+            result = await handler(event, data)
+            await session.commit()
+            return result
+
+
+class UserMiddleware(BaseMiddleware):
+    """Creates or refreshes the ``users`` row and passes it on as ``db_user``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.admin_ids = frozenset(settings.admin_ids)
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        tg_user: TgUser | None = data.get("event_from_user")
+        session: AsyncSession | None = data.get("session")
+        if tg_user is not None and session is not None and not tg_user.is_bot:
+            repo = UserRepository(session)
+            db_user, created = await repo.touch(tg_user)
+            if tg_user.id in self.admin_ids and db_user.role != Role.ADMIN:
+                db_user.role = Role.ADMIN.value
+            data["db_user"] = db_user
+            data["user_created"] = created
+            # The row must exist before the handler writes rows that reference it.
+            await session.commit()
+        return await handler(event, data)

@@ -1,0 +1,1 @@
+"""Services and repositories: the logic handlers call; handlers stay thin."""

@@ -1,0 +1,24 @@
+"""Builds the area services once per process; each reaches handlers as a keyword argument."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+
+
+def build_services(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> dict[str, Any]:
+    """Each entry reaches handlers as a keyword argument of that name.
+
+    A service with ``async def run_forever(bot)`` is started as a background worker by the
+    runner (schedulers, delivery queues) and cancelled on shutdown. Immutable data loaded from
+    files (knowledge base, programme list) is cached by its loader, so tests building many
+    contexts load it once.
+    """
+    services: dict[str, Any] = {}
+    # Areas register here, one line each, e.g. services["knowledge"] = load_knowledge()
+    return services

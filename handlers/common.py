@@ -1,0 +1,106 @@
+"""/start, /help, /language, /cancel and the main-menu entries that belong to no other area."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandStart, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import User
+from bot.menu import MENU_ASK, MENU_LANGUAGE, LanguageCallback, language_keyboard, main_menu
+from bot.services.users import UserRepository
+
+
+def help_text() -> str:
+    return _(
+        "I answer questions about Regulation No. 066 on distance learning and the online "
+        "form of study, citing the clause each answer rests on.\n\n"
+        "Just type your question, in Kazakh, Russian or English.\n\n"
+        "/rules — browse the regulation\n"
+        "/apply — apply for distance learning or the online form\n"
+        "/myapplications — your applications and their status\n"
+        "/reminders — deadline and orientation-week reminders\n"
+        "/human — ask a person from the helpdesk\n"
+        "/language — change the language\n"
+        "/cancel — leave what you are doing\n"
+        "/mydata — everything stored about you; /forget — delete it"
+    )
+
+
+async def start(message: Message, db_user: User, state: FSMContext) -> None:
+    await state.clear()
+    name = db_user.first_name or _("student")
+    if db_user.language is None:
+        await message.answer(
+            _(
+                "Hello, {name}! I am the student assistant of Kh. Dosmukhamedov Atyrau "
+                "University.\nChoose your language:"
+            ).format(name=name),
+            reply_markup=language_keyboard(),
+        )
+        return
+    await message.answer(
+        _("Hello, {name}! Ask me about distance learning and the online form of study.").format(
+            name=name
+        ),
+        reply_markup=main_menu(),
+    )
+
+
+async def show_help(message: Message) -> None:
+    await message.answer(help_text(), reply_markup=main_menu())
+
+
+async def choose_language(message: Message) -> None:
+    await message.answer(_("Choose your language:"), reply_markup=language_keyboard())
+
+
+async def language_chosen(
+    callback: CallbackQuery,
+    callback_data: LanguageCallback,
+    db_user: User,
+    session: AsyncSession,
+    i18n: I18n,
+) -> None:
+    if callback_data.code not in i18n.available_locales:
+        await callback.answer(_("This language is not available."), show_alert=True)
+        return
+    first_choice = db_user.language is None
+    await UserRepository(session).set_language(db_user, callback_data.code)
+    with i18n.use_locale(callback_data.code):
+        await callback.answer()
+        if isinstance(callback.message, Message):
+            await callback.message.edit_text(_("Language: English"))
+            text = help_text() if first_choice else _("Done. I will write in English now.")
+            await callback.message.answer(text, reply_markup=main_menu())
+
+
+async def cancel(message: Message, state: FSMContext) -> None:
+    if await state.get_state() is None:
+        await message.answer(_("There is nothing to cancel."), reply_markup=main_menu())
+        return
+    await state.clear()
+    await message.answer(_("Cancelled. What would you like to do?"), reply_markup=main_menu())
+
+
+async def ask_prompt(message: Message) -> None:
+    await message.answer(
+        _("Type your question in your own words, for example: «Can I study law online?»")
+    )
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == "private")
+    router.message.register(cancel, Command("cancel"))
+    router.message.register(start, CommandStart())
+    router.message.register(show_help, Command("help"))
+    router.message.register(choose_language, Command("language"))
+    router.message.register(choose_language, F.text == MENU_LANGUAGE)
+    router.message.register(ask_prompt, StateFilter(None), F.text == MENU_ASK)
+    router.callback_query.register(language_chosen, LanguageCallback.filter())
+    return router
