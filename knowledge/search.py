@@ -1,0 +1,445 @@
+"""Clause search over Regulation No. 066 in Kazakh, Russian and English.
+
+``KnowledgeIndex.build(regulation)`` runs once at start-up; ``index.search(query)`` is sync,
+allocation-light and takes well under a millisecond for a typical question, so handlers may
+call it directly from the event loop.
+
+Ranking, per language (the user's language counts most, the other two are a fallback):
+
+* BM25F over three fields (title, aliases, text, plus the parent's title as weak context),
+  with per-term contributions precomputed at build time, so a query is a few dict lookups;
+* terms are folded (``textnorm.fold``) and stemmed (Snowball for ru/en, an ending stripper
+  for kk), with a 5-letter prefix as a second, weaker term and adjacent-word pairs as a
+  third, so Kazakh and Russian endings and most derivations still meet;
+* Latin-typed Kazakh/Russian is transliterated, unknown words are typo-corrected against the
+  index vocabulary with rapidfuzz, and multi-word synonyms and abbreviations
+  (``data/synonyms.yaml``) add their canonical wording in all three languages.
+
+``SearchResult.confidence`` is the share of the question's meaningful words (weighted by how
+rare they are) that the best clause explains, damped when the best score is weak. Below
+``CONFIDENCE_THRESHOLD`` the caller should say "I am not sure" rather than cite a clause.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz, process
+
+from knowledge.regulation import Clause, Regulation
+from knowledge.textnorm import (
+    LANGS,
+    Stemmers,
+    Token,
+    _load,
+    detect_script,
+    fold,
+    has_kazakh_letters,
+    stopwords,
+    tokenize,
+    transliterate,
+)
+
+CONFIDENCE_THRESHOLD = 0.45
+"""Answer from the top hit at or above this confidence; below it, say you are not sure."""
+
+# BM25F parameters: field weight and length normalisation.
+_K1 = 1.2
+_FIELDS: dict[str, tuple[float, float]] = {
+    "title": (2.5, 0.3),
+    "aliases": (1.6, 0.3),
+    "text": (1.0, 0.75),
+    "context": (0.35, 0.3),
+}
+_PREFIX_LEN = 5
+_W_STEM = 1.0
+_W_PREFIX = 0.45
+_W_BIGRAM = 0.6
+_W_FUZZY = 0.8
+_W_SYNONYM = 0.8
+_LANG_PRIMARY = 1.0
+_LANG_OTHER = 0.4
+_PARENT_FACTOR = 0.8
+_UNKNOWN_WORD_IDF = 3.0
+_STRONG_SCORE = 6.0
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    clause_id: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    hits: list[Hit]
+    confidence: float
+    detected_lang: str
+
+    @property
+    def top(self) -> Hit | None:
+        return self.hits[0] if self.hits else None
+
+    @property
+    def confident(self) -> bool:
+        return bool(self.hits) and self.confidence >= CONFIDENCE_THRESHOLD
+
+
+@dataclass(slots=True)
+class _Unit:
+    """One meaningful query word and the weighted terms it produced, per language."""
+
+    terms: dict[str, dict[str, float]] = field(default_factory=dict)
+    known_idf: float = 0.0
+
+
+@dataclass(slots=True)
+class _LangIndex:
+    contrib: dict[str, dict[int, float]]
+    idf: dict[str, float]
+    surface: dict[str, str]  # folded word -> stem
+    surface_list: list[str]
+    stems: frozenset[str]
+
+
+def _prefix(word: str) -> str | None:
+    return "~" + word[:_PREFIX_LEN] if len(word) > _PREFIX_LEN and not word.isdigit() else None
+
+
+class KnowledgeIndex:
+    """Search index over the regulation's clauses; build once, search many times."""
+
+    def __init__(self) -> None:
+        self.clause_ids: list[str] = []
+        self._parent_factor: list[float] = []
+        self._langs: dict[str, _LangIndex] = {}
+        self._stem = Stemmers()
+        self._stop = stopwords()
+        self._synonyms: dict[str, dict[tuple[str, ...], int]] = {}
+        self._syn_terms: list[dict[str, list[str]]] = []
+        self._fuzzy_cache: dict[tuple[str, str], str | None] = {}
+
+    # --- building ------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, regulation: Regulation | Iterable[Clause]) -> KnowledgeIndex:
+        index = cls()
+        clauses = list(regulation)
+        by_id = {c.id: c for c in clauses}
+        has_children = {c.parent for c in clauses if c.parent}
+        index.clause_ids = [c.id for c in clauses]
+        index._parent_factor = [_PARENT_FACTOR if c.id in has_children else 1.0 for c in clauses]
+        for lang in LANGS:
+            index._langs[lang] = index._build_lang(clauses, by_id, lang)
+        index._build_synonyms()
+        return index
+
+    def _doc_terms(self, text: str, lang: str, surface: dict[str, str]) -> list[str]:
+        stop = self._stop[lang]
+        terms: list[str] = []
+        prev: str | None = None
+        for tok in tokenize(text):
+            word = tok.norm
+            if word in stop or (len(word) < 2 and not word.isdigit()):
+                continue
+            stem = self._stem.stem(word, lang)
+            surface.setdefault(word, stem)
+            terms.append(stem)
+            pre = _prefix(word)
+            if pre:
+                terms.append(pre)
+            if prev is not None:
+                terms.append(prev + "_" + stem)
+            prev = stem
+        return terms
+
+    def _build_lang(self, clauses: list[Clause], by_id: dict[str, Clause], lang: str) -> _LangIndex:
+        surface: dict[str, str] = {}
+        docs: list[dict[str, dict[str, int]]] = []
+        lengths: dict[str, list[int]] = {f: [] for f in _FIELDS}
+        for clause in clauses:
+            parent = by_id.get(clause.parent) if clause.parent else None
+            fields = {
+                "title": clause.title.get(lang, ""),
+                "aliases": "\n".join(clause.aliases.get(lang, ())),
+                "text": clause.text.get(lang, ""),
+                "context": parent.title.get(lang, "") if parent else "",
+            }
+            doc: dict[str, dict[str, int]] = {}
+            for name, text in fields.items():
+                counts: dict[str, int] = defaultdict(int)
+                terms = self._doc_terms(text, lang, surface)
+                for term in terms:
+                    counts[term] += 1
+                doc[name] = counts
+                lengths[name].append(len(terms))
+            docs.append(doc)
+        n_docs = len(docs)
+        avg = {f: (sum(v) / len(v) if v and sum(v) else 1.0) for f, v in lengths.items()}
+        df: dict[str, int] = defaultdict(int)
+        for doc in docs:
+            for term in {t for counts in doc.values() for t in counts}:
+                df[term] += 1
+        idf = {t: math.log(1.0 + (n_docs - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+        contrib: dict[str, dict[int, float]] = defaultdict(dict)
+        for i, doc in enumerate(docs):
+            tf: dict[str, float] = defaultdict(float)
+            for name, counts in doc.items():
+                weight, b = _FIELDS[name]
+                norm = 1.0 - b + b * lengths[name][i] / avg[name]
+                for term, count in counts.items():
+                    tf[term] += weight * count / norm
+            for term, value in tf.items():
+                contrib[term][i] = idf[term] * value * (_K1 + 1.0) / (_K1 + value)
+        stems = frozenset(t for t in df if not t.startswith("~") and "_" not in t)
+        return _LangIndex(
+            contrib=dict(contrib),
+            idf=idf,
+            surface=surface,
+            surface_list=sorted(surface),
+            stems=stems,
+        )
+
+    def _build_synonyms(self) -> None:
+        """Map each synonym form (as a stem sequence) to its concept's canonical terms."""
+        raw = _load("synonyms.yaml")
+        self._synonyms = {lang: {} for lang in LANGS}
+        self._syn_terms = []
+        for concept in raw.get("concepts", []):
+            idx = len(self._syn_terms)
+            canonical: dict[str, list[str]] = {}
+            for lang in LANGS:
+                forms = [str(f) for f in concept.get(lang, []) or []]
+                if not forms:
+                    continue
+                canonical[lang] = self._doc_terms(forms[0], lang, {})
+                for form in forms:
+                    key = self._form_key(form, lang)
+                    if key:
+                        self._synonyms[lang].setdefault(key, idx)
+            self._syn_terms.append(canonical)
+
+    def _form_key(self, form: str, lang: str) -> tuple[str, ...]:
+        toks = tokenize(form)
+        if len(toks) == 1 and toks[0].upper:
+            return ("#" + toks[0].norm,)
+        stop = self._stop[lang]
+        return tuple(self._stem.stem(t.norm, lang) for t in toks if t.norm not in stop)
+
+    # --- querying --------------------------------------------------------------------------
+
+    def _fuzzy(self, word: str, lang: str, cutoff: float) -> str | None:
+        key = (word, lang)
+        if key in self._fuzzy_cache:
+            return self._fuzzy_cache[key]
+        li = self._langs[lang]
+        found = process.extractOne(
+            word, li.surface_list, scorer=fuzz.ratio, score_cutoff=cutoff
+        )
+        result = li.surface[found[0]] if found else None
+        if len(self._fuzzy_cache) < 100_000:
+            self._fuzzy_cache[key] = result
+        return result
+
+    def _word_terms(self, tok: Token, lang: str) -> tuple[list[tuple[str, float]], str | None]:
+        """Weighted terms of one query token in ``lang``, and the stem used for pairs."""
+        li = self._langs[lang]
+        word = tok.norm
+        translit = False
+        if tok.script == "lat" and lang != "en":
+            if word in li.surface or word in li.stems:
+                pass
+            else:
+                word = transliterate(tok.raw, lang)
+                translit = True
+        if word in self._stop[lang]:
+            return [], None
+        if len(word) < 2 and not word.isdigit():
+            return [], None
+        stem = li.surface.get(word) or self._stem.stem(word, lang)
+        weight = _W_STEM
+        if stem not in li.stems and len(word) >= 4 and not word.isdigit():
+            cutoff = 72.0 if translit else (80.0 if len(word) <= 6 else 76.0)
+            fixed = self._fuzzy(word, lang, cutoff)
+            if fixed is not None:
+                stem = fixed
+                weight = _W_FUZZY
+        terms = [(stem, weight)]
+        pre = _prefix(word)
+        if pre:
+            terms.append((pre, _W_PREFIX))
+        return terms, stem
+
+    def _analyse(
+        self, tokens: list[Token]
+    ) -> tuple[list[_Unit], dict[str, dict[str, float]], dict[str, list[str | None]]]:
+        units = [_Unit() for _ in tokens]
+        query: dict[str, dict[str, float]] = {lang: {} for lang in LANGS}
+        stems_by_lang: dict[str, list[str | None]] = {}
+
+        def add(lang: str, term: str, weight: float, unit: _Unit | None) -> None:
+            bag = query[lang]
+            if weight > bag.get(term, 0.0):
+                bag[term] = weight
+            if unit is not None:
+                ubag = unit.terms.setdefault(lang, {})
+                if weight > ubag.get(term, 0.0):
+                    ubag[term] = weight
+
+        for lang in LANGS:
+            stems: list[str | None] = []
+            for tok, unit in zip(tokens, units, strict=True):
+                terms, stem = self._word_terms(tok, lang)
+                for term, weight in terms:
+                    add(lang, term, weight, unit)
+                stems.append(stem)
+            stems_by_lang[lang] = stems
+            content = [s for s in stems if s is not None]
+            for a, b in zip(content, content[1:], strict=False):
+                add(lang, a + "_" + b, _W_BIGRAM, None)
+            # synonyms and abbreviations: longest match first, over content words and caps
+            keys: list[str | None] = []
+            owners: list[int] = []
+            for i, (tok, stem) in enumerate(zip(tokens, stems, strict=True)):
+                if tok.upper:
+                    keys.append("#" + tok.norm)
+                    owners.append(i)
+                elif stem is not None:
+                    keys.append(stem)
+                    owners.append(i)
+            table = self._synonyms[lang]
+            for start in range(len(keys)):
+                for length in (4, 3, 2, 1):
+                    seq = keys[start : start + length]
+                    if len(seq) < length:
+                        continue
+                    concept = table.get(tuple(seq))  # type: ignore[arg-type]
+                    if concept is None and length == 1 and keys[start] is not None:
+                        concept = table.get(("#" + tokens[owners[start]].norm,))
+                        if concept is not None and (
+                            tokens[owners[start]].norm in self._stop["ru"]
+                            or tokens[owners[start]].norm in self._stop["kk"]
+                        ):
+                            concept = None
+                    if concept is None:
+                        continue
+                    for target, terms in self._syn_terms[concept].items():
+                        for term in terms:
+                            for j in range(start, start + length):
+                                add(target, term, _W_SYNONYM, units[owners[j]])
+                    break
+        for unit in units:
+            best = 0.0
+            for lang, bag in unit.terms.items():
+                idf = self._langs[lang].idf
+                for term, weight in bag.items():
+                    if not term.startswith("~"):
+                        best = max(best, idf.get(term, 0.0) * weight)
+            unit.known_idf = best
+        return units, query, stems_by_lang
+
+    def detect_language(self, text: str, hint: str | None = None) -> str:
+        tokens = tokenize(text)
+        return self._detect(tokens, text, hint)
+
+    def _detect(self, tokens: list[Token], text: str, hint: str | None) -> str:
+        votes = dict.fromkeys(LANGS, 0.0)
+        for tok in tokens:
+            if has_kazakh_letters(tok.raw):
+                votes["kk"] += 2.0
+                continue
+            if tok.script == "cyr":
+                cands = ("kk", "ru")
+            elif tok.script == "lat":
+                cands = LANGS
+            else:
+                continue
+            for lang in cands:
+                word = tok.norm
+                if tok.script == "lat" and lang != "en":
+                    word = transliterate(tok.raw, lang)
+                li = self._langs[lang]
+                if word in self._stop[lang]:
+                    votes[lang] += 1.0
+                elif word in li.surface or self._stem.stem(word, lang) in li.stems:
+                    votes[lang] += 0.8
+        best = max(votes.values())
+        if best > 0:
+            tied = [lang for lang in LANGS if votes[lang] == best]
+            if hint in tied:
+                return hint  # type: ignore[return-value]
+            if len(tied) == 1:
+                return tied[0]
+            script = detect_script(text)
+            if script == "lat" and "en" in tied:
+                return "en"
+            if "ru" in tied and script == "cyr":
+                return "ru"
+            return tied[0]
+        if hint in LANGS:
+            return hint  # type: ignore[return-value]
+        return "en" if detect_script(text) == "lat" else "ru"
+
+    def search(self, query: str, lang: str | None = None, k: int = 5) -> SearchResult:
+        """Rank clauses for a free-text question; ``lang`` is the user's interface language."""
+        query = query[:1000]
+        tokens = tokenize(query)[:60]
+        detected = self._detect(tokens, query, lang)
+        if not tokens or not self.clause_ids:
+            return SearchResult(hits=[], confidence=0.0, detected_lang=detected)
+        units, bags, _ = self._analyse(tokens)
+        scores: dict[int, float] = defaultdict(float)
+        per_lang: dict[str, dict[int, float]] = {}
+        for L in LANGS:
+            li = self._langs[L]
+            factor = _LANG_PRIMARY if L == detected else _LANG_OTHER
+            lang_scores: dict[int, float] = defaultdict(float)
+            for term, weight in bags[L].items():
+                postings = li.contrib.get(term)
+                if postings:
+                    for doc, value in postings.items():
+                        lang_scores[doc] += weight * value
+            per_lang[L] = lang_scores
+            for doc, value in lang_scores.items():
+                scores[doc] += factor * value
+        if not scores:
+            return SearchResult(hits=[], confidence=0.0, detected_lang=detected)
+        for doc in scores:
+            scores[doc] *= self._parent_factor[doc]
+        ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[: max(k, 1)]
+        hits = [Hit(self.clause_ids[d], round(s, 4)) for d, s in ranked]
+        confidence = self._confidence(units, ranked, detected)
+        return SearchResult(hits=hits, confidence=confidence, detected_lang=detected)
+
+    def _confidence(
+        self, units: list[_Unit], ranked: list[tuple[int, float]], detected: str
+    ) -> float:
+        top_doc, top_score = ranked[0]
+        total = 0.0
+        matched = 0.0
+        for unit in units:
+            if not unit.terms:
+                continue  # a stop word in every language
+            weight = unit.known_idf if unit.known_idf > 0 else _UNKNOWN_WORD_IDF
+            total += weight
+            best = 0.0
+            for lang, bag in unit.terms.items():
+                contrib = self._langs[lang].contrib
+                for term, w in bag.items():
+                    if top_doc in contrib.get(term, {}):
+                        best = max(best, 0.5 if term.startswith("~") else min(1.0, w / _W_STEM))
+            matched += weight * best
+        if total <= 0:
+            return 0.0
+        coverage = matched / total
+        strength = min(1.0, top_score / _STRONG_SCORE)
+        margin = 1.0
+        if len(ranked) > 1 and top_score > 0:
+            margin = 0.85 + 0.15 * min(1.0, (top_score - ranked[1][1]) / (0.2 * top_score))
+        return round(max(0.0, min(1.0, coverage * (0.5 + 0.5 * strength) * margin)), 4)
+
+
+__all__ = ["CONFIDENCE_THRESHOLD", "Hit", "KnowledgeIndex", "SearchResult", "fold"]

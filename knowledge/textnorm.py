@@ -1,0 +1,228 @@
+"""Text normalisation for clause search: folding, tokens, stemming, transliteration.
+
+Everything here is pure and fast. The tables (stop words, Kazakh endings, Latin→Cyrillic
+transliteration) live in ``knowledge/data/*.yaml``; this module only applies them.
+
+Folding makes the ways students type one word compare equal: lower case, ``ё→е``, ``й→и``
+and the Kazakh letters mapped to their Russian look-alikes (``ә→а``, ``қ→к``, ``ө→о``,
+``ү→у``, ``ұ→у``, ``і→и``, ``ң→н``, ``ғ→г``, ``һ→х``), so «кашыктан окуга» and
+«қашықтан оқуға» give the same tokens.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import snowballstemmer
+import yaml
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+LANGS: tuple[str, ...] = ("kk", "ru", "en")
+
+KK_LETTERS = frozenset("әғқңөұүһіӘҒҚҢӨҰҮҺІ")
+_FOLD = str.maketrans(
+    {
+        "ё": "е",
+        "й": "и",
+        "ә": "а",
+        "қ": "к",
+        "ө": "о",
+        "ү": "у",
+        "ұ": "у",
+        "і": "и",
+        "ң": "н",
+        "ғ": "г",
+        "һ": "х",
+        # Latin i without a dot and Latin look-alikes inside Cyrillic words are folded by
+        # _fix_mixed_script, not here.
+    }
+)
+# Latin letters that look like Cyrillic ones: "oкy" typed with a Latin o/y in a Cyrillic word.
+_LAT_TO_CYR = str.maketrans(
+    {"a": "а", "c": "с", "e": "е", "o": "о", "p": "р", "x": "х", "y": "у", "k": "к", "m": "м",
+     "t": "т", "h": "н", "b": "в"}
+)
+_CYR_TO_LAT = str.maketrans(
+    {"а": "a", "с": "c", "е": "e", "о": "o", "р": "p", "х": "x", "у": "y", "к": "k", "м": "m",
+     "т": "t", "н": "h", "в": "b"}
+)
+_TOKEN_RE = re.compile(r"[0-9a-zà-öø-ÿāūğışçñ'а-яёәғқңөұүһі]+", re.IGNORECASE)
+_CYR_RE = re.compile(r"[а-яёәғқңөұүһі]", re.IGNORECASE)
+_LAT_RE = re.compile(r"[a-zà-öø-ÿāūğışçñ]", re.IGNORECASE)
+
+
+def _load(name: str) -> dict:
+    with (DATA_DIR / name).open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def fold(text: str) -> str:
+    """Lower-case and fold Kazakh letters, ``ё`` and ``й`` to their Russian look-alikes."""
+    return text.lower().translate(_FOLD)
+
+
+def script_of(word: str) -> str:
+    """``"cyr"``, ``"lat"``, ``"num"`` or ``"mixed"`` for one token."""
+    cyr = bool(_CYR_RE.search(word))
+    lat = bool(_LAT_RE.search(word))
+    if cyr and lat:
+        return "mixed"
+    if cyr:
+        return "cyr"
+    if lat:
+        return "lat"
+    return "num"
+
+
+def _fix_mixed_script(word: str) -> str:
+    """A token mixing scripts is mostly one script with look-alikes of the other typed in."""
+    cyr = len(_CYR_RE.findall(word))
+    lat = len(_LAT_RE.findall(word))
+    return word.translate(_LAT_TO_CYR) if cyr >= lat else word.translate(_CYR_TO_LAT)
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One word of the input: as typed, folded, its script and whether it was in capitals."""
+
+    raw: str
+    norm: str
+    script: str
+    upper: bool
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split into word tokens; hyphenated words become separate tokens."""
+    text = unicodedata.normalize("NFKC", text)
+    out: list[Token] = []
+    for match in _TOKEN_RE.finditer(text):
+        raw = match.group(0).strip("'")
+        if not raw:
+            continue
+        script = script_of(raw)
+        word = raw
+        if script == "mixed":
+            word = _fix_mixed_script(raw)
+            script = script_of(word)
+        upper = 2 <= len(raw) <= 5 and raw.isupper()
+        out.append(Token(raw=raw, norm=fold(word), script=script, upper=upper))
+    return out
+
+
+def detect_script(text: str) -> str:
+    """The dominant script of a text: ``"cyr"``, ``"lat"`` or ``"num"``."""
+    cyr = len(_CYR_RE.findall(text))
+    lat = len(_LAT_RE.findall(text))
+    if not cyr and not lat:
+        return "num"
+    return "cyr" if cyr >= lat else "lat"
+
+
+def has_kazakh_letters(text: str) -> bool:
+    return any(ch in KK_LETTERS for ch in text)
+
+
+# --- stop words ---------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> dict[str, frozenset[str]]:
+    raw = _load("stopwords.yaml")
+    out: dict[str, frozenset[str]] = {}
+    for lang in LANGS:
+        words: set[str] = set()
+        for item in raw.get(lang, []):
+            words.update(t.norm for t in tokenize(str(item)))
+        out[lang] = frozenset(words)
+    return out
+
+
+# --- transliteration ----------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _translit_tables() -> dict[str, tuple[tuple[str, str], ...]]:
+    raw = _load("translit.yaml")
+    return {
+        lang: tuple(sorted(((str(k), str(v)) for k, v in table.items()), key=lambda kv: -len(kv[0])))
+        for lang, table in raw.items()
+    }
+
+
+def transliterate(word: str, lang: str) -> str:
+    """Latin → Cyrillic for ``lang`` (``kk`` or ``ru``), folded."""
+    table = _translit_tables().get(lang)
+    if not table:
+        return word
+    word = word.lower()
+    out: list[str] = []
+    i = 0
+    while i < len(word):
+        for src, dst in table:
+            if word.startswith(src, i):
+                out.append(dst)
+                i += len(src)
+                break
+        else:
+            out.append(word[i])
+            i += 1
+    return fold("".join(out))
+
+
+# --- stemming ------------------------------------------------------------------------------
+
+
+class KazakhStemmer:
+    """Greedy ending stripper for folded Kazakh words (see ``data/kk_suffixes.yaml``)."""
+
+    def __init__(self, suffixes: list[str], min_stem: int = 3, max_rounds: int = 3) -> None:
+        self.suffixes = sorted({fold(s) for s in suffixes if s}, key=len, reverse=True)
+        self.min_stem = min_stem
+        self.max_rounds = max_rounds
+
+    def stem(self, word: str) -> str:
+        for _ in range(self.max_rounds):
+            for suffix in self.suffixes:
+                if word.endswith(suffix) and len(word) - len(suffix) >= self.min_stem:
+                    word = word[: -len(suffix)]
+                    break
+            else:
+                break
+        return word
+
+
+class Stemmers:
+    """One stemmer per language; input and output are folded words."""
+
+    def __init__(self) -> None:
+        raw = _load("kk_suffixes.yaml")
+        self._kk = KazakhStemmer(
+            [str(s) for s in raw.get("suffixes", [])],
+            int(raw.get("min_stem", 3)),
+            int(raw.get("max_rounds", 3)),
+        )
+        self._ru = snowballstemmer.stemmer("russian")
+        self._en = snowballstemmer.stemmer("english")
+        self._cache: dict[tuple[str, str], str] = {}
+
+    def stem(self, word: str, lang: str) -> str:
+        key = (word, lang)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        if word.isdigit() or len(word) <= 2:
+            result = word
+        elif lang == "kk":
+            result = self._kk.stem(word)
+        elif lang == "ru":
+            # the Russian stemmer knows й; folded й→и only changes a few endings
+            result = fold(self._ru.stemWord(word))
+        else:
+            result = self._en.stemWord(word)
+        if len(self._cache) < 200_000:
+            self._cache[key] = result
+        return result
