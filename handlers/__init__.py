@@ -9,9 +9,10 @@ def get_routers() -> list[Router]:
     """Fresh routers each call (a router can be attached to one dispatcher only)."""
     from handlers import common, errors, fallback
 
-    return [
-        errors.create_router(),
-        common.create_router(),
-        # Area routers go here, before the catch-all.
-        fallback.create_router(),
-    ]
+    routers = [errors.create_router(), common.create_router()]
+    # 1. helpdesk relay (an open ticket takes the student's messages before anything else)
+    # 2. applications wizard and staff decisions
+    # 3. reminders, calendar, curator groups and broadcasts
+    # 4. knowledge: /rules browsing, then free-text questions (the last real handler)
+    routers.append(fallback.create_router())
+    return routers
