@@ -158,16 +158,20 @@ async def test_too_long_text_and_callback_data_are_rejected(bot: Bot) -> None:
 
 async def test_rate_limit_answers_429_with_retry_after(api: FakeBotAPI, bot: Bot) -> None:
     api.rate_limit_per_second = 3
+    now = [1000.0]
+    api.clock = lambda: now[0]
     for n in range(3):
         await bot.send_message(STUDENT, f"news {n}")
 
     with pytest.raises(TelegramRetryAfter) as caught:
         await bot.send_message(STUDENT, "news 3")
 
-    assert caught.value.retry_after >= 1
+    assert caught.value.retry_after == 1
     assert api.rate_limited == 1
     assert api.errors[-1].error_code == 429
-    assert api.sent_texts(STUDENT) == ["news 0", "news 1", "news 2"]
+    now[0] += 1.0  # a second later the window has room again
+    await bot.send_message(STUDENT, "news 3")
+    assert api.sent_texts(STUDENT) == ["news 0", "news 1", "news 2", "news 3"]
 
 
 async def test_fail_next_injects_an_error_once(api: FakeBotAPI, bot: Bot) -> None:
@@ -220,6 +224,62 @@ async def test_multipart_send_document_is_recorded_with_the_file(
     assert file.file_path is not None
     downloaded = await bot.download_file(file.file_path)
     assert downloaded is not None and downloaded.read() == content
+
+
+async def test_json_and_urlencoded_bodies_are_understood(api: FakeBotAPI) -> None:
+    url = f"{api.base_url}/bot{TOKEN}/sendMessage"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json={"chat_id": STUDENT, "text": "json"}) as response:
+            as_json = await response.json()
+        async with http.post(url, data={"chat_id": str(STUDENT), "text": "42"}) as response:
+            as_form = await response.json()
+        async with http.post(url, data={"chat_id": str(STUDENT)}) as response:
+            empty = await response.json()
+
+    assert as_json["ok"] and as_json["result"]["text"] == "json"
+    assert as_form["ok"] and as_form["result"]["text"] == "42"  # text stays a string
+    assert api.calls[1].params == {"chat_id": STUDENT, "text": "42"}
+    assert (empty["ok"], empty["error_code"]) == (False, 400)
+    assert empty["description"] == "Bad Request: message text is empty"
+
+
+async def test_staff_reply_in_a_forum_topic_reaches_the_bot(api: FakeBotAPI, bot: Bot) -> None:
+    staff_chat, staff_member = -1001234567890, 9001
+    topic = await bot.create_forum_topic(staff_chat, "Student 777")
+    copied = await bot.send_message(
+        staff_chat, "Question from 777", message_thread_id=topic.message_thread_id
+    )
+    api.push_message(
+        staff_member,
+        "Answer",
+        chat_id=staff_chat,
+        message_thread_id=topic.message_thread_id,
+        reply_to_message_id=copied.message_id,
+    )
+
+    [update] = await bot.get_updates(timeout=0)
+
+    message = update.message
+    assert message is not None and message.chat.type == "supergroup"
+    assert message.message_thread_id == topic.message_thread_id
+    assert message.reply_to_message is not None
+    assert message.reply_to_message.message_id == copied.message_id
+    assert await bot.close_forum_topic(staff_chat, topic.message_thread_id)
+
+
+async def test_wait_for_counts_many_concurrent_sends(api: FakeBotAPI, bot: Bot) -> None:
+    api.rate_limit_per_second = 250
+    api.clock = lambda: 1000.0  # all 300 sends fall in one second, however slow the machine
+    sends = [bot.send_message(1000 + n, f"announcement {n}") for n in range(300)]
+    results = await asyncio.gather(*sends, return_exceptions=True)
+
+    delivered = await api.wait_for(
+        "sendMessage", lambda call: call.answered and call.error_code is None, count=250
+    )
+
+    assert len(delivered) == 250
+    assert sum(isinstance(result, TelegramRetryAfter) for result in results) == 50
+    assert api.rate_limited == 50
 
 
 async def test_wait_for_reports_what_came_instead(api: FakeBotAPI, bot: Bot) -> None:

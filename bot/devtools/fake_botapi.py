@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import collections
 import contextlib
 import dataclasses
@@ -253,6 +254,7 @@ class FakeBotAPI:
         send calls (``sendMessage``, ``sendDocument``, ``copyMessage``, ...; not
         ``sendChatAction``) arrive within one second; counted in ``rate_limited``.
     :param delays: seconds to wait before answering a method (simulates a slow server).
+    :param clock: the rate limiter's clock in seconds (tests may pass a frozen one).
     """
 
     def __init__(
@@ -265,6 +267,7 @@ class FakeBotAPI:
         delays: Mapping[str, float] | None = None,
         bot_first_name: str = "Test Bot",
         bot_username: str = "test_bot",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token = token
         self.host = host
@@ -272,6 +275,7 @@ class FakeBotAPI:
         self.rate_limit_per_second = rate_limit_per_second
         self.bot_first_name = bot_first_name
         self.bot_username = bot_username
+        self.clock = clock
 
         self.calls: list[Call] = []
         self.errors: list[Call] = []
@@ -371,8 +375,13 @@ class FakeBotAPI:
         last_name: str | None = None,
         username: str | None = None,
         message_thread_id: int | None = None,
+        reply_to_message_id: int | None = None,
     ) -> dict[str, Any]:
-        """Queue a text message from a user (in their private chat unless ``chat_id``)."""
+        """Queue a text message from a user (in their private chat unless ``chat_id``).
+
+        ``reply_to_message_id`` makes it a reply to a message of that chat (a staff member
+        answering the bot's copy of a student's question, say).
+        """
         user = self._remember_user(user_id, language_code, first_name, last_name, username)
         chat = self._chat(chat_id if chat_id is not None else user_id)
         message: dict[str, Any] = {
@@ -388,6 +397,13 @@ class FakeBotAPI:
         if message_thread_id is not None:
             message["message_thread_id"] = message_thread_id
             message["is_topic_message"] = True
+        if reply_to_message_id is not None:
+            replied = chat.messages.get(reply_to_message_id)
+            if replied is None:
+                raise KeyError(f"chat {chat.chat['id']} has no message {reply_to_message_id}")
+            message["reply_to_message"] = {
+                key: value for key, value in replied.items() if key != "reply_to_message"
+            }
         chat.messages[message["message_id"]] = message
         return self.push_update({"message": message})
 
@@ -468,29 +484,56 @@ class FakeBotAPI:
         """Wait until ``count`` calls of ``method`` matching ``predicate`` have arrived.
 
         Calls are counted from index ``since`` of :attr:`calls` (``since=len(api.calls)``
-        waits for new ones only). Returns the first ``count`` matching calls; raises
-        ``TimeoutError`` listing the methods seen when they do not come in time.
+        waits for new ones only). A call matches from its arrival (``getUpdates`` counts while
+        it is still polling); the predicate of a call in flight is asked again until the call
+        is answered, so ``lambda c: c.answered and c.error_code is None`` waits for successes.
+        Returns the first ``count`` matching calls in arrival order; raises ``TimeoutError``
+        listing the methods seen when they do not come in time.
         """
         method = self._canonical(method)
 
-        def matching() -> list[Call]:
-            return [
-                call
-                for call in self.calls[since:]
-                if call.method == method and (predicate is None or predicate(call))
-            ]
+        def matches(call: Call) -> bool:
+            return call.method == method and (predicate is None or predicate(call))
+
+        # Incremental, so waiting for thousands of calls stays linear: answered calls are
+        # judged once, calls in flight on every change until answered.
+        settled: list[tuple[int, Call]] = []
+        in_flight: list[int] = []
+        scanned = since
+        found: list[tuple[int, Call]] = []
+
+        def collect() -> list[tuple[int, Call]]:
+            nonlocal scanned, in_flight
+            end = len(self.calls)
+            in_flight.extend(range(scanned, end))
+            scanned = end
+            provisional: list[tuple[int, Call]] = []
+            still_in_flight: list[int] = []
+            for index in in_flight:
+                call = self.calls[index]
+                if call.answered:
+                    if matches(call):
+                        bisect.insort(settled, (index, call), key=lambda item: item[0])
+                    continue
+                still_in_flight.append(index)
+                if matches(call):
+                    provisional.append((index, call))
+            in_flight = still_in_flight
+            if not provisional:
+                return settled
+            return sorted(settled + provisional, key=lambda item: item[0])
 
         try:
             async with asyncio.timeout(timeout):
-                while len(matching()) < count:
+                while len(found := collect()) < count:
                     await self._wait_change()
         except TimeoutError:
             seen = collections.Counter(call.method for call in self.calls[since:])
             raise TimeoutError(
                 f"{count} x {method} not received within {timeout}s "
-                f"(got {len(matching())}; calls seen: {dict(seen)})"
+                f"(got {len(collect())}; calls seen: {dict(seen)})"
             ) from None
-        return matching()[:count]
+        return [call for _, call in found[:count]]
 
     def calls_of(self, method: str) -> list[Call]:
         method = self._canonical(method)
@@ -632,7 +675,7 @@ class FakeBotAPI:
         limit = self.rate_limit_per_second
         if limit is None:
             return
-        now = time.monotonic()
+        now = self.clock()
         while self._send_times and self._send_times[0] <= now - 1.0:
             self._send_times.popleft()
         if len(self._send_times) >= limit:
