@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from knowledge.programmes import ProgrammeCatalog  # noqa: E402
 from knowledge.regulation import DATA_DIR, Regulation, load_regulation  # noqa: E402
 from knowledge.search import CONFIDENCE_THRESHOLD, KnowledgeIndex  # noqa: E402
 
@@ -152,8 +153,13 @@ def _timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def speed(index: KnowledgeIndex, questions: list[dict], regulation: Regulation) -> None:
-    builds = [_timed(lambda: KnowledgeIndex.build(regulation)) for _ in range(5)]
+def speed(
+    index: KnowledgeIndex,
+    questions: list[dict],
+    regulation: Regulation,
+    programmes: ProgrammeCatalog,
+) -> None:
+    builds = [_timed(lambda: KnowledgeIndex.build(regulation, programmes)) for _ in range(5)]
     samples: list[float] = []
     qs = [(q["question"], q["lang"]) for q in questions] or [("?", "kk")]
     while len(samples) < 2000:
@@ -176,14 +182,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--misses", action="store_true", help="list every top-1 miss")
     args = parser.parse_args(argv)
     regulation = load_regulation(args.data_dir)
+    programmes = ProgrammeCatalog.load()
     start = time.perf_counter()
-    index = KnowledgeIndex.build(regulation)
+    index = KnowledgeIndex.build(regulation, programmes)
     print(f"{len(regulation)} clauses, index built in {(time.perf_counter() - start) * 1000:.0f} ms")
     baseline = PlainBM25(regulation)
     questions: list[dict] = []
     for path in args.files:
         questions += evaluate(path, index, baseline, args.misses)
-    speed(index, questions, regulation)
+    speed(index, questions, regulation, programmes)
     return 0
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
 
+from knowledge.programmes import Category, DLCap, ProgrammeCatalog
 from knowledge.regulation import Clause, Regulation
 from knowledge.textnorm import (
     LANGS,
@@ -53,6 +54,7 @@ _FIELDS: dict[str, tuple[float, float]] = {
     "aliases": (1.6, 0.3),
     "text": (1.0, 0.75),
     "context": (0.35, 0.3),
+    "programmes": (0.9, 0.0),
 }
 _PREFIX_LEN = 5
 _W_STEM = 1.0
@@ -105,6 +107,26 @@ class _LangIndex:
     stems: frozenset[str]
 
 
+def _programme_names(catalog: ProgrammeCatalog) -> dict[str, dict[str, list[str]]]:
+    """Direction names and aliases per clause that rules on them, per language."""
+    out: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for direction in catalog.directions:
+        targets: list[str] = []
+        if direction.appendix_1:
+            targets.append("appendix-1")
+        if direction.category is Category.PEDAGOGICAL:
+            targets.append("5.4.6")
+        if direction.category is Category.LAW:
+            targets.append("5.4.5")
+        music = [a for a, cap in direction.cap_by_alias.items() if cap is DLCap.TWENTY]
+        for lang in LANGS:
+            names = {direction.name_in(lang), *direction.aliases.get(lang, ())}
+            for target in targets:
+                out[target][lang].update(names)
+            out["5.4.5"][lang].update(music)
+    return {cid: {lang: sorted(v) for lang, v in by.items()} for cid, by in out.items()}
+
+
 def _prefix(word: str) -> str | None:
     return "~" + word[:_PREFIX_LEN] if len(word) > _PREFIX_LEN and not word.isdigit() else None
 
@@ -118,27 +140,43 @@ class KnowledgeIndex:
         self._langs: dict[str, _LangIndex] = {}
         self._stem = Stemmers()
         self._stop = stopwords()
+        self._all_stop: frozenset[str] = frozenset().union(*self._stop.values())
         self._synonyms: dict[str, dict[tuple[str, ...], int]] = {}
         self._syn_terms: list[dict[str, list[str]]] = []
         self._fuzzy_cache: dict[tuple[str, str], str | None] = {}
+        self._programme_names: dict[str, dict[str, list[str]]] = {}
+        self._def_section = ""
+        self._def_factor = 1.0
+        self._def_max_words = 0
+        self._def_markers: list[tuple[str, ...]] = []
+        self._def_words: frozenset[str] = frozenset()
 
     # --- building ------------------------------------------------------------------------
 
     @classmethod
-    def build(cls, regulation: Regulation | Iterable[Clause]) -> KnowledgeIndex:
+    def build(
+        cls,
+        regulation: Regulation | Iterable[Clause],
+        programmes: ProgrammeCatalog | None = None,
+    ) -> KnowledgeIndex:
+        """Index every clause; ``programmes`` adds direction names to the clauses that rule
+        on them (Appendix 1 names to ``appendix-1``, law/music/choreography to ``5.4.5``,
+        pedagogical directions to ``5.4.6``), so "public health online?" finds Appendix 1."""
         index = cls()
         clauses = list(regulation)
+        index._programme_names = _programme_names(programmes) if programmes else {}
         by_id = {c.id: c for c in clauses}
         has_children = {c.parent for c in clauses if c.parent}
         index.clause_ids = [c.id for c in clauses]
         index._parent_factor = [_PARENT_FACTOR if c.id in has_children else 1.0 for c in clauses]
+        index._sections = [c.section for c in clauses]
         for lang in LANGS:
             index._langs[lang] = index._build_lang(clauses, by_id, lang)
         index._build_synonyms()
         return index
 
     def _doc_terms(self, text: str, lang: str, surface: dict[str, str]) -> list[str]:
-        stop = self._stop[lang]
+        stop = self._all_stop
         terms: list[str] = []
         prev: str | None = None
         for tok in tokenize(text):
@@ -163,6 +201,7 @@ class KnowledgeIndex:
         for clause in clauses:
             parent = by_id.get(clause.parent) if clause.parent else None
             fields = {
+                "programmes": "\n".join(self._programme_names.get(clause.id, {}).get(lang, ())),
                 "title": clause.title.get(lang, ""),
                 "aliases": "\n".join(clause.aliases.get(lang, ())),
                 "text": clause.text.get(lang, ""),
@@ -215,19 +254,43 @@ class KnowledgeIndex:
                 forms = [str(f) for f in concept.get(lang, []) or []]
                 if not forms:
                     continue
-                canonical[lang] = self._doc_terms(forms[0], lang, {})
+                canonical[lang] = [
+                    t for t in self._doc_terms(forms[0], lang, {}) if not t.startswith("~")
+                ]
                 for form in forms:
                     key = self._form_key(form, lang)
                     if key:
                         self._synonyms[lang].setdefault(key, idx)
             self._syn_terms.append(canonical)
+        definition = raw.get("definition") or {}
+        self._def_section = str(definition.get("section", ""))
+        self._def_factor = float(definition.get("factor", 1.0))
+        self._def_max_words = int(definition.get("max_content_words", 0))
+        markers = [
+            tuple(t.norm for t in tokenize(str(m)))
+            for forms in (definition.get("markers") or {}).values()
+            for m in forms
+        ]
+        self._def_markers = [m for m in markers if m]
+        self._def_words = frozenset(w for m in self._def_markers for w in m)
 
     def _form_key(self, form: str, lang: str) -> tuple[str, ...]:
+        """The stems a synonym form is matched by; capitals (abbreviations) stay marked.
+
+        A multi-word form that would shrink to one word without its stop words ("how many
+        courses") is dropped: one common word must not trigger a whole concept.
+        """
         toks = tokenize(form)
-        if len(toks) == 1 and toks[0].upper:
-            return ("#" + toks[0].norm,)
-        stop = self._stop[lang]
-        return tuple(self._stem.stem(t.norm, lang) for t in toks if t.norm not in stop)
+        key = tuple(
+            "#" + t.norm if t.upper else self._stem.stem(t.norm, lang)
+            for t in toks
+            if t.upper or t.norm not in self._all_stop
+        )
+        if len(toks) > 1 and len(key) < 2:
+            return ()
+        if len(key) == 1 and not key[0].startswith("#") and len(key[0]) < 4:
+            return ()
+        return key
 
     # --- querying --------------------------------------------------------------------------
 
@@ -249,13 +312,13 @@ class KnowledgeIndex:
         li = self._langs[lang]
         word = tok.norm
         translit = False
-        if tok.script == "lat" and lang != "en":
-            if word in li.surface or word in li.stems:
-                pass
-            else:
-                word = transliterate(tok.raw, lang)
-                translit = True
-        if word in self._stop[lang]:
+        if tok.script == "lat" and lang != "en" and word not in li.surface:
+            en = self._langs["en"]
+            if word in self._stop["en"] or word in en.surface:
+                return [], None  # an English word, not Latin-typed Kazakh or Russian
+            word = transliterate(tok.raw, lang)
+            translit = True
+        if word in self._all_stop or tok.norm in self._all_stop:
             return [], None
         if len(word) < 2 and not word.isdigit():
             return [], None
@@ -327,9 +390,10 @@ class KnowledgeIndex:
                     if concept is None:
                         continue
                     for target, terms in self._syn_terms[concept].items():
+                        weight = _W_SYNONYM / math.sqrt(max(1, len(terms)))
                         for term in terms:
                             for j in range(start, start + length):
-                                add(target, term, _W_SYNONYM, units[owners[j]])
+                                add(target, term, weight, units[owners[j]])
                     break
         for unit in units:
             best = 0.0
@@ -409,10 +473,32 @@ class KnowledgeIndex:
             return SearchResult(hits=[], confidence=0.0, detected_lang=detected)
         for doc in scores:
             scores[doc] *= self._parent_factor[doc]
+        if self._is_definition_question(tokens, units):
+            for doc in scores:
+                if self._sections[doc] == self._def_section:
+                    scores[doc] *= self._def_factor
         ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[: max(k, 1)]
         hits = [Hit(self.clause_ids[d], round(s, 4)) for d, s in ranked]
         confidence = self._confidence(units, ranked, detected)
         return SearchResult(hits=hits, confidence=confidence, detected_lang=detected)
+
+    def _is_definition_question(self, tokens: list[Token], units: list[_Unit]) -> bool:
+        if not self._def_markers:
+            return False
+        words = [t.norm for t in tokens]
+        found = False
+        for marker in self._def_markers:
+            n = len(marker)
+            if any(tuple(words[i : i + n]) == marker for i in range(len(words) - n + 1)):
+                found = True
+                break
+        if not found:
+            return False
+        content = sum(
+            1 for tok, unit in zip(tokens, units, strict=True)
+            if unit.terms and tok.norm not in self._def_words
+        )
+        return 0 < content <= self._def_max_words
 
     def _confidence(
         self, units: list[_Unit], ranked: list[tuple[int, float]], detected: str
