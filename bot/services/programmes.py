@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from html import escape
+from html import escape as _escape
 
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
@@ -26,6 +26,11 @@ from knowledge.programmes import (
 )
 
 MAX_LISTED = 12
+
+
+def escape(text: str) -> str:
+    """Escape for Telegram's HTML parse mode (text nodes: &, <, >)."""
+    return _escape(text, quote=False)
 
 
 @contextmanager
