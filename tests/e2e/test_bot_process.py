@@ -124,7 +124,12 @@ async def start_bot(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Bot
 
 
 def to_student(call: Call) -> bool:
-    return call.params.get("chat_id") == STUDENT
+    """An answered call addressed to the student (so ``call.result`` is there to read)."""
+    return call.answered and call.params.get("chat_id") == STUDENT
+
+
+def with_inline_keyboard(call: Call) -> bool:
+    return to_student(call) and "inline_keyboard" in call.params.get("reply_markup", {})
 
 
 async def test_student_meets_the_bot_in_russian_then_switches_to_kazakh(
@@ -172,12 +177,7 @@ async def test_student_meets_the_bot_in_russian_then_switches_to_kazakh(
     since = len(api.calls)
     api.push_message(STUDENT, "/language", language_code="ru", first_name=STUDENT_NAME)
     [prompt] = await bot.expect(
-        api.wait_for(
-            "sendMessage",
-            lambda call: to_student(call) and "inline_keyboard" in call.params["reply_markup"],
-            since=since,
-            timeout=REPLY_TIMEOUT,
-        ),
+        api.wait_for("sendMessage", with_inline_keyboard, since=since, timeout=REPLY_TIMEOUT),
         "no reply to /language",
     )
     assert prompt.params["text"] == translation("kk", "Choose your language:")
