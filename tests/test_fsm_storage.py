@@ -1,0 +1,67 @@
+"""A person halfway through a wizard continues after the bot restarts (database or Redis)."""
+
+from __future__ import annotations
+
+import uuid
+
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.fsm.storage.base import DefaultKeyBuilder, StorageKey
+from aiogram.fsm.storage.redis import RedisStorage
+
+from bot.factory import create_app_context
+from bot.config import Settings
+from bot.fsm import SQLAlchemyStorage
+from tests.harness import Harness
+
+
+class Wizard(StatesGroup):
+    name = State()
+    phone = State()
+
+
+KEY = StorageKey(bot_id=42, chat_id=1001, user_id=1001)
+
+
+async def test_database_storage_round_trip_and_cleanup(harness: Harness) -> None:
+    storage = SQLAlchemyStorage(harness.ctx.sessionmaker)
+    assert await storage.get_state(KEY) is None
+    await storage.set_state(KEY, Wizard.name)
+    await storage.update_data(KEY, {"full_name": "Айгерім Садықова"})
+    assert await storage.get_state(KEY) == "Wizard:name"
+    assert await storage.get_data(KEY) == {"full_name": "Айгерім Садықова"}
+    # A new storage object on the same database (a restarted process) sees the same state.
+    again = SQLAlchemyStorage(harness.ctx.sessionmaker)
+    assert await again.get_state(KEY) == "Wizard:name"
+    await again.set_state(KEY, None)
+    await again.set_data(KEY, {})
+    assert await storage.get_state(KEY) is None and await storage.get_data(KEY) == {}
+
+
+async def test_state_survives_restart_through_the_dispatcher(harness: Harness) -> None:
+    from aiogram.fsm.context import FSMContext
+
+    ctx = FSMContext(storage=harness.ctx.storage, key=StorageKey(bot_id=harness.bot.id, chat_id=1001, user_id=1001))
+    await ctx.set_state(Wizard.phone)
+    restarted = await harness.restart()
+    await restarted.send("/cancel")
+    assert "Cancelled" in restarted.last_text() or "Тоқтатылды" in restarted.last_text()
+
+
+async def test_redis_storage_is_used_when_redis_url_is_set(redis_url: str, sqlite_url: str) -> None:
+    settings = Settings(database_url=sqlite_url, redis_url=redis_url, _env_file=None)  # type: ignore[call-arg]
+    ctx = await create_app_context(settings, services={})
+    try:
+        assert isinstance(ctx.storage, RedisStorage)
+        key = StorageKey(bot_id=42, chat_id=int(uuid.uuid4().int % 10**9), user_id=7)
+        await ctx.storage.set_state(key, Wizard.phone)
+        await ctx.storage.set_data(key, {"step": 2})
+        other = RedisStorage.from_url(redis_url, key_builder=DefaultKeyBuilder(prefix="studentbot", with_destiny=True))
+        try:
+            assert await other.get_state(key) == "Wizard:phone"
+            assert await other.get_data(key) == {"step": 2}
+            await other.set_state(key, None)
+            await other.set_data(key, {})
+        finally:
+            await other.close()
+    finally:
+        await ctx.close()
