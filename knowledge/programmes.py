@@ -17,10 +17,12 @@ route "Can I study public health online?" here.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -111,8 +113,20 @@ def normalise(text: str) -> str:
 
 # Latin and Cyrillic look-alikes of the level letters (В/в, М/м, Д/д, Р/р).
 _LEVEL_LETTER = str.maketrans(
-    {"В": "B", "в": "B", "b": "B", "М": "M", "м": "M", "m": "M",
-     "Д": "D", "д": "D", "d": "D", "Р": "R", "р": "R", "r": "R"}
+    {
+        "В": "B",
+        "в": "B",
+        "b": "B",
+        "М": "M",
+        "м": "M",
+        "m": "M",
+        "Д": "D",
+        "д": "D",
+        "d": "D",
+        "Р": "R",
+        "р": "R",
+        "r": "R",
+    }
 )
 _CODE_IN_TEXT = re.compile(r"(?<![\w])([678])[-‐–]?([BbВвMmМмDdДд])\s?[-‐–]?\s?(\d{2,7})(?!\d)")
 _CODE_QUERY = re.compile(r"^([6-8])\s*[-‐–]?\s*([A-Za-zА-Яа-я])\s*[-‐–.]?\s*(\d{1,9})$")
@@ -165,7 +179,7 @@ class Direction:
     appendix_1_name_kk: str | None = None
     appendix_1_note: Mapping[str, str] | None = None
     # normalised alias → the cap it implies (arts: "music" → 20, "design" → 50)
-    cap_by_alias: Mapping[str, DLCap] = field(default_factory=dict)
+    cap_by_alias: Mapping[str, DLCap] = dc_field(default_factory=dict)
 
     @property
     def suffix(self) -> str:
@@ -326,12 +340,16 @@ class ProgrammeCatalog:
                     self._add(normalise(raw), _Entry(i, None, is_field=True))
         self._choices: list[str] = list(self._index)
         self._mention_exclude = {normalise(w) for w in mention_exclude}
-        self._suffixes = sorted({normalise(s) for s in kk_case_suffixes if s}, key=len, reverse=True)
+        self._suffixes = sorted(
+            {normalise(s) for s in kk_case_suffixes if s}, key=len, reverse=True
+        )
         self._level_words: dict[str, str] = {}
         for level, words in (level_words or {}).items():
             for w in words:
                 self._level_words[normalise(w)] = level
-        self._max_ngram = min(6, max(len(k.split()) for k in self._choices) if self._choices else 1)
+        self._max_ngram = min(
+            6, max(len(k.split()) for k in self._choices) if self._choices else 1
+        )
 
     def _add(self, key: str, entry: _Entry) -> None:
         bucket = self._index.setdefault(key, [])
@@ -363,7 +381,9 @@ class ProgrammeCatalog:
                     category=Category(d["category"]),
                     appendix_1=bool(d["appendix_1"]),
                     name=dict(d["name"]),
-                    aliases={lang: _as_str_tuple(v) for lang, v in (d.get("aliases") or {}).items()},
+                    aliases={
+                        lang: _as_str_tuple(v) for lang, v in (d.get("aliases") or {}).items()
+                    },
                     appendix_1_name_kk=d.get("appendix_1_name_kk"),
                     appendix_1_note=d.get("appendix_1_note"),
                     cap_by_alias=cap_by_alias,
@@ -392,7 +412,9 @@ class ProgrammeCatalog:
             return self._lookup_code(query, codes[0])
         return self._lookup_name(query)
 
-    def _empty(self, query: str, reason: Reason, kind: Any, code: str | None = None) -> LookupResult:
+    def _empty(
+        self, query: str, reason: Reason, kind: Any, code: str | None = None
+    ) -> LookupResult:
         return LookupResult(
             query=query,
             kind=kind,
@@ -420,8 +442,13 @@ class ProgrammeCatalog:
         direction = self.by_code.get(prefix + digits[:3])
         if direction is None:
             return self._empty(query, Reason.UNKNOWN_CODE, "code", code)
-        return self._result(query, "code", [Candidate(direction, direction.verdict(), 100.0, code)],
-                            None, code=code)
+        return self._result(
+            query,
+            "code",
+            [Candidate(direction, direction.verdict(), 100.0, code)],
+            None,
+            code=code,
+        )
 
     def _lookup_name(self, query: str) -> LookupResult:
         words = normalise(query).split()
@@ -442,8 +469,12 @@ class ProgrammeCatalog:
             key=lambda i: (-scored[i][0], self.directions[i].code),
         )
         cands = [
-            Candidate(self.directions[i], self.directions[i].verdict(scored[i][2]), scored[i][0],
-                      scored[i][1])
+            Candidate(
+                self.directions[i],
+                self.directions[i].verdict(scored[i][2]),
+                scored[i][0],
+                scored[i][1],
+            )
             for i in keep
         ]
         suffixes = {c.direction.suffix for c in cands}
@@ -523,14 +554,23 @@ class ProgrammeCatalog:
                 if hit is None:
                     continue
                 choice, score = hit
-                codes = tuple(sorted({self.directions[e.direction].code
-                                      for e in self._index[choice] if not e.is_field}))
+                codes = tuple(
+                    sorted(
+                        {
+                            self.directions[e.direction].code
+                            for e in self._index[choice]
+                            if not e.is_field
+                        }
+                    )
+                )
                 if not codes:
                     continue
                 original = text[spans[i].start() : spans[i + n - 1].end()]
                 group = tuple(sorted({c[2:] for c in codes}))
                 if group not in best or best[group].score < score:
-                    best[group] = NameMention(query=choice, text=original, codes=codes, score=score)
+                    best[group] = NameMention(
+                        query=choice, text=original, codes=codes, score=score
+                    )
         return sorted(best.values(), key=lambda m: (-m.score, m.codes))
 
     def _mention_hit(self, gram: str, raw_tokens: list[str]) -> tuple[str, float] | None:
@@ -551,11 +591,18 @@ class ProgrammeCatalog:
                 return stem, 95.0
         if len(gram) < 5:
             return None
-        hit = process.extractOne(gram, self._choices, scorer=fuzz.ratio,
-                                 score_cutoff=MENTION_CUTOFF)
+        hit = process.extractOne(
+            gram, self._choices, scorer=fuzz.ratio, score_cutoff=MENTION_CUTOFF
+        )
         if hit is None or hit[0] in self._mention_exclude or len(hit[0]) <= 3:
             return None
         return hit[0], float(hit[1])
+
+
+@functools.cache
+def load_catalog(path: Path = DATA_FILE) -> ProgrammeCatalog:
+    """The catalog, read once per process (tests and services share it; it is immutable)."""
+    return ProgrammeCatalog.load(path)
 
 
 def find_direction_mentions(text: str, catalog: ProgrammeCatalog) -> list[NameMention]:

@@ -419,3 +419,31 @@ def test_ambiguous_name_lists_each_candidate_with_its_own_verdict(
 def test_user_text_is_escaped(catalog: ProgrammeCatalog, i18n: I18n) -> None:
     text = render_verdict(catalog.lookup("<script>alert(1)</script>"), "en")
     assert "<script>" not in text and "&lt;script&gt;" in text
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def test_cli_answers_in_the_chosen_language(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    assert main(["programme", "6в09101", "--lang", "ru"]) == 0
+    out = capsys.readouterr().out
+    assert "6B091" in out and "не допускается" in out and "п. 6.2" in out
+    assert "<b>" not in out
+
+
+def test_cli_json_prints_the_structured_result(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    assert main(["programme", "public", "health", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["online_allowed"] is False
+    assert {c["code"] for c in data["candidates"]} == {"6B101", "7M101"}
+
+
+def test_cli_unknown_code_exits_non_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    assert main(["programme", "6B999", "--lang", "en"]) == 1
+    assert "6B999" in capsys.readouterr().out
