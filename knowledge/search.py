@@ -33,12 +33,12 @@ from knowledge.programmes import Category, DLCap, ProgrammeCatalog
 from knowledge.regulation import Clause, Regulation
 from knowledge.textnorm import (
     LANGS,
-    Stemmers,
     Token,
     _load,
     detect_script,
     fold,
     has_kazakh_letters,
+    stemmers,
     stopwords,
     tokenize,
     transliterate,
@@ -108,7 +108,7 @@ class _LangIndex:
     contrib: dict[str, dict[int, float]]
     idf: dict[str, float]
     surface: dict[str, str]  # folded word -> stem
-    surface_list: list[str]
+    by_length: dict[int, list[str]]  # word length -> words within ±2 letters of it
     stems: frozenset[str]
 
 
@@ -132,6 +132,20 @@ def _programme_names(catalog: ProgrammeCatalog) -> dict[str, dict[str, list[str]
     return {cid: {lang: sorted(v) for lang, v in by.items()} for cid, by in out.items()}
 
 
+_MAX_WORD = 30
+
+
+def _length_windows(words: Iterable[str]) -> dict[int, list[str]]:
+    """Candidates for typo correction by length: a ratio of 72+ rules out longer gaps."""
+    by_len: dict[int, list[str]] = defaultdict(list)
+    for w in sorted(words):
+        by_len[min(len(w), _MAX_WORD)].append(w)
+    return {
+        n: [w for m in range(max(1, n - 2), min(_MAX_WORD, n + 2) + 1) for w in by_len.get(m, ())]
+        for n in range(1, _MAX_WORD + 1)
+    }
+
+
 def _prefix(word: str) -> str | None:
     return "~" + word[:_PREFIX_LEN] if len(word) > _PREFIX_LEN and not word.isdigit() else None
 
@@ -143,7 +157,7 @@ class KnowledgeIndex:
         self.clause_ids: list[str] = []
         self._parent_factor: list[float] = []
         self._langs: dict[str, _LangIndex] = {}
-        self._stem = Stemmers()
+        self._stem = stemmers()
         self._stop = stopwords()
         self._all_stop: frozenset[str] = frozenset().union(*self._stop.values())
         self._synonyms: dict[str, dict[tuple[str, ...], int]] = {}
@@ -246,7 +260,7 @@ class KnowledgeIndex:
             contrib=dict(contrib),
             idf=idf,
             surface=surface,
-            surface_list=sorted(surface),
+            by_length=_length_windows(surface),
             stems=stems,
         )
 
@@ -309,7 +323,8 @@ class KnowledgeIndex:
             return self._fuzzy_cache[key]
         li = self._langs[lang]
         found = process.extractOne(
-            word, li.surface_list, scorer=fuzz.ratio, score_cutoff=cutoff
+            word, li.by_length.get(min(len(word), _MAX_WORD), ()), scorer=fuzz.ratio,
+            score_cutoff=cutoff,
         )
         result = li.surface[found[0]] if found else None
         if len(self._fuzzy_cache) < 100_000:

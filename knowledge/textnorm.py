@@ -55,9 +55,12 @@ _CYR_RE = re.compile(r"[а-яёәғқңөұүһі]", re.IGNORECASE)
 _LAT_RE = re.compile(r"[a-zà-öø-ÿāūğışçñ]", re.IGNORECASE)
 
 
+@lru_cache(maxsize=16)
 def _load(name: str) -> dict:
+    """A data file under ``knowledge/data/``, parsed once per process (treat it as read-only)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with (DATA_DIR / name).open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh) or {}
+        return yaml.load(fh, Loader=loader) or {}
 
 
 def fold(text: str) -> str:
@@ -196,7 +199,7 @@ class KazakhStemmer:
 
 
 class Stemmers:
-    """One stemmer per language; input and output are folded words."""
+    """One stemmer per language; input and output are folded words. Use ``stemmers()``."""
 
     def __init__(self) -> None:
         raw = _load("kk_suffixes.yaml")
@@ -226,3 +229,9 @@ class Stemmers:
         if len(self._cache) < 200_000:
             self._cache[key] = result
         return result
+
+
+@lru_cache(maxsize=1)
+def stemmers() -> Stemmers:
+    """The process-wide stemmers, whose cache of stems is shared by every index."""
+    return Stemmers()

@@ -1,0 +1,272 @@
+"""Clause search as a student meets it: typos, endings, Latin typing, slang and junk input.
+
+All tests run against the real knowledge base (``knowledge/regulation/*.yaml``) and the real
+programme catalogue, built once per module, exactly as the bot builds it.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+from knowledge.programmes import ProgrammeCatalog
+from knowledge.regulation import load_regulation
+from knowledge.search import CONFIDENCE_THRESHOLD, KnowledgeIndex, SearchResult
+from knowledge.textnorm import fold, tokenize, transliterate
+
+PARAPHRASES = Path(__file__).resolve().parents[1] / "bench" / "data" / "paraphrases.jsonl"
+
+
+@pytest.fixture(scope="module")
+def index() -> KnowledgeIndex:
+    return KnowledgeIndex.build(load_regulation(), ProgrammeCatalog.load())
+
+
+def top3(result: SearchResult) -> list[str]:
+    return [h.clause_id for h in result.hits[:3]]
+
+
+def assert_answers(result: SearchResult, *expected: str) -> None:
+    assert result.hits, "no clause found"
+    assert set(top3(result)) & set(expected), f"wanted one of {expected}, got {top3(result)}"
+    assert result.confidence >= CONFIDENCE_THRESHOLD, f"confidence {result.confidence}"
+
+
+# --- what a student types -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("прокторнг деген не", "3.9"),  # a letter missing
+        ("что такое цифровй след", "3.12"),
+        ("what is a learnign managment system", "3.11"),
+        ("асинхроный формат это что", "3.2"),
+        ("плагиатка тексеріле ме жазбаша жұмыстар", "6.15"),
+    ],
+)
+def test_typos_still_find_the_clause(index: KnowledgeIndex, question: str, expected: str) -> None:
+    assert_answers(index.search(question), expected)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("мүгедек балаларға қашықтан оқуға рұқсат бар ма", "5.1.1"),
+        ("бейімдеу апталарында не болады", "6.18.4"),
+        ("академиялық ұтқырлықпен жүргендерге кредиттердің қанша бөлігі", "5.4.13"),
+        ("кәсіптік практикаларымызды онлайн өтуге бола ма", "6.11"),
+    ],
+)
+def test_kazakh_endings_are_stripped(index: KnowledgeIndex, question: str, expected: str) -> None:
+    assert_answers(index.search(question), expected)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("лабораторных занятий при карантине не будет?", "5.4.12"),
+        ("проверяются ли письменные работы на заимствование", "6.15"),
+        ("для детей-инвалидов дистанционное обучение", "5.1.1"),
+        ("перевод с одной формы обучения на другую во время каникул", "6.17"),
+    ],
+)
+def test_russian_endings_are_stemmed(index: KnowledgeIndex, question: str, expected: str) -> None:
+    assert_answers(index.search(question), expected)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected", "lang"),
+    [
+        ("qashyqtan oqytu degenimiz ne", "3.1", "kk"),
+        ("onlain oqu nysanynda aralyq attestattau qalai otedi", "6.14", "kk"),
+        ("distancionnoe obuchenie dlya yuristov skolko procentov predmetov", "5.4.5", "ru"),
+        ("chto takoe onlain proktoring", "3.9", "ru"),
+    ],
+)
+def test_latin_typed_kazakh_and_russian(
+    index: KnowledgeIndex, question: str, expected: str, lang: str
+) -> None:
+    result = index.search(question)
+    assert_answers(result, expected)
+    assert result.detected_lang == lang
+
+
+def test_kazakh_typed_with_russian_lookalikes_ranks_like_the_real_letters(
+    index: KnowledgeIndex,
+) -> None:
+    proper = index.search("қашықтан оқуға ауыстыру үшін өтінішті кім жазады")
+    lookalike = index.search("кашыктан окуга ауыстыру ушин отиништи ким жазады")
+    assert top3(lookalike)[0] == top3(proper)[0] == "5.2.2"
+    assert lookalike.detected_lang == "kk"
+
+
+def test_mixed_script_words_and_sentences(index: KnowledgeIndex) -> None:
+    # Latin "o", "p" and "c" typed inside a Cyrillic word
+    assert_answers(index.search("что такое пpoктopинг"), "3.9")
+    # a Kazakh sentence finished in Latin letters
+    assert_answers(index.search("онлайн прокторинг emtihanda qoldanyla ma"), "6.14", "3.9", "5.3")
+    # Russian slang inside a Kazakh question
+    assert_answers(index.search("ВКК справкасы бар, дистанционкаға бола ма"), "5.4.1")
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("ДО для юристов сколько процентов предметов", "5.4.5"),
+        ("ООН деген не", "3.8"),
+        ("МООК что это", "3.5"),
+        ("моок через курсеру сколько процентов кредитов на онлайн форме", "6.9.4"),
+        ("ЖАОК дегеніміз не", "3.5"),
+        ("MOOC definition", "3.5"),
+        ("у меня заключение ВКК", "5.4.1"),
+        ("ПМПК ұсынымы", "5.1.1"),
+        ("DL for law students, how many subjects", "5.4.5"),
+    ],
+)
+def test_abbreviations_and_slang(index: KnowledgeIndex, question: str, expected: str) -> None:
+    assert_answers(index.search(question), expected)
+
+
+def test_preposition_do_is_not_the_abbreviation(index: KnowledgeIndex) -> None:
+    """«до» in lower case is "until"; only «ДО» means distance learning."""
+    plain = index.search("сколько дней до начала семестра выкладывают контент")
+    assert top3(plain)[0] == "6.9.2"
+
+
+def test_specific_items_are_preferred_over_their_parent(index: KnowledgeIndex) -> None:
+    assert top3(index.search("мүгедек балалар қашықтан оқи ала ма"))[0] == "5.1.1"
+    assert top3(index.search("sports competitions participants distance learning"))[0] != "5.1"
+    assert top3(index.search("адаптационные недели для первокурсников"))[0] == "6.18.4"
+
+
+def test_programme_names_reach_the_appendix(index: KnowledgeIndex) -> None:
+    assert_answers(index.search("Can I study public health online?"), "6.2", "appendix-1")
+    assert_answers(index.search("әскери іс мамандығы онлайн бола ма"), "6.2", "appendix-1")
+
+
+@pytest.mark.parametrize(
+    ("question", "lang"),
+    [
+        ("Қашықтан оқуға қалай ауысамын?", "kk"),
+        ("Как перевестись на дистанционное обучение?", "ru"),
+        ("How do I switch to distance learning?", "en"),
+        ("qashyqtan oqu", "kk"),
+    ],
+)
+def test_language_is_detected_from_the_text(
+    index: KnowledgeIndex, question: str, lang: str
+) -> None:
+    assert index.search(question, lang="en" if lang != "en" else "ru").detected_lang == lang
+
+
+def test_interface_language_decides_when_the_text_cannot(index: KnowledgeIndex) -> None:
+    assert index.search("LMS", lang="kk").detected_lang == "kk"
+    assert index.search("LMS", lang="ru").detected_lang == "ru"
+
+
+# --- out of scope and junk --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What's for lunch in the canteen today?",
+        "Who won the football match last night?",
+        "какая погода будет в Атырау завтра",
+        "как приготовить бешбармак",
+        "Ертең ауа райы қандай болады?",
+        "асханада бүгін қандай тамақ бар",
+    ],
+)
+def test_questions_outside_the_regulation_get_low_confidence(
+    index: KnowledgeIndex, question: str
+) -> None:
+    assert index.search(question).confidence < CONFIDENCE_THRESHOLD
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "",
+        "   \n\t ",
+        "😀🎉🔥",
+        "?!...,,,",
+        "1234567890",
+        "а",
+        "x" * 4096,
+        "ҚО " * 1400,
+        "'; DROP TABLE clauses; --",
+        "<script>alert('x')</script><b>hi</b>",
+        "\x00\x01\u200b\ufeff",
+        "q" * 50 + " " + "й" * 50,
+    ],
+)
+def test_junk_input_never_crashes_and_is_not_confident(
+    index: KnowledgeIndex, junk: str
+) -> None:
+    result = index.search(junk)
+    assert isinstance(result, SearchResult)
+    assert 0.0 <= result.confidence < CONFIDENCE_THRESHOLD
+    assert result.detected_lang in ("kk", "ru", "en")
+
+
+def test_results_are_ordered_and_bounded(index: KnowledgeIndex) -> None:
+    result = index.search("онлайн оқыту", k=4)
+    assert 0 < len(result.hits) <= 4
+    scores = [h.score for h in result.hits]
+    assert scores == sorted(scores, reverse=True)
+    assert len({h.clause_id for h in result.hits}) == len(result.hits)
+
+
+# --- our own paraphrases (not the shared dev set) -------------------------------------------
+
+SAMPLE = [
+    "p-kk-02", "p-kk-05", "p-kk-09", "p-kk-11", "p-kk-17", "p-kk-22", "p-kk-24", "p-kk-30",
+    "p-kk-33", "p-ru-01", "p-ru-07", "p-ru-12", "p-ru-16", "p-ru-21", "p-ru-26", "p-ru-33",
+    "p-ru-35", "p-en-02", "p-en-07", "p-en-13", "p-en-15", "p-en-17", "p-en-23", "p-en-29",
+    "p-en-35",
+]
+
+
+def _paraphrases() -> dict[str, dict]:
+    with PARAPHRASES.open(encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    return {row["id"]: row for row in rows}
+
+
+@pytest.mark.parametrize("pid", SAMPLE)
+def test_student_paraphrases_find_an_accepted_clause_in_top3(
+    index: KnowledgeIndex, pid: str
+) -> None:
+    row = _paraphrases()[pid]
+    result = index.search(row["question"], lang=row["lang"])
+    assert set(top3(result)) & set(row["expect"]), (row["question"], top3(result))
+
+
+# --- normalisation and speed ------------------------------------------------------------------
+
+
+def test_folding_and_transliteration() -> None:
+    assert fold("Қашықтан ОҚУ") == fold("кашыктан оку") == "кашыктан оку"
+    assert transliterate("qashyqtan", "kk") == fold("қашықтан")
+    assert transliterate("obuchenie", "ru") == "обучение"
+    assert [t.norm for t in tokenize("онлайн-оқыту, LMS!")] == ["онлаин", "окыту", "lms"]
+
+
+def test_build_and_search_are_fast_enough_for_the_event_loop() -> None:
+    start = time.perf_counter()
+    index = KnowledgeIndex.build(load_regulation(), ProgrammeCatalog.load())
+    assert time.perf_counter() - start < 2.0  # generous: shared CI machines
+    questions = [row["question"] for row in _paraphrases().values()]
+    samples = []
+    for question in questions * 2:
+        t0 = time.perf_counter()
+        index.search(question)
+        samples.append(time.perf_counter() - t0)
+    assert statistics.median(samples) < 0.005
+    assert max(samples) < 0.1
