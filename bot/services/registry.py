@@ -7,6 +7,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.services.helpdesk import HelpdeskService
+from bot.services.answers import AnswerService
+from knowledge.programmes import load_catalog
 
 
 def build_services(
@@ -21,4 +24,7 @@ def build_services(
     """
     services: dict[str, Any] = {}
     # Areas register here, one line each, e.g. services["knowledge"] = load_knowledge()
+    services["programmes"] = load_catalog()  # knowledge.programmes.ProgrammeCatalog
+    services["answers"] = AnswerService()  # bot.services.answers: cited answers, question log
+    services["helpdesk"] = HelpdeskService(settings, sessionmaker)  # tickets, relay, SLA worker
     return services
