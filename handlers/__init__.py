@@ -7,10 +7,11 @@ from aiogram import Router
 
 def get_routers() -> list[Router]:
     """Fresh routers each call (a router can be attached to one dispatcher only)."""
-    from handlers import common, errors, fallback
+    from handlers import common, errors, fallback, helpdesk, helpdesk_staff
 
     routers = [errors.create_router(), common.create_router()]
     # 1. helpdesk relay (an open ticket takes the student's messages before anything else)
+    routers += [helpdesk.create_router(), helpdesk_staff.create_router()]
     # 2. applications wizard and staff decisions
     # 3. reminders, calendar, curator groups and broadcasts
     # 4. knowledge: /rules browsing, then free-text questions (the last real handler)

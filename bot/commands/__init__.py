@@ -6,4 +6,5 @@ A subcommand sets ``func`` to ``async def handler(args, settings) -> int`` on it
 # Modules listed here are imported by bot.cli; add yours in one line.
 COMMAND_MODULES: list[str] = [
     "bot.commands.programme",
+    "bot.commands.helpdesk",
 ]

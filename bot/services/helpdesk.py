@@ -1,0 +1,680 @@
+"""Helpdesk handoff: tickets relayed between a student's private chat and the staff chat.
+
+The staff chat is a supergroup with topics (one topic per ticket, as in MasterGroosha's
+telegram-feedback-bot-topics); in a chat without topics the bot falls back to reply-based relay
+and remembers that. Content is relayed with ``copyMessage`` both ways; every relayed message is
+stored with its id on both sides so replies and edits map across.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import holidays
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
+from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import lazy_gettext as __
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.db.base import Base, utcnow
+from bot.db.models import User
+from bot.db.models.helpdesk import (
+    Direction,
+    HelpdeskBan,
+    RelayMode,
+    StaffChat,
+    Ticket,
+    TicketAssignment,
+    TicketMessage,
+    TicketStatus,
+    TicketTopic,
+)
+from bot.i18n import use_locale
+
+log = logging.getLogger(__name__)
+
+TOPIC_LABELS = {
+    TicketTopic.APPLICATION: __("📝 Application"),
+    TicketTopic.SCHEDULE: __("🗓 Schedule and access"),
+    TicketTopic.TECHNICAL: __("🛠 Technical problem"),
+    TicketTopic.OTHER: __("💬 Other"),
+}
+# How long a remembered "this chat has no topics" holds before topics are tried again.
+MODE_RECHECK = timedelta(hours=24)
+
+
+class HelpdeskError(Exception):
+    """A ticket operation that cannot be done; ``str()`` is a user-facing (translated) text."""
+
+
+# Working hours -------------------------------------------------------------------------------
+class WorkingHours:
+    """Weekdays within WORKING_HOURS_START/END in TIMEZONE, skipping Kazakhstan public holidays."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.tz = settings.tz
+        self.start = settings.working_hours_start
+        self.end = settings.working_hours_end
+        self._holidays = holidays.country_holidays("KZ")
+
+    def is_working_day(self, day: date) -> bool:
+        return day.weekday() < 5 and day not in self._holidays
+
+    def _window(self, day: date) -> tuple[datetime, datetime]:
+        return (
+            datetime.combine(day, self.start, tzinfo=self.tz),
+            datetime.combine(day, self.end, tzinfo=self.tz),
+        )
+
+    def is_open(self, moment: datetime) -> bool:
+        local = moment.astimezone(self.tz)
+        if not self.is_working_day(local.date()):
+            return False
+        start, end = self._window(local.date())
+        return start <= local < end
+
+    def next_opening(self, moment: datetime) -> datetime:
+        """The next moment (local time) working hours begin, after ``moment``."""
+        local = moment.astimezone(self.tz)
+        day = local.date()
+        for _i in range(60):
+            if self.is_working_day(day):
+                start, _end = self._window(day)
+                if start > local:
+                    return start
+            day += timedelta(days=1)
+        return local  # pragma: no cover - 60 days without a working day
+
+    def minutes_between(self, since: datetime, until: datetime) -> float:
+        """Working minutes elapsed between two moments."""
+        if until <= since:
+            return 0.0
+        total = 0.0
+        day = since.astimezone(self.tz).date()
+        last = until.astimezone(self.tz).date()
+        while day <= last:
+            if self.is_working_day(day):
+                start, end = self._window(day)
+                lo, hi = max(start, since), min(end, until)
+                if hi > lo:
+                    total += (hi - lo).total_seconds() / 60
+            day += timedelta(days=1)
+        return total
+
+
+# Context from other areas (best effort: their tables may not exist yet) ----------------------
+def _table(*names: str) -> Any:
+    for name in names:
+        table = Base.metadata.tables.get(name)
+        if table is not None:
+            return table
+    return None
+
+
+def _col(table: Any, *names: str) -> Any:
+    for name in names:
+        if name in table.c:
+            return table.c[name]
+    return None
+
+
+@dataclass
+class StudentContext:
+    questions: list[tuple[str, str]]  # (question text, clause ids)
+    programme: str | None
+    application: str | None
+
+
+async def student_context(
+    session: AsyncSession, user_id: int, question_id: int | None
+) -> StudentContext:
+    ctx = StudentContext(questions=[], programme=None, application=None)
+    try:
+        table = _table("questions", "knowledge_questions", "kb_questions")
+        if table is not None:
+            text_col = _col(table, "text", "question", "query")
+            clause_col = _col(table, "clause_ids", "clauses", "answer_clause_ids", "clause_id")
+            user_col = _col(table, "user_id")
+            order = _col(table, "created_at", "asked_at", "id")
+            if text_col is not None and user_col is not None:
+                cols = [text_col] + ([clause_col] if clause_col is not None else [])
+                stmt = select(*cols).where(user_col == user_id)
+                if order is not None:
+                    stmt = stmt.order_by(order.desc())
+                rows = (await session.execute(stmt.limit(3))).all()
+                if not rows and question_id:
+                    rows = (
+                        await session.execute(select(*cols).where(table.c.id == question_id))
+                    ).all()
+                for row in rows:
+                    clauses = row[1] if len(row) > 1 else None
+                    if isinstance(clauses, (list, tuple)):
+                        clauses = ", ".join(str(c) for c in clauses)
+                    ctx.questions.append((str(row[0] or ""), str(clauses or "")))
+        apps = _table("applications")
+        if apps is not None and "user_id" in apps.c:
+            status_col = _col(apps, "status")
+            stmt = select(apps).where(apps.c.user_id == user_id)
+            if status_col is not None:
+                stmt = stmt.where(
+                    status_col.notin_(["rejected", "withdrawn", "cancelled", "closed", "draft"])
+                )
+            order = _col(apps, "created_at", "id")
+            if order is not None:
+                stmt = stmt.order_by(order.desc())
+            row = (await session.execute(stmt.limit(1))).mappings().first()
+            if row is not None:
+                prog = next(
+                    (row[k] for k in ("programme_code", "programme", "program", "programme_name")
+                     if k in row and row[k]),
+                    None,
+                )
+                ctx.programme = str(prog) if prog else None
+                kind = row.get("form") or row.get("kind") or ""
+                ctx.application = " ".join(
+                    str(p) for p in (f"#{row.get('id', '')}", kind, row.get("status") or "") if p
+                )
+    except Exception:  # noqa: BLE001 - context is a courtesy; a foreign schema must not break tickets
+        log.warning("could not read the student's context for the ticket card", exc_info=True)
+    return ctx
+
+
+def format_age(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return _("{m} min").format(m=minutes)
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return _("{h} h {m} min").format(h=hours, m=minutes)
+    return _("{d} d").format(d=hours // 24)
+
+
+def display_name(user: User | None, fallback_id: int) -> str:
+    if user is None:
+        return str(fallback_id)
+    return user.full_name or (f"@{user.username}" if user.username else str(user.id))
+
+
+# The service ----------------------------------------------------------------------------------
+class HelpdeskService:
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        poll_seconds: float = 60.0,
+    ) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.clock = clock
+        self.poll_seconds = poll_seconds
+        self.hours = WorkingHours(settings)
+        self._i18n: I18n | None = None
+
+    # Basics -----------------------------------------------------------------------------------
+    @property
+    def i18n(self) -> I18n:
+        if self._i18n is None:
+            from bot.i18n import make_i18n
+
+            self._i18n = make_i18n(self.settings.default_language)
+        return self._i18n
+
+    @property
+    def staff_language(self) -> str:
+        return self.settings.default_language
+
+    @property
+    def staff_chat_id(self) -> int | None:
+        return self.settings.staff_chat_id
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    # Queries ----------------------------------------------------------------------------------
+    async def open_ticket_of(self, session: AsyncSession, user_id: int) -> Ticket | None:
+        return await session.scalar(
+            select(Ticket)
+            .where(Ticket.user_id == user_id, Ticket.status == TicketStatus.OPEN.value)
+            .order_by(Ticket.id.desc())
+            .limit(1)
+        )
+
+    async def get(self, session: AsyncSession, ticket_id: int) -> Ticket | None:
+        return await session.get(Ticket, ticket_id)
+
+    async def by_thread(self, session: AsyncSession, chat_id: int, thread_id: int) -> Ticket | None:
+        return await session.scalar(
+            select(Ticket)
+            .where(
+                Ticket.staff_chat_id == chat_id,
+                Ticket.thread_id == thread_id,
+                Ticket.relay_mode == RelayMode.TOPIC.value,
+            )
+            .order_by(Ticket.id.desc())
+            .limit(1)
+        )
+
+    async def by_staff_message(
+        self, session: AsyncSession, chat_id: int, message_id: int
+    ) -> tuple[Ticket, TicketMessage | None] | None:
+        """The ticket a staff-chat message belongs to: its card or a relayed message."""
+        row = await session.execute(
+            select(Ticket, TicketMessage)
+            .join(TicketMessage, TicketMessage.ticket_id == Ticket.id)
+            .where(Ticket.staff_chat_id == chat_id, TicketMessage.staff_message_id == message_id)
+            .order_by(TicketMessage.id.desc())
+            .limit(1)
+        )
+        found = row.first()
+        if found is not None:
+            return found[0], found[1]
+        ticket = await session.scalar(
+            select(Ticket)
+            .where(Ticket.staff_chat_id == chat_id, Ticket.card_message_id == message_id)
+            .order_by(Ticket.id.desc())
+            .limit(1)
+        )
+        return (ticket, None) if ticket is not None else None
+
+    async def message_by_student_id(
+        self, session: AsyncSession, ticket_id: int, message_id: int
+    ) -> TicketMessage | None:
+        return await session.scalar(
+            select(TicketMessage)
+            .where(
+                TicketMessage.ticket_id == ticket_id,
+                TicketMessage.student_message_id == message_id,
+            )
+            .limit(1)
+        )
+
+    async def message_by_staff_id(
+        self, session: AsyncSession, ticket_id: int, message_id: int
+    ) -> TicketMessage | None:
+        return await session.scalar(
+            select(TicketMessage)
+            .where(
+                TicketMessage.ticket_id == ticket_id,
+                TicketMessage.staff_message_id == message_id,
+            )
+            .limit(1)
+        )
+
+    async def open_tickets(self, session: AsyncSession) -> Sequence[Ticket]:
+        return (
+            await session.scalars(
+                select(Ticket).where(Ticket.status == TicketStatus.OPEN.value).order_by(Ticket.id)
+            )
+        ).all()
+
+    async def is_banned(self, session: AsyncSession, user_id: int) -> bool:
+        return await session.get(HelpdeskBan, user_id) is not None
+
+    # Opening ----------------------------------------------------------------------------------
+    async def _topics_known_missing(self, session: AsyncSession, chat_id: int) -> bool:
+        row = await session.get(StaffChat, chat_id)
+        return row is not None and not row.topics and self.now() - row.checked_at < MODE_RECHECK
+
+    async def _remember_mode(self, session: AsyncSession, chat_id: int, topics: bool) -> None:
+        row = await session.get(StaffChat, chat_id)
+        if row is None:
+            session.add(StaffChat(chat_id=chat_id, topics=topics, checked_at=self.now()))
+        else:
+            row.topics = topics
+            row.checked_at = self.now()
+        await session.flush()
+
+    async def open_ticket(
+        self,
+        bot: Bot,
+        session: AsyncSession,
+        *,
+        user: User,
+        language: str,
+        topic: TicketTopic,
+        question: Message,
+        question_id: int | None = None,
+    ) -> Ticket:
+        chat_id = self.staff_chat_id
+        if chat_id is None:
+            raise HelpdeskError(_("The helpdesk is not connected yet. Please try again later."))
+        if await self.is_banned(session, user.id):
+            raise HelpdeskError(_("You cannot open helpdesk requests."))
+        now = self.now()
+        # Read in a session of its own: a foreign table that misbehaves cannot spoil this one.
+        async with self.sessionmaker() as reader:
+            context = await student_context(reader, user.id, question_id)
+        ticket = Ticket(
+            user_id=user.id,
+            status=TicketStatus.OPEN.value,
+            topic=topic.value,
+            language=language,
+            question_id=question_id or None,
+            staff_chat_id=chat_id,
+            relay_mode=RelayMode.TOPIC.value,
+            created_at=now,
+            waiting_since=now,
+        )
+        session.add(ticket)
+        await session.flush()
+        with use_locale(self.i18n, self.staff_language):
+            topic_name = "#{id} {name} · {topic}".format(
+                id=ticket.id, name=display_name(user, user.id), topic=str(TOPIC_LABELS[topic])
+            )[:128]
+            if not await self._topics_known_missing(session, chat_id):
+                try:
+                    forum = await bot.create_forum_topic(chat_id=chat_id, name=topic_name)
+                    ticket.thread_id = forum.message_thread_id
+                    await self._remember_mode(session, chat_id, True)
+                except TelegramBadRequest as exc:
+                    log.info("staff chat %s has no topics (%s): reply-based relay", chat_id, exc)
+                    await self._remember_mode(session, chat_id, False)
+            if ticket.thread_id is None:
+                ticket.relay_mode = RelayMode.REPLY.value
+            card = self.card_text(ticket, user, context)
+            sent = await bot.send_message(
+                chat_id=chat_id, text=card, message_thread_id=ticket.thread_id
+            )
+        ticket.card_message_id = sent.message_id
+        await session.flush()
+        await self.relay_from_student(bot, session, ticket, question, first=True)
+        return ticket
+
+    def card_text(self, ticket: Ticket, user: User, context: StudentContext) -> str:
+        """The context card that opens a ticket's topic (in the staff language)."""
+        name = html.escape(display_name(user, user.id))
+        lines = [
+            _("🆕 <b>Ticket #{id}</b> · {topic}").format(
+                id=ticket.id, topic=str(TOPIC_LABELS[TicketTopic(ticket.topic)])
+            ),
+            _("Student: {link}{username}, id <code>{id}</code>").format(
+                link=f'<a href="tg://user?id={user.id}">{name}</a>',
+                username=f" (@{html.escape(user.username)})" if user.username else "",
+                id=user.id,
+            ),
+            _("Language: {lang} · role: {role}").format(lang=ticket.language, role=user.role),
+            _("Programme: {programme}").format(
+                programme=html.escape(context.programme) if context.programme else "—"
+            ),
+            _("Open application: {application}").format(
+                application=html.escape(context.application) if context.application else "—"
+            ),
+        ]
+        if context.questions:
+            lines.append(_("Recent questions to the bot:"))
+            for text, clauses in context.questions:
+                line = "• " + html.escape(text[:200])
+                if clauses:
+                    line += " → " + html.escape(clauses)
+                lines.append(line)
+        else:
+            lines.append(_("Recent questions to the bot: none"))
+        if not self.hours.is_open(ticket.created_at):
+            lines.append(_("⏰ Opened outside working hours."))
+        lines.append("")
+        if ticket.relay_mode == RelayMode.TOPIC.value:
+            lines.append(
+                _("Write in this topic to answer. Commands: /take, /close, /ban, /unban.")
+            )
+        else:
+            lines.append(
+                _(
+                    "This chat has no topics: reply to this card or to the student's messages "
+                    "to answer. Commands (as a reply): /take, /close, /ban, /unban."
+                )
+            )
+        return "\n".join(lines)
+
+    # Relay ------------------------------------------------------------------------------------
+    async def relay_from_student(
+        self, bot: Bot, session: AsyncSession, ticket: Ticket, message: Message, *, first: bool = False
+    ) -> TicketMessage:
+        reply_to: int | None = None
+        if ticket.relay_mode == RelayMode.REPLY.value:
+            reply_to = ticket.card_message_id
+        elif message.reply_to_message is not None:
+            mapped = await self.message_by_student_id(
+                session, ticket.id, message.reply_to_message.message_id
+            )
+            reply_to = mapped.staff_message_id if mapped is not None else None
+        copied = await bot.copy_message(
+            chat_id=ticket.staff_chat_id,
+            from_chat_id=message.chat.id,
+            message_id=message.message_id,
+            message_thread_id=ticket.thread_id,
+            reply_parameters=ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+            if reply_to
+            else None,
+        )
+        record = TicketMessage(
+            ticket_id=ticket.id,
+            direction=Direction.FROM_STUDENT.value,
+            sender_id=ticket.user_id,
+            student_message_id=message.message_id,
+            staff_message_id=copied.message_id,
+            content_type=str(message.content_type),
+            text=message.text or message.caption,
+            created_at=self.now(),
+        )
+        session.add(record)
+        if ticket.waiting_since is None:
+            ticket.waiting_since = self.now()
+        await session.flush()
+        return record
+
+    async def relay_from_staff(
+        self, bot: Bot, session: AsyncSession, ticket: Ticket, message: Message, staff: User
+    ) -> TicketMessage | None:
+        """Copy a staff message to the student; None (and a note in the chat) if undeliverable."""
+        reply_to: int | None = None
+        if message.reply_to_message is not None:
+            mapped = await self.message_by_staff_id(
+                session, ticket.id, message.reply_to_message.message_id
+            )
+            reply_to = mapped.student_message_id if mapped is not None else None
+        try:
+            copied = await bot.copy_message(
+                chat_id=ticket.user_id,
+                from_chat_id=message.chat.id,
+                message_id=message.message_id,
+                reply_parameters=ReplyParameters(
+                    message_id=reply_to, allow_sending_without_reply=True
+                )
+                if reply_to
+                else None,
+            )
+        except (TelegramForbiddenError, TelegramBadRequest) as exc:
+            log.info("ticket %s: could not deliver to %s: %s", ticket.id, ticket.user_id, exc)
+            await message.reply(
+                _("⚠️ Not delivered: the student has blocked the bot or deleted the chat.")
+            )
+            return None
+        now = self.now()
+        record = TicketMessage(
+            ticket_id=ticket.id,
+            direction=Direction.FROM_STAFF.value,
+            sender_id=staff.id,
+            student_message_id=copied.message_id,
+            staff_message_id=message.message_id,
+            content_type=str(message.content_type),
+            text=message.text or message.caption,
+            created_at=now,
+        )
+        session.add(record)
+        if ticket.first_response_at is None:
+            ticket.first_response_at = now
+        ticket.waiting_since = None
+        ticket.sla_pinged_at = None
+        if ticket.assignee_id is None:
+            await self.assign(session, ticket, staff)
+        await session.flush()
+        return record
+
+    async def mirror_edit(
+        self, bot: Bot, session: AsyncSession, record: TicketMessage, message: Message, *,
+        to_student: bool,
+    ) -> bool:
+        """Apply an edit of a relayed message to its copy on the other side."""
+        ticket = await self.get(session, record.ticket_id)
+        if ticket is None:
+            return False
+        chat_id = ticket.user_id if to_student else ticket.staff_chat_id
+        target = record.student_message_id if to_student else record.staff_message_id
+        try:
+            if message.text is not None:
+                await bot.edit_message_text(chat_id=chat_id, message_id=target, text=message.html_text)
+            elif message.caption is not None:
+                await bot.edit_message_caption(
+                    chat_id=chat_id, message_id=target, caption=message.html_text
+                )
+            else:
+                return False
+        except TelegramAPIError as exc:
+            log.info("could not mirror an edit in ticket %s: %s", ticket.id, exc)
+            return False
+        record.text = message.text or message.caption
+        record.edited_at = self.now()
+        await session.flush()
+        return True
+
+    # Staff actions ----------------------------------------------------------------------------
+    async def assign(self, session: AsyncSession, ticket: Ticket, staff: User) -> None:
+        ticket.assignee_id = staff.id
+        session.add(TicketAssignment(ticket_id=ticket.id, staff_id=staff.id, assigned_at=self.now()))
+        await session.flush()
+
+    async def close(self, session: AsyncSession, ticket: Ticket, by: int) -> None:
+        ticket.status = TicketStatus.CLOSED.value
+        ticket.closed_at = self.now()
+        ticket.closed_by = by
+        ticket.waiting_since = None
+        await session.flush()
+
+    async def ban(self, session: AsyncSession, user_id: int, by: int, ticket_id: int | None) -> bool:
+        if await self.is_banned(session, user_id):
+            return False
+        session.add(HelpdeskBan(user_id=user_id, banned_by=by, ticket_id=ticket_id, created_at=self.now()))
+        await session.flush()
+        return True
+
+    async def unban(self, session: AsyncSession, user_id: int) -> bool:
+        result = await session.execute(delete(HelpdeskBan).where(HelpdeskBan.user_id == user_id))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def rate(self, session: AsyncSession, ticket: Ticket, score: int) -> None:
+        ticket.rating = score
+        ticket.rated_at = self.now()
+        await session.flush()
+
+    async def notify_staff(
+        self, bot: Bot, ticket: Ticket, text: str, *, reply_markup: InlineKeyboardMarkup | None = None
+    ) -> None:
+        """A line in the ticket's topic (or, without topics, as a reply to its card)."""
+        try:
+            await bot.send_message(
+                chat_id=ticket.staff_chat_id,
+                text=text,
+                message_thread_id=ticket.thread_id,
+                reply_parameters=ReplyParameters(
+                    message_id=ticket.card_message_id, allow_sending_without_reply=True
+                )
+                if ticket.relay_mode == RelayMode.REPLY.value and ticket.card_message_id
+                else None,
+                reply_markup=reply_markup,
+            )
+        except TelegramAPIError as exc:
+            log.warning("could not post to the staff chat about ticket %s: %s", ticket.id, exc)
+
+    # SLA ----------------------------------------------------------------------------------------
+    async def check_sla(self, bot: Bot, now: datetime | None = None) -> list[int]:
+        """Raise again each open ticket waiting longer than the SLA (in working minutes)."""
+        now = now or self.now()
+        limit = self.settings.helpdesk_sla_minutes
+        raised: list[int] = []
+        async with self.sessionmaker() as session:
+            tickets = (
+                await session.scalars(
+                    select(Ticket).where(
+                        Ticket.status == TicketStatus.OPEN.value, Ticket.waiting_since.is_not(None)
+                    )
+                )
+            ).all()
+            for ticket in tickets:
+                since = ticket.waiting_since
+                assert since is not None
+                if ticket.sla_pinged_at is not None and ticket.sla_pinged_at > since:
+                    since = ticket.sla_pinged_at
+                if self.hours.minutes_between(since, now) < limit:
+                    continue
+                waited = self.hours.minutes_between(ticket.waiting_since or since, now)
+                assignee = await session.get(User, ticket.assignee_id) if ticket.assignee_id else None
+                with use_locale(self.i18n, self.staff_language):
+                    text = _(
+                        "⏰ Ticket #{id} has been waiting for an answer for {minutes} working "
+                        "minutes (limit {limit}). Assignee: {assignee}."
+                    ).format(
+                        id=ticket.id,
+                        minutes=int(waited),
+                        limit=limit,
+                        assignee=html.escape(display_name(assignee, 0)) if assignee else _("nobody"),
+                    )
+                    await self.notify_staff(bot, ticket, text)
+                ticket.sla_pinged_at = now
+                raised.append(ticket.id)
+            await session.commit()
+        return raised
+
+    async def run_forever(self, bot: Bot) -> None:
+        while True:
+            try:
+                await self.check_sla(bot)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep the worker alive; the next round retries
+                log.exception("helpdesk SLA check failed")
+            await asyncio.sleep(self.poll_seconds)
+
+    # Export -------------------------------------------------------------------------------------
+    async def export_rows(self, session: AsyncSession) -> list[dict[str, Any]]:
+        tickets = (await session.scalars(select(Ticket).order_by(Ticket.id))).all()
+        rows: list[dict[str, Any]] = []
+        for t in tickets:
+            count = len(
+                (await session.scalars(select(TicketMessage.id).where(TicketMessage.ticket_id == t.id))).all()
+            )
+
+            def iso(value: datetime | None) -> str:
+                return value.astimezone(UTC).isoformat() if value else ""
+
+            rows.append(
+                {
+                    "id": t.id,
+                    "user_id": t.user_id,
+                    "status": t.status,
+                    "topic": t.topic,
+                    "language": t.language,
+                    "relay_mode": t.relay_mode,
+                    "assignee_id": t.assignee_id or "",
+                    "created_at": iso(t.created_at),
+                    "first_response_at": iso(t.first_response_at),
+                    "closed_at": iso(t.closed_at),
+                    "closed_by": t.closed_by or "",
+                    "rating": t.rating or "",
+                    "rating_comment": t.rating_comment or "",
+                    "messages": count,
+                }
+            )
+        return rows

@@ -1,0 +1,401 @@
+"""Student side of the helpdesk: open a ticket, talk to a person, close it and rate the answer.
+
+While a ticket is open this router takes everything the student sends (after /start, /help,
+/language and /cancel, which the common router answers first) and relays it to the staff chat.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, Filter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, TelegramObject
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.callbacks import AskPersonCallback
+from bot.db.models import User
+from bot.db.models.helpdesk import Ticket, TicketStatus, TicketTopic
+from bot.i18n import use_locale
+from bot.menu import MENU_HUMAN, main_menu
+from bot.services.helpdesk import TOPIC_LABELS, HelpdeskError, HelpdeskService
+
+
+class HelpdeskForm(StatesGroup):
+    topic = State()
+    question = State()
+
+
+class RatingForm(StatesGroup):
+    comment = State()
+
+
+class TopicCallback(CallbackData, prefix="hdtopic"):
+    topic: str
+
+
+class CloseTicketCallback(CallbackData, prefix="hdclose"):
+    ticket_id: int
+
+
+class RateCallback(CallbackData, prefix="hdrate"):
+    ticket_id: int
+    score: int  # 1..5; 0 = skip the comment
+
+
+class OpenTicket(Filter):
+    """Passes in a private chat when the user has an open ticket; hands it on as ``ticket``."""
+
+    async def __call__(
+        self,
+        event: TelegramObject,
+        session: AsyncSession,
+        helpdesk: HelpdeskService,
+        db_user: User | None = None,
+    ) -> bool | dict[str, Any]:
+        if db_user is None:
+            return False
+        ticket = await helpdesk.open_ticket_of(session, db_user.id)
+        return {"ticket": ticket} if ticket is not None else False
+
+
+def topic_keyboard() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for topic, label in TOPIC_LABELS.items():
+        builder.button(text=str(label), callback_data=TopicCallback(topic=topic.value))
+    builder.adjust(2)
+    return builder.as_markup()
+
+
+def close_keyboard(ticket_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("✅ Close the request"), callback_data=CloseTicketCallback(ticket_id=ticket_id))
+    return builder.as_markup()
+
+
+def rating_keyboard(ticket_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for score in range(1, 6):
+        builder.button(
+            text=f"{score} ⭐", callback_data=RateCallback(ticket_id=ticket_id, score=score)
+        )
+    builder.adjust(5)
+    return builder.as_markup()
+
+
+def rating_prompt() -> str:
+    return _("How would you rate the help you received? Press 1 (poor) to 5 (excellent).")
+
+
+def open_notice(ticket: Ticket) -> str:
+    return _(
+        "Request #{id} is open: a person from the Helpdesk will answer here. Everything you "
+        "send now goes to them, and I stay quiet until the request is closed."
+    ).format(id=ticket.id)
+
+
+def out_of_hours_notice(helpdesk: HelpdeskService) -> str | None:
+    now = helpdesk.now()
+    if helpdesk.hours.is_open(now):
+        return None
+    opening = helpdesk.hours.next_opening(now)
+    settings = helpdesk.settings
+    return _(
+        "⏰ It is outside the Helpdesk's working hours (weekdays {start}–{end}, Atyrau time). "
+        "Your request is saved; expect an answer after {time} on {date}."
+    ).format(
+        start=settings.working_hours_start.strftime("%H:%M"),
+        end=settings.working_hours_end.strftime("%H:%M"),
+        time=opening.strftime("%H:%M"),
+        date=opening.strftime("%d.%m.%Y"),
+    )
+
+
+# Opening ---------------------------------------------------------------------------------------
+async def _begin(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    db_user: User,
+    helpdesk: HelpdeskService,
+    question_id: int = 0,
+) -> None:
+    if await helpdesk.is_banned(session, db_user.id):
+        await message.answer(_("You cannot open helpdesk requests."))
+        return
+    if helpdesk.staff_chat_id is None:
+        await message.answer(_("The helpdesk is not connected yet. Please try again later."))
+        return
+    ticket = await helpdesk.open_ticket_of(session, db_user.id)
+    if ticket is not None:
+        await message.answer(
+            _("Your request #{id} is already open. Just write here: a person will answer.").format(
+                id=ticket.id
+            ),
+            reply_markup=close_keyboard(ticket.id),
+        )
+        return
+    await state.clear()  # leaves any wizard the student was in
+    await state.set_state(HelpdeskForm.topic)
+    await state.update_data(question_id=question_id)
+    await message.answer(
+        _("I will pass your question to a person from the Helpdesk. What is it about?"),
+        reply_markup=topic_keyboard(),
+    )
+
+
+async def human_command(
+    message: Message, state: FSMContext, session: AsyncSession, db_user: User,
+    helpdesk: HelpdeskService,
+) -> None:
+    await _begin(message, state, session, db_user, helpdesk)
+
+
+async def ask_person_button(
+    callback: CallbackQuery,
+    callback_data: AskPersonCallback,
+    state: FSMContext,
+    session: AsyncSession,
+    db_user: User,
+    helpdesk: HelpdeskService,
+) -> None:
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await _begin(
+            callback.message, state, session, db_user, helpdesk, callback_data.question_id
+        )
+
+
+async def topic_chosen(
+    callback: CallbackQuery, callback_data: TopicCallback, state: FSMContext
+) -> None:
+    try:
+        topic = TicketTopic(callback_data.topic)
+    except ValueError:
+        await callback.answer(_("This button is no longer active."))
+        return
+    await state.update_data(topic=topic.value)
+    await state.set_state(HelpdeskForm.question)
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await callback.message.edit_text(
+            _("Topic: {topic}").format(topic=str(TOPIC_LABELS[topic]))
+        )
+        await callback.message.answer(
+            _(
+                "Now write your question in one message. You can attach a photo or a document "
+                "(for example, a screenshot of the error)."
+            )
+        )
+
+
+async def topic_expected(message: Message) -> None:
+    await message.answer(
+        _("Please pick a topic above, or send /cancel."), reply_markup=topic_keyboard()
+    )
+
+
+async def question_received(
+    message: Message,
+    bot: Bot,
+    state: FSMContext,
+    session: AsyncSession,
+    db_user: User,
+    helpdesk: HelpdeskService,
+    i18n: I18n,
+) -> None:
+    data = await state.get_data()
+    await state.clear()
+    try:
+        topic = TicketTopic(data.get("topic", TicketTopic.OTHER.value))
+    except ValueError:
+        topic = TicketTopic.OTHER
+    try:
+        ticket = await helpdesk.open_ticket(
+            bot,
+            session,
+            user=db_user,
+            language=i18n.current_locale,
+            topic=topic,
+            question=message,
+            question_id=int(data.get("question_id") or 0) or None,
+        )
+    except HelpdeskError as exc:
+        await message.answer(str(exc), reply_markup=main_menu())
+        return
+    text = open_notice(ticket)
+    late = out_of_hours_notice(helpdesk)
+    if late:
+        text += "\n\n" + late
+    await message.answer(text, reply_markup=close_keyboard(ticket.id))
+
+
+# An open ticket ------------------------------------------------------------------------------
+async def already_open(message: Message, ticket: Ticket) -> None:
+    await message.answer(
+        _("Your request #{id} is already open. Just write here: a person will answer.").format(
+            id=ticket.id
+        ),
+        reply_markup=close_keyboard(ticket.id),
+    )
+
+
+async def relay(
+    message: Message, bot: Bot, session: AsyncSession, ticket: Ticket, helpdesk: HelpdeskService
+) -> None:
+    await helpdesk.relay_from_student(bot, session, ticket, message)
+
+
+async def relay_edit(
+    message: Message, bot: Bot, session: AsyncSession, ticket: Ticket, helpdesk: HelpdeskService
+) -> None:
+    record = await helpdesk.message_by_student_id(session, ticket.id, message.message_id)
+    if record is not None:
+        await helpdesk.mirror_edit(bot, session, record, message, to_student=False)
+
+
+async def _student_closes(
+    bot: Bot, session: AsyncSession, ticket: Ticket, db_user: User, helpdesk: HelpdeskService,
+) -> None:
+    await helpdesk.close(session, ticket, db_user.id)
+    with use_locale(helpdesk.i18n, helpdesk.staff_language):
+        await helpdesk.notify_staff(
+            bot, ticket, _("🔒 The student closed ticket #{id}.").format(id=ticket.id)
+        )
+
+
+async def close_command(
+    message: Message, bot: Bot, session: AsyncSession, ticket: Ticket, db_user: User,
+    helpdesk: HelpdeskService, i18n: I18n,
+) -> None:
+    await _student_closes(bot, session, ticket, db_user, helpdesk)
+    await message.answer(
+        _("Request #{id} is closed.").format(id=ticket.id), reply_markup=main_menu()
+    )
+    await message.answer(rating_prompt(), reply_markup=rating_keyboard(ticket.id))
+
+
+async def close_button(
+    callback: CallbackQuery,
+    callback_data: CloseTicketCallback,
+    bot: Bot,
+    session: AsyncSession,
+    db_user: User,
+    helpdesk: HelpdeskService,
+    i18n: I18n,
+) -> None:
+    ticket = await helpdesk.get(session, callback_data.ticket_id)
+    if ticket is None or ticket.user_id != db_user.id or ticket.status != TicketStatus.OPEN.value:
+        await callback.answer(_("This request is already closed."))
+        return
+    await _student_closes(bot, session, ticket, db_user, helpdesk)
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await callback.message.answer(
+            _("Request #{id} is closed.").format(id=ticket.id), reply_markup=main_menu()
+        )
+        await callback.message.answer(rating_prompt(), reply_markup=rating_keyboard(ticket.id))
+
+
+# Rating --------------------------------------------------------------------------------------
+async def rated(
+    callback: CallbackQuery,
+    callback_data: RateCallback,
+    bot: Bot,
+    state: FSMContext,
+    session: AsyncSession,
+    db_user: User,
+    helpdesk: HelpdeskService,
+) -> None:
+    ticket = await helpdesk.get(session, callback_data.ticket_id)
+    if (
+        ticket is None
+        or ticket.user_id != db_user.id
+        or ticket.status != TicketStatus.CLOSED.value
+        or not 0 <= callback_data.score <= 5
+    ):
+        await callback.answer(_("This button is no longer active."))
+        return
+    await callback.answer()
+    if callback_data.score == 0:  # "skip the comment"
+        await state.clear()
+        if isinstance(callback.message, Message):
+            await callback.message.edit_text(_("Thank you for your feedback!"))
+        return
+    await helpdesk.rate(session, ticket, callback_data.score)
+    await state.set_state(RatingForm.comment)
+    await state.update_data(ticket_id=ticket.id)
+    skip = InlineKeyboardBuilder()
+    skip.button(text=_("Skip"), callback_data=RateCallback(ticket_id=ticket.id, score=0))
+    if isinstance(callback.message, Message):
+        await callback.message.edit_text(
+            _(
+                "Thank you! Your rating: {score} of 5. If you like, write a comment in one "
+                "message, or press Skip."
+            ).format(score=callback_data.score),
+            reply_markup=skip.as_markup(),
+        )
+    with use_locale(helpdesk.i18n, helpdesk.staff_language):
+        await helpdesk.notify_staff(
+            bot, ticket,
+            _("⭐ Ticket #{id} was rated {score} of 5.").format(id=ticket.id, score=callback_data.score),
+        )
+
+
+async def rating_comment(
+    message: Message,
+    bot: Bot,
+    state: FSMContext,
+    session: AsyncSession,
+    db_user: User,
+    helpdesk: HelpdeskService,
+) -> None:
+    data = await state.get_data()
+    await state.clear()
+    ticket = await helpdesk.get(session, int(data.get("ticket_id") or 0))
+    if ticket is None or ticket.user_id != db_user.id:
+        return
+    ticket.rating_comment = (message.text or "")[:2000]
+    await session.flush()
+    await message.answer(_("Thank you for your feedback!"), reply_markup=main_menu())
+    with use_locale(helpdesk.i18n, helpdesk.staff_language):
+        await helpdesk.notify_staff(
+            bot, ticket,
+            _("💬 Comment on ticket #{id}: {comment}").format(
+                id=ticket.id, comment=html.escape(ticket.rating_comment)
+            ),
+        )
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == "private")
+    router.edited_message.filter(F.chat.type == "private")
+    router.callback_query.filter(F.message.chat.type == "private")
+
+    # Open ticket first: nothing else answers the student while a person is on it.
+    router.message.register(already_open, OpenTicket(), Command("human"))
+    router.message.register(already_open, OpenTicket(), F.text == MENU_HUMAN)
+    router.message.register(close_command, OpenTicket(), Command("close"))
+    router.message.register(relay, OpenTicket())
+    router.edited_message.register(relay_edit, OpenTicket())
+
+    router.message.register(human_command, Command("human"))
+    router.message.register(human_command, F.text == MENU_HUMAN)
+    router.callback_query.register(ask_person_button, AskPersonCallback.filter())
+    router.callback_query.register(topic_chosen, HelpdeskForm.topic, TopicCallback.filter())
+    router.message.register(topic_expected, HelpdeskForm.topic)
+    router.message.register(question_received, HelpdeskForm.question)
+    router.message.register(
+        rating_comment, RatingForm.comment, F.text, ~F.text.startswith("/")
+    )
+    router.callback_query.register(close_button, CloseTicketCallback.filter())
+    router.callback_query.register(rated, RateCallback.filter())
+    return router
