@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 from aiogram.utils.i18n import I18n
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.i18n import make_i18n
 from bot.services.programmes import render_verdict
@@ -24,6 +26,7 @@ from knowledge.programmes import (
     ProgrammeCatalog,
     Reason,
     find_programme_mentions,
+    load_catalog,
 )
 
 # The 42 codes printed in Appendix 1 of the regulation (bachelor and master).
@@ -41,7 +44,7 @@ PEDAGOGICAL = [f"{p}01{i}" for p in ("6B", "7M") for i in range(1, 10)]
 
 @pytest.fixture(scope="module")
 def catalog() -> ProgrammeCatalog:
-    return ProgrammeCatalog.load()
+    return load_catalog()
 
 
 @pytest.fixture(scope="module")
@@ -447,3 +450,14 @@ def test_cli_unknown_code_exits_non_zero(capsys: pytest.CaptureFixture[str]) -> 
 
     assert main(["programme", "6B999", "--lang", "en"]) == 1
     assert "6B999" in capsys.readouterr().out
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=300))
+def test_any_text_gets_an_answer_without_crashing(text: str) -> None:
+    catalog = load_catalog()
+    result = catalog.lookup(text)
+    assert result.found or result.needs_clarification
+    catalog.find_name_mentions(text)
+    for code in find_programme_mentions(text):
+        assert re.fullmatch(r"[678][BMD]\d{2,7}", code)
