@@ -123,6 +123,8 @@ def _programme_names(catalog: ProgrammeCatalog) -> dict[str, dict[str, list[str]
             targets.append("5.4.6")
         if direction.category is Category.LAW:
             targets.append("5.4.5")
+        if direction.category is Category.GENERAL:
+            targets.append("5.4.7")
         music = [a for a, cap in direction.cap_by_alias.items() if cap is DLCap.TWENTY]
         for lang in LANGS:
             names = {direction.name_in(lang), *direction.aliases.get(lang, ())}
@@ -180,8 +182,9 @@ class KnowledgeIndex:
         programmes: ProgrammeCatalog | None = None,
     ) -> KnowledgeIndex:
         """Index every clause; ``programmes`` adds direction names to the clauses that rule
-        on them (Appendix 1 names to ``appendix-1``, law/music/choreography to ``5.4.5``,
-        pedagogical directions to ``5.4.6``), so "public health online?" finds Appendix 1."""
+        on them (Appendix 1 names to ``appendix-1``; law, music and choreography to ``5.4.5``,
+        pedagogical directions to ``5.4.6``, all others to ``5.4.7``), so "public health
+        online?" finds Appendix 1 and "economics, how many subjects remotely?" finds 5.4.7."""
         index = cls()
         clauses = list(regulation)
         index._programme_names = _programme_names(programmes) if programmes else {}
