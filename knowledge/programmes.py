@@ -539,6 +539,20 @@ class ProgrammeCatalog:
 
     # --- free text ---
 
+    def lookup_mentioned(self, text: str) -> LookupResult | None:
+        """The lookup for the programme a free-text question names, or None if it names none.
+
+        A code wins over a name ("6B06102 бағдарламасы онлайн бола ма?"); for names the best
+        mention is used, so "Can I study public health online?" answers for 6B101/7M101.
+        """
+        codes = find_programme_mentions(text)
+        if codes:
+            return self._lookup_code(text, codes[0])
+        mentions = self.find_name_mentions(text)
+        if not mentions:
+            return None
+        return self.lookup(mentions[0].query)
+
     def find_name_mentions(self, text: str) -> list[NameMention]:
         """Direction names in a sentence ("ветеринарияны онлайн оқуға бола ма"), best first."""
         spans = list(_WORD.finditer((text or "")[:2000]))

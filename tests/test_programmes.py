@@ -461,3 +461,13 @@ def test_any_text_gets_an_answer_without_crashing(text: str) -> None:
     catalog.find_name_mentions(text)
     for code in find_programme_mentions(text):
         assert re.fullmatch(r"[678][BMD]\d{2,7}", code)
+
+
+def test_question_router_gets_a_verdict_only_when_a_programme_is_named(
+    catalog: ProgrammeCatalog,
+) -> None:
+    named = catalog.lookup_mentioned("Можно ли учиться онлайн на ветеринарии?")
+    assert named is not None and named.online_allowed is False
+    by_code = catalog.lookup_mentioned("6В06102 бағдарламасын онлайн оқуға бола ма?")
+    assert by_code is not None and by_code.codes == ("6B061",) and by_code.online_allowed
+    assert catalog.lookup_mentioned("Что такое цифровой след обучающегося?") is None
