@@ -3,7 +3,8 @@
 Usage::
 
     .venv/bin/python bench/eval_retrieval.py                       # the shared dev set
-    .venv/bin/python bench/eval_retrieval.py bench/data/paraphrases.jsonl ../shared/eval/dev-questions.jsonl
+    .venv/bin/python bench/eval_retrieval.py ../shared/eval/dev-questions.jsonl \
+        bench/data/paraphrases.jsonl bench/data/holdout.jsonl
     .venv/bin/python bench/eval_retrieval.py --misses FILE          # also list the misses
 
 Each input line is ``{"id", "lang", "question", "expect"}``; ``expect`` lists the clause IDs
@@ -72,8 +73,11 @@ class PlainBM25:
             for t in terms:
                 tf = doc.get(t, 0)
                 if tf:
-                    s += idf[t] * tf * (self.k1 + 1) / (
-                        tf + self.k1 * (1 - self.b + self.b * lens[i] / avg)
+                    s += (
+                        idf[t]
+                        * tf
+                        * (self.k1 + 1)
+                        / (tf + self.k1 * (1 - self.b + self.b * lens[i] / avg))
                     )
             if s > 0:
                 scores.append((s, i))
@@ -114,8 +118,9 @@ def evaluate(
         if not q["expect"]:
             oos.append((q, result.confidence))
             if show_misses and result.confidence >= CONFIDENCE_THRESHOLD:
-                misses.append(f"  OOS {q['id']} conf={result.confidence:.2f} {ranked[:3]} "
-                              f"{q['question']}")
+                misses.append(
+                    f"  OOS {q['id']} conf={result.confidence:.2f} {ranked[:3]} {q['question']}"
+                )
             continue
         if result.confidence < CONFIDENCE_THRESHOLD:
             low_conf_in_scope += 1
@@ -123,25 +128,34 @@ def evaluate(
             ours[key].append((ranked, q["expect"]))
             base[key].append((baseline.rank(q["question"], q["lang"]), q["expect"]))
         if show_misses and (not ranked or ranked[0] not in q["expect"]):
-            misses.append(f"  {q['id']} want={q['expect']} got={ranked[:3]} "
-                          f"conf={result.confidence:.2f} lang={result.detected_lang} "
-                          f"{q['question']}")
+            misses.append(
+                f"  {q['id']} want={q['expect']} got={ranked[:3]} "
+                f"conf={result.confidence:.2f} lang={result.detected_lang} "
+                f"{q['question']}"
+            )
     print(f"\n== {path} ({len(questions)} questions)")
-    print(f"{'lang':<5}{'n':>4} | {'top-1':>6} {'top-3':>6} {'MRR':>6} | "
-          f"{'BM25 top-1':>10} {'top-3':>6} {'MRR':>6}")
+    print(
+        f"{'lang':<5}{'n':>4} | {'top-1':>6} {'top-3':>6} {'MRR':>6} | "
+        f"{'BM25 top-1':>10} {'top-3':>6} {'MRR':>6}"
+    )
     for key in (*LANGS, "all"):
         if not ours.get(key):
             continue
         o1, o3, om = _metrics(ours[key])
         b1, b3, bm = _metrics(base[key])
-        print(f"{key:<5}{len(ours[key]):>4} | {o1:>6.1%} {o3:>6.1%} {om:>6.3f} | "
-              f"{b1:>10.1%} {b3:>6.1%} {bm:>6.3f}")
+        print(
+            f"{key:<5}{len(ours[key]):>4} | {o1:>6.1%} {o3:>6.1%} {om:>6.3f} | "
+            f"{b1:>10.1%} {b3:>6.1%} {bm:>6.3f}"
+        )
     n_in = len(ours.get("all", []))
-    print(f"in-scope questions with confidence < {CONFIDENCE_THRESHOLD}: {low_conf_in_scope}/{n_in}")
+    print(
+        f"in-scope questions with confidence < {CONFIDENCE_THRESHOLD}: {low_conf_in_scope}/{n_in}"
+    )
     if oos:
         below = sum(1 for _, c in oos if c < CONFIDENCE_THRESHOLD)
-        print(f"out-of-scope questions with confidence < {CONFIDENCE_THRESHOLD}: "
-              f"{below}/{len(oos)}")
+        print(
+            f"out-of-scope questions with confidence < {CONFIDENCE_THRESHOLD}: {below}/{len(oos)}"
+        )
     for line in misses:
         print(line)
     return questions
@@ -176,25 +190,31 @@ def speed(
             samples.append((time.perf_counter_ns() - start) / 1e6)
     samples.sort()
     p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-    print(f"\n== speed: {len(samples)} searches, median {statistics.median(samples):.3f} ms, "
-          f"p99 {p99:.3f} ms, max {samples[-1]:.3f} ms; index build median "
-          f"{statistics.median(builds) * 1000:.0f} ms (of 5)")
-    print(f"   first pass over {len(cold)} unseen questions: median "
-          f"{statistics.median(cold):.3f} ms, max {cold[-1]:.3f} ms")
+    print(
+        f"\n== speed: {len(samples)} searches, median {statistics.median(samples):.3f} ms, "
+        f"p99 {p99:.3f} ms, max {samples[-1]:.3f} ms; index build median "
+        f"{statistics.median(builds) * 1000:.0f} ms (of 5)"
+    )
+    print(
+        f"   first pass over {len(cold)} unseen questions: median "
+        f"{statistics.median(cold):.3f} ms, max {cold[-1]:.3f} ms"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", type=Path, default=[DEFAULT_FILE])
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
-                        help="directory of the clause YAML files")
+    parser.add_argument(
+        "--data-dir", type=Path, default=DATA_DIR, help="directory of the clause YAML files"
+    )
     parser.add_argument("--misses", action="store_true", help="list every top-1 miss")
     args = parser.parse_args(argv)
     regulation = load_regulation(args.data_dir)
     programmes = ProgrammeCatalog.load()
     start = time.perf_counter()
     index = KnowledgeIndex.build(regulation, programmes)
-    print(f"{len(regulation)} clauses, index built in {(time.perf_counter() - start) * 1000:.0f} ms")
+    built_ms = (time.perf_counter() - start) * 1000
+    print(f"{len(regulation)} clauses, index built in {built_ms:.0f} ms")
     baseline = PlainBM25(regulation)
     questions: list[dict] = []
     for path in args.files:

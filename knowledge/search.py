@@ -22,6 +22,7 @@ rare they are) that the best clause explains, damped when the best score is weak
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterable
@@ -158,6 +159,7 @@ class KnowledgeIndex:
     def __init__(self) -> None:
         self.clause_ids: list[str] = []
         self._parent_factor: list[float] = []
+        self._sections: list[str] = []
         self._langs: dict[str, _LangIndex] = {}
         self._stem = stemmers()
         self._stop = stopwords()
@@ -217,7 +219,9 @@ class KnowledgeIndex:
             prev = stem
         return terms
 
-    def _build_lang(self, clauses: list[Clause], by_id: dict[str, Clause], lang: str) -> _LangIndex:
+    def _build_lang(
+        self, clauses: list[Clause], by_id: dict[str, Clause], lang: str
+    ) -> _LangIndex:
         surface: dict[str, str] = {}
         docs: list[dict[str, dict[str, int]]] = []
         lengths: dict[str, list[int]] = {f: [] for f in _FIELDS}
@@ -326,7 +330,9 @@ class KnowledgeIndex:
             return self._fuzzy_cache[key]
         li = self._langs[lang]
         found = process.extractOne(
-            word, li.by_length.get(min(len(word), _MAX_WORD), ()), scorer=fuzz.ratio,
+            word,
+            li.by_length.get(min(len(word), _MAX_WORD), ()),
+            scorer=fuzz.ratio,
             score_cutoff=cutoff,
         )
         result = li.surface[found[0]] if found else None
@@ -390,10 +396,10 @@ class KnowledgeIndex:
                 stems.append(stem)
             stems_by_lang[lang] = stems
             content = [s for s in stems if s is not None]
-            for a, b in zip(content, content[1:], strict=False):
+            for a, b in itertools.pairwise(content):
                 add(lang, a + "_" + b, _W_BIGRAM, None)
             # synonyms and abbreviations: longest match first, over content words and caps
-            keys: list[str | None] = []
+            keys: list[str] = []
             owners: list[int] = []
             for i, (tok, stem) in enumerate(zip(tokens, stems, strict=True)):
                 if tok.upper:
@@ -408,8 +414,8 @@ class KnowledgeIndex:
                     seq = keys[start : start + length]
                     if len(seq) < length:
                         continue
-                    concept = table.get(tuple(seq))  # type: ignore[arg-type]
-                    if concept is None and length == 1 and keys[start] is not None:
+                    concept = table.get(tuple(seq))
+                    if concept is None and length == 1:
                         concept = table.get(("#" + tokens[owners[start]].norm,))
                         if concept is not None and (
                             tokens[owners[start]].norm in self._stop["ru"]
@@ -418,9 +424,9 @@ class KnowledgeIndex:
                             concept = None
                     if concept is None:
                         continue
-                    for target, terms in self._syn_terms[concept].items():
-                        weight = _W_SYNONYM / math.sqrt(max(1, len(terms)))
-                        for term in terms:
+                    for target, syn_terms in self._syn_terms[concept].items():
+                        weight = _W_SYNONYM / math.sqrt(max(1, len(syn_terms)))
+                        for term in syn_terms:
                             for j in range(start, start + length):
                                 add(target, term, weight, units[owners[j]])
                     break
@@ -444,6 +450,7 @@ class KnowledgeIndex:
             if has_kazakh_letters(tok.raw):
                 votes["kk"] += 2.0
                 continue
+            cands: tuple[str, ...]
             if tok.script == "cyr":
                 cands = ("kk", "ru")
             elif tok.script == "lat":
@@ -526,7 +533,8 @@ class KnowledgeIndex:
         if not found:
             return False
         content = sum(
-            1 for tok, unit in zip(tokens, units, strict=True)
+            1
+            for tok, unit in zip(tokens, units, strict=True)
             if unit.terms and tok.norm not in self._def_words
         )
         return 0 < content <= self._def_max_words

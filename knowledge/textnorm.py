@@ -43,12 +43,36 @@ _FOLD = str.maketrans(
 )
 # Latin letters that look like Cyrillic ones: "oкy" typed with a Latin o/y in a Cyrillic word.
 _LAT_TO_CYR = str.maketrans(
-    {"a": "а", "c": "с", "e": "е", "o": "о", "p": "р", "x": "х", "y": "у", "k": "к", "m": "м",
-     "t": "т", "h": "н", "b": "в"}
+    {
+        "a": "а",
+        "c": "с",
+        "e": "е",
+        "o": "о",
+        "p": "р",
+        "x": "х",
+        "y": "у",
+        "k": "к",
+        "m": "м",
+        "t": "т",
+        "h": "н",
+        "b": "в",
+    }
 )
 _CYR_TO_LAT = str.maketrans(
-    {"а": "a", "с": "c", "е": "e", "о": "o", "р": "p", "х": "x", "у": "y", "к": "k", "м": "m",
-     "т": "t", "н": "h", "в": "b"}
+    {
+        "а": "a",
+        "с": "c",
+        "е": "e",
+        "о": "o",
+        "р": "p",
+        "х": "x",
+        "у": "y",
+        "к": "k",
+        "м": "m",
+        "т": "t",
+        "н": "h",
+        "в": "b",
+    }
 )
 _TOKEN_RE = re.compile(r"[0-9a-zà-öø-ÿāūğışçñ'а-яёәғқңөұүһі]+", re.IGNORECASE)
 _CYR_RE = re.compile(r"[а-яёәғқңөұүһі]", re.IGNORECASE)
@@ -147,11 +171,15 @@ def stopwords() -> dict[str, frozenset[str]]:
 # --- transliteration ----------------------------------------------------------------------
 
 
+def _longest_first(pair: tuple[str, str]) -> int:
+    return -len(pair[0])
+
+
 @lru_cache(maxsize=1)
 def _translit_tables() -> dict[str, tuple[tuple[str, str], ...]]:
     raw = _load("translit.yaml")
     return {
-        lang: tuple(sorted(((str(k), str(v)) for k, v in table.items()), key=lambda kv: -len(kv[0])))
+        lang: tuple(sorted(((str(k), str(v)) for k, v in table.items()), key=_longest_first))
         for lang, table in raw.items()
     }
 

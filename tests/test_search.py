@@ -206,9 +206,7 @@ def test_questions_outside_the_regulation_get_low_confidence(
         "q" * 50 + " " + "й" * 50,
     ],
 )
-def test_junk_input_never_crashes_and_is_not_confident(
-    index: KnowledgeIndex, junk: str
-) -> None:
+def test_junk_input_never_crashes_and_is_not_confident(index: KnowledgeIndex, junk: str) -> None:
     result = index.search(junk)
     assert isinstance(result, SearchResult)
     assert 0.0 <= result.confidence < CONFIDENCE_THRESHOLD
@@ -225,12 +223,11 @@ def test_results_are_ordered_and_bounded(index: KnowledgeIndex) -> None:
 
 # --- our own paraphrases (not the shared dev set) -------------------------------------------
 
-SAMPLE = [
-    "p-kk-02", "p-kk-05", "p-kk-09", "p-kk-11", "p-kk-17", "p-kk-22", "p-kk-24", "p-kk-30",
-    "p-kk-33", "p-ru-01", "p-ru-07", "p-ru-12", "p-ru-16", "p-ru-21", "p-ru-26", "p-ru-33",
-    "p-ru-35", "p-en-02", "p-en-07", "p-en-13", "p-en-15", "p-en-17", "p-en-23", "p-en-29",
-    "p-en-35",
-]
+SAMPLE = (
+    "p-kk-02 p-kk-05 p-kk-09 p-kk-11 p-kk-17 p-kk-22 p-kk-24 p-kk-30 p-kk-33 "
+    "p-ru-01 p-ru-07 p-ru-12 p-ru-16 p-ru-21 p-ru-26 p-ru-33 p-ru-35 "
+    "p-en-02 p-en-07 p-en-13 p-en-15 p-en-17 p-en-23 p-en-29 p-en-35"
+).split()
 
 
 def _paraphrases() -> dict[str, dict]:
