@@ -15,5 +15,7 @@ def get_routers() -> list[Router]:
     # 2. applications wizard and staff decisions
     # 3. reminders, calendar, curator groups and broadcasts
     # 4. knowledge: /rules browsing, then free-text questions (the last real handler)
+    from handlers import questions, rules
+    routers += [rules.create_router(), questions.create_router()]
     routers.append(fallback.create_router())
     return routers

@@ -7,4 +7,5 @@ A subcommand sets ``func`` to ``async def handler(args, settings) -> int`` on it
 COMMAND_MODULES: list[str] = [
     "bot.commands.programme",
     "bot.commands.helpdesk",
+    "bot.commands.knowledge",
 ]

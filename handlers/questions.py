@@ -1,0 +1,251 @@
+"""Free text outside wizards is a question: a cited answer, its buttons, and the question log."""
+
+from __future__ import annotations
+
+import html
+
+from aiogram import F, Router
+from aiogram.filters import StateFilter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.callbacks import AskPersonCallback
+from bot.db.base import utcnow
+from bot.db.models import Question, User
+from bot.menu import MENU_APPLY, MENU_ASK, MENU_HUMAN, MENU_LANGUAGE, MENU_REMINDERS, MENU_RULES
+from bot.services.answers import MAX_QUESTION_CHARS, Answer, AnswerKind, AnswerService
+from handlers.rules import RulesCallback
+
+MENU_ITEMS = (MENU_ASK, MENU_APPLY, MENU_RULES, MENU_REMINDERS, MENU_HUMAN, MENU_LANGUAGE)
+
+
+class AnswerCallback(CallbackData, prefix="ans"):
+    """Buttons under an answer: ``full`` / ``rel`` / ``show`` a clause, ``up`` / ``down``."""
+
+    action: str
+    q: int = 0  # the stored question
+    c: str = ""  # a clause ID
+
+
+# --- the question log ------------------------------------------------------------------------
+
+
+async def previous_question(session: AsyncSession, user_id: int) -> Question | None:
+    return await session.scalar(
+        select(Question)
+        .where(Question.user_id == user_id)
+        .order_by(Question.id.desc())
+        .limit(1)
+    )
+
+
+async def store_question(
+    session: AsyncSession, *, user_id: int, text: str, answer: Answer
+) -> Question:
+    row = Question(
+        user_id=user_id,
+        text=text[: MAX_QUESTION_CHARS * 5],
+        language=answer.lang,
+        clauses=list(answer.clauses),
+        confidence=float(answer.confidence),
+        kind=str(answer.kind),
+        created_at=utcnow(),
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+# --- keyboards -------------------------------------------------------------------------------
+
+
+def _feedback_row(builder: InlineKeyboardBuilder, question_id: int) -> None:
+    builder.button(text="👍", callback_data=AnswerCallback(action="up", q=question_id))
+    builder.button(text="👎", callback_data=AnswerCallback(action="down", q=question_id))
+
+
+def answer_keyboard(
+    answer: Answer, question_id: int, *, offer_person: bool
+) -> InlineKeyboardMarkup | None:
+    builder = InlineKeyboardBuilder()
+    sizes: list[int] = []
+    if answer.primary is not None:
+        builder.button(
+            text=_("📄 Full clause"),
+            callback_data=AnswerCallback(action="full", q=question_id, c=answer.primary),
+        )
+        builder.button(
+            text=_("🔗 Related"),
+            callback_data=AnswerCallback(action="rel", q=question_id, c=answer.primary),
+        )
+        sizes.append(2)
+    for cid in answer.suggestions:
+        builder.button(
+            text=_("📄 Open {citation}").format(citation=_clause_label(cid)),
+            callback_data=AnswerCallback(action="show", q=question_id, c=cid),
+        )
+        sizes.append(1)
+    if answer.kind in (AnswerKind.ANSWER, AnswerKind.PROGRAMME, AnswerKind.UNSURE):
+        _feedback_row(builder, question_id)
+        sizes.append(2)
+    if answer.kind in (AnswerKind.ANSWER, AnswerKind.PROGRAMME, AnswerKind.UNSURE) or offer_person:
+        builder.button(
+            text=_("🙋 Ask a person"), callback_data=AskPersonCallback(question_id=question_id)
+        )
+        sizes.append(1)
+    if not sizes:
+        return None
+    builder.adjust(*sizes)
+    return builder.as_markup()
+
+
+def _clause_label(clause_id: str) -> str:
+    if clause_id.startswith("appendix-"):
+        return _("Appendix {number}").format(number=clause_id.split("-", 1)[1])
+    return _("clause {id}").format(id=clause_id)
+
+
+# --- handlers --------------------------------------------------------------------------------
+
+
+def _not_a_menu_item(message: Message) -> bool:
+    """Main-menu texts belong to their areas (or to the fallback), not to the search."""
+    return message.text not in {str(item) for item in MENU_ITEMS}
+
+
+async def question(
+    message: Message, session: AsyncSession, db_user: User, answers: AnswerService, i18n: I18n
+) -> None:
+    text = message.text or ""
+    lang = i18n.current_locale
+    answer = await answers.ask(text, lang)
+    previous = await previous_question(session, db_user.id)
+    repeated_low = (
+        answer.low_confidence
+        and previous is not None
+        and AnswerKind(previous.kind) in (AnswerKind.UNSURE, AnswerKind.OUT_OF_SCOPE)
+    )
+    row = await store_question(session, user_id=db_user.id, text=text, answer=answer)
+    reply = answer.text
+    if repeated_low:
+        reply += "\n\n" + _(
+            "It seems I cannot answer this well. A person from the helpdesk can: press "
+            "«🙋 Ask a person» below and they will reply here."
+        )
+    await message.answer(
+        reply, reply_markup=answer_keyboard(answer, row.id, offer_person=repeated_low)
+    )
+
+
+async def full_clause(
+    callback: CallbackQuery, callback_data: AnswerCallback, answers: AnswerService, i18n: I18n
+) -> None:
+    await callback.answer()
+    if callback.message is None or callback_data.c not in answers.regulation:
+        return
+    text = answers.clause_card(callback_data.c, i18n.current_locale)
+    await callback.message.answer(text, reply_markup=_related_button(callback_data))
+
+
+def _related_button(callback_data: AnswerCallback) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=_("🔗 Related"),
+        callback_data=AnswerCallback(action="rel", q=callback_data.q, c=callback_data.c),
+    )
+    return builder.as_markup()
+
+
+async def related(
+    callback: CallbackQuery, callback_data: AnswerCallback, answers: AnswerService, i18n: I18n
+) -> None:
+    await callback.answer()
+    if callback.message is None or callback_data.c not in answers.regulation:
+        return
+    lang = i18n.current_locale
+    clauses = answers.related(callback_data.c)
+    if not clauses:
+        await callback.message.answer(
+            _("No clauses are linked to {citation}. Send /rules to browse the regulation.").format(
+                citation=_clause_label(callback_data.c)
+            )
+        )
+        return
+    builder = InlineKeyboardBuilder()
+    for clause in clauses:
+        builder.button(
+            text=f"{_clause_label(clause.id)} · {clause.title_in(lang)}"[:64],
+            callback_data=RulesCallback(to="c", id=clause.id),
+        )
+    builder.adjust(1)
+    await callback.message.answer(
+        _("Clauses related to {citation}:").format(
+            citation=html.escape(_clause_label(callback_data.c))
+        ),
+        reply_markup=builder.as_markup(),
+    )
+
+
+async def show_clause(
+    callback: CallbackQuery,
+    callback_data: AnswerCallback,
+    answers: AnswerService,
+    i18n: I18n,
+) -> None:
+    """A suggestion under an "I am not sure" answer: the clause as a regular answer."""
+    await callback.answer()
+    if callback.message is None or callback_data.c not in answers.regulation:
+        return
+    text = answers.clause_card(callback_data.c, i18n.current_locale)
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=_("🔗 Related"),
+        callback_data=AnswerCallback(action="rel", q=callback_data.q, c=callback_data.c),
+    )
+    _feedback_row(builder, callback_data.q)
+    builder.button(
+        text=_("🙋 Ask a person"), callback_data=AskPersonCallback(question_id=callback_data.q)
+    )
+    builder.adjust(1, 2, 1)
+    await callback.message.answer(text, reply_markup=builder.as_markup())
+
+
+async def feedback(
+    callback: CallbackQuery, callback_data: AnswerCallback, session: AsyncSession, db_user: User
+) -> None:
+    row = await session.get(Question, callback_data.q)
+    if row is None or row.user_id != db_user.id:
+        await callback.answer(_("This button is no longer active."))
+        return
+    row.feedback = 1 if callback_data.action == "up" else -1
+    row.feedback_at = utcnow()
+    if row.feedback > 0:
+        await callback.answer(_("Thank you! Glad it helped."))
+    else:
+        await callback.answer(
+            _("Thank you. Press «🙋 Ask a person» if you need a person to answer.")
+        )
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == "private")
+    router.message.register(
+        question,
+        StateFilter(None),
+        F.text,
+        ~F.text.startswith("/"),
+        _not_a_menu_item,
+    )
+    router.callback_query.register(full_clause, AnswerCallback.filter(F.action == "full"))
+    router.callback_query.register(related, AnswerCallback.filter(F.action == "rel"))
+    router.callback_query.register(show_clause, AnswerCallback.filter(F.action == "show"))
+    router.callback_query.register(
+        feedback, AnswerCallback.filter(F.action.in_({"up", "down"}))
+    )
+    return router

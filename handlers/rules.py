@@ -1,0 +1,198 @@
+"""/rules: browse Regulation No. 066 by section and clause, or jump to a clause by its number."""
+
+from __future__ import annotations
+
+import html
+
+from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, CommandObject
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.menu import MENU_RULES
+from bot.services.answers import AnswerService, parse_clause_id
+from knowledge.regulation import Clause
+
+PAGE_SIZE = 10
+LABEL_CHARS = 60
+
+
+class RulesCallback(CallbackData, prefix="rules"):
+    """``to``: ``root`` (sections), ``s`` (a section's clauses, ``page``), ``c`` (a clause)."""
+
+    to: str
+    id: str = ""
+    page: int = 0
+
+
+def _label(text: str) -> str:
+    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1].rstrip() + "…"
+
+
+def _section_number(section_id: str, answers: AnswerService) -> str:
+    return "" if section_id.startswith("appendix") else f"{section_id}. "
+
+
+def _clause_button(clause: Clause, lang: str, answers: AnswerService) -> str:
+    return _label(f"{answers.cite(clause.id)} · {clause.title_in(lang)}")
+
+
+def root_view(answers: AnswerService, lang: str) -> tuple[str, InlineKeyboardMarkup]:
+    builder = InlineKeyboardBuilder()
+    for section in answers.regulation.sections.values():
+        builder.button(
+            text=_label(_section_number(section.id, answers) + section.title_in(lang)),
+            callback_data=RulesCallback(to="s", id=section.id),
+        )
+    builder.adjust(1)
+    text = _(
+        "📚 <b>Regulation No. 066</b> on distance learning and the online form of study.\n"
+        "Choose a section, or send /rules with a clause number (for example /rules 5.4.5)."
+    )
+    return text, builder.as_markup()
+
+
+def _top_level(answers: AnswerService, section_id: str) -> list[Clause]:
+    return [c for c in answers.regulation.in_section(section_id) if c.parent is None]
+
+
+def section_view(
+    answers: AnswerService, lang: str, section_id: str, page: int
+) -> tuple[str, InlineKeyboardMarkup]:
+    section = answers.regulation.sections[section_id]
+    clauses = _top_level(answers, section_id)
+    pages = max(1, -(-len(clauses) // PAGE_SIZE))
+    page = min(max(page, 0), pages - 1)
+    builder = InlineKeyboardBuilder()
+    shown = clauses[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    for clause in shown:
+        builder.button(
+            text=_clause_button(clause, lang, answers),
+            callback_data=RulesCallback(to="c", id=clause.id),
+        )
+    sizes = [1] * len(shown)
+    nav = 0
+    if page > 0:
+        builder.button(text="◀️", callback_data=RulesCallback(to="s", id=section_id, page=page - 1))
+        nav += 1
+    if page < pages - 1:
+        builder.button(text="▶️", callback_data=RulesCallback(to="s", id=section_id, page=page + 1))
+        nav += 1
+    if nav:
+        sizes.append(nav)
+    builder.button(text=_("⬅️ Sections"), callback_data=RulesCallback(to="root"))
+    sizes.append(1)
+    builder.adjust(*sizes)
+    text = "📚 <b>{title}</b>\n{hint}".format(
+        title=html.escape(_section_number(section_id, answers) + section.title_in(lang)),
+        hint=_("Choose a clause:"),
+    )
+    if pages > 1:
+        text += "\n" + _("Page {page} of {pages}").format(page=page + 1, pages=pages)
+    return text, builder.as_markup()
+
+
+def clause_view(
+    answers: AnswerService, lang: str, clause_id: str
+) -> tuple[str, InlineKeyboardMarkup]:
+    reg = answers.regulation
+    clause = reg.clauses[clause_id]
+    builder = InlineKeyboardBuilder()
+    children = reg.children(clause_id)
+    for child in children:
+        builder.button(
+            text=_clause_button(child, lang, answers),
+            callback_data=RulesCallback(to="c", id=child.id),
+        )
+    sizes = [1] * len(children)
+    if clause.parent:
+        back = RulesCallback(to="c", id=clause.parent)
+        back_text = _("⬅️ Back to {citation}").format(citation=answers.cite(clause.parent))
+    else:
+        siblings = _top_level(answers, clause.section)
+        page = siblings.index(clause) // PAGE_SIZE if clause in siblings else 0
+        back = RulesCallback(to="s", id=clause.section, page=page)
+        back_text = _("⬅️ Back to the section")
+    builder.button(text=back_text, callback_data=back)
+    builder.button(text=_("📚 Sections"), callback_data=RulesCallback(to="root"))
+    sizes.append(2)
+    builder.adjust(*sizes)
+    return answers.clause_card(clause_id, lang), builder.as_markup()
+
+
+def not_found_view(
+    answers: AnswerService, lang: str, wanted: str
+) -> tuple[str, InlineKeyboardMarkup]:
+    builder = InlineKeyboardBuilder()
+    nearest = answers.nearest_ids(wanted)
+    for cid in nearest:
+        builder.button(
+            text=_clause_button(answers.regulation.clauses[cid], lang, answers),
+            callback_data=RulesCallback(to="c", id=cid),
+        )
+    builder.button(text=_("📚 Sections"), callback_data=RulesCallback(to="root"))
+    builder.adjust(1)
+    text = answers.no_such_clause(wanted, nearest)
+    if not nearest:
+        text += "\n" + _("Choose a section below.")
+    return text, builder.as_markup()
+
+
+# --- handlers --------------------------------------------------------------------------------
+
+
+async def rules_command(
+    message: Message, command: CommandObject, answers: AnswerService, i18n: I18n
+) -> None:
+    lang = i18n.current_locale
+    wanted = (command.args or "").strip()
+    if not wanted:
+        text, markup = root_view(answers, lang)
+    else:
+        clause_id = parse_clause_id(wanted)
+        if clause_id is not None and clause_id in answers.regulation:
+            text, markup = clause_view(answers, lang, clause_id)
+        else:
+            text, markup = not_found_view(answers, lang, wanted)
+    await message.answer(text, reply_markup=markup)
+
+
+async def rules_menu(message: Message, answers: AnswerService, i18n: I18n) -> None:
+    text, markup = root_view(answers, i18n.current_locale)
+    await message.answer(text, reply_markup=markup)
+
+
+async def navigate(
+    callback: CallbackQuery, callback_data: RulesCallback, answers: AnswerService, i18n: I18n
+) -> None:
+    lang = i18n.current_locale
+    reg = answers.regulation
+    if callback_data.to == "root":
+        text, markup = root_view(answers, lang)
+    elif callback_data.to == "s" and callback_data.id in reg.sections:
+        text, markup = section_view(answers, lang, callback_data.id, callback_data.page)
+    elif callback_data.to == "c" and callback_data.id in reg:
+        text, markup = clause_view(answers, lang, callback_data.id)
+    else:
+        await callback.answer(_("This button is no longer active."))
+        return
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        try:
+            await callback.message.edit_text(text, reply_markup=markup)
+        except TelegramBadRequest as exc:
+            if "not modified" not in str(exc):
+                raise
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == "private")
+    router.message.register(rules_command, Command("rules"))
+    router.message.register(rules_menu, F.text == MENU_RULES)
+    router.callback_query.register(navigate, RulesCallback.filter())
+    return router
