@@ -20,7 +20,12 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramUnauthorizedError,
 )
-from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+)
 
 from bot.devtools.fake_botapi import FakeBotAPI, UploadedFile
 
@@ -280,6 +285,16 @@ async def test_wait_for_counts_many_concurrent_sends(api: FakeBotAPI, bot: Bot) 
     assert len(delivered) == 250
     assert sum(isinstance(result, TelegramRetryAfter) for result in results) == 50
     assert api.rate_limited == 50
+
+
+async def test_other_sends_and_albums_get_parseable_messages(bot: Bot) -> None:
+    location = await bot.send_location(STUDENT, latitude=47.1, longitude=51.9)
+    album = await bot.send_media_group(
+        STUDENT, [InputMediaPhoto(media="photo-a"), InputMediaPhoto(media="photo-b")]
+    )
+
+    assert location.chat.id == STUDENT
+    assert [m.message_id for m in album] == [location.message_id + 1, location.message_id + 2]
 
 
 async def test_wait_for_reports_what_came_instead(api: FakeBotAPI, bot: Bot) -> None:

@@ -114,6 +114,7 @@ _KNOWN_METHODS = (
     "setMyCommands",
     "deleteMyCommands",
     "getMyCommands",
+    "getChatAdministrators",
     "setChatMenuButton",
     "sendMessage",
     "editMessageText",
@@ -297,7 +298,7 @@ class FakeBotAPI:
         self._users: dict[int, dict[str, Any]] = {}
         self._open_callbacks: set[str] = set()
         self._send_times: collections.deque[float] = collections.deque()
-        self._poll_generation = 0
+        self._poll_generations: dict[str, int] = collections.defaultdict(int)
         self._file_ids = itertools.count(1)
         self._closing = False
         # Set (and replaced) whenever updates or calls arrive: pollers and wait_for sleep on it.
@@ -667,9 +668,21 @@ class FakeBotAPI:
         if method in _SEND_METHODS:
             self._check_rate_limit()
         handler = getattr(self, f"_m_{method}", None)
-        if handler is None:
-            return True
-        return await handler(token, params)
+        if handler is not None:
+            return await handler(token, params)
+        if method in _SEND_METHODS:
+            return self._generic_send(token, method, params)
+        return True
+
+    def _generic_send(self, token: str, method: str, params: dict[str, Any]) -> Any:
+        """A send method without a dedicated handler: a bare message (one per album item)."""
+        chat = self._target_chat(params)
+        if method == "sendMediaGroup":
+            media = params.get("media")
+            if not isinstance(media, list) or not 2 <= len(media) <= 10:
+                raise BotAPIError(400, "Bad Request: wrong number of media items")
+            return [self._new_message(token, chat, params) for _ in media]
+        return self._new_message(token, chat, params, **self._caption_content(params))
 
     def _check_rate_limit(self) -> None:
         limit = self.rate_limit_per_second
@@ -700,6 +713,8 @@ class FakeBotAPI:
         ``POST /_fake/callback`` ``{"user_id", "data", "message_id"?}``,
         ``POST /_fake/update`` (a raw update), ``POST /_fake/fail``
         ``{"method", "error_code", "description"?, "retry_after"?, "times"?}``,
+        ``POST /_fake/delay`` ``{"method", "seconds"}``, ``POST /_fake/block`` ``{"user_id"}``,
+        ``POST /_fake/rate_limit`` ``{"per_second"}`` (``null`` lifts it),
         ``GET /_fake/calls?method=sendMessage`` and ``GET /_fake/stats``.
         """
         action = request.match_info["action"]
@@ -714,6 +729,15 @@ class FakeBotAPI:
             result = self.push_update(body)
         elif action == "fail":
             self.fail_next(**body)
+            result = True
+        elif action == "delay":
+            self.set_delay(body["method"], body.get("seconds"))
+            result = True
+        elif action == "block":
+            self.block_user(int(body["user_id"]))
+            result = True
+        elif action == "rate_limit":
+            self.rate_limit_per_second = body.get("per_second")
             result = True
         elif action == "calls":
             wanted = request.query.get("method")
@@ -901,11 +925,11 @@ class FakeBotAPI:
             )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        self._poll_generation += 1
-        generation = self._poll_generation
+        self._poll_generations[token] += 1
+        generation = self._poll_generations[token]
         self._changed()  # an older poller, if any, is terminated with 409
         while True:
-            if generation != self._poll_generation:
+            if generation != self._poll_generations[token]:
                 raise BotAPIError(409)
             batch = self._take_updates(offset, limit)
             remaining = deadline - loop.time()
@@ -1142,6 +1166,16 @@ class FakeBotAPI:
             ).split()
             member.update({right: right != "is_anonymous" for right in rights})
         return member
+
+    async def _m_getChatAdministrators(self, token: str, params: dict[str, Any]) -> Any:
+        chat_id = self._chat(params.get("chat_id")).chat["id"]
+        admins = []
+        for (member_chat, user_id), status in self.chat_members.items():
+            if member_chat == chat_id and status in {"creator", "administrator"}:
+                admins.append(
+                    await self._m_getChatMember(token, {"chat_id": chat_id, "user_id": user_id})
+                )
+        return admins
 
     async def _m_getFile(self, token: str, params: dict[str, Any]) -> Any:
         file_id = str(params.get("file_id") or "")
