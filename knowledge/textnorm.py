@@ -94,15 +94,15 @@ def fold(text: str) -> str:
 
 def script_of(word: str) -> str:
     """``"cyr"``, ``"lat"``, ``"num"`` or ``"mixed"`` for one token."""
-    cyr = bool(_CYR_RE.search(word))
+    if word.isascii():
+        return "num" if word.isdigit() else "lat"
     lat = bool(_LAT_RE.search(word))
+    cyr = bool(_CYR_RE.search(word))
     if cyr and lat:
         return "mixed"
     if cyr:
         return "cyr"
-    if lat:
-        return "lat"
-    return "num"
+    return "lat" if lat else "num"
 
 
 def _fix_mixed_script(word: str) -> str:
@@ -211,13 +211,16 @@ class KazakhStemmer:
     """Greedy ending stripper for folded Kazakh words (see ``data/kk_suffixes.yaml``)."""
 
     def __init__(self, suffixes: list[str], min_stem: int = 3, max_rounds: int = 3) -> None:
-        self.suffixes = sorted({fold(s) for s in suffixes if s}, key=len, reverse=True)
         self.min_stem = min_stem
         self.max_rounds = max_rounds
+        # by last letter, longest first: a word is only compared with endings it could have
+        self._by_last: dict[str, list[str]] = {}
+        for suffix in sorted({fold(s) for s in suffixes if s}, key=len, reverse=True):
+            self._by_last.setdefault(suffix[-1], []).append(suffix)
 
     def stem(self, word: str) -> str:
         for _ in range(self.max_rounds):
-            for suffix in self.suffixes:
+            for suffix in self._by_last.get(word[-1:], ()):
                 if word.endswith(suffix) and len(word) - len(suffix) >= self.min_stem:
                     word = word[: -len(suffix)]
                     break
