@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import statistics
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from aiogram.utils.i18n import I18n
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.i18n import make_i18n
+from bot.i18n import LOCALES_DIR, make_i18n
 from bot.services.programmes import render_verdict
 from knowledge.programmes import (
     CLAUSE_ORDER,
@@ -48,8 +49,14 @@ def catalog() -> ProgrammeCatalog:
 
 
 @pytest.fixture(scope="module")
-def i18n() -> Iterator[I18n]:
-    i18n = make_i18n()
+def i18n(tmp_path_factory: pytest.TempPathFactory) -> Iterator[I18n]:
+    # Compile a private copy: other runs may be rewriting the shared .mo files meanwhile.
+    path = tmp_path_factory.mktemp("locales")
+    for po in LOCALES_DIR.glob("*/LC_MESSAGES/messages.po"):
+        target = path / po.relative_to(LOCALES_DIR)
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(po, target)
+    i18n = make_i18n(path=path)
     with i18n.context():
         yield i18n
 
