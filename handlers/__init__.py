@@ -10,9 +10,15 @@ def get_routers() -> list[Router]:
     from handlers import common, errors, fallback, helpdesk, helpdesk_staff
 
     routers = [errors.create_router(), common.create_router()]
+    # 2a. a staff member writing an application decision's comment (before the helpdesk relay,
+    # which takes every staff-chat message)
+    from handlers import applications, applications_staff, personal_data
+
+    routers.append(applications_staff.create_router())
     # 1. helpdesk relay (an open ticket takes the student's messages before anything else)
     routers += [helpdesk.create_router(), helpdesk_staff.create_router()]
     # 2. applications wizard and staff decisions
+    routers += [applications.create_router(), personal_data.create_router()]
     # 3. reminders, calendar, curator groups and broadcasts
     # 4. knowledge: /rules browsing, then free-text questions (the last real handler)
     from handlers import questions, rules

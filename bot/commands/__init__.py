@@ -8,4 +8,5 @@ COMMAND_MODULES: list[str] = [
     "bot.commands.programme",
     "bot.commands.helpdesk",
     "bot.commands.knowledge",
+    "bot.commands.applications",
 ]

@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.services.helpdesk import HelpdeskService
 from bot.services.answers import AnswerService
+from bot.services.applications import ApplicationService
+from bot.services.personal_data import PersonalDataRegistry
 from knowledge.programmes import load_catalog
 
 
@@ -27,4 +29,6 @@ def build_services(
     services["programmes"] = load_catalog()  # knowledge.programmes.ProgrammeCatalog
     services["answers"] = AnswerService()  # bot.services.answers: cited answers, question log
     services["helpdesk"] = HelpdeskService(settings, sessionmaker)  # tickets, relay, SLA worker
+    services["applications"] = ApplicationService(settings)  # bot.services.applications: /apply
+    services["personal_data"] = PersonalDataRegistry()  # /mydata, /forget; see personal_data.py
     return services

@@ -1,0 +1,105 @@
+"""The free-form statement (5.2.2) as a DOCX file, in the applicant's language.
+
+The wording comes from ``knowledge/data/applications.yaml`` (``statement``); this module only
+lays it out with python-docx. No PDF: converting DOCX to PDF needs LibreOffice or a layout
+engine we do not ship; the office prints the DOCX.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+from docx import Document
+from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.shared import Pt
+
+from bot.db.models.applications import Application, ApplicationKind
+from bot.services.applications import load_texts
+from bot.services.validators import format_date
+from knowledge.programmes import Direction
+
+
+def _t(section: str, lang: str) -> str:
+    item = load_texts()["statement"][section]
+    return str(item.get(lang) or item["kk"]).strip()
+
+
+def statement_text(app: Application, direction: Direction | None, local_date: datetime) -> list[str]:
+    """The statement's paragraphs (also used by tests and the staff card)."""
+    lang = app.language
+    texts = load_texts()
+    programme = app.programme_code or "—"
+    if direction is not None:
+        programme = f"{direction.code} «{direction.name_in(lang)}»"
+    identifier = app.identifier or "—"
+    applicant = app.applicant_name or app.full_name or "—"
+    paragraphs = [
+        _t("addressee", lang),
+        _t("from", lang).format(applicant=applicant, phone=app.phone or "—"),
+    ]
+    if app.kind_enum is ApplicationKind.ONLINE:
+        paragraphs.append(_t("online_title", lang))
+        paragraphs.append(
+            _t("online_body", lang).format(
+                programme=programme, full_name=app.full_name or "—", identifier=identifier
+            )
+        )
+        clauses = ["6.2", "6.7"]
+    else:
+        ground = texts["grounds"][app.ground or "health"]
+        ground_text = str(ground["statement"].get(lang) or ground["statement"]["kk"])
+        values = {
+            "full_name": app.full_name or "—",
+            "identifier": identifier,
+            "programme": programme,
+            "course": app.course or "—",
+            "start": format_date(app.period_start),
+            "end": format_date(app.period_end),
+            "ground": ground_text,
+        }
+        paragraphs.append(_t("title", lang))
+        if app.applicant_role in ("parent", "representative"):
+            role = texts["statement"]["roles"][app.applicant_role]
+            values["role"] = role.get(lang) or role["kk"]
+            paragraphs.append(_t("body_representative", lang).format(**values))
+        else:
+            paragraphs.append(_t("body_student", lang).format(**values))
+        if app.document_kind == "in_person":
+            doc = _t("document_in_person", lang)
+        else:
+            doc = _t("document_attached", lang)
+            if app.document_name:
+                doc = f"{app.document_name}, {doc}"
+        paragraphs.append(_t("document", lang).format(document=doc))
+        clauses = [*ground["clauses"], "5.2.2"]
+    paragraphs.append(_t("basis", lang).format(clauses=", ".join(dict.fromkeys(clauses))))
+    paragraphs.append(
+        _t("footer", lang).format(
+            reference=app.reference or "—", date=local_date.strftime("%d.%m.%Y")
+        )
+    )
+    return paragraphs
+
+
+def statement_docx(app: Application, direction: Direction | None, local_date: datetime) -> bytes:
+    paragraphs = statement_text(app, direction, local_date)
+    doc = Document()
+    style = doc.styles["Normal"]
+    style.font.name = "Times New Roman"  # type: ignore[attr-defined]
+    style.font.size = Pt(14)  # type: ignore[attr-defined]
+    addressee, sender, title, *body = paragraphs
+    for block in (addressee, sender):
+        para = doc.add_paragraph()
+        para.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+        para.add_run(block)
+    heading = doc.add_paragraph()
+    heading.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    heading.add_run(title).bold = True
+    for block in body:
+        para = doc.add_paragraph()
+        para.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
+        para.add_run(block)
+    out = io.BytesIO()
+    doc.save(out)
+    return out.getvalue()

@@ -1,0 +1,128 @@
+"""/mydata and /forget: every area's per-user rows, collected and erased through one registry.
+
+An area takes part in one of two ways, with no edit to this file:
+
+* its service (an entry of ``ctx.services``) has ``personal_data_key: str`` and two methods
+  ``async collect_personal_data(session, user_id) -> JSON-able`` and
+  ``async erase_personal_data(session, user_id) -> int`` (rows removed or anonymised); or
+* it calls ``registry.register(key, collect, erase)`` on the ``personal_data`` service with two
+  plain functions taking ``(session, user_id)``.
+
+Area erasers run first (their rows may reference ``users``), then the FSM records and the user
+row itself. Everything runs in the caller's session, so /forget is one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import FsmRecord, User
+
+Collector = Callable[[AsyncSession, int], Awaitable[Any]]
+Eraser = Callable[[AsyncSession, int], Awaitable[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    key: str
+    collect: Collector | None
+    erase: Eraser | None
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _fsm_key_user(key: str) -> str | None:
+    """The user id inside an aiogram storage key (``fsm:<chat>[:<thread>]:<user>:<destiny>``)."""
+    parts = key.split(":")
+    return parts[-2] if len(parts) >= 4 else None
+
+
+async def _fsm_rows(session: AsyncSession, user_id: int) -> list[FsmRecord]:
+    needle = f":{user_id}:"
+    rows = (await session.scalars(select(FsmRecord).where(FsmRecord.key.contains(needle)))).all()
+    return [r for r in rows if _fsm_key_user(r.key) == str(user_id)]
+
+
+async def collect_fsm(session: AsyncSession, user_id: int) -> list[dict[str, Any]]:
+    return [
+        {"key": r.key, "state": r.state, "data": r.data, "updated_at": _iso(r.updated_at)}
+        for r in await _fsm_rows(session, user_id)
+    ]
+
+
+async def erase_fsm(session: AsyncSession, user_id: int) -> int:
+    rows = await _fsm_rows(session, user_id)
+    if rows:
+        await session.execute(delete(FsmRecord).where(FsmRecord.key.in_([r.key for r in rows])))
+    return len(rows)
+
+
+async def collect_user(session: AsyncSession, user_id: int) -> dict[str, Any] | None:
+    user = await session.get(User, user_id)
+    if user is None:
+        return None
+    return {
+        column.key: _iso(getattr(user, column.key)) for column in User.__table__.columns
+    }
+
+
+async def erase_user(session: AsyncSession, user_id: int) -> int:
+    result = await session.execute(delete(User).where(User.id == user_id))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+class PersonalDataRegistry:
+    """Explicit providers plus services found by duck typing; core (FSM, user) last."""
+
+    def __init__(self) -> None:
+        self._providers: list[Provider] = []
+
+    def register(self, key: str, collect: Collector | None = None, erase: Eraser | None = None) -> None:
+        if any(p.key == key for p in self._providers):
+            raise ValueError(f"personal data provider {key!r} registered twice")
+        self._providers.append(Provider(key, collect, erase))
+
+    def providers(self, services: Iterable[Any] = ()) -> list[Provider]:
+        found = list(self._providers)
+        keys = {p.key for p in found}
+        for service in services:
+            key = getattr(service, "personal_data_key", None)
+            if isinstance(key, str) and key not in keys:
+                found.append(
+                    Provider(
+                        key,
+                        getattr(service, "collect_personal_data", None),
+                        getattr(service, "erase_personal_data", None),
+                    )
+                )
+                keys.add(key)
+        found.append(Provider("fsm", collect_fsm, erase_fsm))
+        found.append(Provider("user", collect_user, erase_user))
+        return found
+
+    async def collect(
+        self, session: AsyncSession, user_id: int, services: Iterable[Any] = ()
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for provider in self.providers(services):
+            if provider.collect is not None:
+                out[provider.key] = await provider.collect(session, user_id)
+        return out
+
+    async def erase(
+        self, session: AsyncSession, user_id: int, services: Iterable[Any] = ()
+    ) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for provider in self.providers(services):
+            if provider.erase is not None:
+                counts[provider.key] = int(await provider.erase(session, user_id) or 0)
+                await session.flush()
+        return counts

@@ -1,0 +1,819 @@
+"""/apply: the distance-learning transfer and online-form enrollment wizards, /myapplications.
+
+One ``StatesGroup``; the state is the step being asked. Answers collect in FSM data (persisted
+by the storage, so the wizard resumes after a restart); ``done`` lists the steps answered, which
+lets "edit a field" ask only what the edit invalidated and "back" step to the previous question.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import menu
+from bot.config import Settings
+from bot.db.models import User
+from bot.db.models.applications import Application, ApplicationKind, ApplicationStatus
+from bot.services import validators as v
+from bot.services.applications import (
+    CONSENTS,
+    GROUNDS,
+    ApplicationService,
+    consent_text,
+    render_rule,
+)
+from bot.services.documents import statement_docx
+from bot.services.programmes import render_verdict
+from knowledge.programmes import Category, Reason
+
+log = logging.getLogger(__name__)
+
+
+class ApplyForm(StatesGroup):
+    kind = State()
+    ground = State()
+    role = State()
+    applicant_name = State()
+    full_name = State()
+    identifier = State()
+    programme = State()
+    course = State()
+    start = State()
+    end = State()
+    phone = State()
+    document = State()
+    consent_technical = State()
+    consent_personal_data = State()
+    consent_user_agreement = State()
+    summary = State()
+    edit = State()
+
+
+class ReplyForm(StatesGroup):
+    """The applicant answers a "more information" request."""
+
+    waiting = State()
+
+
+class ApplyCallback(CallbackData, prefix="ap"):
+    action: str
+    value: str = ""
+
+
+DL_STEPS = (
+    "ground", "role", "applicant_name", "full_name", "identifier", "programme", "course",
+    "start", "end", "phone", "document",
+)
+ONLINE_STEPS = (
+    "programme", "full_name", "identifier", "phone",
+    "consent_technical", "consent_personal_data", "consent_user_agreement",
+)
+TEXT_STEPS = (
+    ApplyForm.applicant_name, ApplyForm.full_name, ApplyForm.identifier, ApplyForm.programme,
+    ApplyForm.course, ApplyForm.start, ApplyForm.end, ApplyForm.phone,
+)
+# Editing one field makes these answers stale too.
+INVALIDATES = {"start": ("end",), "programme": ("course",), "role": ("applicant_name",)}
+
+
+def steps_for(data: dict[str, Any]) -> list[str]:
+    if data.get("kind") == ApplicationKind.ONLINE.value:
+        return list(ONLINE_STEPS)
+    steps = list(DL_STEPS)
+    if data.get("role", "student") == "student":
+        steps.remove("applicant_name")
+    return steps
+
+
+def state_of(step: str) -> State:
+    state: State = getattr(ApplyForm, step)
+    return state
+
+
+def step_of(state_name: str | None) -> str | None:
+    if not state_name or not state_name.startswith("ApplyForm:"):
+        return None
+    return state_name.split(":", 1)[1]
+
+
+# --- texts ------------------------------------------------------------------------------------
+
+
+def ground_label(ground: str) -> str:
+    return {
+        "disability": _("Child with disabilities (PMPC recommendation) — 5.1.1"),
+        "competition": _("Training camps, competitions, contests, festivals — 5.1.2, 5.2"),
+        "health": _("Health condition (medical advisory commission) — 5.4.1, 5.4.2"),
+        "mobility": _("Academic mobility — 5.4.13"),
+        "double_degree": _("Double-degree or exchange programme — 5.4.14"),
+    }[ground]
+
+
+def role_label(role: str) -> str:
+    return {
+        "student": _("I am the student"),
+        "parent": _("I am a parent"),
+        "representative": _("I am another legal representative"),
+    }[role]
+
+
+def kind_label(kind: str) -> str:
+    return _("Distance learning") if kind == ApplicationKind.DISTANCE.value else _("Online form")
+
+
+def status_label(status: str) -> str:
+    return {
+        "submitted": _("submitted, under review"),
+        "needs_info": _("more information requested"),
+        "approved": _("approved"),
+        "rejected": _("rejected"),
+    }.get(status, status)
+
+
+def field_label(step: str) -> str:
+    return {
+        "ground": _("Ground"),
+        "role": _("Who applies"),
+        "applicant_name": _("Applicant's name"),
+        "full_name": _("Student's full name"),
+        "identifier": _("Student ID or IIN"),
+        "programme": _("Programme"),
+        "course": _("Course year"),
+        "start": _("Start date"),
+        "end": _("End date"),
+        "phone": _("Phone"),
+        "document": _("Supporting document"),
+    }.get(step, step)
+
+
+def error_text(exc: v.Invalid) -> str:
+    p = exc.params
+    messages = {
+        "name_empty": _("The name is empty."),
+        "name_too_long": _("The name is too long (at most {max} characters)."),
+        "name_letters": _(
+            "The name may contain only Kazakh, Russian or Latin letters, spaces, hyphens and "
+            "apostrophes (not: {chars})."
+        ),
+        "name_words": _("Please write at least the surname and the first name."),
+        "id_empty": _("The student ID or IIN is empty."),
+        "iin_checksum": _(
+            "This IIN is not valid: its check digit or date of birth does not match. Check the "
+            "12 digits on your ID card."
+        ),
+        "iin_length": _("An IIN has exactly 12 digits; you sent {length}."),
+        "id_format": _(
+            "Send a 12-digit IIN or your student ID (4 to 10 letters and digits, as on your "
+            "student card)."
+        ),
+        "course_number": _("Send the course year as a number from 1 to {max}."),
+        "course_range": _("The course year must be from 1 to {max}."),
+        "date_format": _("Write the date as DD.MM.YYYY, for example 01.02.2027."),
+        "date_invalid": _("There is no such date in the calendar."),
+        "date_past": _("The date is in the past; the earliest possible start is {today}."),
+        "date_far": _("The start is more than {days} days ahead; please check the year."),
+        "date_before_start": _("The end must be after the start ({start})."),
+        "period_too_long": _(
+            "The period is longer than {days} days; one application covers at most one "
+            "academic year."
+        ),
+        "phone_format": _(
+            "This does not look like a phone number. Send it as +7 701 234 56 78 or 87012345678."
+        ),
+        "file_too_big": _(
+            "The file is {size} MB; at most {max} MB is accepted. Send a smaller scan or a photo."
+        ),
+        "file_type": _(
+            "Files of type «{type}» are not accepted. Send a photo or a PDF file."
+        ),
+    }
+    template = messages.get(exc.code, _("This answer is not valid."))
+    return template.format(**{k: html.escape(str(val)) for k, val in p.items()})
+
+
+def question(step: str, data: dict[str, Any]) -> str:
+    level = data.get("programme_level", "bachelor")
+    texts = {
+        "ground": _(
+            "On what ground do you apply for distance learning? Each ground has its clause of "
+            "Regulation No. 066."
+        ),
+        "role": _(
+            "Who is applying? The application may come from the student, a parent or another "
+            "legal representative (clause 5.2.2)."
+        ),
+        "applicant_name": _("Your full name (the parent or representative signing the application):"),
+        "full_name": _("The student's full name (surname, first name, patronymic if any):"),
+        "identifier": _("The student ID or the IIN (12 digits):"),
+        "programme": _(
+            "The code of the educational programme (for example 6B06102) or its name:"
+        ),
+        "course": _("Which course year? (1 to {max})").format(max=v.MAX_COURSE.get(level, 5)),
+        "start": _("First day of the period, as DD.MM.YYYY:"),
+        "end": _("Last day of the period, as DD.MM.YYYY:"),
+        "phone": _("A phone number to reach you:"),
+        "document": _(
+            "Send the supporting document (the PMPC recommendation, the medical commission's "
+            "conclusion, the invitation or the programme agreement): a photo or a PDF up to "
+            "20 MB. Or press «I will bring it in person»."
+        ),
+    }
+    if step.startswith("consent_"):
+        key = step.removeprefix("consent_")
+        text, version = consent_text(key, current_lang())
+        title = {
+            "technical": _("Technical requirements"),
+            "personal_data": _("Processing of personal data"),
+            "user_agreement": _("The online platform's user agreement"),
+        }[key]
+        return _(
+            "<b>{title}</b> (clause 6.7, version {version})\n\n{text}\n\nDo you accept?"
+        ).format(title=title, version=version, text=html.escape(text))
+    return texts[step]
+
+
+def current_lang() -> str:
+    i18n = I18n.get_current(no_error=True)
+    return i18n.current_locale if i18n is not None else "kk"
+
+
+def step_keyboard(step: str, data: dict[str, Any]) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    if step == "ground":
+        for ground in GROUNDS:
+            kb.button(text=ground_label(ground), callback_data=ApplyCallback(action="ground", value=ground))
+    elif step == "role":
+        for role in ("student", "parent", "representative"):
+            kb.button(text=role_label(role), callback_data=ApplyCallback(action="role", value=role))
+    elif step == "course":
+        for year in range(1, v.MAX_COURSE.get(data.get("programme_level", "bachelor"), 5) + 1):
+            kb.button(text=str(year), callback_data=ApplyCallback(action="course", value=str(year)))
+    elif step == "document":
+        kb.button(text=_("I will bring it in person"), callback_data=ApplyCallback(action="inperson"))
+    elif step.startswith("consent_"):
+        kb.button(text=_("✅ I accept"), callback_data=ApplyCallback(action="accept"))
+    kb.button(text=_("⬅️ Back"), callback_data=ApplyCallback(action="back"))
+    sizes = {"course": [5, 1]}.get(step, [1])
+    kb.adjust(*sizes)
+    return kb.as_markup()
+
+
+def kind_keyboard() -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("Distance learning (ҚО)"), callback_data=ApplyCallback(action="kind", value="dl"))
+    kb.button(text=_("Online form (ООН)"), callback_data=ApplyCallback(action="kind", value="online"))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def summary_keyboard() -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("✏️ Edit a field"), callback_data=ApplyCallback(action="edit"))
+    kb.button(text=_("✅ Submit"), callback_data=ApplyCallback(action="submit"))
+    kb.button(text=_("✖️ Cancel"), callback_data=ApplyCallback(action="cancel"))
+    kb.button(text=_("⬅️ Back"), callback_data=ApplyCallback(action="back"))
+    kb.adjust(1, 2, 1)
+    return kb.as_markup()
+
+
+def edit_keyboard(data: dict[str, Any]) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for step in steps_for(data):
+        if step.startswith("consent_"):
+            continue
+        kb.button(text=field_label(step), callback_data=ApplyCallback(action="field", value=step))
+    kb.button(text=_("⬅️ Back"), callback_data=ApplyCallback(action="back"))
+    kb.adjust(2)
+    return kb.as_markup()
+
+
+def value_of(step: str, data: dict[str, Any]) -> str:
+    if step == "ground":
+        return ground_label(data["ground"]) if data.get("ground") else "—"
+    if step == "role":
+        return role_label(data["role"]) if data.get("role") else "—"
+    if step == "identifier":
+        kind = _("IIN") if data.get("id_kind") == "iin" else _("student ID")
+        return f"{kind} {data.get('id_value', '—')}"
+    if step == "programme":
+        return f"{data.get('programme_code', '—')} {data.get('programme_name', '')}".strip()
+    if step in ("start", "end"):
+        return v.format_date(data.get(step))
+    if step == "document":
+        kind = data.get("doc_kind")
+        if kind == "in_person":
+            return _("will be brought in person")
+        if kind == "photo":
+            return _("photo attached")
+        if kind == "document":
+            return _("file attached: {name}").format(name=data.get("doc_name") or "PDF")
+        return "—"
+    return str(data.get(step) or "—")
+
+
+def summary_text(data: dict[str, Any], service: ApplicationService) -> str:
+    kind = data.get("kind", "dl")
+    lines = [_("<b>Your application: {kind}</b>").format(kind=kind_label(kind)), ""]
+    for step in steps_for(data):
+        if step.startswith("consent_"):
+            continue
+        lines.append(f"<b>{field_label(step)}:</b> {html.escape(value_of(step, data))}")
+    if kind == ApplicationKind.ONLINE.value:
+        accepted = data.get("consents") or {}
+        lines.append(
+            _("<b>Accepted:</b> {items}").format(
+                items=", ".join(f"{k} ({accepted[k]['version']})" for k in CONSENTS if k in accepted)
+            )
+        )
+        lines += ["", _("<b>What you should know before submitting:</b>")]
+    else:
+        lines += ["", _("<b>Eligibility check:</b>")]
+    for rule in service.trace_for(data):
+        lines.append(f"• {render_rule(rule)}")
+    lines += ["", _("Check the data, then submit.")]
+    return "\n".join(lines)
+
+
+# --- moving between steps ---------------------------------------------------------------------
+
+
+async def ask(message: Message, state: FSMContext, step: str) -> None:
+    data = await state.get_data()
+    await state.set_state(state_of(step))
+    await message.answer(question(step, data), reply_markup=step_keyboard(step, data))
+
+
+async def show_summary(message: Message, state: FSMContext, service: ApplicationService) -> None:
+    await state.set_state(ApplyForm.summary)
+    data = await state.get_data()
+    await message.answer(summary_text(data, service), reply_markup=summary_keyboard())
+
+
+async def advance(
+    message: Message, state: FSMContext, service: ApplicationService, step: str, **values: Any
+) -> None:
+    """Record the answer to ``step`` and ask what comes next (or show the summary)."""
+    data = await state.get_data()
+    data.update(values)
+    done = [s for s in data.get("done", []) if s != step] + [step]
+    for stale in INVALIDATES.get(step, ()):
+        if stale in done and data.get("editing"):
+            done.remove(stale)
+    data["done"] = done
+    await state.set_data(data)
+    order = steps_for(data)
+    if data.get("editing"):
+        missing = [s for s in order if s not in done]
+        if missing:
+            await ask(message, state, missing[0])
+        else:
+            await show_summary(message, state, service)
+        return
+    later = order[order.index(step) + 1 :] if step in order else []
+    if later:
+        await ask(message, state, later[0])
+    else:
+        await show_summary(message, state, service)
+
+
+async def go_back(message: Message, state: FSMContext, service: ApplicationService) -> None:
+    data = await state.get_data()
+    current = step_of(await state.get_state())
+    order = steps_for(data)
+    if current in ("summary", "edit"):
+        if current == "edit":
+            await show_summary(message, state, service)
+            return
+        await ask(message, state, order[-1])
+        return
+    if current in order and order.index(current) > 0:
+        await ask(message, state, order[order.index(current) - 1])
+        return
+    await state.set_state(ApplyForm.kind)
+    await message.answer(_("What would you like to apply for?"), reply_markup=kind_keyboard())
+
+
+# --- handlers: entry --------------------------------------------------------------------------
+
+
+async def apply_start(message: Message, state: FSMContext) -> None:
+    await state.set_state(ApplyForm.kind)
+    await state.set_data({})
+    await message.answer(
+        _(
+            "<b>Applications</b>\n\n"
+            "• <b>Distance learning</b>: a transfer for a period, on a ground of section 5 "
+            "(health, disability, competitions, academic mobility, double degree).\n"
+            "• <b>Online form</b>: enrollment in the online form of study (section 6).\n\n"
+            "You can go back at any step; /cancel stops."
+        ),
+        reply_markup=kind_keyboard(),
+    )
+
+
+async def apply_resume(message: Message, state: FSMContext, service: ApplicationService) -> None:
+    step = step_of(await state.get_state())
+    await message.answer(_("You have an unfinished application; let us continue where you left off."))
+    if step in (None, "kind"):
+        await message.answer(_("What would you like to apply for?"), reply_markup=kind_keyboard())
+    elif step in ("summary", "edit"):
+        await show_summary(message, state, service)
+    else:
+        await ask(message, state, step)
+
+
+def _msg(callback: CallbackQuery) -> Message | None:
+    return callback.message if isinstance(callback.message, Message) else None
+
+
+async def on_button(
+    callback: CallbackQuery,
+    callback_data: ApplyCallback,
+    state: FSMContext,
+    session: AsyncSession,
+    applications: ApplicationService,
+    settings: Settings,
+    db_user: User,
+    bot: Bot,
+) -> None:
+    message = _msg(callback)
+    action, value = callback_data.action, callback_data.value
+    current = step_of(await state.get_state())
+    if message is None:
+        await callback.answer()
+        return
+    if current is None and action != "reply":
+        await callback.answer(_("This application is no longer open. Send /apply to start."))
+        return
+    await callback.answer()
+    if action == "back":
+        await go_back(message, state, applications)
+    elif action == "kind" and current == "kind" and value in ("dl", "online"):
+        await state.set_data({"kind": value, "done": []})
+        await ask(message, state, steps_for({"kind": value})[0])
+    elif action == "ground" and current == "ground" and value in GROUNDS:
+        await advance(message, state, applications, "ground", ground=value)
+    elif action == "role" and current == "role" and value in ("student", "parent", "representative"):
+        extra: dict[str, Any] = {"role": value}
+        if value == "student":
+            extra["applicant_name"] = None
+        await advance(message, state, applications, "role", **extra)
+    elif action == "course" and current == "course":
+        await take_course(message, state, applications, value)
+    elif action == "inperson" and current == "document":
+        await advance(
+            message, state, applications, "document",
+            doc_kind="in_person", doc_file_id=None, doc_name=None,
+        )
+    elif action == "accept" and current and current.startswith("consent_"):
+        key = current.removeprefix("consent_")
+        lang = current_lang()
+        _text, version = consent_text(key, lang)
+        data = await state.get_data()
+        consents = dict(data.get("consents") or {})
+        consents[key] = {"version": version, "language": lang, "at": applications.now().isoformat()}
+        await advance(message, state, applications, current, consents=consents)
+    elif action == "edit" and current == "summary":
+        await state.set_state(ApplyForm.edit)
+        await message.answer(_("Which field do you want to change?"), reply_markup=edit_keyboard(await state.get_data()))
+    elif action == "field" and current == "edit":
+        data = await state.get_data()
+        if value in steps_for(data):
+            data["editing"] = True
+            data["done"] = [s for s in data.get("done", []) if s != value]
+            await state.set_data(data)
+            await ask(message, state, value)
+    elif action == "cancel" and current in ("summary", "edit"):
+        await state.clear()
+        await message.answer(_("The application was cancelled; nothing was sent."), reply_markup=menu.main_menu())
+    elif action == "submit" and current == "summary":
+        await submit(message, state, session, applications, settings, db_user, bot)
+    else:
+        # A button of an earlier question: show where we are instead.
+        await apply_resume(message, state, applications)
+
+
+# --- handlers: answers ------------------------------------------------------------------------
+
+
+async def take_course(message: Message, state: FSMContext, service: ApplicationService, text: str) -> None:
+    data = await state.get_data()
+    try:
+        year = v.course_year(text, data.get("programme_level", "bachelor"))
+    except v.Invalid as exc:
+        await message.answer(error_text(exc))
+        await ask(message, state, "course")
+        return
+    await advance(message, state, service, "course", course=year)
+
+
+async def on_text(message: Message, state: FSMContext, applications: ApplicationService) -> None:
+    step = step_of(await state.get_state()) or ""
+    text = message.text or ""
+    data = await state.get_data()
+    try:
+        if step == "applicant_name":
+            await advance(message, state, applications, step, applicant_name=v.full_name(text))
+        elif step == "full_name":
+            await advance(message, state, applications, step, full_name=v.full_name(text))
+        elif step == "identifier":
+            ident = v.student_identifier(text)
+            await advance(message, state, applications, step, id_kind=ident.kind, id_value=ident.value)
+        elif step == "programme":
+            await take_programme(message, state, applications, text, data)
+        elif step == "course":
+            await take_course(message, state, applications, text)
+        elif step == "start":
+            start = v.start_date(text, applications.today())
+            await advance(message, state, applications, step, start=start.isoformat())
+        elif step == "end":
+            start = v.as_date(data.get("start"))
+            if start is None:
+                await ask(message, state, "start")
+                return
+            end = v.end_date(text, start)
+            await advance(message, state, applications, step, end=end.isoformat())
+        elif step == "phone":
+            await advance(message, state, applications, step, phone=v.phone(text))
+    except v.Invalid as exc:
+        await message.answer(error_text(exc))
+        await ask(message, state, step)
+
+
+async def on_contact(message: Message, state: FSMContext, applications: ApplicationService) -> None:
+    number = message.contact.phone_number if message.contact else ""
+    try:
+        value = v.phone(number if number.startswith("+") else "+" + number)
+    except v.Invalid as exc:
+        await message.answer(error_text(exc))
+        await ask(message, state, "phone")
+        return
+    await advance(message, state, applications, "phone", phone=value)
+
+
+async def take_programme(
+    message: Message, state: FSMContext, service: ApplicationService, text: str,
+    data: dict[str, Any],
+) -> None:
+    lang = current_lang()
+    result = service.lookup(text)
+    single = len(result.candidates) == 1 and (
+        result.reason is None or result.reason is Reason.ARTS_PROGRAMME
+    )
+    if not single:
+        hint = render_verdict(result, lang)
+        if result.candidates:
+            hint += "\n\n" + _("Send the exact code of your programme (6B… or 7M…).")
+        await message.answer(hint)
+        await ask(message, state, "programme")
+        return
+    cand = result.candidates[0]
+    direction = cand.direction
+    online = data.get("kind") == ApplicationKind.ONLINE.value
+    if online and not cand.verdict.online_allowed:
+        await state.clear()
+        await message.answer(
+            _("<b>The online form is not possible for this direction.</b>")
+            + "\n\n" + render_verdict(result, lang) + "\n\n"
+            + _(
+                "What is allowed instead: the full-time form, with part of the disciplines at a "
+                "distance within the cap above. /apply → «Distance learning» if you have one of "
+                "its grounds."
+            ),
+            reply_markup=menu.main_menu(),
+        )
+        return
+    if not online and direction.category is Category.PEDAGOGICAL:
+        await state.clear()
+        await message.answer(
+            _("<b>Distance learning is not possible for this programme.</b>")
+            + "\n\n" + render_verdict(result, lang) + "\n\n"
+            + _(
+                "If you believe the exception of paragraph 2 of article 37-2 of the Law «On "
+                "Education» applies to you, contact the registrar's office or /human."
+            ),
+            reply_markup=menu.main_menu(),
+        )
+        return
+    await message.answer(render_verdict(result, lang))
+    await advance(
+        message, state, service, "programme",
+        programme_code=result.code if result.code and len(result.code) > 5 else direction.code,
+        programme_name=direction.name_in(lang),
+        programme_level=direction.level,
+        dl_cap=str(cand.verdict.dl_cap),
+    )
+
+
+async def on_upload(message: Message, state: FSMContext, applications: ApplicationService) -> None:
+    upload = upload_of(message)
+    if upload is None:
+        await message.answer(error_text(v.Invalid("file_type", type="?")))
+        await ask(message, state, "document")
+        return
+    try:
+        v.check_upload(upload)
+    except v.Invalid as exc:
+        await message.answer(error_text(exc))
+        await ask(message, state, "document")
+        return
+    await advance(
+        message, state, applications, "document",
+        doc_kind=upload.kind, doc_file_id=upload.file_id, doc_name=upload.file_name,
+    )
+
+
+def upload_of(message: Message) -> v.Upload | None:
+    if message.photo:
+        best = message.photo[-1]
+        return v.Upload("photo", best.file_id, best.file_unique_id, None, "image/jpeg", best.file_size)
+    if message.document:
+        d = message.document
+        return v.Upload("document", d.file_id, d.file_unique_id, d.file_name, d.mime_type, d.file_size)
+    return None
+
+
+async def document_text(message: Message, state: FSMContext) -> None:
+    await message.answer(_("Please send a photo or a PDF file, or press «I will bring it in person»."))
+    await ask(message, state, "document")
+
+
+async def on_other(message: Message, state: FSMContext, applications: ApplicationService) -> None:
+    """Something that is not an answer (a sticker, a file where text is expected)."""
+    await message.answer(_("Please answer the question above, or send /cancel to stop."))
+    step = step_of(await state.get_state())
+    if step in ("summary", "edit"):
+        await show_summary(message, state, applications)
+    elif step and step != "kind":
+        await ask(message, state, step)
+
+
+# --- submitting -------------------------------------------------------------------------------
+
+
+async def submit(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    service: ApplicationService,
+    settings: Settings,
+    db_user: User,
+    bot: Bot,
+) -> None:
+    data = await state.get_data()
+    missing = [s for s in steps_for(data) if s not in data.get("done", [])]
+    if missing:
+        await ask(message, state, missing[0])
+        return
+    lang = current_lang()
+    app = await service.create(session, user_id=db_user.id, language=lang, data=data)
+    # Commit before touching the FSM: the storage writes through its own session.
+    await session.commit()
+    await state.clear()
+    direction = service.direction(app.programme_code)
+    local = service.now().astimezone(settings.tz)
+    docx = statement_docx(app, direction, local)
+    await message.answer(
+        _(
+            "Your application is submitted. Reference number: <b>{reference}</b>.\n"
+            "The office will review it; I will tell you about every change. "
+            "/myapplications shows its status."
+        ).format(reference=app.reference),
+        reply_markup=menu.main_menu(),
+    )
+    await message.answer_document(
+        BufferedInputFile(docx, filename=f"{app.reference}.docx"),
+        caption=_("Your statement to the Rector ({reference}). Print and sign it if the office asks.").format(
+            reference=app.reference
+        ),
+    )
+    from handlers.applications_staff import send_to_staff
+
+    await send_to_staff(bot, settings, app, docx=docx, direction=direction)
+
+
+# --- /myapplications and replies --------------------------------------------------------------
+
+
+def history_lines(app: Application, settings: Settings) -> list[str]:
+    lines = []
+    for event in app.events:
+        when = event.created_at.astimezone(settings.tz).strftime("%d.%m.%Y %H:%M")
+        line = f"  {when} — {status_label(event.status)}"
+        if event.comment and event.actor_id is not None:
+            line += f": «{html.escape(event.comment)}»"
+        lines.append(line)
+    return lines
+
+
+async def my_applications(
+    message: Message, session: AsyncSession, db_user: User, applications: ApplicationService,
+    settings: Settings,
+) -> None:
+    apps = await applications.for_user(session, db_user.id)
+    if not apps:
+        await message.answer(_("You have no applications yet. /apply starts one."))
+        return
+    blocks = [_("<b>Your applications</b>")]
+    for app in apps:
+        block = [
+            f"\n<b>{app.reference}</b> — {kind_label(app.kind)}, {html.escape(app.programme_code or '')}",
+            _("Status: <b>{status}</b>").format(status=status_label(app.status)),
+            _("History:"),
+            *history_lines(app, settings),
+        ]
+        blocks.append("\n".join(block))
+    await message.answer("\n".join(blocks)[:4000])
+
+
+async def reply_start(
+    callback: CallbackQuery, callback_data: ApplyCallback, state: FSMContext,
+    session: AsyncSession, db_user: User, applications: ApplicationService,
+) -> None:
+    app = await applications.get(session, int(callback_data.value or 0))
+    if app is None or app.user_id != db_user.id or app.status != ApplicationStatus.NEEDS_INFO.value:
+        await callback.answer(_("This button is no longer active."))
+        return
+    await callback.answer()
+    await state.set_state(ReplyForm.waiting)
+    await state.set_data({"app_id": app.id})
+    message = _msg(callback)
+    if message is not None:
+        await message.answer(
+            _("Send your answer for {reference}: a text, a photo or a PDF file.").format(
+                reference=app.reference
+            )
+        )
+
+
+async def reply_received(
+    message: Message, state: FSMContext, session: AsyncSession, db_user: User,
+    applications: ApplicationService, settings: Settings, bot: Bot,
+) -> None:
+    data = await state.get_data()
+    app = await applications.get(session, int(data.get("app_id") or 0))
+    await state.clear()
+    if app is None or app.user_id != db_user.id or app.status != ApplicationStatus.NEEDS_INFO.value:
+        await message.answer(_("This application is no longer waiting for information."))
+        return
+    upload = upload_of(message)
+    if upload is not None:
+        try:
+            v.check_upload(upload)
+        except v.Invalid as exc:
+            await message.answer(error_text(exc))
+            return
+    text = (message.text or message.caption or "").strip()[:2000] or None
+    await applications.add_reply(
+        session, app, actor_id=db_user.id, comment=text,
+        file_id=upload.file_id if upload else None,
+        file_name=upload.file_name if upload else None,
+        file_kind=upload.kind if upload else None,
+    )
+    await session.commit()
+    await message.answer(
+        _("Thank you. {reference} is back under review.").format(reference=app.reference)
+    )
+    from handlers.applications_staff import send_to_staff
+
+    await send_to_staff(
+        bot, settings, app, docx=None, direction=applications.direction(app.programme_code),
+        reply_text=text, reply_upload=upload,
+    )
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == "private")
+    any_apply = StateFilter(*ApplyForm.__states__)
+    router.message.register(apply_resume, Command("apply"), any_apply)
+    router.message.register(apply_start, Command("apply"))
+    router.message.register(apply_start, StateFilter(None), F.text == menu.MENU_APPLY)
+    router.message.register(my_applications, Command("myapplications"))
+    router.callback_query.register(reply_start, ApplyCallback.filter(F.action == "reply"))
+    router.callback_query.register(on_button, ApplyCallback.filter())
+    router.message.register(
+        reply_received, StateFilter(ReplyForm.waiting), F.text | F.photo | F.document
+    )
+    router.message.register(on_contact, StateFilter(ApplyForm.phone), F.contact)
+    router.message.register(
+        on_text, StateFilter(*TEXT_STEPS), F.text, ~F.text.startswith("/")
+    )
+    router.message.register(on_upload, StateFilter(ApplyForm.document), F.photo | F.document)
+    router.message.register(
+        document_text, StateFilter(ApplyForm.document), F.text, ~F.text.startswith("/")
+    )
+    router.message.register(on_other, any_apply, ~F.text.startswith("/"))
+    return router

@@ -1,0 +1,314 @@
+"""Staff decisions on applications in the staff chat: approve, reject, ask for more.
+
+Every press is checked against the presser's stored role (staff or admin) and against the
+application's version (its number of history events), so a forged button, a press by anyone
+else, or a replayed old button is refused and logged.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from contextlib import nullcontext
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import StateFilter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings
+from bot.db.models import Role, User
+from bot.db.models.applications import Application, ApplicationKind, ApplicationStatus
+from bot.filters import has_role
+from bot.services import validators as v
+from bot.services.applications import ApplicationService, StaleAction, render_rule
+from handlers.applications import (
+    ApplyCallback,
+    field_label,
+    ground_label,
+    kind_label,
+    role_label,
+    status_label,
+)
+from knowledge.programmes import Direction
+
+log = logging.getLogger(__name__)
+
+ACTIONS = {
+    "approve": ApplicationStatus.APPROVED,
+    "reject": ApplicationStatus.REJECTED,
+    "more": ApplicationStatus.NEEDS_INFO,
+}
+
+
+class DecisionCallback(CallbackData, prefix="apd"):
+    id: int
+    action: str
+    v: int  # the number of history events the card was sent for
+
+
+class StaffComment(StatesGroup):
+    waiting = State()
+
+
+def decision_keyboard(app: Application) -> InlineKeyboardMarkup:
+    version = len(app.events)
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("✅ Approve"), callback_data=DecisionCallback(id=app.id, action="approve", v=version))
+    kb.button(text=_("❌ Reject"), callback_data=DecisionCallback(id=app.id, action="reject", v=version))
+    kb.button(text=_("❓ Ask for more"), callback_data=DecisionCallback(id=app.id, action="more", v=version))
+    kb.adjust(2, 1)
+    return kb.as_markup()
+
+
+def staff_card(app: Application, direction: Direction | None, lang: str) -> str:
+    lines = [
+        _("<b>New application {reference}</b> — {kind}").format(
+            reference=app.reference, kind=kind_label(app.kind)
+        ),
+        _("Status: <b>{status}</b>").format(status=status_label(app.status)),
+    ]
+    if app.ground:
+        lines.append(f"<b>{field_label('ground')}:</b> {ground_label(app.ground)}")
+    if app.applicant_role:
+        who = role_label(app.applicant_role)
+        if app.applicant_name:
+            who += f" — {html.escape(app.applicant_name)}"
+        lines.append(f"<b>{field_label('role')}:</b> {who}")
+    programme = app.programme_code or "—"
+    if direction is not None:
+        programme += f" {direction.name_in(lang)}"
+    rows = [
+        ("full_name", app.full_name or "—"),
+        ("identifier", f"{app.identifier_kind or ''} {v.mask_identifier(app.identifier or '—')}"),
+        ("programme", programme),
+    ]
+    if app.kind_enum is ApplicationKind.DISTANCE:
+        rows += [
+            ("course", str(app.course or "—")),
+            ("start", v.format_date(app.period_start)),
+            ("end", v.format_date(app.period_end)),
+        ]
+    rows.append(("phone", app.phone or "—"))
+    if app.kind_enum is ApplicationKind.DISTANCE:
+        document = {
+            "in_person": _("will be brought in person"),
+            "photo": _("photo attached"),
+            "document": _("file attached: {name}").format(name=app.document_name or "PDF"),
+        }.get(app.document_kind or "", "—")
+        rows.append(("document", document))
+    lines += [f"<b>{field_label(k)}:</b> {html.escape(val)}" for k, val in rows]
+    if app.consents:
+        lines.append(
+            _("<b>Accepted:</b> {items}").format(
+                items=", ".join(
+                    f"{c.consent} {c.version} ({c.accepted_at:%d.%m.%Y %H:%M} UTC)" for c in app.consents
+                )
+            )
+        )
+    lines.append("")
+    lines += [f"• {render_rule(rule)}" for rule in app.trace]
+    return "\n".join(lines)
+
+
+async def send_to_staff(
+    bot: Bot,
+    settings: Settings,
+    app: Application,
+    *,
+    docx: bytes | None,
+    direction: Direction | None,
+    reply_text: str | None = None,
+    reply_upload: v.Upload | None = None,
+) -> None:
+    """The card with decision buttons, then the supporting document and the statement."""
+    if settings.staff_chat_id is None:
+        log.warning("STAFF_CHAT_ID is not set; application %s reaches no one", app.reference)
+        return
+    chat = settings.staff_chat_id
+    i18n = I18n.get_current(no_error=True)
+    lang = settings.default_language
+    try:
+        with i18n.use_locale(lang) if i18n is not None else nullcontext():
+            text = staff_card(app, direction, lang)
+            if reply_text is not None or reply_upload is not None:
+                text = _("<b>The applicant answered</b>: {text}").format(
+                    text=html.escape(reply_text or "—")
+                ) + "\n\n" + text
+            await bot.send_message(chat, text[:4000], reply_markup=decision_keyboard(app))
+            if reply_upload is not None:
+                kind, file_id = reply_upload.kind, reply_upload.file_id
+            elif docx is not None:
+                kind, file_id = app.document_kind, app.document_file_id
+            else:
+                kind, file_id = None, None
+            if file_id and kind == "photo":
+                await bot.send_photo(chat, file_id, caption=app.reference)
+            elif file_id:
+                await bot.send_document(chat, file_id, caption=app.reference)
+            if docx is not None:
+                await bot.send_document(
+                    chat, BufferedInputFile(docx, filename=f"{app.reference}.docx"),
+                    caption=_("Statement {reference}").format(reference=app.reference),
+                )
+    except TelegramAPIError as exc:
+        log.error("could not send application %s to the staff chat: %s", app.reference, exc)
+
+
+async def notify_applicant(
+    bot: Bot, session: AsyncSession, app: Application, i18n: I18n, comment: str | None
+) -> None:
+    if app.user_id is None:
+        return
+    user = await session.get(User, app.user_id)
+    lang = (user.language if user is not None and user.language else None) or app.language
+    with i18n.use_locale(lang):
+        texts = {
+            ApplicationStatus.APPROVED.value: _(
+                "Your application {reference} is <b>approved</b>. The list of disciplines at a "
+                "distance is fixed by the Rector's order (5.4.3); your individual plan follows "
+                "(5.4.10)."
+            ),
+            ApplicationStatus.REJECTED.value: _(
+                "Your application {reference} is <b>rejected</b>."
+            ),
+            ApplicationStatus.NEEDS_INFO.value: _(
+                "The office needs more information for your application {reference}."
+            ),
+        }
+        text = texts.get(app.status, _("Your application {reference}: {status}.")).format(
+            reference=app.reference, status=status_label(app.status)
+        )
+        if comment:
+            text += "\n" + _("Comment: «{comment}»").format(comment=html.escape(comment))
+        markup = None
+        if app.status == ApplicationStatus.NEEDS_INFO.value:
+            kb = InlineKeyboardBuilder()
+            kb.button(text=_("✉️ Answer"), callback_data=ApplyCallback(action="reply", value=str(app.id)))
+            markup = kb.as_markup()
+        try:
+            await bot.send_message(app.user_id, text, reply_markup=markup)
+        except TelegramAPIError as exc:
+            log.warning("could not notify user %s about %s: %s", app.user_id, app.reference, exc)
+
+
+def _who(callback: CallbackQuery) -> str:
+    user = callback.from_user
+    return f"{user.id} (@{user.username or '-'})"
+
+
+async def on_decision(
+    callback: CallbackQuery,
+    callback_data: DecisionCallback,
+    state: FSMContext,
+    session: AsyncSession,
+    db_user: User,
+    applications: ApplicationService,
+    i18n: I18n,
+    bot: Bot,
+) -> None:
+    if not has_role(db_user, Role.STAFF):
+        log.warning(
+            "refused application decision %s on #%s by unauthorised user %s",
+            callback_data.action, callback_data.id, _who(callback),
+        )
+        await callback.answer(_("Only helpdesk staff can decide applications."), show_alert=True)
+        return
+    status = ACTIONS.get(callback_data.action)
+    app = await applications.get(session, callback_data.id)
+    if status is None or app is None:
+        log.warning("refused forged application button %r from %s", callback.data, _who(callback))
+        await callback.answer(_("This button is not valid."), show_alert=True)
+        return
+    if not app.status_enum.under_review or len(app.events) != callback_data.v:
+        log.warning("refused replayed button %r from %s (now %s)", callback.data, _who(callback), app.status)
+        await callback.answer(
+            _("{reference} was already handled: {status}.").format(
+                reference=app.reference, status=status_label(app.status)
+            ),
+            show_alert=True,
+        )
+        return
+    message = callback.message if isinstance(callback.message, Message) else None
+    if status is ApplicationStatus.APPROVED:
+        try:
+            await applications.change_status(
+                session, app.id, status, actor_id=db_user.id, version=callback_data.v
+            )
+        except StaleAction:
+            await callback.answer(_("This button is no longer active."), show_alert=True)
+            return
+        await session.commit()
+        await callback.answer(_("Approved."))
+        if message is not None:
+            await message.edit_reply_markup(reply_markup=None)
+            await message.answer(
+                _("{reference}: approved by {name}.").format(
+                    reference=app.reference, name=html.escape(db_user.full_name)
+                )
+            )
+        await notify_applicant(bot, session, app, i18n, None)
+        return
+    await callback.answer()
+    await state.set_state(StaffComment.waiting)
+    await state.set_data({"id": app.id, "action": callback_data.action, "v": callback_data.v})
+    if message is not None:
+        prompt = (
+            _("Write the reason for rejecting {reference} (the applicant will see it):")
+            if status is ApplicationStatus.REJECTED
+            else _("Write what else is needed for {reference} (the applicant will see it):")
+        )
+        await message.answer(prompt.format(reference=app.reference))
+
+
+async def on_comment(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    db_user: User,
+    applications: ApplicationService,
+    i18n: I18n,
+    bot: Bot,
+) -> None:
+    data = await state.get_data()
+    await state.clear()
+    if not has_role(db_user, Role.STAFF):
+        log.warning("refused application comment by unauthorised user %s", db_user.id)
+        return
+    status = ACTIONS.get(str(data.get("action")))
+    comment = (message.text or "").strip()[:2000]
+    if status is None or not comment:
+        return
+    try:
+        app = await applications.change_status(
+            session, int(data["id"]), status, actor_id=db_user.id, version=int(data["v"]),
+            comment=comment,
+        )
+    except StaleAction as exc:
+        await message.answer(_("{reference} was already handled.").format(reference=str(exc)))
+        return
+    await session.commit()
+    await message.answer(
+        _("{reference}: {status} by {name}.").format(
+            reference=app.reference, status=status_label(app.status),
+            name=html.escape(db_user.full_name),
+        )
+    )
+    await notify_applicant(bot, session, app, i18n, comment)
+
+
+def create_router(settings: Settings | None = None) -> Router:
+    router = Router(name=__name__)
+    router.callback_query.register(on_decision, DecisionCallback.filter())
+    router.message.register(
+        on_comment, StateFilter(StaffComment.waiting), F.chat.type != "private", F.text,
+        ~F.text.startswith("/"),
+    )
+    return router

@@ -1,0 +1,81 @@
+"""/mydata sends everything stored about the user as JSON; /forget erases it after confirmation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import User
+from bot.factory import AppContext
+from bot.services.personal_data import PersonalDataRegistry
+
+
+class ForgetCallback(CallbackData, prefix="forget"):
+    confirm: bool
+
+
+async def my_data(
+    message: Message, session: AsyncSession, db_user: User, app: AppContext,
+    personal_data: PersonalDataRegistry,
+) -> None:
+    data: dict[str, Any] = await personal_data.collect(
+        session, db_user.id, app.services.values()
+    )
+    payload = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode("utf-8")
+    await message.answer_document(
+        BufferedInputFile(payload, filename=f"mydata-{db_user.id}.json"),
+        caption=_("Everything stored about you. /forget deletes it."),
+    )
+
+
+async def forget_ask(message: Message) -> None:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("🗑 Yes, delete my data"), callback_data=ForgetCallback(confirm=True))
+    kb.button(text=_("Keep my data"), callback_data=ForgetCallback(confirm=False))
+    kb.adjust(1)
+    await message.answer(
+        _(
+            "This deletes everything stored about you: your profile, language, unfinished "
+            "dialogs and your applications. Applications the office is still reviewing are "
+            "kept without your name, ID and phone. This cannot be undone. Continue?"
+        ),
+        reply_markup=kb.as_markup(),
+    )
+
+
+async def forget_answer(
+    callback: CallbackQuery, callback_data: ForgetCallback, state: FSMContext,
+    session: AsyncSession, db_user: User, app: AppContext, personal_data: PersonalDataRegistry,
+) -> None:
+    message = callback.message if isinstance(callback.message, Message) else None
+    await callback.answer()
+    if not callback_data.confirm:
+        if message is not None:
+            await message.edit_text(_("Nothing was deleted."))
+        return
+    # The FSM storage has its own session: clear it before this session takes write locks.
+    await state.clear()
+    await personal_data.erase(session, db_user.id, app.services.values())
+    await session.commit()
+    if message is not None:
+        await message.edit_text(
+            _("Your data is deleted. If you write again, I will start from a clean slate.")
+        )
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == "private")
+    router.message.register(my_data, Command("mydata"))
+    router.message.register(forget_ask, Command("forget"))
+    router.callback_query.register(forget_answer, ForgetCallback.filter())
+    return router
