@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from babel.messages.pofile import read_po
@@ -45,7 +45,7 @@ def translation(lang: str, msgid: str) -> str:
     return str(message.string)
 
 
-def clean_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+def clean_env(**overrides: str) -> dict[str, str]:
     """The current environment without any bot setting, plus ``overrides``."""
     settings_vars = {name.upper() for name in Settings.model_fields}
     env = {key: value for key, value in os.environ.items() if key.upper() not in settings_vars}
@@ -69,8 +69,9 @@ class BotProcess:
         """Await ``awaitable``, failing with the bot's log if the process exits first."""
         waiting: asyncio.Future[T] = asyncio.ensure_future(awaitable)
         exited = asyncio.ensure_future(self.process.wait())
+        futures: set[asyncio.Future[Any]] = {waiting, exited}
         try:
-            await asyncio.wait({waiting, exited}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
             if waiting.done():
                 try:
                     return waiting.result()
@@ -81,10 +82,11 @@ class BotProcess:
                 f"--- bot log ---\n{self.log()}"
             )
         finally:
-            for future in (waiting, exited):
-                future.cancel()
-                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    await future
+            for future in futures:
+                if not future.done():
+                    future.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await future
 
 
 @pytest.fixture
@@ -107,7 +109,7 @@ async def start_bot(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Bot
                 "bot",
                 *args,
                 cwd=tmp_path,  # no developer .env is read
-                env=clean_env(tmp_path, **env),
+                env=clean_env(**env),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
@@ -197,7 +199,7 @@ async def test_student_meets_the_bot_in_russian_then_switches_to_kazakh(
 async def test_run_without_a_token_exits_2_with_one_line_on_stderr(tmp_path: Path) -> None:
     script = shutil.which("studentbot", path=str(Path(sys.executable).parent))
     command = [script] if script else [sys.executable, "-m", "bot"]
-    env = clean_env(tmp_path, DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    env = clean_env(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
     process = await asyncio.create_subprocess_exec(
         *command,
         "run",
