@@ -43,6 +43,7 @@ NAME_CUTOFF = 82.0
 MENTION_CUTOFF = 88.0
 AMBIGUITY_MARGIN = 3.0
 MAX_QUERY_CHARS = 200
+SENTENCE_WORDS = 4  # from this many words on, a query is read as a sentence, not a name
 
 
 class Category(StrEnum):
@@ -499,9 +500,17 @@ class ProgrammeCatalog:
             return scored
         if len(key) < 3:
             return scored
-        for scorer in (fuzz.ratio, fuzz.token_set_ratio):
+        # A sentence ("имею ли я право учиться онлайн") is not a name: only a close match of
+        # the whole of it counts here; otherwise the caller looks for names inside it.
+        sentence = len(key.split()) >= SENTENCE_WORDS
+        scorers = (fuzz.ratio,) if sentence else (fuzz.ratio, fuzz.token_set_ratio)
+        for scorer in scorers:
             for choice, score, _ in process.extract(
-                key, self._choices, scorer=scorer, limit=12, score_cutoff=NAME_CUTOFF
+                key,
+                self._choices,
+                scorer=scorer,
+                limit=12,
+                score_cutoff=MENTION_CUTOFF if sentence else NAME_CUTOFF,
             ):
                 if scorer is fuzz.token_set_ratio:
                     # "учитель" fully inside "учитель музыки" scores 100; keep it below exact.

@@ -478,3 +478,19 @@ def test_question_router_gets_a_verdict_only_when_a_programme_is_named(
     by_code = catalog.lookup_mentioned("6В06102 бағдарламасын онлайн оқуға бола ма?")
     assert by_code is not None and by_code.codes == ("6B061",) and by_code.online_allowed
     assert catalog.lookup_mentioned("Что такое цифровой след обучающегося?") is None
+
+
+@pytest.mark.parametrize(
+    ("query", "suffix"),
+    [
+        ("имею ли я право учиться онлайн", None),  # a right, not law
+        ("Можно ли учиться онлайн на ветеринарии?", "091"),
+        ("Подготовка учителей без предметной специализаци", "013"),  # long name with a typo
+        ("Жалпы дамудың пәндік мамандануы бар мұғалімдерді даярлау", "014"),  # 7 words
+    ],
+)
+def test_sentences_are_searched_for_names_not_matched_word_by_word(
+    catalog: ProgrammeCatalog, query: str, suffix: str | None
+) -> None:
+    result = catalog.lookup(query)
+    assert suffixes(result) == ({suffix} if suffix else set())
