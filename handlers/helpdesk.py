@@ -329,9 +329,10 @@ async def rated(
         if isinstance(callback.message, Message):
             await callback.message.edit_text(_("Thank you for your feedback!"))
         return
-    await helpdesk.rate(session, ticket, callback_data.score)
+    # FSM first: its storage writes in a session of its own (SQLite allows one writer).
     await state.set_state(RatingForm.comment)
     await state.update_data(ticket_id=ticket.id)
+    await helpdesk.rate(session, ticket, callback_data.score)
     skip = InlineKeyboardBuilder()
     skip.button(text=_("Skip"), callback_data=RateCallback(ticket_id=ticket.id, score=0))
     if isinstance(callback.message, Message):

@@ -200,6 +200,11 @@ def format_age(delta: timedelta) -> str:
     return _("{d} d").format(d=hours // 24)
 
 
+def _content_type(message: Message) -> str:
+    kind = message.content_type
+    return str(getattr(kind, "value", kind))
+
+
 def display_name(user: User | None, fallback_id: int) -> str:
     if user is None:
         return str(fallback_id)
@@ -465,7 +470,7 @@ class HelpdeskService:
             sender_id=ticket.user_id,
             student_message_id=message.message_id,
             staff_message_id=copied.message_id,
-            content_type=str(message.content_type),
+            content_type=_content_type(message),
             text=message.text or message.caption,
             created_at=self.now(),
         )
@@ -509,7 +514,7 @@ class HelpdeskService:
             sender_id=staff.id,
             student_message_id=copied.message_id,
             staff_message_id=message.message_id,
-            content_type=str(message.content_type),
+            content_type=_content_type(message),
             text=message.text or message.caption,
             created_at=now,
         )

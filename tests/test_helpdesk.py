@@ -1,0 +1,422 @@
+"""Helpdesk handoff: a student asks for a person, staff answer from a forum topic, and back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.methods import (
+    CopyMessage,
+    CreateForumTopic,
+    EditMessageText,
+    SendMessage,
+)
+from sqlalchemy import select
+
+from bot.callbacks import AskPersonCallback
+from bot.db.models import Role
+from bot.db.models.helpdesk import HelpdeskBan, Ticket, TicketAssignment, TicketMessage
+from bot.services.helpdesk import HelpdeskService
+from bot.services.users import UserRepository
+from handlers.helpdesk import CloseTicketCallback, RateCallback
+from tests.harness import ADMIN, STAFF, STAFF_CHAT_ID, STUDENT, STUDENT_EN, STUDENT_RU, Harness
+
+# Wednesday 25 November 2026, 11:00 in Atyrau (UTC+5): inside working hours.
+WEDNESDAY_11 = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
+# Saturday 28 November 2026, 11:00 in Atyrau.
+SATURDAY_11 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+
+PHOTO = [{"file_id": "ph1", "file_unique_id": "u-ph1", "width": 90, "height": 90}]
+DOCUMENT = {"file_id": "doc1", "file_unique_id": "u-doc1", "file_name": "order.pdf"}
+VOICE = {"file_id": "v1", "file_unique_id": "u-v1", "duration": 3}
+
+
+def helpdesk(h: Harness) -> HelpdeskService:
+    service = h.ctx.services["helpdesk"]
+    assert isinstance(service, HelpdeskService)
+    return service
+
+
+def at(h: Harness, moment: datetime) -> None:
+    helpdesk(h).clock = lambda: moment
+
+
+async def make_staff(h: Harness, user_id: int = STAFF.id) -> None:
+    async with h.ctx.sessionmaker() as session:
+        await UserRepository(session).set_role(user_id, Role.STAFF)
+        await session.commit()
+
+
+async def tickets(h: Harness) -> list[Ticket]:
+    async with h.ctx.sessionmaker() as session:
+        return list((await session.scalars(select(Ticket).order_by(Ticket.id))).all())
+
+
+async def messages(h: Harness, ticket_id: int) -> list[TicketMessage]:
+    async with h.ctx.sessionmaker() as session:
+        return list(
+            (
+                await session.scalars(
+                    select(TicketMessage).where(TicketMessage.ticket_id == ticket_id).order_by(TicketMessage.id)
+                )
+            ).all()
+        )
+
+
+def of(calls: list[Any], kind: type[Any], chat_id: int | None = None) -> list[Any]:
+    return [c for c in calls if isinstance(c, kind) and (chat_id is None or c.chat_id == chat_id)]
+
+
+async def open_ticket(
+    h: Harness, user: Any = STUDENT_EN, question: str = "My LMS password does not work",
+    topic: str = "Technical",
+) -> list[Any]:
+    await h.send("/human", user=user)
+    await h.click_button(topic, user=user)
+    return await h.send(question, user=user)
+
+
+async def staff_says(h: Harness, text: str, thread_id: int, user: Any = STAFF, **kw: Any) -> list[Any]:
+    return await h.send(
+        text, user=user, chat_id=STAFF_CHAT_ID, chat_type="supergroup", thread_id=thread_id, **kw
+    )
+
+
+async def test_relay_both_ways_through_a_forum_topic(harness: Harness) -> None:
+    at(harness, WEDNESDAY_11)
+    await make_staff(harness)
+    await harness.send("/human", user=STUDENT_EN)
+    assert "What is it about?" in harness.last_text()
+    assert harness.buttons() == [
+        "📝 Application", "🗓 Schedule and access", "🛠 Technical problem", "💬 Other",
+    ]
+    await harness.click_button("Technical", user=STUDENT_EN)
+    assert "write your question in one message" in harness.last_text()
+    calls = await harness.send("My LMS password does not work", user=STUDENT_EN)
+
+    topic = of(calls, CreateForumTopic)[0]
+    assert topic.chat_id == STAFF_CHAT_ID and topic.name.startswith("#1 John Smith")
+    card = of(calls, SendMessage, STAFF_CHAT_ID)[0]
+    assert card.message_thread_id == 100
+    assert "#1" in card.text and str(STUDENT_EN.id) in card.text and "en" in card.text
+    copied = of(calls, CopyMessage, STAFF_CHAT_ID)[0]
+    assert copied.from_chat_id == STUDENT_EN.id and copied.message_thread_id == 100
+    to_student = of(calls, SendMessage, STUDENT_EN.id)[-1]
+    assert "Request #1 is open" in to_student.text and "outside" not in to_student.text
+    assert "Close the request" in harness.buttons(STUDENT_EN.id)[0]
+
+    # The student's further messages (text, photo, document, voice) go to the same topic,
+    # and the bot itself says nothing.
+    for content in ({"text": "Is it the same as the Platonus password?"}, {"photo": PHOTO},
+                    {"document": DOCUMENT}, {"voice": VOICE}):
+        calls = await harness.send_content(STUDENT_EN, **content)
+        assert [type(c) for c in calls] == [CopyMessage]
+        assert calls[0].chat_id == STAFF_CHAT_ID and calls[0].message_thread_id == 100
+
+    # Staff answer in the topic: text and a document reach the student.
+    calls = await staff_says(harness, "Reset it at lms.atyrau.edu.kz, then log in again.", 100)
+    assert [(type(c), c.chat_id) for c in calls] == [(CopyMessage, STUDENT_EN.id)]
+    calls = await harness.send_content(
+        STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup", thread_id=100, document=DOCUMENT
+    )
+    assert of(calls, CopyMessage, STUDENT_EN.id)
+
+    [ticket] = await tickets(harness)
+    assert ticket.status == "open" and ticket.thread_id == 100 and ticket.topic == "technical"
+    assert ticket.first_response_at == WEDNESDAY_11 and ticket.assignee_id == STAFF.id
+    assert ticket.waiting_since is None
+    log = await messages(harness, ticket.id)
+    assert [m.direction for m in log] == ["in"] * 5 + ["out"] * 2
+    assert all(m.student_message_id and m.staff_message_id for m in log)
+    assert [m.content_type for m in log[1:5]] == ["text", "photo", "document", "voice"]
+
+
+async def test_replies_and_edits_map_across(harness: Harness) -> None:
+    at(harness, WEDNESDAY_11)
+    await make_staff(harness)
+    await open_ticket(harness)
+    [first] = await messages(harness, 1)
+    # Staff reply to the student's copied question: the student sees a reply to their original.
+    calls = await staff_says(
+        harness, "Which browser?", 100,
+        reply_to={"message_id": first.staff_message_id, "date": 0,
+                  "chat": {"id": STAFF_CHAT_ID, "type": "supergroup"}},
+    )
+    copy = of(calls, CopyMessage, STUDENT_EN.id)[0]
+    assert copy.reply_parameters.message_id == first.student_message_id
+    # The student edits the question: the copy in the topic changes too.
+    payload = harness.message_payload(STUDENT_EN, text="My LMS password fails in Chrome")
+    payload["message_id"] = first.student_message_id
+    payload["edit_date"] = 1
+    calls = await harness.feed({"edited_message": payload})
+    edit = of(calls, EditMessageText, STAFF_CHAT_ID)[0]
+    assert edit.message_id == first.staff_message_id and "Chrome" in edit.text
+
+
+async def test_ticket_survives_a_restart(harness: Harness) -> None:
+    at(harness, WEDNESDAY_11)
+    await make_staff(harness)
+    await open_ticket(harness)
+    fresh = await harness.restart()
+    calls = await fresh.send("Still waiting, any news?", user=STUDENT_EN)
+    assert [(type(c), c.chat_id, c.message_thread_id) for c in calls] == [
+        (CopyMessage, STAFF_CHAT_ID, 100)
+    ]
+    calls = await staff_says(fresh, "Yes, fixed now.", 100)
+    assert of(calls, CopyMessage, STUDENT_EN.id)
+
+
+async def test_two_open_tickets_stay_apart(harness: Harness) -> None:
+    at(harness, WEDNESDAY_11)
+    await make_staff(harness)
+    await open_ticket(harness, STUDENT_EN, "When does the orientation week start?", "Schedule")
+    await open_ticket(harness, STUDENT_RU, "Где подать заявление?", "Application")
+    t_en, t_ru = await tickets(harness)
+    assert (t_en.thread_id, t_ru.thread_id) == (100, 101)
+    assert (t_en.topic, t_ru.topic) == ("schedule", "application")
+
+    calls = await staff_says(harness, "В деканате или через бот: /apply", 101)
+    assert [c.chat_id for c in of(calls, CopyMessage)] == [STUDENT_RU.id]
+    calls = await staff_says(harness, "On 1 September.", 100)
+    assert [c.chat_id for c in of(calls, CopyMessage)] == [STUDENT_EN.id]
+    calls = await harness.send("Спасибо", user=STUDENT_RU)
+    assert [c.message_thread_id for c in of(calls, CopyMessage)] == [101]
+
+    # /tickets lists both with age and assignee (the first answer assigned them).
+    calls = await harness.send("/tickets", user=STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
+    listing = of(calls, SendMessage, STAFF_CHAT_ID)[0].text
+    assert "#1" in listing and "#2" in listing and "Dana Helpdesk" in listing
+    assert "John Smith" in listing and "Ivan Petrov" in listing
+
+
+async def test_out_of_hours_still_opens_and_says_when(harness: Harness) -> None:
+    at(harness, SATURDAY_11)
+    calls = await open_ticket(harness)
+    text = of(calls, SendMessage, STUDENT_EN.id)[-1].text
+    assert "Request #1 is open" in text
+    assert "outside the Helpdesk's working hours" in text
+    assert "09:00 on 30.11.2026" in text  # Monday morning
+    assert of(calls, CopyMessage, STAFF_CHAT_ID)
+
+
+async def test_working_hours_skip_weekends_and_holidays(harness: Harness) -> None:
+    hours = helpdesk(harness).hours
+    # 16 December is Independence Day: a Wednesday without working hours.
+    holiday = datetime(2026, 12, 16, 6, 0, tzinfo=UTC)
+    assert not hours.is_open(holiday) and not hours.is_open(SATURDAY_11)
+    assert hours.is_open(WEDNESDAY_11)
+    assert hours.next_opening(holiday).strftime("%d.%m %H:%M") == "17.12 09:00"
+    # Friday 17:50 to Monday 09:10 local: ten minutes on Friday, ten on Monday.
+    friday = datetime(2026, 11, 27, 12, 50, tzinfo=UTC)
+    monday = datetime(2026, 11, 30, 4, 10, tzinfo=UTC)
+    assert hours.minutes_between(friday, monday) == 20
+
+
+async def test_sla_raises_an_unanswered_ticket_again(harness: Harness) -> None:
+    at(harness, WEDNESDAY_11)
+    await open_ticket(harness)
+    service = helpdesk(harness)
+    before = len(harness.session.requests)
+    assert await service.check_sla(harness.bot, now=datetime(2026, 11, 25, 6, 29, tzinfo=UTC)) == []
+    assert await service.check_sla(harness.bot, now=datetime(2026, 11, 25, 6, 31, tzinfo=UTC)) == [1]
+    ping = harness.session.requests[before:]
+    assert len(ping) == 1 and isinstance(ping[0], SendMessage)
+    assert ping[0].chat_id == STAFF_CHAT_ID and ping[0].message_thread_id == 100
+    assert "⏰" in ping[0].text and "#1" in ping[0].text and "31" in ping[0].text
+    # Not again at once; again after another SLA period.
+    assert await service.check_sla(harness.bot, now=datetime(2026, 11, 25, 6, 45, tzinfo=UTC)) == []
+    assert await service.check_sla(harness.bot, now=datetime(2026, 11, 25, 7, 2, tzinfo=UTC)) == [1]
+    # An answer stops the clock.
+    await make_staff(harness)
+    await staff_says(harness, "Looking into it.", 100)
+    assert await service.check_sla(harness.bot, now=datetime(2026, 11, 25, 9, 0, tzinfo=UTC)) == []
+
+
+async def test_sla_counts_working_hours_only(harness: Harness) -> None:
+    at(harness, datetime(2026, 11, 27, 12, 50, tzinfo=UTC))  # Friday 17:50 local
+    await open_ticket(harness)
+    service = helpdesk(harness)
+    saturday = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    monday_0915 = datetime(2026, 11, 30, 4, 15, tzinfo=UTC)
+    monday_0921 = datetime(2026, 11, 30, 4, 21, tzinfo=UTC)
+    assert await service.check_sla(harness.bot, now=saturday) == []
+    assert await service.check_sla(harness.bot, now=monday_0915) == []
+    assert await service.check_sla(harness.bot, now=monday_0921) == [1]
+
+
+async def test_staff_close_asks_for_a_rating_and_stores_it(harness: Harness) -> None:
+    at(harness, WEDNESDAY_11)
+    await make_staff(harness)
+    await open_ticket(harness)
+    await staff_says(harness, "Done, try again.", 100)
+    calls = await staff_says(harness, "/close", 100)
+    to_student = [c.text for c in of(calls, SendMessage, STUDENT_EN.id)]
+    assert "closed your request #1" in to_student[0]
+    assert "rate" in to_student[1]
+    assert harness.buttons(STUDENT_EN.id) == ["1 ⭐", "2 ⭐", "3 ⭐", "4 ⭐", "5 ⭐"]
+    # The bot answers again once the ticket is closed (no relay).
+    calls = await harness.click_button("4", user=STUDENT_EN)
+    assert "Your rating: 4 of 5" in harness.last_text(STUDENT_EN.id)
+    assert any(isinstance(c, SendMessage) and c.chat_id == STAFF_CHAT_ID and "4" in c.text
+               for c in calls)
+    calls = await harness.send("Quick and clear, thanks!", user=STUDENT_EN)
+    assert "Thank you for your feedback" in harness.last_text(STUDENT_EN.id)
+    assert not of(calls, CopyMessage)
+    [ticket] = await tickets(harness)
+    assert ticket.status == "closed" and ticket.closed_by == STAFF.id and ticket.closed_at
+    assert ticket.rating == 4 and ticket.rating_comment == "Quick and clear, thanks!"
+    # Staff writing into the closed topic are told it does not reach the student.
+    calls = await staff_says(harness, "One more thing", 100)
+    assert not of(calls, CopyMessage) and of(calls, SendMessage, STAFF_CHAT_ID)
+
+
+async def test_student_closes_the_ticket_and_may_skip_the_comment(harness: Harness) -> None:
+    at(harness, WEDNESDAY_11)
+    await open_ticket(harness)
+    calls = await harness.click_button("Close the request", user=STUDENT_EN)
+    staff_note = of(calls, SendMessage, STAFF_CHAT_ID)
+    assert staff_note and staff_note[0].message_thread_id == 100 and "#1" in staff_note[0].text
+    await harness.click_button("5", user=STUDENT_EN)
+    await harness.click_button("Skip", user=STUDENT_EN)
+    assert harness.last_text(STUDENT_EN.id) == "Thank you for your feedback!"
+    [ticket] = await tickets(harness)
+    assert ticket.status == "closed" and ticket.closed_by == STUDENT_EN.id and ticket.rating == 5
+    assert ticket.rating_comment is None
+
+
+async def test_student_can_close_with_a_command(harness: Harness) -> None:
+    at(harness, WEDNESDAY_11)
+    await open_ticket(harness)
+    calls = await harness.send("/close", user=STUDENT_EN)
+    assert not of(calls, CopyMessage)
+    assert "Request #1 is closed" in of(calls, SendMessage, STUDENT_EN.id)[0].text
+    [ticket] = await tickets(harness)
+    assert ticket.status == "closed"
+
+
+async def test_take_assigns_and_tells_the_student(harness: Harness) -> None:
+    at(harness, WEDNESDAY_11)
+    await make_staff(harness)
+    await open_ticket(harness)
+    calls = await staff_says(harness, "/take", 100)
+    assert "Dana" in of(calls, SendMessage, STUDENT_EN.id)[0].text
+    async with harness.ctx.sessionmaker() as session:
+        assignments = (await session.scalars(select(TicketAssignment))).all()
+    assert [(a.ticket_id, a.staff_id) for a in assignments] == [(1, STAFF.id)]
+    # An admin (no staff row needed) may take it over.
+    await staff_says(harness, "/take", 100, user=ADMIN)
+    [ticket] = await tickets(harness)
+    assert ticket.assignee_id == ADMIN.id
+
+
+async def test_non_staff_in_the_staff_chat_is_not_relayed(harness: Harness) -> None:
+    at(harness, WEDNESDAY_11)
+    await open_ticket(harness)
+    # STUDENT (a plain student) somehow sits in the staff chat.
+    calls = await staff_says(harness, "hi, I am not staff", 100, user=STUDENT)
+    assert not of(calls, CopyMessage)
+    calls = await staff_says(harness, "/close", 100, user=STUDENT)
+    assert not of(calls, CopyMessage) and not of(calls, SendMessage, STUDENT_EN.id)
+    [ticket] = await tickets(harness)
+    assert ticket.status == "open"
+    assert len(await messages(harness, 1)) == 1
+
+
+async def test_a_student_cannot_act_on_another_students_ticket(harness: Harness) -> None:
+    at(harness, WEDNESDAY_11)
+    await open_ticket(harness, STUDENT_EN)
+    await harness.click(CloseTicketCallback(ticket_id=1).pack(), user=STUDENT_RU)
+    await harness.click(RateCallback(ticket_id=1, score=1).pack(), user=STUDENT_RU)
+    # STUDENT_RU's text is not relayed anywhere: they have no ticket.
+    calls = await harness.send("hello?", user=STUDENT_RU)
+    assert not of(calls, CopyMessage)
+    [ticket] = await tickets(harness)
+    assert ticket.status == "open" and ticket.rating is None
+
+
+async def test_banned_student_cannot_open_tickets_until_unbanned(harness: Harness) -> None:
+    at(harness, WEDNESDAY_11)
+    await make_staff(harness)
+    await open_ticket(harness, question="you are all useless!!!")
+    calls = await staff_says(harness, "/ban", 100)
+    assert of(calls, SendMessage, STUDENT_EN.id)[0].text == "The Helpdesk has closed this conversation."
+    [ticket] = await tickets(harness)
+    assert ticket.status == "closed"
+    async with harness.ctx.sessionmaker() as session:
+        assert await session.get(HelpdeskBan, STUDENT_EN.id) is not None
+
+    calls = await harness.send("/human", user=STUDENT_EN)
+    assert harness.last_text(STUDENT_EN.id) == "You cannot open helpdesk requests."
+    await harness.click(AskPersonCallback(question_id=0).pack(), user=STUDENT_EN)
+    assert harness.last_text(STUDENT_EN.id) == "You cannot open helpdesk requests."
+    assert len(await tickets(harness)) == 1
+
+    await staff_says(harness, "/unban", 100)
+    await harness.send("/human", user=STUDENT_EN)
+    assert "What is it about?" in harness.last_text(STUDENT_EN.id)
+
+
+async def test_ask_person_button_opens_a_ticket_and_clears_a_wizard(harness: Harness) -> None:
+    at(harness, WEDNESDAY_11)
+    from aiogram.fsm.storage.base import StorageKey
+
+    key = StorageKey(bot_id=harness.bot.id, chat_id=STUDENT_EN.id, user_id=STUDENT_EN.id,
+                     destiny="default")
+    await harness.ctx.storage.set_state(key, "SomeWizard:step")
+    await harness.ctx.storage.set_data(key, {"draft": "x"})
+    await harness.click(AskPersonCallback(question_id=77).pack(), user=STUDENT_EN)
+    assert "What is it about?" in harness.last_text(STUDENT_EN.id)
+    assert await harness.ctx.storage.get_state(key) == "HelpdeskForm:topic"
+    assert "draft" not in await harness.ctx.storage.get_data(key)
+    await harness.click_button("Other", user=STUDENT_EN)
+    await harness.send("I need a person", user=STUDENT_EN)
+    [ticket] = await tickets(harness)
+    assert ticket.question_id == 77 and ticket.topic == "other"
+
+
+async def test_chat_without_topics_falls_back_to_replies(harness: Harness) -> None:
+    at(harness, WEDNESDAY_11)
+    await make_staff(harness)
+    harness.session.fail_next(
+        "createForumTopic",
+        TelegramBadRequest(CreateForumTopic(chat_id=STAFF_CHAT_ID, name="x"), "Bad Request: the chat is not a forum"),
+    )
+    calls = await open_ticket(harness)
+    card = of(calls, SendMessage, STAFF_CHAT_ID)[0]
+    assert card.message_thread_id is None and "#1" in card.text
+    copy = of(calls, CopyMessage, STAFF_CHAT_ID)[0]
+    assert copy.message_thread_id is None
+    [ticket] = await tickets(harness)
+    assert ticket.relay_mode == "reply" and ticket.thread_id is None
+    [question] = await messages(harness, 1)
+    assert copy.reply_parameters.message_id == ticket.card_message_id
+
+    # Staff answer by replying to the relayed question (no thread in this chat).
+    reply_to = {"message_id": question.staff_message_id, "date": 0,
+                "chat": {"id": STAFF_CHAT_ID, "type": "supergroup"}}
+    calls = await harness.send("Try the reset link.", user=STAFF, chat_id=STAFF_CHAT_ID,
+                               chat_type="supergroup", reply_to=reply_to)
+    assert [c.chat_id for c in of(calls, CopyMessage)] == [STUDENT_EN.id]
+    # A plain message in the chat (no reply) reaches nobody.
+    calls = await harness.send("lunch?", user=STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
+    assert not of(calls, CopyMessage)
+
+    # The mode is remembered: the next ticket does not try to create a topic.
+    calls = await open_ticket(harness, STUDENT_RU, "Расписание?", "Schedule")
+    assert not of(calls, CreateForumTopic)
+    calls = await harness.send("/close", user=STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup",
+                               reply_to={"message_id": (await tickets(harness))[1].card_message_id,
+                                         "date": 0, "chat": {"id": STAFF_CHAT_ID, "type": "supergroup"}})
+    assert of(calls, SendMessage, STUDENT_RU.id)
+    assert [t.status for t in await tickets(harness)] == ["open", "closed"]
+
+
+async def test_messages_are_in_the_students_language(harness: Harness) -> None:
+    at(harness, SATURDAY_11)
+    await harness.send("/human", user=STUDENT_RU)
+    assert harness.last_text(STUDENT_RU.id) != "I will pass your question to a person from the Helpdesk. What is it about?"
+    await harness.click_button("📝", user=STUDENT_RU)
+    await harness.send("Вопрос", user=STUDENT_RU)
+    text = harness.last_text(STUDENT_RU.id)
+    assert "#1" in text and "Request" not in text
