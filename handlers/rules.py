@@ -121,7 +121,7 @@ def clause_view(
     builder.button(text=_("📚 Sections"), callback_data=RulesCallback(to="root"))
     sizes.append(2)
     builder.adjust(*sizes)
-    return answers.clause_card(clause_id, lang), builder.as_markup()
+    return answers.clause_card(clause_id, lang, items=False), builder.as_markup()
 
 
 def not_found_view(

@@ -319,11 +319,11 @@ class AnswerService:
     def source_line(self, clause_id: str) -> str:
         return _("📖 Regulation No. 066, {citation}").format(citation=self.cite(clause_id))
 
-    def full_text(self, clause: Clause, lang: str) -> str:
-        """The clause's text; a heading-only clause ("5.4") is followed by its items."""
+    def full_text(self, clause: Clause, lang: str, *, items: bool = True) -> str:
+        """The clause's text; with ``items``, a clause's numbered items follow it ("5.4")."""
         own = clause.text_in(lang).strip()
         parts = [] if own == clause.id else [own]
-        for child in self.regulation.children(clause.id):
+        for child in self.regulation.children(clause.id) if items else ():
             number = child.id.rsplit(".", 1)[-1]
             parts.append(f"{number}) {child.text_in(lang).strip()}")
         return "\n".join(parts)
@@ -338,26 +338,31 @@ class AnswerService:
             cut = cut[:space]
         return cut.rstrip(" ,;:") + " …", True
 
-    def _quote_block(self, clause_id: str, lang: str, *, limit: int) -> tuple[str, bool]:
+    def _quote_block(
+        self, clause_id: str, lang: str, *, limit: int, items: bool = True
+    ) -> tuple[str, bool]:
         clause = self.regulation.get(clause_id)
         if clause is None:
             return "", False
-        body, trimmed = self.trim(self.full_text(clause, lang), limit)
-        lines = [f"<blockquote>{html.escape(body)}</blockquote>"]
-        if lang != "kk":
+        body, trimmed = self.trim(self.full_text(clause, lang, items=items), limit)
+        lines = [f"<blockquote>{html.escape(body)}</blockquote>"] if body else []
+        if lang != "kk" and body:
             lines.append(
                 "<i>" + _("Unofficial translation; the Kazakh text is authoritative.") + "</i>"
             )
         lines.append(self.source_line(clause_id))
         return "\n".join(lines), trimmed
 
-    def clause_card(self, clause_id: str, lang: str, *, limit: int = FULL_CHARS) -> str:
-        """Title, quoted text and citation of one clause (the /rules view and «Full clause»)."""
+    def clause_card(
+        self, clause_id: str, lang: str, *, limit: int = FULL_CHARS, items: bool = True
+    ) -> str:
+        """Title, quoted text and citation of one clause (the /rules view and «Full clause»);
+        ``items=False`` leaves out the numbered items (the browser shows them as buttons)."""
         with use_locale(self.i18n, lang):
             clause = self.regulation.get(clause_id)
             if clause is None:
                 return self.no_such_clause(clause_id)
-            block, _trimmed = self._quote_block(clause_id, lang, limit=limit)
+            block, _trimmed = self._quote_block(clause_id, lang, limit=limit, items=items)
             return f"<b>{html.escape(clause.title_in(lang))}</b>\n{block}"
 
     def _clause_answer(
