@@ -148,6 +148,7 @@ async def test_callback_press_can_be_answered_and_the_message_edited(
 
     assert isinstance(edited, type(sent)) and edited.text == "Язык: русский"
     assert api.sent_texts(STUDENT, include_edits=True) == ["Choose a language", "Язык: русский"]
+    assert api.calls_of("sendMessage")[0].result["text"] == "Choose a language"  # a snapshot
     with pytest.raises(TelegramBadRequest, match="message is not modified"):
         await bot.edit_message_text("Язык: русский", chat_id=STUDENT, message_id=1)
     with pytest.raises(TelegramBadRequest, match="query is too old"):

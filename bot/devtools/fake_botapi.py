@@ -28,6 +28,7 @@ import asyncio
 import bisect
 import collections
 import contextlib
+import copy
 import dataclasses
 import itertools
 import json
@@ -352,11 +353,17 @@ class FakeBotAPI:
     # ------------------------------------------------------------------ test-facing API
 
     def push_update(self, update: Mapping[str, Any]) -> dict[str, Any]:
-        """Queue a raw update for ``getUpdates``; ``update_id`` is assigned when absent."""
-        queued = dict(update)
+        """Queue a raw update for ``getUpdates``; ``update_id`` is assigned when absent.
+
+        The update is copied as it is now: later edits of the same message do not change it.
+        Explicit ``update_id`` values must increase, as Telegram's do.
+        """
+        queued = copy.deepcopy(dict(update))
         if "update_id" not in queued:
             queued["update_id"] = next(self._update_ids)
         else:
+            if self._updates and queued["update_id"] <= self._updates[-1]["update_id"]:
+                raise ValueError(f"update_id {queued['update_id']} is not above the queued ones")
             # Keep later automatic ids above an explicit one.
             self._update_ids = itertools.count(
                 max(queued["update_id"] + 1, next(self._update_ids))
@@ -640,17 +647,22 @@ class FakeBotAPI:
         self.calls.append(call)
         self._changed()
         try:
-            result = await self._answer(token, method, params)
+            try:
+                result = await self._answer(token, method, params)
+            except (TypeError, ValueError, KeyError) as exc:  # malformed parameters
+                raise BotAPIError(400, f"Bad Request: {exc}") from exc
         except BotAPIError as error:
             call.error_code = error.error_code
             call.answered = True
             self.errors.append(call)
             self._changed()
             return web.json_response(error.payload(), status=error.error_code)
-        call.result = result
+        body = json.dumps({"ok": True, "result": result}, ensure_ascii=False)
+        # A snapshot: later edits of a stored message must not rewrite what was answered.
+        call.result = json.loads(body)["result"]
         call.answered = True
         self._changed()
-        return web.json_response({"ok": True, "result": result})
+        return web.Response(text=body, content_type="application/json")
 
     async def _answer(self, token: str, method: str, params: dict[str, Any]) -> Any:
         if self.token is not None and token != self.token:
