@@ -171,7 +171,7 @@ async def test_two_open_tickets_stay_apart(harness: Harness) -> None:
     at(harness, WEDNESDAY_11)
     await make_staff(harness)
     await open_ticket(harness, STUDENT_EN, "When does the orientation week start?", "Schedule")
-    await open_ticket(harness, STUDENT_RU, "Где подать заявление?", "Application")
+    await open_ticket(harness, STUDENT_RU, "Где подать заявление?", "📝")
     t_en, t_ru = await tickets(harness)
     assert (t_en.thread_id, t_ru.thread_id) == (100, 101)
     assert (t_en.topic, t_ru.topic) == ("schedule", "application")
@@ -403,7 +403,7 @@ async def test_chat_without_topics_falls_back_to_replies(harness: Harness) -> No
     assert not of(calls, CopyMessage)
 
     # The mode is remembered: the next ticket does not try to create a topic.
-    calls = await open_ticket(harness, STUDENT_RU, "Расписание?", "Schedule")
+    calls = await open_ticket(harness, STUDENT_RU, "Расписание?", "🗓")
     assert not of(calls, CreateForumTopic)
     calls = await harness.send("/close", user=STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup",
                                reply_to={"message_id": (await tickets(harness))[1].card_message_id,
@@ -415,8 +415,13 @@ async def test_chat_without_topics_falls_back_to_replies(harness: Harness) -> No
 async def test_messages_are_in_the_students_language(harness: Harness) -> None:
     at(harness, SATURDAY_11)
     await harness.send("/human", user=STUDENT_RU)
-    assert harness.last_text(STUDENT_RU.id) != "I will pass your question to a person from the Helpdesk. What is it about?"
+    assert harness.last_text(STUDENT_RU.id) == "Я передам ваш вопрос сотруднику Helpdesk. О чём он?"
+    assert harness.buttons(STUDENT_RU.id)[0] == "📝 Заявление"
     await harness.click_button("📝", user=STUDENT_RU)
     await harness.send("Вопрос", user=STUDENT_RU)
     text = harness.last_text(STUDENT_RU.id)
-    assert "#1" in text and "Request" not in text
+    assert text.startswith("Обращение #1 открыто")
+    assert "ответ ожидайте после 09:00 30.11.2026" in text
+    # The staff chat reads the default language (kk) whatever the student's.
+    card = harness.texts(STAFF_CHAT_ID)[0]
+    assert "Сұрау #1" in card and "Тіл: ru" in card and "Жұмыс уақытынан тыс" in card
