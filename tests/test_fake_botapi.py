@@ -329,7 +329,12 @@ async def test_standalone_entry_point_prints_its_url() -> None:
                 updates = await response.json()
         assert body["ok"] and body["result"]["id"] == 123456
         assert updates["result"][0]["message"]["text"] == "hi"
-    finally:
         process.terminate()
         async with asyncio.timeout(10):
-            await process.communicate()
+            _, stderr = await process.communicate()
+        assert process.returncode == 0
+        assert b"FakeBotAPI stopped" in stderr
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

@@ -34,6 +34,7 @@ import itertools
 import json
 import math
 import secrets
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -1223,8 +1224,13 @@ async def _serve(args: argparse.Namespace) -> None:
             file=sys.stderr,
             flush=True,
         )
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.Event().wait()
+        stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopped.set)
+        await stopped.wait()
+        stats = collections.Counter(call.method for call in api.calls)
+        print(f"FakeBotAPI stopped; calls: {dict(stats)}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
