@@ -62,6 +62,7 @@ _W_STEM = 1.0
 _W_PREFIX = 0.45
 _W_BIGRAM = 0.6
 _W_FUZZY = 0.8
+_FUZZY_COVERAGE = 0.6  # a typo-corrected word explains the question less surely
 _W_SYNONYM = 0.8
 _LANG_PRIMARY = 1.0
 _LANG_OTHER = 0.4
@@ -102,6 +103,7 @@ class _Unit:
 
     terms: dict[str, dict[str, float]] = field(default_factory=dict)
     known_idf: float = 0.0
+    fuzzy: bool = False  # known only through typo correction
 
 
 @dataclass(slots=True)
@@ -109,7 +111,8 @@ class _LangIndex:
     contrib: dict[str, dict[int, float]]
     idf: dict[str, float]
     surface: dict[str, str]  # folded word -> stem
-    by_length: dict[int, list[str]]  # word length -> words within ±2 letters of it
+    # (first letter, word length) -> words with that first letter within ±2 letters of length
+    by_length: dict[tuple[str, int], list[str]]
     stems: frozenset[str]
 
 
@@ -138,13 +141,20 @@ def _programme_names(catalog: ProgrammeCatalog) -> dict[str, dict[str, list[str]
 _MAX_WORD = 30
 
 
-def _length_windows(words: Iterable[str]) -> dict[int, list[str]]:
-    """Candidates for typo correction by length: a ratio of 72+ rules out longer gaps."""
-    by_len: dict[int, list[str]] = defaultdict(list)
+def _length_windows(words: Iterable[str]) -> dict[tuple[str, int], list[str]]:
+    """Candidates for typo correction: same first letter (typos rarely hit it) and a length
+    within two letters (a ratio of 72+ rules out longer gaps)."""
+    by_key: dict[tuple[str, int], list[str]] = defaultdict(list)
     for w in sorted(words):
-        by_len[min(len(w), _MAX_WORD)].append(w)
+        by_key[(w[:1], min(len(w), _MAX_WORD))].append(w)
+    letters = {first for first, _ in by_key}
     return {
-        n: [w for m in range(max(1, n - 2), min(_MAX_WORD, n + 2) + 1) for w in by_len.get(m, ())]
+        (first, n): [
+            w
+            for m in range(max(1, n - 2), min(_MAX_WORD, n + 2) + 1)
+            for w in by_key.get((first, m), ())
+        ]
+        for first in letters
         for n in range(1, _MAX_WORD + 1)
     }
 
@@ -206,7 +216,7 @@ class KnowledgeIndex:
         prev: str | None = None
         for tok in tokenize(text):
             word = tok.norm
-            if word in stop or (len(word) < 2 and not word.isdigit()):
+            if word in stop or (len(word) < 2 and not word.isdigit() and word != "%"):
                 continue
             stem = self._stem.stem(word, lang)
             surface.setdefault(word, stem)
@@ -331,7 +341,7 @@ class KnowledgeIndex:
         li = self._langs[lang]
         found = process.extractOne(
             word,
-            li.by_length.get(min(len(word), _MAX_WORD), ()),
+            li.by_length.get((word[:1], min(len(word), _MAX_WORD)), ()),
             scorer=fuzz.ratio,
             score_cutoff=cutoff,
         )
@@ -355,7 +365,7 @@ class KnowledgeIndex:
             return [], None
         if word in self._all_stop or tok.norm in self._all_stop:
             return [], None
-        if len(word) < 2 and not word.isdigit():
+        if len(word) < 2 and not word.isdigit() and word != "%":
             return [], None
         stem = li.surface.get(word) or self._stem.stem(word, lang)
         weight = _W_STEM
@@ -387,6 +397,7 @@ class KnowledgeIndex:
                 if weight > ubag.get(term, 0.0):
                     ubag[term] = weight
 
+        exact = {id(unit): False for unit in units}
         for lang in LANGS:
             stems: list[str | None] = []
             for tok, unit in zip(tokens, units, strict=True):
@@ -394,6 +405,12 @@ class KnowledgeIndex:
                 for term, weight in terms:
                     add(lang, term, weight, unit)
                 stems.append(stem)
+                if terms:
+                    if terms[0][1] == _W_FUZZY:
+                        unit.fuzzy = unit.fuzzy or not exact[id(unit)]
+                    elif terms[0][0] in self._langs[lang].stems:
+                        exact[id(unit)] = True
+                        unit.fuzzy = False
             stems_by_lang[lang] = stems
             content = [s for s in stems if s is not None]
             for a, b in itertools.pairwise(content):
@@ -556,6 +573,8 @@ class KnowledgeIndex:
                 for term, w in bag.items():
                     if top_doc in contrib.get(term, {}):
                         best = max(best, 0.5 if term.startswith("~") else min(1.0, w / _W_STEM))
+            if best and unit.fuzzy:
+                best *= _FUZZY_COVERAGE
             matched += weight * best
         if total <= 0:
             return 0.0

@@ -74,7 +74,8 @@ _CYR_TO_LAT = str.maketrans(
         "в": "b",
     }
 )
-_TOKEN_RE = re.compile(r"[0-9a-zà-öø-ÿāūğışçñ'а-яёәғқңөұүһі]+", re.IGNORECASE)
+# "%" is a word of its own: "20 %" in a clause and "сколько процентов" in a question meet on it
+_TOKEN_RE = re.compile(r"%|[0-9a-zà-öø-ÿāūğışçñ'а-яёәғқңөұүһі]+", re.IGNORECASE)
 _CYR_RE = re.compile(r"[а-яёәғқңөұүһі]", re.IGNORECASE)
 _LAT_RE = re.compile(r"[a-zà-öø-ÿāūğışçñ]", re.IGNORECASE)
 
@@ -129,6 +130,9 @@ def tokenize(text: str) -> list[Token]:
     for match in _TOKEN_RE.finditer(text):
         raw = match.group(0).strip("'")
         if not raw:
+            continue
+        if raw == "%":
+            out.append(Token(raw=raw, norm=raw, script="num", upper=False))
             continue
         script = script_of(raw)
         word = raw
@@ -210,22 +214,44 @@ def transliterate(word: str, lang: str) -> str:
 class KazakhStemmer:
     """Greedy ending stripper for folded Kazakh words (see ``data/kk_suffixes.yaml``)."""
 
-    def __init__(self, suffixes: list[str], min_stem: int = 3, max_rounds: int = 3) -> None:
+    def __init__(
+        self,
+        suffixes: list[str],
+        min_stem: int = 3,
+        max_rounds: int = 3,
+        *,
+        short_suffixes: list[str] | None = None,
+        min_short_stem: int = 2,
+        devoice: dict[str, str] | None = None,
+    ) -> None:
         self.min_stem = min_stem
         self.max_rounds = max_rounds
+        self.min_short_stem = min_short_stem
+        self.short = frozenset(fold(s) for s in short_suffixes or ())
+        self.devoice = {fold(k): fold(v) for k, v in (devoice or {}).items()}
         # by last letter, longest first: a word is only compared with endings it could have
         self._by_last: dict[str, list[str]] = {}
         for suffix in sorted({fold(s) for s in suffixes if s}, key=len, reverse=True):
             self._by_last.setdefault(suffix[-1], []).append(suffix)
 
+    def _strip_once(self, word: str) -> str | None:
+        for suffix in self._by_last.get(word[-1:], ()):
+            if not word.endswith(suffix):
+                continue
+            keep = len(word) - len(suffix)
+            if keep >= self.min_stem or (suffix in self.short and keep >= self.min_short_stem):
+                return word[:keep]
+        return None
+
     def stem(self, word: str) -> str:
         for _ in range(self.max_rounds):
-            for suffix in self._by_last.get(word[-1:], ()):
-                if word.endswith(suffix) and len(word) - len(suffix) >= self.min_stem:
-                    word = word[: -len(suffix)]
-                    break
-            else:
+            stripped = self._strip_once(word)
+            if stripped is None:
                 break
+            word = stripped
+            last = self.devoice.get(word[-1:])
+            if last and len(word) >= 5:  # short stems would collide: бүгін → бүг ≠ бүк(іл)
+                word = word[:-1] + last
         return word
 
 
@@ -238,6 +264,9 @@ class Stemmers:
             [str(s) for s in raw.get("suffixes", [])],
             int(raw.get("min_stem", 3)),
             int(raw.get("max_rounds", 3)),
+            short_suffixes=[str(s) for s in raw.get("short_suffixes", [])],
+            min_short_stem=int(raw.get("min_short_stem", 2)),
+            devoice={str(k): str(v) for k, v in (raw.get("devoice") or {}).items()},
         )
         self._ru = snowballstemmer.stemmer("russian")
         self._en = snowballstemmer.stemmer("english")

@@ -16,7 +16,7 @@ import pytest
 from knowledge.programmes import ProgrammeCatalog
 from knowledge.regulation import load_regulation
 from knowledge.search import CONFIDENCE_THRESHOLD, KnowledgeIndex, SearchResult
-from knowledge.textnorm import fold, tokenize, transliterate
+from knowledge.textnorm import fold, stemmers, tokenize, transliterate
 
 PARAPHRASES = Path(__file__).resolve().parents[1] / "bench" / "data" / "paraphrases.jsonl"
 
@@ -253,6 +253,21 @@ def test_folding_and_transliteration() -> None:
     assert transliterate("qashyqtan", "kk") == fold("қашықтан")
     assert transliterate("obuchenie", "ru") == "обучение"
     assert [t.norm for t in tokenize("онлайн-оқыту, LMS!")] == ["онлаин", "окыту", "lms"]
+    assert [t.norm for t in tokenize("кемінде 20%-ын")] == ["кеминде", "20", "%", "ын"]
+
+
+def test_kazakh_stemmer_joins_the_forms_of_one_word() -> None:
+    stem = stemmers().stem
+    for forms in (
+        ("мамандық", "мамандығы", "мамандығын", "мамандыққа"),
+        ("пән", "пәндер", "пәндердің", "пәні"),
+        ("бұйрық", "бұйрығымен"),
+        ("із", "ізі"),
+        ("оқытушы", "оқытушының", "оқытушылар"),
+    ):
+        assert len({stem(fold(f), "kk") for f in forms}) == 1, forms
+    # the teacher is not the teaching
+    assert stem(fold("оқытушы"), "kk") != stem(fold("оқыту"), "kk")
 
 
 def test_build_and_search_are_fast_enough_for_the_event_loop() -> None:
