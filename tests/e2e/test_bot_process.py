@@ -19,8 +19,9 @@ from typing import Any, TypeVar
 import pytest
 from babel.messages.pofile import read_po
 
-from bot.config import Settings
+from bot.config import LANGUAGES, Settings
 from bot.devtools.fake_botapi import Call, FakeBotAPI
+from bot.menu import LanguageCallback
 
 pytestmark = pytest.mark.e2e
 
@@ -157,12 +158,15 @@ async def test_student_meets_the_bot_in_russian_then_switches_to_kazakh(
     ).format(name=STUDENT_NAME)
     assert greeting.params["text"] == expected
     buttons = [b for row in greeting.params["reply_markup"]["inline_keyboard"] for b in row]
-    assert [b["callback_data"] for b in buttons] == ["lang:kk", "lang:ru", "lang:en"]
+    assert [b["callback_data"] for b in buttons] == [
+        LanguageCallback(code=code).pack() for code in LANGUAGES
+    ]
 
     # She presses «Қазақша» under the greeting.
     greeting_id = greeting.result["message_id"]
     since = len(api.calls)
-    api.push_callback(STUDENT, "lang:kk", message_id=greeting_id, language_code="ru")
+    kazakh = LanguageCallback(code="kk").pack()
+    api.push_callback(STUDENT, kazakh, message_id=greeting_id, language_code="ru")
     await bot.expect(
         api.wait_for("answerCallbackQuery", since=since, timeout=REPLY_TIMEOUT),
         "the language button was not answered",
