@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     helpdesk_sla_minutes: int = 30
     working_hours_start: time = time(9, 0)
     working_hours_end: time = time(18, 0)
+    reminder_grace_hours: int = 12  # issue 5: missed reminders older than this are dropped
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -31,4 +31,9 @@ def build_services(
     services["helpdesk"] = HelpdeskService(settings, sessionmaker)  # tickets, relay, SLA worker
     services["applications"] = ApplicationService(settings)  # bot.services.applications: /apply
     services["personal_data"] = PersonalDataRegistry()  # /mydata, /forget; see personal_data.py
+    from bot.services.broadcast import BroadcastService
+    from bot.services.reminders import ReminderService
+
+    services["broadcasts"] = BroadcastService(settings, sessionmaker)  # issue 5: delivery worker
+    services["reminders"] = ReminderService(settings, sessionmaker, services["broadcasts"])
     return services

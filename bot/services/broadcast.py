@@ -1,0 +1,698 @@
+"""Broadcast delivery: audiences, one durable delivery row per recipient, paced sending.
+
+Delivery guarantee: **at most once**. A delivery row is claimed (``pending -> sending``, with a
+lease) and committed *before* the Bot API call, and marked ``sent`` right after it. A process
+that dies between the two leaves the row in ``sending``; when its lease expires the row becomes
+``unknown`` and is *not* sent again. We chose this because a duplicate announcement or reminder
+is visible to every affected student, while the rows that can end ``unknown`` are at most the
+few in flight at the crash (``concurrency``); the final report counts them, so the sender can
+follow up. Two processes never send the same row: claims are one atomic ``UPDATE … WHERE
+status = 'pending' … RETURNING`` whose candidate rows are locked with ``FOR UPDATE SKIP LOCKED``
+on PostgreSQL (SQLite serialises writers, and the status check makes the update a no-op for
+a row someone else claimed).
+
+Pacing (:class:`RateLimiter`): at most ``BROADCAST_RATE`` sends a second overall, evenly spaced,
+and at most one a second to a chat; ``TelegramRetryAfter`` pauses every worker for the time
+Telegram asks and puts the row back (no recursion, no lost attempt); ``TelegramForbiddenError``
+marks the row ``blocked`` and the user inactive; bad requests fail at once; other errors retry
+with exponential backoff up to ``max_attempts`` and then count as ``failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+)
+from aiogram.filters.callback_data import CallbackData
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy import ColumnElement, and_, func, insert, literal, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.db.base import utcnow
+from bot.db.models import Role, User
+from bot.db.models.reminders import (
+    Broadcast,
+    BroadcastDelivery,
+    CuratorGroup,
+    GroupMember,
+    StudentProfile,
+)
+from bot.i18n import make_i18n, use_locale
+from bot.services.calendar import in_quiet_hours
+
+log = logging.getLogger(__name__)
+
+D = BroadcastDelivery
+FINAL = ("sent", "failed", "blocked", "unknown", "cancelled")
+SEGMENT_KEYS = ("faculty", "programme", "course_year", "study_form", "language")
+
+
+class BroadcastCallback(CallbackData, prefix="bc"):
+    action: str  # cancel
+    broadcast_id: int
+
+
+class AudienceNotAllowed(Exception):
+    """A curator tried to reach students outside their own groups."""
+
+
+# Pacing ---------------------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """Evenly spaced slots at ``rate`` a second, one send a second per chat, a global pause.
+
+    ``clock`` and ``sleep`` are injectable so tests run without real waiting.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        per_chat_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.per_chat_interval = per_chat_interval
+        self.clock = clock
+        self.sleep = sleep
+        self.next_slot = 0.0
+        self.paused_until = 0.0
+        self.chat_next: dict[int, float] = {}
+
+    async def slot(self) -> None:
+        """Wait for the next global send slot and take it."""
+        while True:
+            now = self.clock()
+            wait = max(self.paused_until, self.next_slot) - now
+            if wait <= 0:
+                self.next_slot = max(now, self.next_slot) + self.interval
+                return
+            await self.sleep(wait)
+
+    async def chat(self, chat_id: int) -> bool:
+        """Wait until ``chat_id`` may receive again and mark it (one a second per chat).
+
+        Returns whether it had to wait (the caller then takes a fresh global slot)."""
+        waited = False
+        while True:
+            now = self.clock()
+            wait = max(self.chat_next.get(chat_id, 0.0), self.paused_until) - now
+            if wait <= 0:
+                if len(self.chat_next) > 50_000:
+                    self.chat_next = {k: v for k, v in self.chat_next.items() if v > now}
+                self.chat_next[chat_id] = now + self.per_chat_interval
+                return waited
+            waited = True
+            await self.sleep(wait)
+
+    def pause(self, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, self.clock() + seconds)
+
+
+# Audiences ------------------------------------------------------------------------------------
+
+
+def audience_condition(audience: dict[str, Any]) -> ColumnElement[bool]:
+    """Users matching a stored audience (students of groups and/or profile segments)."""
+    conds: list[ColumnElement[bool]] = [User.is_active.is_(True)]
+    roles = audience.get("roles") or [Role.STUDENT.value]
+    conds.append(User.role.in_(roles))
+    groups = audience.get("groups")
+    if groups:
+        conds.append(
+            User.id.in_(select(GroupMember.user_id).where(GroupMember.group_id.in_(groups)))
+        )
+    profile_conds: list[ColumnElement[bool]] = []
+    for key in ("faculty", "programme"):
+        if audience.get(key):
+            column = getattr(StudentProfile, key)
+            profile_conds.append(func.lower(column) == str(audience[key]).lower())
+    if audience.get("course_year"):
+        profile_conds.append(StudentProfile.course_year == int(audience["course_year"]))
+    if audience.get("study_form"):
+        profile_conds.append(StudentProfile.study_form == audience["study_form"])
+    pref = audience.get("pref")
+    if pref in ("remind_deadlines", "remind_orientation", "remind_announcements"):
+        # No profile row means the defaults: everything on.
+        conds.append(
+            ~User.id.in_(
+                select(StudentProfile.user_id).where(getattr(StudentProfile, pref).is_(False))
+            )
+        )
+    if profile_conds:
+        conds.append(User.id.in_(select(StudentProfile.user_id).where(and_(*profile_conds))))
+    if audience.get("language"):
+        conds.append(User.language == audience["language"])
+    return and_(*conds)
+
+
+async def curator_group_ids(session: AsyncSession, curator_id: int) -> list[int]:
+    rows = await session.scalars(
+        select(CuratorGroup.id).where(CuratorGroup.curator_id == curator_id)
+    )
+    return list(rows)
+
+
+async def check_audience(session: AsyncSession, sender: User, audience: dict[str, Any]) -> None:
+    """Staff and admins reach any segment; a curator only students of their own groups."""
+    if sender.role in (Role.STAFF.value, Role.ADMIN.value):
+        return
+    if sender.role != Role.CURATOR.value:
+        raise AudienceNotAllowed("only curators and staff send broadcasts")
+    groups = audience.get("groups") or []
+    own = set(await curator_group_ids(session, sender.id))
+    if not groups or not set(groups) <= own or audience.get("roles"):
+        raise AudienceNotAllowed("a curator can reach only the students of their own groups")
+
+
+async def count_audience(session: AsyncSession, audience: dict[str, Any]) -> int:
+    return int(
+        await session.scalar(select(func.count()).select_from(User).where(
+            audience_condition(audience)
+        )) or 0
+    )
+
+
+async def fan_out(
+    session: AsyncSession, broadcast: Broadcast, default_language: str
+) -> int:
+    """One pending delivery row per recipient (idempotent: the unique key skips repeats)."""
+    already = set(
+        await session.scalars(select(D.user_id).where(D.broadcast_id == broadcast.id))
+    )
+    query = select(
+        literal(broadcast.id),
+        User.id,
+        func.coalesce(User.language, default_language),
+        literal("pending"),
+        literal(0),
+    ).where(audience_condition(broadcast.audience))
+    if already:
+        query = query.where(User.id.not_in(already))
+    await session.execute(
+        insert(D).from_select(["broadcast_id", "user_id", "language", "status", "attempts"], query)
+    )
+    total = await session.scalar(select(func.count()).where(D.broadcast_id == broadcast.id))
+    broadcast.total = int(total or 0)
+    broadcast.status = "sending"
+    broadcast.started_at = broadcast.started_at or utcnow()
+    return broadcast.total
+
+
+async def create_broadcast(
+    session: AsyncSession,
+    *,
+    sender: User,
+    text: str,
+    audience: dict[str, Any],
+    media_kind: str | None = None,
+    media_file_id: str | None = None,
+    scheduled_at: datetime | None = None,
+    default_language: str = "kk",
+) -> Broadcast:
+    """Checks the sender's right to the audience; sends now (fans out) or schedules."""
+    await check_audience(session, sender, audience)
+    broadcast = Broadcast(
+        kind="message",
+        sender_id=sender.id,
+        text=text,
+        media_kind=media_kind,
+        media_file_id=media_file_id,
+        audience=audience,
+        status="scheduled",
+        scheduled_at=scheduled_at,
+    )
+    session.add(broadcast)
+    await session.flush()
+    if scheduled_at is None:
+        await fan_out(session, broadcast, default_language)
+    return broadcast
+
+
+async def counts(session: AsyncSession, broadcast_id: int) -> dict[str, int]:
+    rows = await session.execute(
+        select(D.status, func.count()).where(D.broadcast_id == broadcast_id).group_by(D.status)
+    )
+    return {status: int(n) for status, n in rows.all()}
+
+
+# Delivery -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Content:
+    kind: str
+    text: str
+    media_kind: str | None
+    media_file_id: str | None
+    reminder_job_id: int | None
+    rendered: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class DeliveryStats:
+    sent: int = 0
+    failed: int = 0
+    blocked: int = 0
+    retry_after: int = 0
+    retried: int = 0
+
+
+ReminderRenderer = Callable[[AsyncSession, int, str], Awaitable[str]]
+
+
+class BroadcastService:
+    """Background worker (``run_forever``) and the steps tests call directly (``step``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        now: Callable[[], datetime] = utcnow,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        concurrency: int = 4,
+        lease: timedelta = timedelta(seconds=90),
+        request_timeout: int = 30,
+        max_attempts: int = 3,
+        backoff: float = 2.0,
+        progress_interval: float = 5.0,
+        idle_interval: float = 1.0,
+    ) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.now = now
+        self.clock = clock
+        self.sleep = sleep
+        self.limiter = RateLimiter(settings.broadcast_rate, clock=clock, sleep=sleep)
+        self.concurrency = concurrency
+        self.lease = lease
+        self.request_timeout = request_timeout
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.progress_interval = progress_interval
+        self.idle_interval = idle_interval
+        self.stats = DeliveryStats()
+        self.reminder_renderer: ReminderRenderer | None = None
+        self._i18n: I18n | None = None
+        self._content: dict[int, _Content] = {}
+        self._wake = asyncio.Event()
+        self._last_progress: dict[int, float] = {}
+
+    @property
+    def i18n(self) -> I18n:
+        if self._i18n is None:
+            self._i18n = make_i18n(self.settings.default_language)
+        return self._i18n
+
+    def wake(self) -> None:
+        """A new broadcast is ready: the idle worker starts at once."""
+        self._wake.set()
+
+    # The worker -----------------------------------------------------------------------------
+
+    async def run_forever(self, bot: Bot) -> None:
+        while True:
+            try:
+                worked = await self.step(bot)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("broadcast step failed")
+                worked = 0
+            if not worked:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.idle_interval)
+
+    async def step(self, bot: Bot) -> int:
+        """Recover expired leases, start due scheduled broadcasts, deliver what is claimable,
+        finish broadcasts with nothing left. Returns how many rows were handled."""
+        await self.recover()
+        await self.start_due()
+        handled = await self.deliver(bot)
+        await self.finish(bot)
+        return handled
+
+    async def drain(self, bot: Bot, *, max_steps: int = 1000) -> None:
+        """Tests and the benchmark: step until no delivery is pending (sleeping for backoff)."""
+        for _ in range(max_steps):
+            await self.step(bot)
+            async with self.sessionmaker() as session:
+                left = await session.scalar(
+                    select(func.count()).select_from(D).join(Broadcast, Broadcast.id == D.broadcast_id)
+                    .where(D.status.in_(("pending", "sending")), Broadcast.status == "sending")
+                )
+            if not left:
+                return
+            await self.sleep(self.backoff)
+        raise RuntimeError("broadcasts did not drain")
+
+    async def recover(self) -> int:
+        """Rows left ``sending`` by a dead process, lease expired: ``unknown`` (at most once)."""
+        async with self.sessionmaker() as session, session.begin():
+            result = await session.execute(
+                update(D)
+                .where(D.status == "sending", D.lease_until < self.now())
+                .values(status="unknown", lease_until=None, error="lease expired (crash?)")
+                .execution_options(synchronize_session=False)
+            )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def start_due(self) -> int:
+        """Scheduled broadcasts whose time came: claimed by one process and fanned out."""
+        started = 0
+        async with self.sessionmaker() as session, session.begin():
+            candidates = (
+                select(Broadcast.id)
+                .where(Broadcast.status == "scheduled", Broadcast.scheduled_at <= self.now())
+                .limit(20)
+            )
+            if self.settings.is_postgres:
+                candidates = candidates.with_for_update(skip_locked=True)
+            ids = list(await session.scalars(candidates))
+            for broadcast_id in ids:
+                claimed = await session.scalar(
+                    update(Broadcast)
+                    .where(Broadcast.id == broadcast_id, Broadcast.status == "scheduled")
+                    .values(status="sending")
+                    .returning(Broadcast.id)
+                )
+                if claimed is None:
+                    continue
+                broadcast = await session.get(Broadcast, broadcast_id)
+                assert broadcast is not None
+                await fan_out(session, broadcast, self.settings.default_language)
+                started += 1
+        return started
+
+    async def _claim(self) -> tuple[int, int, int, str | None, int] | None:
+        now = self.now()
+        quiet = in_quiet_hours(
+            now, self.settings.tz, self.settings.quiet_hours_start, self.settings.quiet_hours_end
+        )
+        candidate = (
+            select(D.id)
+            .join(Broadcast, Broadcast.id == D.broadcast_id)
+            .where(
+                D.status == "pending",
+                Broadcast.status == "sending",
+                or_(D.next_attempt_at.is_(None), D.next_attempt_at <= now),
+                Broadcast.kind != "reminder" if quiet else true(),
+            )
+            .order_by(D.id)
+            .limit(1)
+        )
+        async with self.sessionmaker() as session, session.begin():
+            if self.settings.is_postgres:
+                # Lock the candidate first: an UPDATE … WHERE id IN (SELECT … LIMIT 1) may
+                # re-run the subquery and claim more rows than the LIMIT on PostgreSQL.
+                picked = await session.scalar(candidate.with_for_update(skip_locked=True, of=D))
+                if picked is None:
+                    return None
+                target: Any = D.id == picked
+            else:  # one statement; SQLite serialises writers
+                target = D.id.in_(candidate.scalar_subquery())
+            row = (
+                await session.execute(
+                    update(D)
+                    .where(target, D.status == "pending")
+                    .values(
+                        status="sending", lease_until=now + self.lease, attempts=D.attempts + 1
+                    )
+                    .returning(D.id, D.broadcast_id, D.user_id, D.language, D.attempts)
+                    .execution_options(synchronize_session=False)
+                )
+            ).first()
+        return None if row is None else (row[0], row[1], row[2], row[3], row[4])
+
+    async def _mark(self, delivery_id: int, **values: Any) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(
+                update(D)
+                .where(D.id == delivery_id, D.status.in_(("sending", "unknown")))
+                .values(lease_until=None, **values)
+                .execution_options(synchronize_session=False)
+            )
+            if values.get("status") == "blocked":
+                user_id = await session.scalar(select(D.user_id).where(D.id == delivery_id))
+                await session.execute(
+                    update(User).where(User.id == user_id).values(is_active=False)
+                )
+
+    async def _content_of(self, broadcast_id: int) -> _Content:
+        content = self._content.get(broadcast_id)
+        if content is None:
+            async with self.sessionmaker() as session:
+                b = await session.get(Broadcast, broadcast_id)
+                assert b is not None
+                content = _Content(b.kind, b.text, b.media_kind, b.media_file_id, b.reminder_job_id)
+            self._content[broadcast_id] = content
+        return content
+
+    async def _text_for(self, content: _Content, lang: str) -> str:
+        if content.kind != "reminder":
+            return content.text
+        if lang not in content.rendered:
+            assert self.reminder_renderer is not None and content.reminder_job_id is not None
+            async with self.sessionmaker() as session:
+                with use_locale(self.i18n, lang):
+                    content.rendered[lang] = await self.reminder_renderer(
+                        session, content.reminder_job_id, lang
+                    )
+        return content.rendered[lang]
+
+    async def send_content(self, bot: Bot, chat_id: int, content: _Content, lang: str) -> None:
+        text = await self._text_for(content, lang)
+        timeout = self.request_timeout
+        if content.media_kind == "photo" and content.media_file_id:
+            await bot.send_photo(
+                chat_id, content.media_file_id, caption=text or None, request_timeout=timeout
+            )
+        elif content.media_kind == "document" and content.media_file_id:
+            await bot.send_document(
+                chat_id, content.media_file_id, caption=text or None, request_timeout=timeout
+            )
+        else:
+            await bot.send_message(chat_id, text, request_timeout=timeout)
+
+    async def deliver(self, bot: Bot) -> int:
+        """Run ``concurrency`` workers until nothing is claimable; returns rows handled."""
+        handled = 0
+        stop_progress = asyncio.Event()
+
+        async def worker() -> None:
+            nonlocal handled
+            while True:
+                await self.limiter.slot()
+                claimed = await self._claim()
+                if claimed is None:
+                    return
+                handled += 1
+                await self._deliver_one(bot, *claimed)
+
+        async def progress() -> None:
+            while not stop_progress.is_set():
+                await self.report_progress(bot)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop_progress.wait(), self.progress_interval)
+
+        reporter = asyncio.create_task(progress())
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(self.concurrency):
+                    group.create_task(worker())
+        finally:
+            stop_progress.set()
+            await reporter
+        return handled
+
+    async def _deliver_one(
+        self, bot: Bot, delivery_id: int, broadcast_id: int, user_id: int,
+        lang: str | None, attempts: int,
+    ) -> None:
+        content = await self._content_of(broadcast_id)
+        if await self.limiter.chat(user_id):
+            await self.limiter.slot()
+        try:
+            await self.send_content(bot, user_id, content, lang or self.settings.default_language)
+        except TelegramRetryAfter as exc:
+            # Pause everyone for what Telegram asks; the row goes back, the attempt is not spent.
+            self.stats.retry_after += 1
+            self.limiter.pause(float(exc.retry_after))
+            await self._mark(delivery_id, status="pending", attempts=attempts - 1)
+        except TelegramForbiddenError as exc:
+            self.stats.blocked += 1
+            await self._mark(delivery_id, status="blocked", error=str(exc.message)[:256])
+        except (TelegramBadRequest, TelegramNotFound) as exc:
+            self.stats.failed += 1
+            await self._mark(delivery_id, status="failed", error=str(exc.message)[:256])
+        except (TelegramAPIError, OSError, TimeoutError) as exc:
+            error = str(exc)[:256]
+            if attempts >= self.max_attempts:
+                self.stats.failed += 1
+                await self._mark(delivery_id, status="failed", error=error)
+            else:
+                self.stats.retried += 1
+                delay = self.backoff * 2 ** (attempts - 1)
+                await self._mark(
+                    delivery_id, status="pending", error=error,
+                    next_attempt_at=self.now() + timedelta(seconds=delay),
+                )
+        else:
+            self.stats.sent += 1
+            await self._mark(delivery_id, status="sent", sent_at=self.now(), error=None)
+
+    # Progress, cancel and report ------------------------------------------------------------
+
+    async def cancel(self, session: AsyncSession, broadcast_id: int) -> bool:
+        result = await session.execute(
+            update(Broadcast)
+            .where(Broadcast.id == broadcast_id, Broadcast.status.in_(("scheduled", "sending")))
+            .values(status="cancelled", finished_at=self.now())
+            .execution_options(synchronize_session=False)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False
+        await session.execute(
+            update(D)
+            .where(D.broadcast_id == broadcast_id, D.status == "pending")
+            .values(status="cancelled")
+            .execution_options(synchronize_session=False)
+        )
+        return True
+
+    def progress_text(self, b: Broadcast, c: dict[str, int], *, final: bool) -> str:
+        sent, failed, blocked = c.get("sent", 0), c.get("failed", 0), c.get("blocked", 0)
+        unknown, cancelled = c.get("unknown", 0), c.get("cancelled", 0)
+        left = c.get("pending", 0) + c.get("sending", 0)
+        started = b.started_at or self.now()
+        elapsed = max((self.now() - started).total_seconds(), 1.0)
+        rate = sent / elapsed
+        if final:
+            head = (
+                _("Broadcast #{id} cancelled.") if b.status == "cancelled"
+                else _("Broadcast #{id} finished.")
+            ).format(id=b.id)
+            lines = [
+                head,
+                _("Sent: {sent} of {total}").format(sent=sent, total=b.total),
+                _("Failed: {failed} · blocked the bot: {blocked}").format(
+                    failed=failed, blocked=blocked
+                ),
+            ]
+            if unknown:
+                lines.append(_("Unconfirmed (interrupted while sending): {n}").format(n=unknown))
+            if cancelled:
+                lines.append(_("Not sent (cancelled): {n}").format(n=cancelled))
+            lines.append(_("Average rate: {rate:.1f} messages a second").format(rate=rate))
+            return "\n".join(lines)
+        eta = int(left / rate) if rate > 0 else 0
+        return "\n".join(
+            [
+                _("Broadcast #{id}: sending…").format(id=b.id),
+                _("Sent: {sent} of {total}").format(sent=sent, total=b.total),
+                _("Failed: {failed} · blocked the bot: {blocked}").format(
+                    failed=failed, blocked=blocked
+                ),
+                _("Rate: {rate:.1f}/s · time left: about {minutes} min {seconds} s").format(
+                    rate=rate, minutes=eta // 60, seconds=eta % 60
+                ),
+            ]
+        )
+
+    def cancel_keyboard(self, broadcast_id: int) -> Any:
+        builder = InlineKeyboardBuilder()
+        builder.button(
+            text=_("⛔ Cancel the broadcast"),
+            callback_data=BroadcastCallback(action="cancel", broadcast_id=broadcast_id),
+        )
+        return builder.as_markup()
+
+    async def _edit_progress(self, bot: Bot, b: Broadcast, lang: str, *, final: bool) -> None:
+        if b.progress_chat_id is None or b.progress_message_id is None:
+            return
+        async with self.sessionmaker() as session:
+            c = await counts(session, b.id)
+        with use_locale(self.i18n, lang):
+            text = self.progress_text(b, c, final=final)
+            markup = None if final else self.cancel_keyboard(b.id)
+        await self.limiter.slot()
+        try:
+            await bot.edit_message_text(
+                text=text, chat_id=b.progress_chat_id, message_id=b.progress_message_id,
+                reply_markup=markup,
+            )
+            if final:
+                await bot.send_message(b.progress_chat_id, text)
+        except TelegramRetryAfter as exc:
+            self.limiter.pause(float(exc.retry_after))
+        except TelegramAPIError as exc:
+            log.info("progress message of broadcast %s not updated: %s", b.id, exc)
+
+    async def _with_sender_lang(self, rows: list[Broadcast]) -> list[tuple[Broadcast, str]]:
+        async with self.sessionmaker() as session:
+            out = []
+            for b in rows:
+                sender = await session.get(User, b.sender_id) if b.sender_id else None
+                out.append((b, (sender.language if sender else None) or self.settings.default_language))
+            return out
+
+    async def report_progress(self, bot: Bot) -> None:
+        async with self.sessionmaker() as session:
+            rows = list(
+                await session.scalars(
+                    select(Broadcast).where(
+                        Broadcast.status == "sending", Broadcast.progress_message_id.is_not(None)
+                    )
+                )
+            )
+        now = self.clock()
+        due = [b for b in rows if now - self._last_progress.get(b.id, -1e9) >= self.progress_interval]
+        for b, lang in await self._with_sender_lang(due):
+            self._last_progress[b.id] = now
+            await self._edit_progress(bot, b, lang, final=False)
+
+    async def finish(self, bot: Bot) -> list[int]:
+        """Broadcasts with nothing pending or in flight become ``done``; senders get the report."""
+        busy = select(D.broadcast_id).where(D.status.in_(("pending", "sending"))).distinct()
+        async with self.sessionmaker() as session, session.begin():
+            done = list(
+                await session.scalars(
+                    update(Broadcast)
+                    .where(Broadcast.status == "sending", Broadcast.id.not_in(busy))
+                    .values(status="done", finished_at=self.now())
+                    .returning(Broadcast.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+        if done:
+            await self.final_reports(bot, done)
+        return done
+
+    async def final_reports(self, bot: Bot, ids: list[int]) -> None:
+        async with self.sessionmaker() as session:
+            rows = list(await session.scalars(select(Broadcast).where(Broadcast.id.in_(ids))))
+        for b, lang in await self._with_sender_lang(rows):
+            self._content.pop(b.id, None)
+            await self._edit_progress(bot, b, lang, final=True)
