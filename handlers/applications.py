@@ -423,13 +423,15 @@ async def apply_start(message: Message, state: FSMContext) -> None:
     )
 
 
-async def apply_resume(message: Message, state: FSMContext, service: ApplicationService) -> None:
+async def apply_resume(
+    message: Message, state: FSMContext, applications: ApplicationService
+) -> None:
     step = step_of(await state.get_state())
     await message.answer(_("You have an unfinished application; let us continue where you left off."))
     if step in (None, "kind"):
         await message.answer(_("What would you like to apply for?"), reply_markup=kind_keyboard())
     elif step in ("summary", "edit"):
-        await show_summary(message, state, service)
+        await show_summary(message, state, applications)
     else:
         await ask(message, state, step)
 

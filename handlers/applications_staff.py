@@ -229,12 +229,15 @@ async def on_decision(
         return
     if not app.status_enum.under_review or len(app.events) != callback_data.v:
         log.warning("refused replayed button %r from %s (now %s)", callback.data, _who(callback), app.status)
-        await callback.answer(
-            _("{reference} was already handled: {status}.").format(
+        if app.status_enum.under_review:
+            text = _(
+                "This card is out of date: {reference} has changed since. Use its newest card."
+            ).format(reference=app.reference)
+        else:
+            text = _("{reference} was already handled: {status}.").format(
                 reference=app.reference, status=status_label(app.status)
-            ),
-            show_alert=True,
-        )
+            )
+        await callback.answer(text, show_alert=True)
         return
     message = callback.message if isinstance(callback.message, Message) else None
     if status is ApplicationStatus.APPROVED:

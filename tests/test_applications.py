@@ -1,0 +1,471 @@
+"""Applications, as the applicant and the office live them: /apply through feed_update."""
+
+from __future__ import annotations
+
+import io
+import logging
+from datetime import UTC, datetime
+
+import docx
+import pytest
+from aiogram.methods import AnswerCallbackQuery, SendDocument, SendMessage, SendPhoto
+from sqlalchemy import select
+
+from bot.db.models import Role, User
+from bot.db.models.applications import Application
+from bot.services.users import UserRepository
+from tests.harness import ADMIN, STAFF, STAFF_CHAT_ID, STUDENT, STUDENT_EN, STUDENT_RU, Harness, TgUser
+
+NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+PDF = {
+    "file_id": "BQACAgIAAxk-cert", "file_unique_id": "cert-1", "file_name": "dkk.pdf",
+    "mime_type": "application/pdf", "file_size": 250_000,
+}
+
+
+@pytest.fixture
+def h(harness: Harness) -> Harness:
+    harness.ctx.services["applications"].clock = lambda: NOW
+    return harness
+
+
+async def stored(h: Harness, **where: object) -> list[Application]:
+    async with h.ctx.sessionmaker() as session:
+        query = select(Application).order_by(Application.id)
+        for key, value in where.items():
+            query = query.where(getattr(Application, key) == value)
+        return list((await session.scalars(query)).all())
+
+
+async def grant(h: Harness, user: TgUser, role: Role) -> None:
+    async with h.ctx.sessionmaker() as session:
+        await UserRepository(session).set_role(user.id, role)
+        await session.commit()
+
+
+async def dl_until_summary(
+    h: Harness, user: TgUser, *, name: str = "Petrov Ivan", phone: str = "87012345678"
+) -> None:
+    await h.send("/apply", user=user)
+    await h.click("ap:kind:dl", user)
+    await h.click("ap:ground:health", user)
+    await h.click("ap:role:student", user)
+    await h.send(name, user=user)
+    await h.send("900101300126", user=user)
+    await h.send("6B06102", user=user)
+    await h.click("ap:course:2", user)
+    await h.send("01.02.2027", user=user)
+    await h.send("30.06.2027", user=user)
+    await h.send(phone, user=user)
+    await h.send_content(user, document=PDF)
+
+
+def staff_buttons(h: Harness) -> dict[str, str]:
+    method = h.last(SendMessage, STAFF_CHAT_ID)
+    assert method.reply_markup is not None
+    return {
+        b.callback_data.split(":")[2]: b.callback_data
+        for row in method.reply_markup.inline_keyboard
+        for b in row
+    }
+
+
+# --- the distance-learning wizard -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "user, title, submitted",
+    [
+        (STUDENT, "ӨТІНІШ", "Өтініш жіберілді"),
+        (STUDENT_RU, "ЗАЯВЛЕНИЕ", "Заявление подано"),
+        (STUDENT_EN, "APPLICATION", "Your application is submitted"),
+    ],
+)
+async def test_student_applies_for_distance_learning_in_their_language(
+    h: Harness, user: TgUser, title: str, submitted: str
+) -> None:
+    await dl_until_summary(h, user)
+    summary = h.last_text(user.id)
+    assert "6B06102" in summary and "+77012345678" in summary
+    # The trace cites the ground, the cap and what happens next.
+    for clause in ("5.4.1", "5.4.2", "5.2.2", "5.4.7", "5.4.3", "5.4.10"):
+        assert clause in summary, clause
+    await h.click("ap:submit:", user)
+    assert submitted in h.texts(user.id)[-2]
+    sent = h.last(SendDocument, user.id)
+    statement = docx.Document(io.BytesIO(sent.document.data))
+    text = "\n".join(p.text for p in statement.paragraphs)
+    assert title in text and "Petrov Ivan" in text and "01.02.2027" in text
+    assert "DL-2026-00001" in text
+    [app] = await stored(h)
+    assert app.reference == "DL-2026-00001" and app.status == "submitted"
+    assert app.user_id == user.id and app.language == user.language_code
+    assert app.period_start.isoformat() == "2027-02-01" and app.document_file_id == PDF["file_id"]
+    assert [e.status for e in app.events] == ["submitted"]
+    # The office sees the card, the applicant's file and the statement.
+    assert "DL-2026-00001" in h.last_text(STAFF_CHAT_ID)
+    staff_docs = [m for m in h.session.requests if isinstance(m, SendDocument) and m.chat_id == STAFF_CHAT_ID]
+    assert [d.document if isinstance(d.document, str) else "docx" for d in staff_docs] == [PDF["file_id"], "docx"]
+    assert set(staff_buttons(h)) == {"approve", "reject", "more"}
+
+
+async def test_parent_applies_and_gives_own_name(h: Harness) -> None:
+    await h.send("/apply", user=STUDENT_EN)
+    await h.click("ap:kind:dl", STUDENT_EN)
+    await h.click("ap:ground:competition", STUDENT_EN)
+    await h.click("ap:role:parent", STUDENT_EN)
+    assert "parent or representative" in h.last_text()
+    await h.send("Smith Anna", user=STUDENT_EN)
+    assert "student's full name" in h.last_text()
+    await h.send("Smith John", user=STUDENT_EN)
+    await h.send("S2024153", user=STUDENT_EN)
+    await h.send("7M042", user=STUDENT_EN)  # law, master: 20 %, course 1-2
+    assert h.buttons() == ["1", "2", "⬅️ Back"]
+    await h.send("3", user=STUDENT_EN)
+    assert "from 1 to 2" in h.texts()[-2]
+    await h.send("1", user=STUDENT_EN)
+    await h.send("10.01.2027", user=STUDENT_EN)
+    await h.send("20.01.2027", user=STUDENT_EN)
+    await h.send("+7 701 111 22 33", user=STUDENT_EN)
+    await h.send_content(STUDENT_EN, photo=[
+        {"file_id": "small", "file_unique_id": "s", "width": 90, "height": 90, "file_size": 1000},
+        {"file_id": "big", "file_unique_id": "b", "width": 1280, "height": 960, "file_size": 300_000},
+    ])
+    summary = h.last_text()
+    assert "5.1.2" in summary and "5.4.5" in summary and "20 %" in summary
+    await h.click("ap:submit:", STUDENT_EN)
+    [app] = await stored(h)
+    assert app.applicant_role == "parent" and app.applicant_name == "Smith Anna"
+    assert app.document_kind == "photo" and app.document_file_id == "big"
+    assert any(isinstance(m, SendPhoto) and m.photo == "big" for m in h.session.requests)
+    text = "\n".join(
+        p.text for p in docx.Document(io.BytesIO(h.last(SendDocument, STUDENT_EN.id).document.data)).paragraphs
+    )
+    assert "I am the student's parent" in text and "from Smith Anna" in text
+
+
+async def test_every_validation_error_repeats_the_question(h: Harness) -> None:
+    u = STUDENT_EN
+    await h.send("/apply", user=u)
+    await h.click("ap:kind:dl", u)
+    await h.click("ap:ground:mobility", u)
+    await h.click("ap:role:student", u)
+    cases = [
+        ("Ivan", "at least the surname", "full name"),
+        ("Ivan Petrov 3rd", "only Kazakh, Russian or Latin letters", "full name"),
+        ("Petrov Ivan", None, None),
+        ("900101300127", "IIN is not valid", "student ID or the IIN"),
+        ("12345678901234", "exactly 12 digits", "student ID or the IIN"),
+        ("900101300126", None, None),
+        ("6B99999", "was not found", "code of the educational programme"),
+        ("nonsenseprogramme", "No direction of training matches", "code of the educational"),
+        ("6B06102", None, None),
+        ("9", "from 1 to 5", "course year"),
+        ("2", None, None),
+        ("1 Feb 2027", "DD.MM.YYYY", "First day"),
+        ("30.02.2027", "no such date", "First day"),
+        ("01.11.2026", "in the past", "First day"),
+        ("01.02.2027", None, None),
+        ("31.01.2027", "must be after the start", "Last day"),
+        ("01.06.2028", "longer than 366 days", "Last day"),
+        ("30.06.2027", None, None),
+        ("call me", "does not look like a phone number", "phone number"),
+        ("+7 701 234 56 78", None, None),
+    ]
+    for text, error, asked_again in cases:
+        calls = await h.send(text, user=u)
+        texts = [c.text for c in calls if isinstance(c, SendMessage)]
+        if error is None:
+            assert not any("not valid" in t for t in texts), (text, texts)
+            continue
+        assert len(texts) >= 2, (text, texts)
+        assert error in "\n".join(texts[:-1]), (text, texts)
+        assert asked_again in texts[-1], (text, texts)
+    # The document step: wrong type, too big, then "in person".
+    await h.send_content(u, document={**PDF, "file_name": "a.docx", "mime_type": "application/msword"})
+    assert "are not accepted" in h.texts()[-2]
+    await h.send_content(u, document={**PDF, "file_size": 25 * 1024 * 1024})
+    assert "at most 20 MB" in h.texts()[-2]
+    await h.send("here it is", user=u)
+    assert "photo or a PDF" in h.texts()[-2]
+    await h.click("ap:inperson:", u)
+    summary = h.last_text()
+    assert "5.4.13" in summary and "20 % of the total academic credits" in summary
+
+
+async def test_pedagogical_programme_is_refused_with_the_legal_exception(h: Harness) -> None:
+    await h.send("/apply", user=STUDENT_RU)
+    await h.click("ap:kind:dl", STUDENT_RU)
+    await h.click("ap:ground:health", STUDENT_RU)
+    await h.click("ap:role:student", STUDENT_RU)
+    await h.send("Петров Иван", user=STUDENT_RU)
+    await h.send("900101300126", user=STUDENT_RU)
+    await h.send("6B01101", user=STUDENT_RU)
+    refusal = h.last_text()
+    assert "5.4.6" in refusal and "37-2" in refusal
+    async with h.ctx.sessionmaker() as session:
+        assert await session.scalar(select(User.id).where(User.id == STUDENT_RU.id))
+    await h.send("Петров Иван", user=STUDENT_RU)  # the wizard is over: a question now
+    assert await stored(h) == []
+
+
+async def test_back_edit_and_cancel_from_the_summary(h: Harness) -> None:
+    u = STUDENT_EN
+    await h.send("/apply", user=u)
+    await h.click("ap:kind:dl", u)
+    await h.click("ap:ground:health", u)
+    await h.click("ap:role:student", u)
+    await h.send("Petrov Ivan", user=u)
+    await h.click("ap:back:", u)
+    assert "student's full name" in h.last_text()
+    await h.click("ap:back:", u)
+    assert "Who is applying" in h.last_text()
+    await h.click("ap:back:", u)
+    await h.click("ap:back:", u)
+    assert "What would you like to apply for" in h.last_text()
+    await dl_until_summary(h, u)
+    await h.click("ap:edit:", u)
+    assert "Phone" in h.buttons()
+    await h.click("ap:field:phone", u)
+    await h.send("+7 777 000 11 22", user=u)
+    assert "+77770001122" in h.last_text() and "Check the data" in h.last_text()
+    # Changing the start date asks for the end date again.
+    await h.click("ap:edit:", u)
+    await h.click("ap:field:start", u)
+    await h.send("01.03.2027", user=u)
+    assert "Last day" in h.last_text()
+    await h.send("01.05.2027", user=u)
+    assert "01.03.2027" in h.last_text() and "01.05.2027" in h.last_text()
+    await h.click("ap:cancel:", u)
+    assert "cancelled" in h.last_text()
+    assert await stored(h) == []
+    await h.send("/apply", user=u)
+    await h.send("/cancel", user=u)
+    assert h.last_text() == "Cancelled. What would you like to do?"
+
+
+async def test_wizard_resumes_after_a_restart(h: Harness) -> None:
+    u = STUDENT_RU
+    await h.send("/apply", user=u)
+    await h.click("ap:kind:dl", u)
+    await h.click("ap:ground:double_degree", u)
+    await h.click("ap:role:student", u)
+    await h.send("Петров Иван", user=u)
+    fresh = await h.restart()
+    fresh.ctx.services["applications"].clock = lambda: NOW
+    await fresh.send("/apply", user=u)
+    assert "ИИН" in fresh.last_text()
+    await fresh.send("900101300126", user=u)
+    await fresh.send("6B06102", user=u)
+    await fresh.send("3", user=u)
+    await fresh.send("01.02.2027", user=u)
+    await fresh.send("30.06.2027", user=u)
+    await fresh.send("87012345678", user=u)
+    await fresh.click("ap:inperson:", u)
+    assert "5.4.14" in fresh.last_text()
+    await fresh.click("ap:submit:", u)
+    [app] = await stored(fresh)
+    assert app.full_name == "Петров Иван" and app.ground == "double_degree" and app.course == 3
+
+
+async def test_two_users_at_once_do_not_mix(h: Harness) -> None:
+    a, b = STUDENT_RU, STUDENT_EN
+    await h.send("/apply", user=a)
+    await h.send("/apply", user=b)
+    await h.click("ap:kind:dl", a)
+    await h.click("ap:kind:dl", b)
+    await h.click("ap:ground:health", a)
+    await h.click("ap:ground:mobility", b)
+    await h.click("ap:role:student", b)
+    await h.click("ap:role:student", a)
+    await h.send("Петров Иван", user=a)
+    await h.send("Smith John", user=b)
+    await h.send("S7", user=b)  # too short for a student ID: b is asked again, a is not
+    await h.send("900101300126", user=a)
+    await h.send("S7777", user=b)
+    for u, code in ((a, "6B06102"), (b, "6B042")):
+        await h.send(code, user=u)
+    await h.send("1", user=a)
+    await h.send("4", user=b)
+    for u in (a, b):
+        await h.send("01.02.2027", user=u)
+    await h.send("30.06.2027", user=b)
+    await h.send("30.05.2027", user=a)
+    await h.send("87011111111", user=a)
+    await h.send("87022222222", user=b)
+    await h.click("ap:inperson:", b)
+    await h.click("ap:inperson:", a)
+    await h.click("ap:submit:", b)
+    await h.click("ap:submit:", a)
+    first, second = await stored(h)
+    assert (first.user_id, first.full_name, first.identifier, first.phone) == (
+        b.id, "Smith John", "S7777", "+77022222222"
+    )
+    assert (second.user_id, second.full_name, second.identifier, second.phone) == (
+        a.id, "Петров Иван", "900101300126", "+77011111111"
+    )
+    assert first.reference == "DL-2026-00001" and second.reference == "DL-2026-00002"
+    assert first.programme_code == "6B042" and second.period_end.isoformat() == "2027-05-30"
+
+
+# --- the online form --------------------------------------------------------------------------
+
+
+async def test_online_form_refuses_an_appendix_1_direction(h: Harness) -> None:
+    await h.send("/apply", user=STUDENT_EN)
+    await h.click("ap:kind:online", STUDENT_EN)
+    await h.send("6B091", user=STUDENT_EN)
+    text = h.last_text()
+    assert "not possible" in text and "Appendix 1" in text and "6.2" in text
+    assert "allowed instead" in text
+    assert await stored(h) == []
+
+
+async def test_online_enrollment_records_each_consent_with_version_and_time(h: Harness) -> None:
+    u = STUDENT_EN
+    await h.send("/apply", user=u)
+    await h.click("ap:kind:online", u)
+    await h.send("7M061", user=u)
+    await h.send("Smith John", user=u)
+    await h.send("900101300126", user=u)
+    await h.send("+7 701 234 56 78", user=u)
+    for expected in ("Technical requirements", "Processing of personal data", "user agreement"):
+        assert expected in h.last_text() and "version" in h.last_text()
+        await h.click("ap:accept:", u)
+    summary = h.last_text()
+    for clause in ("6.3", "6.6", "6.9.4", "6.14", "6.17"):
+        assert clause in summary, clause
+    assert "20 %" in summary and "10 %" in summary
+    await h.click("ap:submit:", u)
+    [app] = await stored(h)
+    assert app.reference == "OL-2026-00001" and app.kind == "online"
+    assert [(c.consent, c.version) for c in app.consents] == [
+        ("technical", "2026-11-tech-1"),
+        ("personal_data", "2026-11-pd-1"),
+        ("user_agreement", "2026-11-ua-1"),
+    ]
+    assert all(c.accepted_at == NOW for c in app.consents)
+
+
+# --- the office -------------------------------------------------------------------------------
+
+
+async def test_staff_decisions_and_unauthorised_presses(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    await grant(h, STAFF, Role.STAFF)
+    await dl_until_summary(h, STUDENT_RU)
+    await h.click("ap:submit:", STUDENT_RU)
+    buttons = staff_buttons(h)
+
+    # A student presses the staff buttons: refused, logged, nothing changes.
+    with caplog.at_level(logging.WARNING):
+        calls = await h.click(buttons["approve"], STUDENT_EN, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
+    alerts = [c for c in calls if isinstance(c, AnswerCallbackQuery)]
+    assert alerts and alerts[0].show_alert and "Only helpdesk staff" in (alerts[0].text or "")
+    assert "unauthorised" in caplog.text
+    # A forged button for an application that does not exist.
+    calls = await h.click("apd:999:approve:1", STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
+    assert [c for c in calls if isinstance(c, AnswerCallbackQuery)][0].show_alert
+    assert (await stored(h))[0].status == "submitted"
+
+    # Staff asks for more, with a comment; the applicant hears it in Russian.
+    await h.click(buttons["more"], STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
+    await h.send("Нужна справка ВКК с печатью", user=STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
+    note = h.last_text(STUDENT_RU.id)
+    assert "DL-2026-00001" in note and "справка ВКК" in note
+    assert (await stored(h))[0].status == "needs_info"
+    # The old card's buttons are now stale (replayed).
+    calls = await h.click(buttons["approve"], STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
+    assert "устарела" in ([c for c in calls if isinstance(c, AnswerCallbackQuery)][0].text or "")
+
+    # The applicant answers with a file; a fresh card reaches the office.
+    await h.click_button("", user=STUDENT_RU)
+    await h.send_content(STUDENT_RU, document={**PDF, "file_id": "second"}, caption="Вот справка")
+    assert (await stored(h))[0].status == "submitted"
+    new_buttons = staff_buttons(h)
+    assert new_buttons["approve"] != buttons["approve"]
+
+    # An admin approves; pressing again is refused.
+    await h.click(new_buttons["approve"], ADMIN, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
+    assert (await stored(h))[0].status == "approved"
+    assert "5.4.3" in h.last_text(STUDENT_RU.id)
+    calls = await h.click(new_buttons["approve"], ADMIN, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
+    replay = [c for c in calls if isinstance(c, AnswerCallbackQuery)][0]
+    assert replay.show_alert and "already handled: approved" in (replay.text or "")
+
+    await h.send("/myapplications", user=STUDENT_RU)
+    history = h.last_text()
+    assert "DL-2026-00001" in history and history.count("\n  ") == 4
+    assert "справка ВКК" in history
+
+
+async def test_staff_rejects_with_a_reason(h: Harness) -> None:
+    await grant(h, STAFF, Role.STAFF)
+    await dl_until_summary(h, STUDENT_EN)
+    await h.click("ap:submit:", STUDENT_EN)
+    buttons = staff_buttons(h)
+    await h.click(buttons["reject"], STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
+    assert "reason" in h.last_text(STAFF_CHAT_ID) or "причин" in h.last_text(STAFF_CHAT_ID)
+    await h.send("Period overlaps the exam session", user=STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
+    [app] = await stored(h)
+    assert app.status == "rejected" and app.events[-1].comment == "Period overlaps the exam session"
+    assert "rejected" in h.last_text(STUDENT_EN.id)
+
+
+# --- personal data ----------------------------------------------------------------------------
+
+
+async def test_mydata_and_forget(h: Harness) -> None:
+    import json
+
+    await dl_until_summary(h, STUDENT_EN)
+    await h.click("ap:submit:", STUDENT_EN)
+    await h.send("/mydata", user=STUDENT_EN)
+    data = json.loads(h.last(SendDocument, STUDENT_EN.id).document.data)
+    assert data["user"]["id"] == STUDENT_EN.id
+    assert data["applications"][0]["reference"] == "DL-2026-00001"
+    assert data["applications"][0]["phone"] == "+77012345678"
+
+    await h.send("/apply", user=STUDENT_EN)  # an unfinished wizard is personal data too
+    await h.send("/mydata", user=STUDENT_EN)
+    data = json.loads(h.last(SendDocument, STUDENT_EN.id).document.data)
+    assert data["fsm"] and data["fsm"][0]["state"] == "ApplyForm:kind"
+
+    await h.send("/forget", user=STUDENT_EN)
+    await h.click_button("Keep", user=STUDENT_EN)
+    assert h.last_text() == "Nothing was deleted."
+    await h.send("/forget", user=STUDENT_EN)
+    await h.click_button("Yes", user=STUDENT_EN)
+    assert "deleted" in h.last_text()
+    [app] = await stored(h)
+    assert app.user_id is None and app.full_name is None and app.phone is None
+    assert app.reference == "DL-2026-00001" and app.anonymised_at is not None
+    async with h.ctx.sessionmaker() as session:
+        assert await session.get(User, STUDENT_EN.id) is None
+    export = await export_csv(h)
+    assert "DL-2026-00001" in export and "+77012345678" not in export
+
+
+async def export_csv(h: Harness) -> str:
+    async with h.ctx.sessionmaker() as session:
+        return await h.ctx.services["applications"].export_csv(session)
+
+
+async def test_export_cli(h: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    await dl_until_summary(h, STUDENT_EN)
+    await h.click("ap:submit:", STUDENT_EN)
+    import asyncio
+    import os
+
+    os.environ["DATABASE_URL"] = h.ctx.settings.database_url
+    try:
+        code = await asyncio.to_thread(main, ["applications", "export", "--csv"])
+    finally:
+        del os.environ["DATABASE_URL"]
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("reference,kind,status")
+    assert "DL-2026-00001,dl,submitted" in out
