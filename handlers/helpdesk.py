@@ -7,9 +7,11 @@ While a ticket is open this router takes everything the student sends (after /st
 from __future__ import annotations
 
 import html
+import logging
 from typing import Any
 
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, Filter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -25,7 +27,15 @@ from bot.db.models import User
 from bot.db.models.helpdesk import Ticket, TicketStatus, TicketTopic
 from bot.i18n import use_locale
 from bot.menu import MENU_HUMAN, main_menu
-from bot.services.helpdesk import TOPIC_LABELS, HelpdeskError, HelpdeskService
+from bot.services.helpdesk import (
+    TOPIC_LABELS,
+    HelpdeskError,
+    HelpdeskService,
+    StaffChatUnreachable,
+    unreachable_text,
+)
+
+log = logging.getLogger(__name__)
 
 
 class HelpdeskForm(StatesGroup):
@@ -76,7 +86,9 @@ def topic_keyboard() -> InlineKeyboardMarkup:
 
 def close_keyboard(ticket_id: int) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    builder.button(text=_("✅ Close the request"), callback_data=CloseTicketCallback(ticket_id=ticket_id))
+    builder.button(
+        text=_("✅ Close the request"), callback_data=CloseTicketCallback(ticket_id=ticket_id)
+    )
     return builder.as_markup()
 
 
@@ -152,7 +164,10 @@ async def _begin(
 
 
 async def human_command(
-    message: Message, state: FSMContext, session: AsyncSession, db_user: User,
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    db_user: User,
     helpdesk: HelpdeskService,
 ) -> None:
     await _begin(message, state, session, db_user, helpdesk)
@@ -227,6 +242,14 @@ async def question_received(
             question=message,
             question_id=int(data.get("question_id") or 0) or None,
         )
+    except StaffChatUnreachable as exc:
+        # Keep the question step so the student can simply send it again. The ticket is gone;
+        # commit first, as the FSM storage writes in a session of its own.
+        await session.commit()
+        await state.set_state(HelpdeskForm.question)
+        await state.set_data(data)
+        await message.answer(str(exc))
+        return
     except HelpdeskError as exc:
         await message.answer(str(exc), reply_markup=main_menu())
         return
@@ -250,7 +273,11 @@ async def already_open(message: Message, ticket: Ticket) -> None:
 async def relay(
     message: Message, bot: Bot, session: AsyncSession, ticket: Ticket, helpdesk: HelpdeskService
 ) -> None:
-    await helpdesk.relay_from_student(bot, session, ticket, message)
+    try:
+        await helpdesk.relay_from_student(bot, session, ticket, message)
+    except TelegramAPIError as exc:
+        log.warning("ticket %s: could not relay to the staff chat: %s", ticket.id, exc)
+        await message.answer(unreachable_text())
 
 
 async def relay_edit(
@@ -262,7 +289,11 @@ async def relay_edit(
 
 
 async def _student_closes(
-    bot: Bot, session: AsyncSession, ticket: Ticket, db_user: User, helpdesk: HelpdeskService,
+    bot: Bot,
+    session: AsyncSession,
+    ticket: Ticket,
+    db_user: User,
+    helpdesk: HelpdeskService,
 ) -> None:
     await helpdesk.close(session, ticket, db_user.id)
     with use_locale(helpdesk.i18n, helpdesk.staff_language):
@@ -272,8 +303,13 @@ async def _student_closes(
 
 
 async def close_command(
-    message: Message, bot: Bot, session: AsyncSession, ticket: Ticket, db_user: User,
-    helpdesk: HelpdeskService, i18n: I18n,
+    message: Message,
+    bot: Bot,
+    session: AsyncSession,
+    ticket: Ticket,
+    db_user: User,
+    helpdesk: HelpdeskService,
+    i18n: I18n,
 ) -> None:
     await _student_closes(bot, session, ticket, db_user, helpdesk)
     await message.answer(
@@ -345,8 +381,11 @@ async def rated(
         )
     with use_locale(helpdesk.i18n, helpdesk.staff_language):
         await helpdesk.notify_staff(
-            bot, ticket,
-            _("⭐ Ticket #{id} was rated {score} of 5.").format(id=ticket.id, score=callback_data.score),
+            bot,
+            ticket,
+            _("⭐ Ticket #{id} was rated {score} of 5.").format(
+                id=ticket.id, score=callback_data.score
+            ),
         )
 
 
@@ -368,7 +407,8 @@ async def rating_comment(
     await message.answer(_("Thank you for your feedback!"), reply_markup=main_menu())
     with use_locale(helpdesk.i18n, helpdesk.staff_language):
         await helpdesk.notify_staff(
-            bot, ticket,
+            bot,
+            ticket,
             _("💬 Comment on ticket #{id}: {comment}").format(
                 id=ticket.id, comment=html.escape(ticket.rating_comment)
             ),
@@ -394,9 +434,7 @@ def create_router() -> Router:
     router.callback_query.register(topic_chosen, HelpdeskForm.topic, TopicCallback.filter())
     router.message.register(topic_expected, HelpdeskForm.topic)
     router.message.register(question_received, HelpdeskForm.question)
-    router.message.register(
-        rating_comment, RatingForm.comment, F.text, ~F.text.startswith("/")
-    )
+    router.message.register(rating_comment, RatingForm.comment, F.text, ~F.text.startswith("/"))
     router.callback_query.register(close_button, CloseTicketCallback.filter())
     router.callback_query.register(rated, RateCallback.filter())
     return router

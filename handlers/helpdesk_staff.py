@@ -8,8 +8,10 @@ chat is ignored (a command gets a one-line refusal).
 from __future__ import annotations
 
 import html
+import logging
 
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message, TelegramObject
 from aiogram.utils.i18n import gettext as _
@@ -24,11 +26,21 @@ from bot.menu import main_menu
 from bot.services.helpdesk import TOPIC_LABELS, HelpdeskService, display_name, format_age
 from handlers.helpdesk import rating_keyboard, rating_prompt
 
+log = logging.getLogger(__name__)
 STAFF_COMMANDS = ("take", "close", "ban", "unban", "tickets")
 # What staff may send to a student (service messages such as "topic created" are not relayed).
 RELAYED = {
-    "text", "photo", "document", "voice", "video", "audio", "animation", "sticker",
-    "video_note", "location", "contact",
+    "text",
+    "photo",
+    "document",
+    "voice",
+    "video",
+    "audio",
+    "animation",
+    "sticker",
+    "video_note",
+    "location",
+    "contact",
 }
 
 
@@ -38,13 +50,20 @@ def not_a_command(message: Message) -> bool:
 
 async def in_staff_chat(event: TelegramObject, settings: Settings) -> bool:
     chat = getattr(event, "chat", None)
-    return chat is not None and settings.staff_chat_id is not None and chat.id == settings.staff_chat_id
+    return (
+        chat is not None
+        and settings.staff_chat_id is not None
+        and chat.id == settings.staff_chat_id
+    )
 
 
 async def ticket_of(
-    message: Message, session: AsyncSession, helpdesk: HelpdeskService, command: CommandObject | None = None
+    message: Message,
+    session: AsyncSession,
+    helpdesk: HelpdeskService,
+    command: CommandObject | None = None,
 ) -> Ticket | None:
-    """The ticket a staff message is about: ``/cmd 12``, its topic, or the message it replies to."""
+    """The ticket a staff message is about: ``/cmd 12``, its topic, or the message replied to."""
     if command is not None and command.args and command.args.strip().lstrip("#").isdigit():
         return await helpdesk.get(session, int(command.args.strip().lstrip("#")))
     if message.is_topic_message and message.message_thread_id is not None:
@@ -90,7 +109,11 @@ async def staff_edit(
 
 # Commands --------------------------------------------------------------------------------------
 async def take(
-    message: Message, command: CommandObject, bot: Bot, session: AsyncSession, db_user: User,
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    session: AsyncSession,
+    db_user: User,
     helpdesk: HelpdeskService,
 ) -> None:
     ticket = await ticket_of(message, session, helpdesk, command)
@@ -111,12 +134,16 @@ async def take(
                     name=html.escape(db_user.first_name or _("A specialist")), id=ticket.id
                 ),
             )
-        except Exception:  # noqa: BLE001 - a courtesy note; the assignment stands
-            pass
+        except TelegramAPIError as exc:
+            log.info("ticket %s: could not tell the student: %s", ticket.id, exc)
 
 
 async def close(
-    message: Message, command: CommandObject, bot: Bot, session: AsyncSession, db_user: User,
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    session: AsyncSession,
+    db_user: User,
     helpdesk: HelpdeskService,
 ) -> None:
     ticket = await ticket_of(message, session, helpdesk, command)
@@ -124,23 +151,32 @@ async def close(
         await message.reply(_("No open ticket here. Use the command in a ticket's topic."))
         return
     await helpdesk.close(session, ticket, db_user.id)
-    await message.reply(_("Ticket #{id} is closed. The student was asked to rate the answer.").format(id=ticket.id))
+    await message.reply(
+        _("Ticket #{id} is closed. The student was asked to rate the answer.").format(id=ticket.id)
+    )
     with use_locale(helpdesk.i18n, ticket.language):
         try:
             await bot.send_message(
                 ticket.user_id,
-                _("The Helpdesk has closed your request #{id}. If you need more help, send /human.").format(id=ticket.id),
+                _(
+                    "The Helpdesk has closed your request #{id}. "
+                    "If you need more help, send /human."
+                ).format(id=ticket.id),
                 reply_markup=main_menu(),
             )
             await bot.send_message(
                 ticket.user_id, rating_prompt(), reply_markup=rating_keyboard(ticket.id)
             )
-        except Exception:  # noqa: BLE001 - the ticket is closed either way
-            pass
+        except TelegramAPIError as exc:
+            log.info("ticket %s: could not tell the student: %s", ticket.id, exc)
 
 
 async def ban(
-    message: Message, command: CommandObject, bot: Bot, session: AsyncSession, db_user: User,
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    session: AsyncSession,
+    db_user: User,
     helpdesk: HelpdeskService,
 ) -> None:
     ticket = await ticket_of(message, session, helpdesk, command)
@@ -166,8 +202,8 @@ async def ban(
                 await bot.send_message(
                     ticket.user_id, _("The Helpdesk has closed this conversation.")
                 )
-            except Exception:  # noqa: BLE001
-                pass
+            except TelegramAPIError as exc:
+                log.info("ticket %s: could not tell the student: %s", ticket.id, exc)
 
 
 async def unban(
@@ -185,9 +221,7 @@ async def unban(
         await message.reply(_("{name} was not banned.").format(name=name))
 
 
-async def list_tickets(
-    message: Message, session: AsyncSession, helpdesk: HelpdeskService
-) -> None:
+async def list_tickets(message: Message, session: AsyncSession, helpdesk: HelpdeskService) -> None:
     tickets = await helpdesk.open_tickets(session)
     if not tickets:
         await message.reply(_("No open tickets."))
@@ -230,4 +264,3 @@ def create_router() -> Router:
     )
     router.edited_message.register(staff_edit, staff)
     return router
-

@@ -58,7 +58,9 @@ async def messages(h: Harness, ticket_id: int) -> list[TicketMessage]:
         return list(
             (
                 await session.scalars(
-                    select(TicketMessage).where(TicketMessage.ticket_id == ticket_id).order_by(TicketMessage.id)
+                    select(TicketMessage)
+                    .where(TicketMessage.ticket_id == ticket_id)
+                    .order_by(TicketMessage.id)
                 )
             ).all()
         )
@@ -69,7 +71,9 @@ def of(calls: list[Any], kind: type[Any], chat_id: int | None = None) -> list[An
 
 
 async def open_ticket(
-    h: Harness, user: Any = STUDENT_EN, question: str = "My LMS password does not work",
+    h: Harness,
+    user: Any = STUDENT_EN,
+    question: str = "My LMS password does not work",
     topic: str = "Technical",
 ) -> list[Any]:
     await h.send("/human", user=user)
@@ -77,7 +81,9 @@ async def open_ticket(
     return await h.send(question, user=user)
 
 
-async def staff_says(h: Harness, text: str, thread_id: int, user: Any = STAFF, **kw: Any) -> list[Any]:
+async def staff_says(
+    h: Harness, text: str, thread_id: int, user: Any = STAFF, **kw: Any
+) -> list[Any]:
     return await h.send(
         text, user=user, chat_id=STAFF_CHAT_ID, chat_type="supergroup", thread_id=thread_id, **kw
     )
@@ -89,11 +95,14 @@ async def test_relay_both_ways_through_a_forum_topic(harness: Harness) -> None:
     await harness.send("/human", user=STUDENT_EN)
     assert "What is it about?" in harness.last_text()
     assert harness.buttons() == [
-        "📝 Application", "🗓 Schedule and access", "🛠 Technical problem", "💬 Other",
+        "📝 Application",
+        "🗓 Schedule and access",
+        "🛠 Technical problem",
+        "💬 Other",
     ]
     await harness.click_button("Technical", user=STUDENT_EN)
     assert "write your question in one message" in harness.last_text()
-    calls = await harness.send("My LMS password does not work", user=STUDENT_EN)
+    calls: list[Any] = await harness.send("My LMS password does not work", user=STUDENT_EN)
 
     topic = of(calls, CreateForumTopic)[0]
     assert topic.chat_id == STAFF_CHAT_ID and topic.name.startswith("#1 John Smith")
@@ -108,11 +117,16 @@ async def test_relay_both_ways_through_a_forum_topic(harness: Harness) -> None:
 
     # The student's further messages (text, photo, document, voice) go to the same topic,
     # and the bot itself says nothing.
-    for content in ({"text": "Is it the same as the Platonus password?"}, {"photo": PHOTO},
-                    {"document": DOCUMENT}, {"voice": VOICE}):
+    for content in (
+        {"text": "Is it the same as the Platonus password?"},
+        {"photo": PHOTO},
+        {"document": DOCUMENT},
+        {"voice": VOICE},
+    ):
         calls = await harness.send_content(STUDENT_EN, **content)
         assert [type(c) for c in calls] == [CopyMessage]
-        assert calls[0].chat_id == STAFF_CHAT_ID and calls[0].message_thread_id == 100
+        copies = [(c.chat_id, c.message_thread_id) for c in of(calls, CopyMessage)]
+        assert copies == [(STAFF_CHAT_ID, 100)]
 
     # Staff answer in the topic: text and a document reach the student.
     calls = await staff_says(harness, "Reset it at lms.atyrau.edu.kz, then log in again.", 100)
@@ -139,9 +153,14 @@ async def test_replies_and_edits_map_across(harness: Harness) -> None:
     [first] = await messages(harness, 1)
     # Staff reply to the student's copied question: the student sees a reply to their original.
     calls = await staff_says(
-        harness, "Which browser?", 100,
-        reply_to={"message_id": first.staff_message_id, "date": 0,
-                  "chat": {"id": STAFF_CHAT_ID, "type": "supergroup"}},
+        harness,
+        "Which browser?",
+        100,
+        reply_to={
+            "message_id": first.staff_message_id,
+            "date": 0,
+            "chat": {"id": STAFF_CHAT_ID, "type": "supergroup"},
+        },
     )
     copy = of(calls, CopyMessage, STUDENT_EN.id)[0]
     assert copy.reply_parameters.message_id == first.student_message_id
@@ -159,7 +178,7 @@ async def test_ticket_survives_a_restart(harness: Harness) -> None:
     await make_staff(harness)
     await open_ticket(harness)
     fresh = await harness.restart()
-    calls = await fresh.send("Still waiting, any news?", user=STUDENT_EN)
+    calls: list[Any] = await fresh.send("Still waiting, any news?", user=STUDENT_EN)
     assert [(type(c), c.chat_id, c.message_thread_id) for c in calls] == [
         (CopyMessage, STAFF_CHAT_ID, 100)
     ]
@@ -184,7 +203,9 @@ async def test_two_open_tickets_stay_apart(harness: Harness) -> None:
     assert [c.message_thread_id for c in of(calls, CopyMessage)] == [101]
 
     # /tickets lists both with age and assignee (the first answer assigned them).
-    calls = await harness.send("/tickets", user=STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
+    calls = await harness.send(
+        "/tickets", user=STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup"
+    )
     listing = of(calls, SendMessage, STAFF_CHAT_ID)[0].text
     assert "#1" in listing and "#2" in listing and "Dana Helpdesk" in listing
     assert "John Smith" in listing and "Ivan Petrov" in listing
@@ -218,15 +239,23 @@ async def test_sla_raises_an_unanswered_ticket_again(harness: Harness) -> None:
     await open_ticket(harness)
     service = helpdesk(harness)
     before = len(harness.session.requests)
-    assert await service.check_sla(harness.bot, now=datetime(2026, 11, 25, 6, 29, tzinfo=UTC)) == []
-    assert await service.check_sla(harness.bot, now=datetime(2026, 11, 25, 6, 31, tzinfo=UTC)) == [1]
+    assert (
+        await service.check_sla(harness.bot, now=datetime(2026, 11, 25, 6, 29, tzinfo=UTC)) == []
+    )
+    assert await service.check_sla(harness.bot, now=datetime(2026, 11, 25, 6, 31, tzinfo=UTC)) == [
+        1
+    ]
     ping = harness.session.requests[before:]
     assert len(ping) == 1 and isinstance(ping[0], SendMessage)
     assert ping[0].chat_id == STAFF_CHAT_ID and ping[0].message_thread_id == 100
     assert "⏰" in ping[0].text and "#1" in ping[0].text and "31" in ping[0].text
     # Not again at once; again after another SLA period.
-    assert await service.check_sla(harness.bot, now=datetime(2026, 11, 25, 6, 45, tzinfo=UTC)) == []
-    assert await service.check_sla(harness.bot, now=datetime(2026, 11, 25, 7, 2, tzinfo=UTC)) == [1]
+    assert (
+        await service.check_sla(harness.bot, now=datetime(2026, 11, 25, 6, 45, tzinfo=UTC)) == []
+    )
+    assert await service.check_sla(harness.bot, now=datetime(2026, 11, 25, 7, 2, tzinfo=UTC)) == [
+        1
+    ]
     # An answer stops the clock.
     await make_staff(harness)
     await staff_says(harness, "Looking into it.", 100)
@@ -258,8 +287,9 @@ async def test_staff_close_asks_for_a_rating_and_stores_it(harness: Harness) -> 
     # The bot answers again once the ticket is closed (no relay).
     calls = await harness.click_button("4", user=STUDENT_EN)
     assert "Your rating: 4 of 5" in harness.last_text(STUDENT_EN.id)
-    assert any(isinstance(c, SendMessage) and c.chat_id == STAFF_CHAT_ID and "4" in c.text
-               for c in calls)
+    assert any(
+        isinstance(c, SendMessage) and c.chat_id == STAFF_CHAT_ID and "4" in c.text for c in calls
+    )
     calls = await harness.send("Quick and clear, thanks!", user=STUDENT_EN)
     assert "Thank you for your feedback" in harness.last_text(STUDENT_EN.id)
     assert not of(calls, CopyMessage)
@@ -340,7 +370,10 @@ async def test_banned_student_cannot_open_tickets_until_unbanned(harness: Harnes
     await make_staff(harness)
     await open_ticket(harness, question="you are all useless!!!")
     calls = await staff_says(harness, "/ban", 100)
-    assert of(calls, SendMessage, STUDENT_EN.id)[0].text == "The Helpdesk has closed this conversation."
+    assert (
+        of(calls, SendMessage, STUDENT_EN.id)[0].text
+        == "The Helpdesk has closed this conversation."
+    )
     [ticket] = await tickets(harness)
     assert ticket.status == "closed"
     async with harness.ctx.sessionmaker() as session:
@@ -361,8 +394,9 @@ async def test_ask_person_button_opens_a_ticket_and_clears_a_wizard(harness: Har
     at(harness, WEDNESDAY_11)
     from aiogram.fsm.storage.base import StorageKey
 
-    key = StorageKey(bot_id=harness.bot.id, chat_id=STUDENT_EN.id, user_id=STUDENT_EN.id,
-                     destiny="default")
+    key = StorageKey(
+        bot_id=harness.bot.id, chat_id=STUDENT_EN.id, user_id=STUDENT_EN.id, destiny="default"
+    )
     await harness.ctx.storage.set_state(key, "SomeWizard:step")
     await harness.ctx.storage.set_data(key, {"draft": "x"})
     await harness.click(AskPersonCallback(question_id=77).pack(), user=STUDENT_EN)
@@ -380,7 +414,10 @@ async def test_chat_without_topics_falls_back_to_replies(harness: Harness) -> No
     await make_staff(harness)
     harness.session.fail_next(
         "createForumTopic",
-        TelegramBadRequest(CreateForumTopic(chat_id=STAFF_CHAT_ID, name="x"), "Bad Request: the chat is not a forum"),
+        TelegramBadRequest(
+            CreateForumTopic(chat_id=STAFF_CHAT_ID, name="x"),
+            "Bad Request: the chat is not a forum",
+        ),
     )
     calls = await open_ticket(harness)
     card = of(calls, SendMessage, STAFF_CHAT_ID)[0]
@@ -393,10 +430,18 @@ async def test_chat_without_topics_falls_back_to_replies(harness: Harness) -> No
     assert copy.reply_parameters.message_id == ticket.card_message_id
 
     # Staff answer by replying to the relayed question (no thread in this chat).
-    reply_to = {"message_id": question.staff_message_id, "date": 0,
-                "chat": {"id": STAFF_CHAT_ID, "type": "supergroup"}}
-    calls = await harness.send("Try the reset link.", user=STAFF, chat_id=STAFF_CHAT_ID,
-                               chat_type="supergroup", reply_to=reply_to)
+    reply_to = {
+        "message_id": question.staff_message_id,
+        "date": 0,
+        "chat": {"id": STAFF_CHAT_ID, "type": "supergroup"},
+    }
+    calls = await harness.send(
+        "Try the reset link.",
+        user=STAFF,
+        chat_id=STAFF_CHAT_ID,
+        chat_type="supergroup",
+        reply_to=reply_to,
+    )
     assert [c.chat_id for c in of(calls, CopyMessage)] == [STUDENT_EN.id]
     # A plain message in the chat (no reply) reaches nobody.
     calls = await harness.send("lunch?", user=STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
@@ -405,9 +450,17 @@ async def test_chat_without_topics_falls_back_to_replies(harness: Harness) -> No
     # The mode is remembered: the next ticket does not try to create a topic.
     calls = await open_ticket(harness, STUDENT_RU, "Расписание?", "🗓")
     assert not of(calls, CreateForumTopic)
-    calls = await harness.send("/close", user=STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup",
-                               reply_to={"message_id": (await tickets(harness))[1].card_message_id,
-                                         "date": 0, "chat": {"id": STAFF_CHAT_ID, "type": "supergroup"}})
+    calls = await harness.send(
+        "/close",
+        user=STAFF,
+        chat_id=STAFF_CHAT_ID,
+        chat_type="supergroup",
+        reply_to={
+            "message_id": (await tickets(harness))[1].card_message_id,
+            "date": 0,
+            "chat": {"id": STAFF_CHAT_ID, "type": "supergroup"},
+        },
+    )
     assert of(calls, SendMessage, STUDENT_RU.id)
     assert [t.status for t in await tickets(harness)] == ["open", "closed"]
 
@@ -415,7 +468,9 @@ async def test_chat_without_topics_falls_back_to_replies(harness: Harness) -> No
 async def test_messages_are_in_the_students_language(harness: Harness) -> None:
     at(harness, SATURDAY_11)
     await harness.send("/human", user=STUDENT_RU)
-    assert harness.last_text(STUDENT_RU.id) == "Я передам ваш вопрос сотруднику Helpdesk. О чём он?"
+    assert (
+        harness.last_text(STUDENT_RU.id) == "Я передам ваш вопрос сотруднику Helpdesk. О чём он?"
+    )
     assert harness.buttons(STUDENT_RU.id)[0] == "📝 Заявление"
     await harness.click_button("📝", user=STUDENT_RU)
     await harness.send("Вопрос", user=STUDENT_RU)
@@ -425,3 +480,100 @@ async def test_messages_are_in_the_students_language(harness: Harness) -> None:
     # The staff chat reads the default language (kk) whatever the student's.
     card = harness.texts(STAFF_CHAT_ID)[0]
     assert "Сұрау #1" in card and "Тіл: ru" in card and "Жұмыс уақытынан тыс" in card
+
+
+async def test_a_deleted_topic_is_reopened_for_the_next_message(harness: Harness) -> None:
+    at(harness, WEDNESDAY_11)
+    await open_ticket(harness)
+    harness.session.fail_next(
+        "copyMessage",
+        TelegramBadRequest(
+            CopyMessage(chat_id=STAFF_CHAT_ID, from_chat_id=1, message_id=1),
+            "Bad Request: message thread not found",
+        ),
+    )
+    calls = await harness.send("Hello? Anyone?", user=STUDENT_EN)
+    assert len(of(calls, CreateForumTopic)) == 1
+    assert of(calls, SendMessage, STAFF_CHAT_ID)[0].message_thread_id == 101  # the new card
+    assert [c.message_thread_id for c in of(calls, CopyMessage)] == [100, 101]
+    assert not of(calls, SendMessage, STUDENT_EN.id)
+    [ticket] = await tickets(harness)
+    assert ticket.thread_id == 101 and ticket.status == "open"
+
+
+async def test_unreachable_staff_chat_keeps_the_question_step(harness: Harness) -> None:
+    from aiogram.exceptions import TelegramForbiddenError
+
+    at(harness, WEDNESDAY_11)
+    await harness.send("/human", user=STUDENT_EN)
+    await harness.click_button("Technical", user=STUDENT_EN)
+    harness.session.fail_next(
+        "sendMessage",
+        TelegramForbiddenError(
+            SendMessage(chat_id=STAFF_CHAT_ID, text="x"),
+            "Forbidden: bot was kicked from the supergroup chat",
+        ),
+    )
+    await harness.send("Help with Moodle", user=STUDENT_EN)
+    assert "could not reach the Helpdesk" in harness.last_text(STUDENT_EN.id)
+    assert await tickets(harness) == []
+    calls = await harness.send("Help with Moodle", user=STUDENT_EN)
+    assert of(calls, CopyMessage, STAFF_CHAT_ID)
+    [ticket] = await tickets(harness)
+    assert ticket.topic == "technical" and ticket.status == "open"
+
+
+async def test_context_card_shows_questions_clauses_and_open_application(harness: Harness) -> None:
+    from bot.db.models.applications import Application
+    from bot.db.models.knowledge import Question
+
+    at(harness, WEDNESDAY_11)
+    await harness.send("/start", user=STUDENT_EN)  # the user row
+    async with harness.ctx.sessionmaker() as session:
+        session.add(
+            Question(
+                user_id=STUDENT_EN.id,
+                text="Can I study law online?",
+                language="en",
+                clauses=["6.3", "App1"],
+                confidence=0.3,
+                kind="answer",
+                created_at=WEDNESDAY_11,
+            )
+        )
+        session.add(
+            Application(
+                user_id=STUDENT_EN.id,
+                reference="DL-2026-0007",
+                kind="dl",
+                status="submitted",
+                language="en",
+                programme_code="6B04201",
+            )
+        )
+        await session.commit()
+    calls = await open_ticket(harness)
+    card = of(calls, SendMessage, STAFF_CHAT_ID)[0].text
+    assert "Can I study law online? → 6.3, App1" in card
+    assert "6B04201" in card and "DL-2026-0007" in card and "submitted" in card
+
+
+async def test_tickets_export_csv(harness: Harness, tmp_path: Any) -> None:
+    import argparse
+    import csv
+
+    from bot.commands.helpdesk import cmd_export
+
+    at(harness, WEDNESDAY_11)
+    await make_staff(harness)
+    await open_ticket(harness)
+    await staff_says(harness, "Fixed.", 100)
+    await staff_says(harness, "/close", 100)
+    await harness.click_button("5", user=STUDENT_EN)
+    out = tmp_path / "tickets.csv"
+    args = argparse.Namespace(json=False, csv=True, output=str(out))
+    assert await cmd_export(args, harness.ctx.settings) == 0
+    [row] = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert row["id"] == "1" and row["status"] == "closed" and row["rating"] == "5"
+    assert row["first_response_at"].startswith("2026-11-25T06:00") and row["messages"] == "2"
+    assert row["assignee_id"] == str(STAFF.id)

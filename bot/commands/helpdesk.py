@@ -11,8 +11,20 @@ from typing import Any
 from bot.config import Settings
 
 FIELDS = [
-    "id", "user_id", "status", "topic", "language", "relay_mode", "assignee_id", "created_at",
-    "first_response_at", "closed_at", "closed_by", "rating", "rating_comment", "messages",
+    "id",
+    "user_id",
+    "status",
+    "topic",
+    "language",
+    "relay_mode",
+    "assignee_id",
+    "created_at",
+    "first_response_at",
+    "closed_at",
+    "closed_by",
+    "rating",
+    "rating_comment",
+    "messages",
 ]
 
 
@@ -31,11 +43,10 @@ async def export_rows(settings: Settings) -> list[dict[str, Any]]:
         await engine.dispose()
 
 
-async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    rows = await export_rows(settings)
-    out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
+def write_rows(rows: list[dict[str, Any]], *, as_json: bool, output: str | None) -> None:
+    out = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout
     try:
-        if args.json:
+        if as_json:
             json.dump(rows, out, ensure_ascii=False, indent=1)
             out.write("\n")
         else:
@@ -45,6 +56,11 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
+
+
+async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    rows = await export_rows(settings)
+    write_rows(rows, as_json=args.json, output=args.output)
     if args.output:
         print(f"{len(rows)} tickets written to {args.output}", file=sys.stderr)
     return 0

@@ -19,7 +19,7 @@ from typing import Any
 import holidays
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
-from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters
+from aiogram.types import InlineKeyboardMarkup, Message, MessageId, ReplyParameters
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
@@ -56,6 +56,10 @@ MODE_RECHECK = timedelta(hours=24)
 
 class HelpdeskError(Exception):
     """A ticket operation that cannot be done; ``str()`` is a user-facing (translated) text."""
+
+
+class StaffChatUnreachable(HelpdeskError):
+    """The staff chat refused the ticket (bot removed, no rights): try again later."""
 
 
 # Working hours -------------------------------------------------------------------------------
@@ -129,6 +133,13 @@ def _col(table: Any, *names: str) -> Any:
     return None
 
 
+PROGRAMME_COLUMNS = ("programme_code", "programme", "program", "programme_name")
+# Application statuses that are decided or abandoned: not "open" on the context card.
+CLOSED_APPLICATION = frozenset(
+    {"approved", "rejected", "withdrawn", "cancelled", "closed", "draft"}
+)
+
+
 @dataclass
 class StudentContext:
     questions: list[tuple[str, str]]  # (question text, clause ids)
@@ -164,30 +175,34 @@ async def student_context(
                     ctx.questions.append((str(row[0] or ""), str(clauses or "")))
         apps = _table("applications")
         if apps is not None and "user_id" in apps.c:
-            status_col = _col(apps, "status")
-            stmt = select(apps).where(apps.c.user_id == user_id)
-            if status_col is not None:
-                stmt = stmt.where(
-                    status_col.notin_(["rejected", "withdrawn", "cancelled", "closed", "draft"])
-                )
             order = _col(apps, "created_at", "id")
+            stmt = select(apps).where(apps.c.user_id == user_id)
             if order is not None:
                 stmt = stmt.order_by(order.desc())
-            row = (await session.execute(stmt.limit(1))).mappings().first()
-            if row is not None:
-                prog = next(
-                    (row[k] for k in ("programme_code", "programme", "program", "programme_name")
-                     if k in row and row[k]),
-                    None,
-                )
-                ctx.programme = str(prog) if prog else None
-                kind = row.get("form") or row.get("kind") or ""
-                ctx.application = " ".join(
-                    str(p) for p in (f"#{row.get('id', '')}", kind, row.get("status") or "") if p
-                )
-    except Exception:  # noqa: BLE001 - context is a courtesy; a foreign schema must not break tickets
+            app_rows = (await session.execute(stmt.limit(10))).mappings().all()
+            for app in app_rows:
+                prog = next((app[k] for k in PROGRAMME_COLUMNS if app.get(k)), None)
+                if prog and ctx.programme is None:
+                    ctx.programme = str(prog)
+                if ctx.application is None and app.get("status") not in CLOSED_APPLICATION:
+                    ctx.application = " · ".join(
+                        str(p)
+                        for p in (
+                            app.get("reference") or f"#{app.get('id', '')}",
+                            app.get("kind") or "",
+                            app.get("status") or "",
+                        )
+                        if p
+                    )
+    except Exception:
         log.warning("could not read the student's context for the ticket card", exc_info=True)
     return ctx
+
+
+def unreachable_text() -> str:
+    return _(
+        "I could not reach the Helpdesk just now. Please send your message again in a few minutes."
+    )
 
 
 def format_age(delta: timedelta) -> str:
@@ -260,7 +275,9 @@ class HelpdeskService:
     async def get(self, session: AsyncSession, ticket_id: int) -> Ticket | None:
         return await session.get(Ticket, ticket_id)
 
-    async def by_thread(self, session: AsyncSession, chat_id: int, thread_id: int) -> Ticket | None:
+    async def by_thread(
+        self, session: AsyncSession, chat_id: int, thread_id: int
+    ) -> Ticket | None:
         return await session.scalar(
             select(Ticket)
             .where(
@@ -353,15 +370,16 @@ class HelpdeskService:
         question: Message,
         question_id: int | None = None,
     ) -> Ticket:
+        """Create the ticket, its topic (or reply thread) and context card; relay the question.
+
+        Raises HelpdeskError (and leaves no ticket behind) when the staff chat is unreachable.
+        """
         chat_id = self.staff_chat_id
         if chat_id is None:
             raise HelpdeskError(_("The helpdesk is not connected yet. Please try again later."))
         if await self.is_banned(session, user.id):
             raise HelpdeskError(_("You cannot open helpdesk requests."))
         now = self.now()
-        # Read in a session of its own: a foreign table that misbehaves cannot spoil this one.
-        async with self.sessionmaker() as reader:
-            context = await student_context(reader, user.id, question_id)
         ticket = Ticket(
             user_id=user.id,
             status=TicketStatus.OPEN.value,
@@ -375,10 +393,27 @@ class HelpdeskService:
         )
         session.add(ticket)
         await session.flush()
+        try:
+            await self.post_card(bot, session, ticket, user)
+            await self.relay_from_student(bot, session, ticket, question)
+        except TelegramAPIError as exc:
+            log.warning("ticket %s: the staff chat %s is unreachable: %s", ticket.id, chat_id, exc)
+            await session.delete(ticket)
+            await session.flush()
+            raise StaffChatUnreachable(unreachable_text()) from exc
+        return ticket
+
+    async def post_card(self, bot: Bot, session: AsyncSession, ticket: Ticket, user: User) -> None:
+        """Open the ticket's forum topic (or fall back to replies) and post the context card."""
+        chat_id = ticket.staff_chat_id
+        # Read in a session of its own: a foreign table that misbehaves cannot spoil this one.
+        async with self.sessionmaker() as reader:
+            context = await student_context(reader, user.id, ticket.question_id)
         with use_locale(self.i18n, self.staff_language):
-            topic_name = "#{id} {name} · {topic}".format(
-                id=ticket.id, name=display_name(user, user.id), topic=str(TOPIC_LABELS[topic])
-            )[:128]
+            label = str(TOPIC_LABELS[TicketTopic(ticket.topic)])
+            topic_name = f"#{ticket.id} {display_name(user, user.id)} · {label}"[:128]
+            ticket.thread_id = None
+            ticket.relay_mode = RelayMode.TOPIC.value
             if not await self._topics_known_missing(session, chat_id):
                 try:
                     forum = await bot.create_forum_topic(chat_id=chat_id, name=topic_name)
@@ -395,8 +430,6 @@ class HelpdeskService:
             )
         ticket.card_message_id = sent.message_id
         await session.flush()
-        await self.relay_from_student(bot, session, ticket, question, first=True)
-        return ticket
 
     def card_text(self, ticket: Ticket, user: User, context: StudentContext) -> str:
         """The context card that opens a ticket's topic (in the staff language)."""
@@ -445,25 +478,19 @@ class HelpdeskService:
 
     # Relay ------------------------------------------------------------------------------------
     async def relay_from_student(
-        self, bot: Bot, session: AsyncSession, ticket: Ticket, message: Message, *, first: bool = False
+        self, bot: Bot, session: AsyncSession, ticket: Ticket, message: Message
     ) -> TicketMessage:
-        reply_to: int | None = None
-        if ticket.relay_mode == RelayMode.REPLY.value:
-            reply_to = ticket.card_message_id
-        elif message.reply_to_message is not None:
-            mapped = await self.message_by_student_id(
-                session, ticket.id, message.reply_to_message.message_id
-            )
-            reply_to = mapped.staff_message_id if mapped is not None else None
-        copied = await bot.copy_message(
-            chat_id=ticket.staff_chat_id,
-            from_chat_id=message.chat.id,
-            message_id=message.message_id,
-            message_thread_id=ticket.thread_id,
-            reply_parameters=ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
-            if reply_to
-            else None,
-        )
+        """Copy the student's message into the ticket's topic (a deleted topic is reopened)."""
+        try:
+            copied = await self._copy_to_staff(session, bot, ticket, message)
+        except TelegramBadRequest as exc:
+            if ticket.relay_mode != RelayMode.TOPIC.value or "thread" not in str(exc).lower():
+                raise
+            log.info("ticket %s: its topic is gone (%s); opening a new one", ticket.id, exc)
+            user = await session.get(User, ticket.user_id)
+            assert user is not None
+            await self.post_card(bot, session, ticket, user)
+            copied = await self._copy_to_staff(session, bot, ticket, message)
         record = TicketMessage(
             ticket_id=ticket.id,
             direction=Direction.FROM_STUDENT.value,
@@ -479,6 +506,27 @@ class HelpdeskService:
             ticket.waiting_since = self.now()
         await session.flush()
         return record
+
+    async def _copy_to_staff(
+        self, session: AsyncSession, bot: Bot, ticket: Ticket, message: Message
+    ) -> MessageId:
+        reply_to: int | None = None
+        if ticket.relay_mode == RelayMode.REPLY.value:
+            reply_to = ticket.card_message_id
+        elif message.reply_to_message is not None:
+            mapped = await self.message_by_student_id(
+                session, ticket.id, message.reply_to_message.message_id
+            )
+            reply_to = mapped.staff_message_id if mapped is not None else None
+        return await bot.copy_message(
+            chat_id=ticket.staff_chat_id,
+            from_chat_id=message.chat.id,
+            message_id=message.message_id,
+            message_thread_id=ticket.thread_id,
+            reply_parameters=ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+            if reply_to
+            else None,
+        )
 
     async def relay_from_staff(
         self, bot: Bot, session: AsyncSession, ticket: Ticket, message: Message, staff: User
@@ -529,7 +577,12 @@ class HelpdeskService:
         return record
 
     async def mirror_edit(
-        self, bot: Bot, session: AsyncSession, record: TicketMessage, message: Message, *,
+        self,
+        bot: Bot,
+        session: AsyncSession,
+        record: TicketMessage,
+        message: Message,
+        *,
         to_student: bool,
     ) -> bool:
         """Apply an edit of a relayed message to its copy on the other side."""
@@ -540,7 +593,9 @@ class HelpdeskService:
         target = record.student_message_id if to_student else record.staff_message_id
         try:
             if message.text is not None:
-                await bot.edit_message_text(chat_id=chat_id, message_id=target, text=message.html_text)
+                await bot.edit_message_text(
+                    chat_id=chat_id, message_id=target, text=message.html_text
+                )
             elif message.caption is not None:
                 await bot.edit_message_caption(
                     chat_id=chat_id, message_id=target, caption=message.html_text
@@ -558,7 +613,9 @@ class HelpdeskService:
     # Staff actions ----------------------------------------------------------------------------
     async def assign(self, session: AsyncSession, ticket: Ticket, staff: User) -> None:
         ticket.assignee_id = staff.id
-        session.add(TicketAssignment(ticket_id=ticket.id, staff_id=staff.id, assigned_at=self.now()))
+        session.add(
+            TicketAssignment(ticket_id=ticket.id, staff_id=staff.id, assigned_at=self.now())
+        )
         await session.flush()
 
     async def close(self, session: AsyncSession, ticket: Ticket, by: int) -> None:
@@ -568,10 +625,14 @@ class HelpdeskService:
         ticket.waiting_since = None
         await session.flush()
 
-    async def ban(self, session: AsyncSession, user_id: int, by: int, ticket_id: int | None) -> bool:
+    async def ban(
+        self, session: AsyncSession, user_id: int, by: int, ticket_id: int | None
+    ) -> bool:
         if await self.is_banned(session, user_id):
             return False
-        session.add(HelpdeskBan(user_id=user_id, banned_by=by, ticket_id=ticket_id, created_at=self.now()))
+        session.add(
+            HelpdeskBan(user_id=user_id, banned_by=by, ticket_id=ticket_id, created_at=self.now())
+        )
         await session.flush()
         return True
 
@@ -585,7 +646,12 @@ class HelpdeskService:
         await session.flush()
 
     async def notify_staff(
-        self, bot: Bot, ticket: Ticket, text: str, *, reply_markup: InlineKeyboardMarkup | None = None
+        self,
+        bot: Bot,
+        ticket: Ticket,
+        text: str,
+        *,
+        reply_markup: InlineKeyboardMarkup | None = None,
     ) -> None:
         """A line in the ticket's topic (or, without topics, as a reply to its card)."""
         try:
@@ -625,7 +691,9 @@ class HelpdeskService:
                 if self.hours.minutes_between(since, now) < limit:
                     continue
                 waited = self.hours.minutes_between(ticket.waiting_since or since, now)
-                assignee = await session.get(User, ticket.assignee_id) if ticket.assignee_id else None
+                assignee = (
+                    await session.get(User, ticket.assignee_id) if ticket.assignee_id else None
+                )
                 with use_locale(self.i18n, self.staff_language):
                     text = _(
                         "⏰ Ticket #{id} has been waiting for an answer for {minutes} working "
@@ -634,7 +702,9 @@ class HelpdeskService:
                         id=ticket.id,
                         minutes=int(waited),
                         limit=limit,
-                        assignee=html.escape(display_name(assignee, 0)) if assignee else _("nobody"),
+                        assignee=html.escape(display_name(assignee, 0))
+                        if assignee
+                        else _("nobody"),
                     )
                     await self.notify_staff(bot, ticket, text)
                 ticket.sla_pinged_at = now
@@ -648,7 +718,7 @@ class HelpdeskService:
                 await self.check_sla(bot)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - keep the worker alive; the next round retries
+            except Exception:
                 log.exception("helpdesk SLA check failed")
             await asyncio.sleep(self.poll_seconds)
 
@@ -658,7 +728,11 @@ class HelpdeskService:
         rows: list[dict[str, Any]] = []
         for t in tickets:
             count = len(
-                (await session.scalars(select(TicketMessage.id).where(TicketMessage.ticket_id == t.id))).all()
+                (
+                    await session.scalars(
+                        select(TicketMessage.id).where(TicketMessage.ticket_id == t.id)
+                    )
+                ).all()
             )
 
             def iso(value: datetime | None) -> str:

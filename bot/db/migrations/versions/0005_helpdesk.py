@@ -42,12 +42,16 @@ def upgrade() -> None:
         sa.Column("rating_comment", sa.Text(), nullable=True),
         sa.Column("rated_at", UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"],
-            name=op.f("fk_helpdesk_tickets_user_id_users"), ondelete="CASCADE",
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_helpdesk_tickets_user_id_users"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["assignee_id"], ["users.id"],
-            name=op.f("fk_helpdesk_tickets_assignee_id_users"), ondelete="SET NULL",
+            ["assignee_id"],
+            ["users.id"],
+            name=op.f("fk_helpdesk_tickets_assignee_id_users"),
+            ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_helpdesk_tickets")),
     )
@@ -68,8 +72,10 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("edited_at", UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["ticket_id"], ["helpdesk_tickets.id"],
-            name=op.f("fk_helpdesk_messages_ticket_id_helpdesk_tickets"), ondelete="CASCADE",
+            ["ticket_id"],
+            ["helpdesk_tickets.id"],
+            name=op.f("fk_helpdesk_messages_ticket_id_helpdesk_tickets"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_helpdesk_messages")),
     )
@@ -85,8 +91,10 @@ def upgrade() -> None:
         sa.Column("staff_id", sa.BigInteger(), nullable=False),
         sa.Column("assigned_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["ticket_id"], ["helpdesk_tickets.id"],
-            name=op.f("fk_helpdesk_assignments_ticket_id_helpdesk_tickets"), ondelete="CASCADE",
+            ["ticket_id"],
+            ["helpdesk_tickets.id"],
+            name=op.f("fk_helpdesk_assignments_ticket_id_helpdesk_tickets"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_helpdesk_assignments")),
     )
