@@ -19,7 +19,7 @@ from bot.db.base import utcnow
 from bot.db.models import Question, User
 from bot.menu import MENU_APPLY, MENU_ASK, MENU_HUMAN, MENU_LANGUAGE, MENU_REMINDERS, MENU_RULES
 from bot.services.answers import MAX_QUESTION_CHARS, Answer, AnswerKind, AnswerService
-from handlers.rules import RulesCallback
+from handlers.rules import RulesCallback, clause_button
 
 MENU_ITEMS = (MENU_ASK, MENU_APPLY, MENU_RULES, MENU_REMINDERS, MENU_HUMAN, MENU_LANGUAGE)
 
@@ -70,7 +70,7 @@ def _feedback_row(builder: InlineKeyboardBuilder, question_id: int) -> None:
 
 
 def answer_keyboard(
-    answer: Answer, question_id: int, *, offer_person: bool
+    answers: AnswerService, answer: Answer, question_id: int, *, offer_person: bool
 ) -> InlineKeyboardMarkup | None:
     builder = InlineKeyboardBuilder()
     sizes: list[int] = []
@@ -86,7 +86,7 @@ def answer_keyboard(
         sizes.append(2)
     for cid in answer.suggestions:
         builder.button(
-            text=_("📄 Open {citation}").format(citation=_clause_label(cid)),
+            text=_("📄 Open {citation}").format(citation=answers.cite(cid)),
             callback_data=AnswerCallback(action="show", q=question_id, c=cid),
         )
         sizes.append(1)
@@ -102,12 +102,6 @@ def answer_keyboard(
         return None
     builder.adjust(*sizes)
     return builder.as_markup()
-
-
-def _clause_label(clause_id: str) -> str:
-    if clause_id.startswith("appendix-"):
-        return _("Appendix {number}").format(number=clause_id.split("-", 1)[1])
-    return _("clause {id}").format(id=clause_id)
 
 
 # --- handlers --------------------------------------------------------------------------------
@@ -138,7 +132,7 @@ async def question(
             "«🙋 Ask a person» below and they will reply here."
         )
     await message.answer(
-        reply, reply_markup=answer_keyboard(answer, row.id, offer_person=repeated_low)
+        reply, reply_markup=answer_keyboard(answers, answer, row.id, offer_person=repeated_low)
     )
 
 
@@ -172,20 +166,20 @@ async def related(
     if not clauses:
         await callback.message.answer(
             _("No clauses are linked to {citation}. Send /rules to browse the regulation.").format(
-                citation=_clause_label(callback_data.c)
+                citation=answers.cite(callback_data.c)
             )
         )
         return
     builder = InlineKeyboardBuilder()
     for clause in clauses:
         builder.button(
-            text=f"{_clause_label(clause.id)} · {clause.title_in(lang)}"[:64],
+            text=clause_button(clause, lang, answers),
             callback_data=RulesCallback(to="c", id=clause.id),
         )
     builder.adjust(1)
     await callback.message.answer(
         _("Clauses related to {citation}:").format(
-            citation=html.escape(_clause_label(callback_data.c))
+            citation=html.escape(answers.cite(callback_data.c))
         ),
         reply_markup=builder.as_markup(),
     )

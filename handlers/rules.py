@@ -33,11 +33,11 @@ def _label(text: str) -> str:
     return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1].rstrip() + "…"
 
 
-def _section_number(section_id: str, answers: AnswerService) -> str:
+def _section_number(section_id: str) -> str:
     return "" if section_id.startswith("appendix") else f"{section_id}. "
 
 
-def _clause_button(clause: Clause, lang: str, answers: AnswerService) -> str:
+def clause_button(clause: Clause, lang: str, answers: AnswerService) -> str:
     return _label(f"{answers.cite(clause.id)} · {clause.title_in(lang)}")
 
 
@@ -45,7 +45,7 @@ def root_view(answers: AnswerService, lang: str) -> tuple[str, InlineKeyboardMar
     builder = InlineKeyboardBuilder()
     for section in answers.regulation.sections.values():
         builder.button(
-            text=_label(_section_number(section.id, answers) + section.title_in(lang)),
+            text=_label(_section_number(section.id) + section.title_in(lang)),
             callback_data=RulesCallback(to="s", id=section.id),
         )
     builder.adjust(1)
@@ -71,7 +71,7 @@ def section_view(
     shown = clauses[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
     for clause in shown:
         builder.button(
-            text=_clause_button(clause, lang, answers),
+            text=clause_button(clause, lang, answers),
             callback_data=RulesCallback(to="c", id=clause.id),
         )
     sizes = [1] * len(shown)
@@ -88,7 +88,7 @@ def section_view(
     sizes.append(1)
     builder.adjust(*sizes)
     text = "📚 <b>{title}</b>\n{hint}".format(
-        title=html.escape(_section_number(section_id, answers) + section.title_in(lang)),
+        title=html.escape(_section_number(section_id) + section.title_in(lang)),
         hint=_("Choose a clause:"),
     )
     if pages > 1:
@@ -105,7 +105,7 @@ def clause_view(
     children = reg.children(clause_id)
     for child in children:
         builder.button(
-            text=_clause_button(child, lang, answers),
+            text=clause_button(child, lang, answers),
             callback_data=RulesCallback(to="c", id=child.id),
         )
     sizes = [1] * len(children)
@@ -131,7 +131,7 @@ def not_found_view(
     nearest = answers.nearest_ids(wanted)
     for cid in nearest:
         builder.button(
-            text=_clause_button(answers.regulation.clauses[cid], lang, answers),
+            text=clause_button(answers.regulation.clauses[cid], lang, answers),
             callback_data=RulesCallback(to="c", id=cid),
         )
     builder.button(text=_("📚 Sections"), callback_data=RulesCallback(to="root"))

@@ -85,7 +85,7 @@ async def test_question_is_logged_with_ranked_clauses_and_confidence(harness: Ha
 
 
 async def test_full_clause_button_sends_the_whole_text(harness: Harness) -> None:
-    await harness.send("Who decides which disciplines may be taken at a distance?", user=STUDENT_EN)
+    await harness.send("Who decides which disciplines may be taken remotely?", user=STUDENT_EN)
     [row] = await questions(harness, STUDENT_EN.id)
     calls = await harness.click_button("📄 Full clause", user=STUDENT_EN)
     assert any(isinstance(c, AnswerCallbackQuery) for c in calls)

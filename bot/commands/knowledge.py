@@ -52,7 +52,7 @@ def _line_result(service: Any, line: str, default_lang: str) -> dict[str, Any]:
         return {"id": item_id, "error": f"'lang' must be one of {', '.join(LANGUAGES)}"}
     try:
         return _result(item_id, service.answer(question, lang))
-    except Exception as exc:  # noqa: BLE001 - one bad question must not stop the batch
+    except Exception as exc:
         return {"id": item_id, "error": f"{type(exc).__name__}: {exc}"}
 
 
@@ -100,7 +100,9 @@ def register(subparsers: Any) -> None:
         "from standard input, one JSON line out each: {\"id\", \"clauses\", \"confidence\", "
         "\"answer\", \"kind\"}.",
     )
-    ask.add_argument("--lang", choices=LANGUAGES, help="answer language (default: DEFAULT_LANGUAGE)")
+    ask.add_argument(
+        "--lang", choices=LANGUAGES, help="answer language (default: DEFAULT_LANGUAGE)"
+    )
     ask.add_argument("--json", action="store_true", help="print JSON instead of text")
     ask.add_argument("question", nargs="*", metavar="QUESTION")
     ask.set_defaults(func=cmd_ask)

@@ -271,7 +271,8 @@ class AnswerService:
             lookup = catalog.lookup(codes[0])
         else:
             online, distance = bool(_ONLINE.search(question)), bool(_DISTANCE.search(question))
-            if not (online or distance) or not (_SHARE.search(question) or _STUDY.search(question)):
+            asks = bool(_SHARE.search(question) or _STUDY.search(question))
+            if not (online or distance) or not asks:
                 return None
             mentions = catalog.find_name_mentions(question)
             if not mentions:
@@ -384,9 +385,8 @@ class AnswerService:
         for cid in ranked[:SUGGESTIONS]:
             clause = self.regulation.get(cid)
             if clause is not None:
-                lines.append(
-                    f"• <b>{html.escape(self.cite(cid))}</b> — {html.escape(clause.title_in(lang))}"
-                )
+                title = html.escape(clause.title_in(lang))
+                lines.append(f"• <b>{html.escape(self.cite(cid))}</b> — {title}")
         lines.append(
             _("Open one of them below, rephrase your question, or ask a person from the helpdesk.")
         )
