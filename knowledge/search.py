@@ -1,23 +1,29 @@
 """Clause search over Regulation No. 066 in Kazakh, Russian and English.
 
-``KnowledgeIndex.build(regulation)`` runs once at start-up; ``index.search(query)`` is sync,
-allocation-light and takes well under a millisecond for a typical question, so handlers may
-call it directly from the event loop.
+``KnowledgeIndex.build(regulation, programmes)`` runs once at start-up (a few hundred ms);
+``index.search(question, lang)`` is sync and takes well under a millisecond of CPU for a
+typical question, so handlers may call it directly from the event loop.
 
-Ranking, per language (the user's language counts most, the other two are a fallback):
+Ranking:
 
-* BM25F over three fields (title, aliases, text, plus the parent's title as weak context),
-  with per-term contributions precomputed at build time, so a query is a few dict lookups;
-* terms are folded (``textnorm.fold``) and stemmed (Snowball for ru/en, an ending stripper
-  for kk), with a 5-letter prefix as a second, weaker term and adjacent-word pairs as a
-  third, so Kazakh and Russian endings and most derivations still meet;
+* BM25F per language over a clause's title, aliases, text, its parent's title (weak context)
+  and, where the clause rules on directions of training, their names from the programme
+  catalogue. Per-term contributions are precomputed at build time, so a query is a few dict
+  lookups;
+* terms are folded (``textnorm.fold``: Kazakh letters and their Russian look-alikes meet) and
+  stemmed (Snowball for ru/en, an ending stripper for kk), with a 5-letter prefix as a second,
+  weaker term and adjacent-word pairs as a third, so Kazakh and Russian endings still meet;
 * Latin-typed Kazakh/Russian is transliterated, unknown words are typo-corrected against the
-  index vocabulary with rapidfuzz, and multi-word synonyms and abbreviations
-  (``data/synonyms.yaml``) add their canonical wording in all three languages.
+  index vocabulary with rapidfuzz, and synonyms and abbreviations (``data/synonyms.yaml``) add
+  their concept's canonical wording in all three languages;
+* the language of the question counts fully, the other two at ``_LANG_OTHER`` (mixed
+  questions and shared words still help); clauses with items are damped so the item is cited
+  (5.4.5, not 5.4); definitions (section 3) win "what is X?" questions and are damped in others.
 
-``SearchResult.confidence`` is the share of the question's meaningful words (weighted by how
-rare they are) that the best clause explains, damped when the best score is weak. Below
+``SearchResult.confidence`` (0..1) is half how strong the best score is and half how much of
+the question (its meaningful words, weighted by rarity) the best clause explains. Below
 ``CONFIDENCE_THRESHOLD`` the caller should say "I am not sure" rather than cite a clause.
+``Hit.score`` is the raw ranking score: comparable within one search only.
 """
 
 from __future__ import annotations
@@ -35,10 +41,10 @@ from knowledge.regulation import Clause, Regulation
 from knowledge.textnorm import (
     LANGS,
     Token,
-    _load,
     detect_script,
     fold,
     has_kazakh_letters,
+    load_data,
     stemmers,
     stopwords,
     tokenize,
@@ -174,7 +180,8 @@ class KnowledgeIndex:
         self._stem = stemmers()
         self._stop = stopwords()
         self._all_stop: frozenset[str] = frozenset().union(*self._stop.values())
-        self._synonyms: dict[str, dict[tuple[str, ...], int]] = {}
+        # per language: form as stems -> (concept, prefix a one-word form must start with)
+        self._synonyms: dict[str, dict[tuple[str, ...], tuple[int, str]]] = {}
         self._syn_terms: list[dict[str, list[str]]] = []
         self._fuzzy_cache: dict[tuple[str, str], str | None] = {}
         self._programme_names: dict[str, dict[str, list[str]]] = {}
@@ -283,7 +290,7 @@ class KnowledgeIndex:
 
     def _build_synonyms(self) -> None:
         """Map each synonym form (as a stem sequence) to its concept's canonical terms."""
-        raw = _load("synonyms.yaml")
+        raw = load_data("synonyms.yaml")
         self._synonyms = {lang: {} for lang in LANGS}
         self._syn_terms = []
         for concept in raw.get("concepts", []):
@@ -299,7 +306,9 @@ class KnowledgeIndex:
                 for form in forms:
                     key = self._form_key(form, lang)
                     if key:
-                        self._synonyms[lang].setdefault(key, idx)
+                        # one-word forms must also start like the form: stems collide
+                        guard = "" if len(key) > 1 or key[0][0] == "#" else fold(form)[:5]
+                        self._synonyms[lang].setdefault(key, (idx, guard))
             self._syn_terms.append(canonical)
         definition = raw.get("definition") or {}
         self._def_section = str(definition.get("section", ""))
@@ -350,23 +359,26 @@ class KnowledgeIndex:
             self._fuzzy_cache[key] = result
         return result
 
-    def _word_terms(self, tok: Token, lang: str) -> tuple[list[tuple[str, float]], str | None]:
-        """Weighted terms of one query token in ``lang``, and the stem used for pairs."""
+    def _word_terms(
+        self, tok: Token, lang: str
+    ) -> tuple[list[tuple[str, float]], str | None, str]:
+        """Weighted terms of one query token in ``lang``, the stem used for pairs and synonyms,
+        and the word as analysed (transliterated when Latin-typed)."""
         li = self._langs[lang]
         word = tok.norm
         translit = False
         if tok.script == "lat" and lang != "en" and word not in li.surface:
             en = self._langs["en"]
             if word in self._stop["en"] or word in en.surface:
-                return [], None  # an English word, not Latin-typed Kazakh or Russian
+                return [], None, word  # an English word, not Latin-typed Kazakh or Russian
             word = transliterate(tok.raw, lang)
             translit = True
         if tok.script == "cyr" and lang == "en" and word not in li.surface:
-            return [], None
+            return [], None, word
         if word in self._all_stop or tok.norm in self._all_stop:
-            return [], None
+            return [], None, word
         if len(word) < 2 and not word.isdigit() and word != "%":
-            return [], None
+            return [], None, word
         stem = li.surface.get(word) or self._stem.stem(word, lang)
         weight = _W_STEM
         if stem not in li.stems and len(word) >= 4 and not word.isdigit():
@@ -379,14 +391,12 @@ class KnowledgeIndex:
         pre = _prefix(word)
         if pre:
             terms.append((pre, _W_PREFIX))
-        return terms, stem
+        return terms, stem, word
 
-    def _analyse(
-        self, tokens: list[Token]
-    ) -> tuple[list[_Unit], dict[str, dict[str, float]], dict[str, list[str | None]]]:
+    def _analyse(self, tokens: list[Token]) -> tuple[list[_Unit], dict[str, dict[str, float]]]:
+        """Per token, its weighted terms in each language; per language, the query's terms."""
         units = [_Unit() for _ in tokens]
         query: dict[str, dict[str, float]] = {lang: {} for lang in LANGS}
-        stems_by_lang: dict[str, list[str | None]] = {}
 
         def add(lang: str, term: str, weight: float, unit: _Unit | None) -> None:
             bag = query[lang]
@@ -400,8 +410,10 @@ class KnowledgeIndex:
         exact = {id(unit): False for unit in units}
         for lang in LANGS:
             stems: list[str | None] = []
+            words: list[str] = []
             for tok, unit in zip(tokens, units, strict=True):
-                terms, stem = self._word_terms(tok, lang)
+                terms, stem, word = self._word_terms(tok, lang)
+                words.append(word)
                 for term, weight in terms:
                     add(lang, term, weight, unit)
                 stems.append(stem)
@@ -411,7 +423,6 @@ class KnowledgeIndex:
                     elif terms[0][0] in self._langs[lang].stems:
                         exact[id(unit)] = True
                         unit.fuzzy = False
-            stems_by_lang[lang] = stems
             content = [s for s in stems if s is not None]
             for a, b in itertools.pairwise(content):
                 add(lang, a + "_" + b, _W_BIGRAM, None)
@@ -426,19 +437,16 @@ class KnowledgeIndex:
                     keys.append(stem)
                     owners.append(i)
             table = self._synonyms[lang]
-            for start in range(len(keys)):
+            start = 0
+            while start < len(keys):
+                matched = 0
                 for length in (4, 3, 2, 1):
-                    seq = keys[start : start + length]
+                    seq = tuple(keys[start : start + length])
                     if len(seq) < length:
                         continue
-                    concept = table.get(tuple(seq))
-                    if concept is None and length == 1:
-                        concept = table.get(("#" + tokens[owners[start]].norm,))
-                        if concept is not None and (
-                            tokens[owners[start]].norm in self._stop["ru"]
-                            or tokens[owners[start]].norm in self._stop["kk"]
-                        ):
-                            concept = None
+                    concept = self._synonym(
+                        table, seq, tokens[owners[start]], words[owners[start]]
+                    )
                     if concept is None:
                         continue
                     for target, syn_terms in self._syn_terms[concept].items():
@@ -446,7 +454,9 @@ class KnowledgeIndex:
                         for term in syn_terms:
                             for j in range(start, start + length):
                                 add(target, term, weight, units[owners[j]])
+                    matched = length
                     break
+                start += matched or 1  # words inside a matched form start no other form
         for unit in units:
             best = 0.0
             for lang, bag in unit.terms.items():
@@ -455,9 +465,32 @@ class KnowledgeIndex:
                     if not term.startswith("~"):
                         best = max(best, idf.get(term, 0.0) * weight)
             unit.known_idf = best
-        return units, query, stems_by_lang
+        return units, query
+
+    def _synonym(
+        self,
+        table: dict[tuple[str, ...], tuple[int, str]],
+        seq: tuple[str, ...],
+        tok: Token,
+        word: str,
+    ) -> int | None:
+        """The concept a run of query words names, if any."""
+        hit = table.get(seq)
+        if hit is None and len(seq) == 1 and not tok.upper:
+            # an abbreviation typed in lower case ("моок", "вкк"), unless it is a stop word
+            # ("до" is "until", not distance learning)
+            if tok.norm not in self._all_stop:
+                hit = table.get(("#" + tok.norm,))
+        if hit is None:
+            return None
+        concept, guard = hit
+        if guard and not word.startswith(guard):
+            return None  # a stem collision: "курс" is not "курсера"
+        return concept
 
     def detect_language(self, text: str, hint: str | None = None) -> str:
+        """``kk``, ``ru`` or ``en``: Kazakh letters, then which vocabulary the words belong to
+        (Latin words also as transliterated Kazakh/Russian); ``hint`` breaks ties."""
         tokens = tokenize(text)
         return self._detect(tokens, text, hint)
 
@@ -501,15 +534,15 @@ class KnowledgeIndex:
         return "en" if detect_script(text) == "lat" else "ru"
 
     def search(self, query: str, lang: str | None = None, k: int = 5) -> SearchResult:
-        """Rank clauses for a free-text question; ``lang`` is the user's interface language."""
+        """Rank clauses for a free-text question; ``lang`` is the user's interface language,
+        used when the text does not show its own. Long input is cut to 1,000 characters."""
         query = query[:1000]
         tokens = tokenize(query)[:60]
         detected = self._detect(tokens, query, lang)
         if not tokens or not self.clause_ids:
             return SearchResult(hits=[], confidence=0.0, detected_lang=detected)
-        units, bags, _ = self._analyse(tokens)
+        units, bags = self._analyse(tokens)
         scores: dict[int, float] = defaultdict(float)
-        per_lang: dict[str, dict[int, float]] = {}
         for L in LANGS:
             li = self._langs[L]
             factor = _LANG_PRIMARY if L == detected else _LANG_OTHER
@@ -519,7 +552,6 @@ class KnowledgeIndex:
                 if postings:
                     for doc, value in postings.items():
                         lang_scores[doc] += weight * value
-            per_lang[L] = lang_scores
             for doc, value in lang_scores.items():
                 scores[doc] += factor * value
         if not scores:
@@ -532,9 +564,9 @@ class KnowledgeIndex:
         for doc in scores:
             if self._sections[doc] == self._def_section:
                 scores[doc] *= factor
-        ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[: max(k, 1)]
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[: max(k, 1)]
         hits = [Hit(self.clause_ids[d], round(s, 4)) for d, s in ranked]
-        confidence = self._confidence(units, ranked, detected)
+        confidence = self._confidence(units, ranked)
         return SearchResult(hits=hits, confidence=confidence, detected_lang=detected)
 
     def _is_definition_question(self, tokens: list[Token], units: list[_Unit]) -> bool:
@@ -556,9 +588,7 @@ class KnowledgeIndex:
         )
         return 0 < content <= self._def_max_words
 
-    def _confidence(
-        self, units: list[_Unit], ranked: list[tuple[int, float]], detected: str
-    ) -> float:
+    def _confidence(self, units: list[_Unit], ranked: list[tuple[int, float]]) -> float:
         top_doc, top_score = ranked[0]
         total = 0.0
         matched = 0.0

@@ -81,7 +81,7 @@ _LAT_RE = re.compile(r"[a-zà-öø-ÿāūğışçñ]", re.IGNORECASE)
 
 
 @lru_cache(maxsize=16)
-def _load(name: str) -> dict:
+def load_data(name: str) -> dict:
     """A data file under ``knowledge/data/``, parsed once per process (treat it as read-only)."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with (DATA_DIR / name).open(encoding="utf-8") as fh:
@@ -162,7 +162,7 @@ def has_kazakh_letters(text: str) -> bool:
 
 @lru_cache(maxsize=1)
 def stopwords() -> dict[str, frozenset[str]]:
-    raw = _load("stopwords.yaml")
+    raw = load_data("stopwords.yaml")
     out: dict[str, frozenset[str]] = {}
     for lang in LANGS:
         words: set[str] = set()
@@ -181,7 +181,7 @@ def _longest_first(pair: tuple[str, str]) -> int:
 
 @lru_cache(maxsize=1)
 def _translit_tables() -> dict[str, tuple[tuple[str, str], ...]]:
-    raw = _load("translit.yaml")
+    raw = load_data("translit.yaml")
     return {
         lang: tuple(sorted(((str(k), str(v)) for k, v in table.items()), key=_longest_first))
         for lang, table in raw.items()
@@ -259,7 +259,7 @@ class Stemmers:
     """One stemmer per language; input and output are folded words. Use ``stemmers()``."""
 
     def __init__(self) -> None:
-        raw = _load("kk_suffixes.yaml")
+        raw = load_data("kk_suffixes.yaml")
         self._kk = KazakhStemmer(
             [str(s) for s in raw.get("suffixes", [])],
             int(raw.get("min_stem", 3)),

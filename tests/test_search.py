@@ -132,6 +132,12 @@ def test_abbreviations_and_slang(index: KnowledgeIndex, question: str, expected:
     assert_answers(index.search(question), expected)
 
 
+def test_a_synonym_needs_the_whole_word_not_just_a_shared_stem(index: KnowledgeIndex) -> None:
+    """«курс» shares its stem with «Курсера» (a MOOC), but an online course is clause 3.7."""
+    assert top3(index.search("онлайн курс деген не"))[0] == "3.7"
+    assert top3(index.search("что такое онлайн-курс"))[0] == "3.7"
+
+
 def test_preposition_do_is_not_the_abbreviation(index: KnowledgeIndex) -> None:
     """«до» in lower case is "until"; only «ДО» means distance learning."""
     plain = index.search("сколько дней до начала семестра выкладывают контент")
