@@ -73,16 +73,36 @@ class ApplyCallback(CallbackData, prefix="ap"):
 
 
 DL_STEPS = (
-    "ground", "role", "applicant_name", "full_name", "identifier", "programme", "course",
-    "start", "end", "phone", "document",
+    "ground",
+    "role",
+    "applicant_name",
+    "full_name",
+    "identifier",
+    "programme",
+    "course",
+    "start",
+    "end",
+    "phone",
+    "document",
 )
 ONLINE_STEPS = (
-    "programme", "full_name", "identifier", "phone",
-    "consent_technical", "consent_personal_data", "consent_user_agreement",
+    "programme",
+    "full_name",
+    "identifier",
+    "phone",
+    "consent_technical",
+    "consent_personal_data",
+    "consent_user_agreement",
 )
 TEXT_STEPS = (
-    ApplyForm.applicant_name, ApplyForm.full_name, ApplyForm.identifier, ApplyForm.programme,
-    ApplyForm.course, ApplyForm.start, ApplyForm.end, ApplyForm.phone,
+    ApplyForm.applicant_name,
+    ApplyForm.full_name,
+    ApplyForm.identifier,
+    ApplyForm.programme,
+    ApplyForm.course,
+    ApplyForm.start,
+    ApplyForm.end,
+    ApplyForm.phone,
 )
 # Editing one field makes these answers stale too.
 INVALIDATES = {"start": ("end",), "programme": ("course",), "role": ("applicant_name",)}
@@ -195,9 +215,7 @@ def error_text(exc: v.Invalid) -> str:
         "file_too_big": _(
             "The file is {size} MB; at most {max} MB is accepted. Send a smaller scan or a photo."
         ),
-        "file_type": _(
-            "Files of type «{type}» are not accepted. Send a photo or a PDF file."
-        ),
+        "file_type": _("Files of type «{type}» are not accepted. Send a photo or a PDF file."),
     }
     template = messages.get(exc.code, _("This answer is not valid."))
     return template.format(**{k: html.escape(str(val)) for k, val in p.items()})
@@ -214,12 +232,12 @@ def question(step: str, data: dict[str, Any]) -> str:
             "Who is applying? The application may come from the student, a parent or another "
             "legal representative (clause 5.2.2)."
         ),
-        "applicant_name": _("Your full name (the parent or representative signing the application):"),
+        "applicant_name": _(
+            "Your full name (the parent or representative signing the application):"
+        ),
         "full_name": _("The student's full name (surname, first name, patronymic if any):"),
         "identifier": _("The student ID or the IIN (12 digits):"),
-        "programme": _(
-            "The code of the educational programme (for example 6B06102) or its name:"
-        ),
+        "programme": _("The code of the educational programme (for example 6B06102) or its name:"),
         "course": _("Which course year? (1 to {max})").format(max=v.MAX_COURSE.get(level, 5)),
         "start": _("First day of the period, as DD.MM.YYYY:"),
         "end": _("Last day of the period, as DD.MM.YYYY:"),
@@ -253,15 +271,24 @@ def step_keyboard(step: str, data: dict[str, Any]) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     if step == "ground":
         for ground in GROUNDS:
-            kb.button(text=ground_label(ground), callback_data=ApplyCallback(action="ground", value=ground))
+            kb.button(
+                text=ground_label(ground),
+                callback_data=ApplyCallback(action="ground", value=ground),
+            )
     elif step == "role":
         for role in ("student", "parent", "representative"):
-            kb.button(text=role_label(role), callback_data=ApplyCallback(action="role", value=role))
+            kb.button(
+                text=role_label(role), callback_data=ApplyCallback(action="role", value=role)
+            )
     elif step == "course":
         for year in range(1, v.MAX_COURSE.get(data.get("programme_level", "bachelor"), 5) + 1):
-            kb.button(text=str(year), callback_data=ApplyCallback(action="course", value=str(year)))
+            kb.button(
+                text=str(year), callback_data=ApplyCallback(action="course", value=str(year))
+            )
     elif step == "document":
-        kb.button(text=_("I will bring it in person"), callback_data=ApplyCallback(action="inperson"))
+        kb.button(
+            text=_("I will bring it in person"), callback_data=ApplyCallback(action="inperson")
+        )
     elif step.startswith("consent_"):
         kb.button(text=_("✅ I accept"), callback_data=ApplyCallback(action="accept"))
     kb.button(text=_("⬅️ Back"), callback_data=ApplyCallback(action="back"))
@@ -272,8 +299,12 @@ def step_keyboard(step: str, data: dict[str, Any]) -> InlineKeyboardMarkup:
 
 def kind_keyboard() -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text=_("Distance learning (ҚО)"), callback_data=ApplyCallback(action="kind", value="dl"))
-    kb.button(text=_("Online form (ООН)"), callback_data=ApplyCallback(action="kind", value="online"))
+    kb.button(
+        text=_("Distance learning (ҚО)"), callback_data=ApplyCallback(action="kind", value="dl")
+    )
+    kb.button(
+        text=_("Online form (ООН)"), callback_data=ApplyCallback(action="kind", value="online")
+    )
     kb.adjust(1)
     return kb.as_markup()
 
@@ -312,12 +343,12 @@ def value_of(step: str, data: dict[str, Any]) -> str:
     if step in ("start", "end"):
         return v.format_date(data.get(step))
     if step == "document":
-        kind = data.get("doc_kind")
-        if kind == "in_person":
+        doc_kind = data.get("doc_kind")
+        if doc_kind == "in_person":
             return _("will be brought in person")
-        if kind == "photo":
+        if doc_kind == "photo":
             return _("photo attached")
-        if kind == "document":
+        if doc_kind == "document":
             return _("file attached: {name}").format(name=data.get("doc_name") or "PDF")
         return "—"
     return str(data.get(step) or "—")
@@ -334,7 +365,9 @@ def summary_text(data: dict[str, Any], service: ApplicationService) -> str:
         accepted = data.get("consents") or {}
         lines.append(
             _("<b>Accepted:</b> {items}").format(
-                items=", ".join(f"{k} ({accepted[k]['version']})" for k in CONSENTS if k in accepted)
+                items=", ".join(
+                    f"{k} ({accepted[k]['version']})" for k in CONSENTS if k in accepted
+                )
             )
         )
         lines += ["", _("<b>What you should know before submitting:</b>")]
@@ -427,7 +460,9 @@ async def apply_resume(
     message: Message, state: FSMContext, applications: ApplicationService
 ) -> None:
     step = step_of(await state.get_state())
-    await message.answer(_("You have an unfinished application; let us continue where you left off."))
+    await message.answer(
+        _("You have an unfinished application; let us continue where you left off.")
+    )
     if step in (None, "kind"):
         await message.answer(_("What would you like to apply for?"), reply_markup=kind_keyboard())
     elif step in ("summary", "edit"):
@@ -467,7 +502,9 @@ async def on_button(
         await ask(message, state, steps_for({"kind": value})[0])
     elif action == "ground" and current == "ground" and value in GROUNDS:
         await advance(message, state, applications, "ground", ground=value)
-    elif action == "role" and current == "role" and value in ("student", "parent", "representative"):
+    elif (
+        action == "role" and current == "role" and value in ("student", "parent", "representative")
+    ):
         extra: dict[str, Any] = {"role": value}
         if value == "student":
             extra["applicant_name"] = None
@@ -476,8 +513,13 @@ async def on_button(
         await take_course(message, state, applications, value)
     elif action == "inperson" and current == "document":
         await advance(
-            message, state, applications, "document",
-            doc_kind="in_person", doc_file_id=None, doc_name=None,
+            message,
+            state,
+            applications,
+            "document",
+            doc_kind="in_person",
+            doc_file_id=None,
+            doc_name=None,
         )
     elif action == "accept" and current and current.startswith("consent_"):
         key = current.removeprefix("consent_")
@@ -485,11 +527,18 @@ async def on_button(
         _text, version = consent_text(key, lang)
         data = await state.get_data()
         consents = dict(data.get("consents") or {})
-        consents[key] = {"version": version, "language": lang, "at": applications.now().isoformat()}
+        consents[key] = {
+            "version": version,
+            "language": lang,
+            "at": applications.now().isoformat(),
+        }
         await advance(message, state, applications, current, consents=consents)
     elif action == "edit" and current == "summary":
         await state.set_state(ApplyForm.edit)
-        await message.answer(_("Which field do you want to change?"), reply_markup=edit_keyboard(await state.get_data()))
+        await message.answer(
+            _("Which field do you want to change?"),
+            reply_markup=edit_keyboard(await state.get_data()),
+        )
     elif action == "field" and current == "edit":
         data = await state.get_data()
         if value in steps_for(data):
@@ -499,7 +548,9 @@ async def on_button(
             await ask(message, state, value)
     elif action == "cancel" and current in ("summary", "edit"):
         await state.clear()
-        await message.answer(_("The application was cancelled; nothing was sent."), reply_markup=menu.main_menu())
+        await message.answer(
+            _("The application was cancelled; nothing was sent."), reply_markup=menu.main_menu()
+        )
     elif action == "submit" and current == "summary":
         await submit(message, state, session, applications, settings, db_user, bot)
     else:
@@ -510,7 +561,9 @@ async def on_button(
 # --- handlers: answers ------------------------------------------------------------------------
 
 
-async def take_course(message: Message, state: FSMContext, service: ApplicationService, text: str) -> None:
+async def take_course(
+    message: Message, state: FSMContext, service: ApplicationService, text: str
+) -> None:
     data = await state.get_data()
     try:
         year = v.course_year(text, data.get("programme_level", "bachelor"))
@@ -532,7 +585,9 @@ async def on_text(message: Message, state: FSMContext, applications: Application
             await advance(message, state, applications, step, full_name=v.full_name(text))
         elif step == "identifier":
             ident = v.student_identifier(text)
-            await advance(message, state, applications, step, id_kind=ident.kind, id_value=ident.value)
+            await advance(
+                message, state, applications, step, id_kind=ident.kind, id_value=ident.value
+            )
         elif step == "programme":
             await take_programme(message, state, applications, text, data)
         elif step == "course":
@@ -541,11 +596,11 @@ async def on_text(message: Message, state: FSMContext, applications: Application
             start = v.start_date(text, applications.today())
             await advance(message, state, applications, step, start=start.isoformat())
         elif step == "end":
-            start = v.as_date(data.get("start"))
-            if start is None:
+            first = v.as_date(data.get("start"))
+            if first is None:
                 await ask(message, state, "start")
                 return
-            end = v.end_date(text, start)
+            end = v.end_date(text, first)
             await advance(message, state, applications, step, end=end.isoformat())
         elif step == "phone":
             await advance(message, state, applications, step, phone=v.phone(text))
@@ -554,7 +609,9 @@ async def on_text(message: Message, state: FSMContext, applications: Application
         await ask(message, state, step)
 
 
-async def on_contact(message: Message, state: FSMContext, applications: ApplicationService) -> None:
+async def on_contact(
+    message: Message, state: FSMContext, applications: ApplicationService
+) -> None:
     number = message.contact.phone_number if message.contact else ""
     try:
         value = v.phone(number if number.startswith("+") else "+" + number)
@@ -566,7 +623,10 @@ async def on_contact(message: Message, state: FSMContext, applications: Applicat
 
 
 async def take_programme(
-    message: Message, state: FSMContext, service: ApplicationService, text: str,
+    message: Message,
+    state: FSMContext,
+    service: ApplicationService,
+    text: str,
     data: dict[str, Any],
 ) -> None:
     lang = current_lang()
@@ -588,7 +648,9 @@ async def take_programme(
         await state.clear()
         await message.answer(
             _("<b>The online form is not possible for this direction.</b>")
-            + "\n\n" + render_verdict(result, lang) + "\n\n"
+            + "\n\n"
+            + render_verdict(result, lang)
+            + "\n\n"
             + _(
                 "What is allowed instead: the full-time form, with part of the disciplines at a "
                 "distance within the cap above. /apply → «Distance learning» if you have one of "
@@ -601,7 +663,9 @@ async def take_programme(
         await state.clear()
         await message.answer(
             _("<b>Distance learning is not possible for this programme.</b>")
-            + "\n\n" + render_verdict(result, lang) + "\n\n"
+            + "\n\n"
+            + render_verdict(result, lang)
+            + "\n\n"
             + _(
                 "If you believe the exception of paragraph 2 of article 37-2 of the Law «On "
                 "Education» applies to you, contact the registrar's office or /human."
@@ -611,7 +675,10 @@ async def take_programme(
         return
     await message.answer(render_verdict(result, lang))
     await advance(
-        message, state, service, "programme",
+        message,
+        state,
+        service,
+        "programme",
         programme_code=result.code if result.code and len(result.code) > 5 else direction.code,
         programme_name=direction.name_in(lang),
         programme_level=direction.level,
@@ -632,23 +699,34 @@ async def on_upload(message: Message, state: FSMContext, applications: Applicati
         await ask(message, state, "document")
         return
     await advance(
-        message, state, applications, "document",
-        doc_kind=upload.kind, doc_file_id=upload.file_id, doc_name=upload.file_name,
+        message,
+        state,
+        applications,
+        "document",
+        doc_kind=upload.kind,
+        doc_file_id=upload.file_id,
+        doc_name=upload.file_name,
     )
 
 
 def upload_of(message: Message) -> v.Upload | None:
     if message.photo:
         best = message.photo[-1]
-        return v.Upload("photo", best.file_id, best.file_unique_id, None, "image/jpeg", best.file_size)
+        return v.Upload(
+            "photo", best.file_id, best.file_unique_id, None, "image/jpeg", best.file_size
+        )
     if message.document:
         d = message.document
-        return v.Upload("document", d.file_id, d.file_unique_id, d.file_name, d.mime_type, d.file_size)
+        return v.Upload(
+            "document", d.file_id, d.file_unique_id, d.file_name, d.mime_type, d.file_size
+        )
     return None
 
 
 async def document_text(message: Message, state: FSMContext) -> None:
-    await message.answer(_("Please send a photo or a PDF file, or press «I will bring it in person»."))
+    await message.answer(
+        _("Please send a photo or a PDF file, or press «I will bring it in person».")
+    )
     await ask(message, state, "document")
 
 
@@ -697,9 +775,9 @@ async def submit(
     )
     await message.answer_document(
         BufferedInputFile(docx, filename=f"{app.reference}.docx"),
-        caption=_("Your statement to the Rector ({reference}). Print and sign it if the office asks.").format(
-            reference=app.reference
-        ),
+        caption=_(
+            "Your statement to the Rector ({reference}). Print and sign it if the office asks."
+        ).format(reference=app.reference),
     )
     from handlers.applications_staff import send_to_staff
 
@@ -721,7 +799,10 @@ def history_lines(app: Application, settings: Settings) -> list[str]:
 
 
 async def my_applications(
-    message: Message, session: AsyncSession, db_user: User, applications: ApplicationService,
+    message: Message,
+    session: AsyncSession,
+    db_user: User,
+    applications: ApplicationService,
     settings: Settings,
 ) -> None:
     apps = await applications.for_user(session, db_user.id)
@@ -731,7 +812,8 @@ async def my_applications(
     blocks = [_("<b>Your applications</b>")]
     for app in apps:
         block = [
-            f"\n<b>{app.reference}</b> — {kind_label(app.kind)}, {html.escape(app.programme_code or '')}",
+            f"\n<b>{app.reference}</b> — {kind_label(app.kind)}, "
+            f"{html.escape(app.programme_code or '')}",
             _("Status: <b>{status}</b>").format(status=status_label(app.status)),
             _("History:"),
             *history_lines(app, settings),
@@ -741,11 +823,19 @@ async def my_applications(
 
 
 async def reply_start(
-    callback: CallbackQuery, callback_data: ApplyCallback, state: FSMContext,
-    session: AsyncSession, db_user: User, applications: ApplicationService,
+    callback: CallbackQuery,
+    callback_data: ApplyCallback,
+    state: FSMContext,
+    session: AsyncSession,
+    db_user: User,
+    applications: ApplicationService,
 ) -> None:
     app = await applications.get(session, int(callback_data.value or 0))
-    if app is None or app.user_id != db_user.id or app.status != ApplicationStatus.NEEDS_INFO.value:
+    if (
+        app is None
+        or app.user_id != db_user.id
+        or app.status != ApplicationStatus.NEEDS_INFO.value
+    ):
         await callback.answer(_("This button is no longer active."))
         return
     await callback.answer()
@@ -761,13 +851,22 @@ async def reply_start(
 
 
 async def reply_received(
-    message: Message, state: FSMContext, session: AsyncSession, db_user: User,
-    applications: ApplicationService, settings: Settings, bot: Bot,
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    db_user: User,
+    applications: ApplicationService,
+    settings: Settings,
+    bot: Bot,
 ) -> None:
     data = await state.get_data()
     app = await applications.get(session, int(data.get("app_id") or 0))
     await state.clear()
-    if app is None or app.user_id != db_user.id or app.status != ApplicationStatus.NEEDS_INFO.value:
+    if (
+        app is None
+        or app.user_id != db_user.id
+        or app.status != ApplicationStatus.NEEDS_INFO.value
+    ):
         await message.answer(_("This application is no longer waiting for information."))
         return
     upload = upload_of(message)
@@ -779,7 +878,10 @@ async def reply_received(
             return
     text = (message.text or message.caption or "").strip()[:2000] or None
     await applications.add_reply(
-        session, app, actor_id=db_user.id, comment=text,
+        session,
+        app,
+        actor_id=db_user.id,
+        comment=text,
         file_id=upload.file_id if upload else None,
         file_name=upload.file_name if upload else None,
         file_kind=upload.kind if upload else None,
@@ -791,8 +893,13 @@ async def reply_received(
     from handlers.applications_staff import send_to_staff
 
     await send_to_staff(
-        bot, settings, app, docx=None, direction=applications.direction(app.programme_code),
-        reply_text=text, reply_upload=upload,
+        bot,
+        settings,
+        app,
+        docx=None,
+        direction=applications.direction(app.programme_code),
+        reply_text=text,
+        reply_upload=upload,
     )
 
 
@@ -810,9 +917,7 @@ def create_router() -> Router:
         reply_received, StateFilter(ReplyForm.waiting), F.text | F.photo | F.document
     )
     router.message.register(on_contact, StateFilter(ApplyForm.phone), F.contact)
-    router.message.register(
-        on_text, StateFilter(*TEXT_STEPS), F.text, ~F.text.startswith("/")
-    )
+    router.message.register(on_text, StateFilter(*TEXT_STEPS), F.text, ~F.text.startswith("/"))
     router.message.register(on_upload, StateFilter(ApplyForm.document), F.photo | F.document)
     router.message.register(
         document_text, StateFilter(ApplyForm.document), F.text, ~F.text.startswith("/")

@@ -61,9 +61,17 @@ class StaffComment(StatesGroup):
 def decision_keyboard(app: Application) -> InlineKeyboardMarkup:
     version = len(app.events)
     kb = InlineKeyboardBuilder()
-    kb.button(text=_("✅ Approve"), callback_data=DecisionCallback(id=app.id, action="approve", v=version))
-    kb.button(text=_("❌ Reject"), callback_data=DecisionCallback(id=app.id, action="reject", v=version))
-    kb.button(text=_("❓ Ask for more"), callback_data=DecisionCallback(id=app.id, action="more", v=version))
+    kb.button(
+        text=_("✅ Approve"),
+        callback_data=DecisionCallback(id=app.id, action="approve", v=version),
+    )
+    kb.button(
+        text=_("❌ Reject"), callback_data=DecisionCallback(id=app.id, action="reject", v=version)
+    )
+    kb.button(
+        text=_("❓ Ask for more"),
+        callback_data=DecisionCallback(id=app.id, action="more", v=version),
+    )
     kb.adjust(2, 1)
     return kb.as_markup()
 
@@ -109,7 +117,8 @@ def staff_card(app: Application, direction: Direction | None, lang: str) -> str:
         lines.append(
             _("<b>Accepted:</b> {items}").format(
                 items=", ".join(
-                    f"{c.consent} {c.version} ({c.accepted_at:%d.%m.%Y %H:%M} UTC)" for c in app.consents
+                    f"{c.consent} {c.version} ({c.accepted_at:%d.%m.%Y %H:%M} UTC)"
+                    for c in app.consents
                 )
             )
         )
@@ -139,10 +148,16 @@ async def send_to_staff(
         with i18n.use_locale(lang) if i18n is not None else nullcontext():
             text = staff_card(app, direction, lang)
             if reply_text is not None or reply_upload is not None:
-                text = _("<b>The applicant answered</b>: {text}").format(
-                    text=html.escape(reply_text or "—")
-                ) + "\n\n" + text
+                text = (
+                    _("<b>The applicant answered</b>: {text}").format(
+                        text=html.escape(reply_text or "—")
+                    )
+                    + "\n\n"
+                    + text
+                )
             await bot.send_message(chat, text[:4000], reply_markup=decision_keyboard(app))
+            kind: str | None
+            file_id: str | None
             if reply_upload is not None:
                 kind, file_id = reply_upload.kind, reply_upload.file_id
             elif docx is not None:
@@ -155,7 +170,8 @@ async def send_to_staff(
                 await bot.send_document(chat, file_id, caption=app.reference)
             if docx is not None:
                 await bot.send_document(
-                    chat, BufferedInputFile(docx, filename=f"{app.reference}.docx"),
+                    chat,
+                    BufferedInputFile(docx, filename=f"{app.reference}.docx"),
                     caption=_("Statement {reference}").format(reference=app.reference),
                 )
     except TelegramAPIError as exc:
@@ -191,7 +207,9 @@ async def notify_applicant(
         markup = None
         if app.status == ApplicationStatus.NEEDS_INFO.value:
             kb = InlineKeyboardBuilder()
-            kb.button(text=_("✉️ Answer"), callback_data=ApplyCallback(action="reply", value=str(app.id)))
+            kb.button(
+                text=_("✉️ Answer"), callback_data=ApplyCallback(action="reply", value=str(app.id))
+            )
             markup = kb.as_markup()
         try:
             await bot.send_message(app.user_id, text, reply_markup=markup)
@@ -217,7 +235,9 @@ async def on_decision(
     if not has_role(db_user, Role.STAFF):
         log.warning(
             "refused application decision %s on #%s by unauthorised user %s",
-            callback_data.action, callback_data.id, _who(callback),
+            callback_data.action,
+            callback_data.id,
+            _who(callback),
         )
         await callback.answer(_("Only helpdesk staff can decide applications."), show_alert=True)
         return
@@ -228,7 +248,12 @@ async def on_decision(
         await callback.answer(_("This button is not valid."), show_alert=True)
         return
     if not app.status_enum.under_review or len(app.events) != callback_data.v:
-        log.warning("refused replayed button %r from %s (now %s)", callback.data, _who(callback), app.status)
+        log.warning(
+            "refused replayed button %r from %s (now %s)",
+            callback.data,
+            _who(callback),
+            app.status,
+        )
         if app.status_enum.under_review:
             text = _(
                 "This card is out of date: {reference} has changed since. Use its newest card."
@@ -291,7 +316,11 @@ async def on_comment(
         return
     try:
         app = await applications.change_status(
-            session, int(data["id"]), status, actor_id=db_user.id, version=int(data["v"]),
+            session,
+            int(data["id"]),
+            status,
+            actor_id=db_user.id,
+            version=int(data["v"]),
             comment=comment,
         )
     except StaleAction as exc:
@@ -300,7 +329,8 @@ async def on_comment(
     await session.commit()
     await message.answer(
         _("{reference}: {status} by {name}.").format(
-            reference=app.reference, status=status_label(app.status),
+            reference=app.reference,
+            status=status_label(app.status),
             name=html.escape(db_user.full_name),
         )
     )
@@ -311,7 +341,10 @@ def create_router(settings: Settings | None = None) -> Router:
     router = Router(name=__name__)
     router.callback_query.register(on_decision, DecisionCallback.filter())
     router.message.register(
-        on_comment, StateFilter(StaffComment.waiting), F.chat.type != "private", F.text,
+        on_comment,
+        StateFilter(StaffComment.waiting),
+        F.chat.type != "private",
+        F.text,
         ~F.text.startswith("/"),
     )
     return router

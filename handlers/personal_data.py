@@ -24,12 +24,13 @@ class ForgetCallback(CallbackData, prefix="forget"):
 
 
 async def my_data(
-    message: Message, session: AsyncSession, db_user: User, app: AppContext,
+    message: Message,
+    session: AsyncSession,
+    db_user: User,
+    app: AppContext,
     personal_data: PersonalDataRegistry,
 ) -> None:
-    data: dict[str, Any] = await personal_data.collect(
-        session, db_user.id, app.services.values()
-    )
+    data: dict[str, Any] = await personal_data.collect(session, db_user.id, app.services.values())
     payload = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode("utf-8")
     await message.answer_document(
         BufferedInputFile(payload, filename=f"mydata-{db_user.id}.json"),
@@ -53,8 +54,13 @@ async def forget_ask(message: Message) -> None:
 
 
 async def forget_answer(
-    callback: CallbackQuery, callback_data: ForgetCallback, state: FSMContext,
-    session: AsyncSession, db_user: User, app: AppContext, personal_data: PersonalDataRegistry,
+    callback: CallbackQuery,
+    callback_data: ForgetCallback,
+    state: FSMContext,
+    session: AsyncSession,
+    db_user: User,
+    app: AppContext,
+    personal_data: PersonalDataRegistry,
 ) -> None:
     message = callback.message if isinstance(callback.message, Message) else None
     await callback.answer()

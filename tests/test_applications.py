@@ -14,12 +14,24 @@ from sqlalchemy import select
 from bot.db.models import Role, User
 from bot.db.models.applications import Application
 from bot.services.users import UserRepository
-from tests.harness import ADMIN, STAFF, STAFF_CHAT_ID, STUDENT, STUDENT_EN, STUDENT_RU, Harness, TgUser
+from tests.harness import (
+    ADMIN,
+    STAFF,
+    STAFF_CHAT_ID,
+    STUDENT,
+    STUDENT_EN,
+    STUDENT_RU,
+    Harness,
+    TgUser,
+)
 
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 PDF = {
-    "file_id": "BQACAgIAAxk-cert", "file_unique_id": "cert-1", "file_name": "dkk.pdf",
-    "mime_type": "application/pdf", "file_size": 250_000,
+    "file_id": "BQACAgIAAxk-cert",
+    "file_unique_id": "cert-1",
+    "file_name": "dkk.pdf",
+    "mime_type": "application/pdf",
+    "file_size": 250_000,
 }
 
 
@@ -104,8 +116,13 @@ async def test_student_applies_for_distance_learning_in_their_language(
     assert [e.status for e in app.events] == ["submitted"]
     # The office sees the card, the applicant's file and the statement.
     assert "DL-2026-00001" in h.last_text(STAFF_CHAT_ID)
-    staff_docs = [m for m in h.session.requests if isinstance(m, SendDocument) and m.chat_id == STAFF_CHAT_ID]
-    assert [d.document if isinstance(d.document, str) else "docx" for d in staff_docs] == [PDF["file_id"], "docx"]
+    staff_docs = [
+        m for m in h.session.requests if isinstance(m, SendDocument) and m.chat_id == STAFF_CHAT_ID
+    ]
+    assert [d.document if isinstance(d.document, str) else "docx" for d in staff_docs] == [
+        PDF["file_id"],
+        "docx",
+    ]
     assert set(staff_buttons(h)) == {"approve", "reject", "more"}
 
 
@@ -127,10 +144,25 @@ async def test_parent_applies_and_gives_own_name(h: Harness) -> None:
     await h.send("10.01.2027", user=STUDENT_EN)
     await h.send("20.01.2027", user=STUDENT_EN)
     await h.send("+7 701 111 22 33", user=STUDENT_EN)
-    await h.send_content(STUDENT_EN, photo=[
-        {"file_id": "small", "file_unique_id": "s", "width": 90, "height": 90, "file_size": 1000},
-        {"file_id": "big", "file_unique_id": "b", "width": 1280, "height": 960, "file_size": 300_000},
-    ])
+    await h.send_content(
+        STUDENT_EN,
+        photo=[
+            {
+                "file_id": "small",
+                "file_unique_id": "s",
+                "width": 90,
+                "height": 90,
+                "file_size": 1000,
+            },
+            {
+                "file_id": "big",
+                "file_unique_id": "b",
+                "width": 1280,
+                "height": 960,
+                "file_size": 300_000,
+            },
+        ],
+    )
     summary = h.last_text()
     assert "5.1.2" in summary and "5.4.5" in summary and "20 %" in summary
     await h.click("ap:submit:", STUDENT_EN)
@@ -139,7 +171,10 @@ async def test_parent_applies_and_gives_own_name(h: Harness) -> None:
     assert app.document_kind == "photo" and app.document_file_id == "big"
     assert any(isinstance(m, SendPhoto) and m.photo == "big" for m in h.session.requests)
     text = "\n".join(
-        p.text for p in docx.Document(io.BytesIO(h.last(SendDocument, STUDENT_EN.id).document.data)).paragraphs
+        p.text
+        for p in docx.Document(
+            io.BytesIO(h.last(SendDocument, STUDENT_EN.id).document.data)
+        ).paragraphs
     )
     assert "I am the student's parent" in text and "from Smith Anna" in text
 
@@ -182,7 +217,9 @@ async def test_every_validation_error_repeats_the_question(h: Harness) -> None:
         assert error in "\n".join(texts[:-1]), (text, texts)
         assert asked_again in texts[-1], (text, texts)
     # The document step: wrong type, too big, then "in person".
-    await h.send_content(u, document={**PDF, "file_name": "a.docx", "mime_type": "application/msword"})
+    await h.send_content(
+        u, document={**PDF, "file_name": "a.docx", "mime_type": "application/msword"}
+    )
     assert "are not accepted" in h.texts()[-2]
     await h.send_content(u, document={**PDF, "file_size": 25 * 1024 * 1024})
     assert "at most 20 MB" in h.texts()[-2]
@@ -299,10 +336,16 @@ async def test_two_users_at_once_do_not_mix(h: Harness) -> None:
     await h.click("ap:submit:", a)
     first, second = await stored(h)
     assert (first.user_id, first.full_name, first.identifier, first.phone) == (
-        b.id, "Smith John", "S7777", "+77022222222"
+        b.id,
+        "Smith John",
+        "S7777",
+        "+77022222222",
     )
     assert (second.user_id, second.full_name, second.identifier, second.phone) == (
-        a.id, "Петров Иван", "900101300126", "+77011111111"
+        a.id,
+        "Петров Иван",
+        "900101300126",
+        "+77011111111",
     )
     assert first.reference == "DL-2026-00001" and second.reference == "DL-2026-00002"
     assert first.programme_code == "6B042" and second.period_end.isoformat() == "2027-05-30"
@@ -360,24 +403,30 @@ async def test_staff_decisions_and_unauthorised_presses(
 
     # A student presses the staff buttons: refused, logged, nothing changes.
     with caplog.at_level(logging.WARNING):
-        calls = await h.click(buttons["approve"], STUDENT_EN, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
+        calls = await h.click(
+            buttons["approve"], STUDENT_EN, chat_id=STAFF_CHAT_ID, chat_type="supergroup"
+        )
     alerts = [c for c in calls if isinstance(c, AnswerCallbackQuery)]
     assert alerts and alerts[0].show_alert and "Only helpdesk staff" in (alerts[0].text or "")
     assert "unauthorised" in caplog.text
     # A forged button for an application that does not exist.
-    calls = await h.click("apd:999:approve:1", STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
-    assert [c for c in calls if isinstance(c, AnswerCallbackQuery)][0].show_alert
+    calls = await h.click(
+        "apd:999:approve:1", STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup"
+    )
+    assert next(c for c in calls if isinstance(c, AnswerCallbackQuery)).show_alert
     assert (await stored(h))[0].status == "submitted"
 
     # Staff asks for more, with a comment; the applicant hears it in Russian.
     await h.click(buttons["more"], STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
-    await h.send("Нужна справка ВКК с печатью", user=STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
+    await h.send(
+        "Нужна справка ВКК с печатью", user=STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup"
+    )
     note = h.last_text(STUDENT_RU.id)
     assert "DL-2026-00001" in note and "справка ВКК" in note
     assert (await stored(h))[0].status == "needs_info"
     # The old card's buttons are now stale (replayed).
     calls = await h.click(buttons["approve"], STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
-    assert "устарела" in ([c for c in calls if isinstance(c, AnswerCallbackQuery)][0].text or "")
+    assert "устарела" in (next(c for c in calls if isinstance(c, AnswerCallbackQuery)).text or "")
 
     # The applicant answers with a file; a fresh card reaches the office.
     await h.click_button("", user=STUDENT_RU)
@@ -390,8 +439,10 @@ async def test_staff_decisions_and_unauthorised_presses(
     await h.click(new_buttons["approve"], ADMIN, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
     assert (await stored(h))[0].status == "approved"
     assert "5.4.3" in h.last_text(STUDENT_RU.id)
-    calls = await h.click(new_buttons["approve"], ADMIN, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
-    replay = [c for c in calls if isinstance(c, AnswerCallbackQuery)][0]
+    calls = await h.click(
+        new_buttons["approve"], ADMIN, chat_id=STAFF_CHAT_ID, chat_type="supergroup"
+    )
+    replay = next(c for c in calls if isinstance(c, AnswerCallbackQuery))
     assert replay.show_alert and "already handled: approved" in (replay.text or "")
 
     await h.send("/myapplications", user=STUDENT_RU)
@@ -407,9 +458,16 @@ async def test_staff_rejects_with_a_reason(h: Harness) -> None:
     buttons = staff_buttons(h)
     await h.click(buttons["reject"], STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
     assert "reason" in h.last_text(STAFF_CHAT_ID) or "причин" in h.last_text(STAFF_CHAT_ID)
-    await h.send("Period overlaps the exam session", user=STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
+    await h.send(
+        "Period overlaps the exam session",
+        user=STAFF,
+        chat_id=STAFF_CHAT_ID,
+        chat_type="supergroup",
+    )
     [app] = await stored(h)
-    assert app.status == "rejected" and app.events[-1].comment == "Period overlaps the exam session"
+    assert (
+        app.status == "rejected" and app.events[-1].comment == "Period overlaps the exam session"
+    )
     assert "rejected" in h.last_text(STUDENT_EN.id)
 
 

@@ -145,7 +145,9 @@ def test_uploads_photo_or_pdf_up_to_20_mb() -> None:
         v.check_upload(v.Upload("document", "f", "u", "cert.docx", "application/msword", 1024))
     assert err.value.code == "file_type"
     with pytest.raises(v.Invalid) as err:
-        v.check_upload(v.Upload("document", "f", "u", "scan.pdf", "application/pdf", 21 * 1024 * 1024))
+        v.check_upload(
+            v.Upload("document", "f", "u", "scan.pdf", "application/pdf", 21 * 1024 * 1024)
+        )
     assert err.value.code == "file_too_big" and err.value.params["max"] == 20
 
 

@@ -1,4 +1,4 @@
-"""``studentbot applications export --csv [--status S] [--output FILE]`` for the registrar's office.
+"""``studentbot applications export --csv [--status S] [--output FILE]``: for the office.
 
 One row per application with its reference, status, applicant data (empty once anonymised by
 /forget), the consents with their text versions and the last staff comment.
@@ -7,6 +7,7 @@ One row per application with its reference, status, applicant data (empty once a
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,9 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         await engine.dispose()
     if args.output:
         # utf-8-sig: Excel opens Kazakh and Russian names correctly.
-        Path(args.output).write_text(text, encoding="utf-8-sig", newline="")
+        await asyncio.to_thread(
+            Path(args.output).write_text, text, encoding="utf-8-sig", newline=""
+        )
         print(f"wrote {max(text.count(chr(10)) - 1, 0)} applications to {args.output}")
     else:
         sys.stdout.write(text)

@@ -42,7 +42,9 @@ from knowledge.programmes import (
 
 log = logging.getLogger(__name__)
 
-TEXTS_FILE = Path(__file__).resolve().parent.parent.parent / "knowledge" / "data" / "applications.yaml"
+TEXTS_FILE = (
+    Path(__file__).resolve().parent.parent.parent / "knowledge" / "data" / "applications.yaml"
+)
 GROUNDS: tuple[str, ...] = ("disability", "competition", "health", "mobility", "double_degree")
 ROLES: tuple[str, ...] = ("student", "parent", "representative")
 CONSENTS: tuple[str, ...] = ("technical", "personal_data", "user_agreement")
@@ -184,9 +186,7 @@ def render_rule(rule: Rule | dict[str, Any]) -> str:
             "Next: the list of disciplines taught at a distance is approved by the Rector's order"
         ),
         "next_plan": _("Next: you get an individual study plan and an individual schedule"),
-        "next_monitoring": _(
-            "Your participation is monitored through Platonus and by your tutor"
-        ),
+        "next_monitoring": _("Your participation is monitored through Platonus and by your tutor"),
         "online_allowed": _("Your direction is not in Appendix 1: the online form is allowed"),
         "individual_plan": _("You study by an individual plan and an individual schedule"),
         "synchronous_20": _(
@@ -337,26 +337,39 @@ class ApplicationService:
         app.status = status.value
         app.updated_at = now
         app.events.append(
-            ApplicationEvent(status=status.value, actor_id=actor_id, comment=comment, created_at=now)
+            ApplicationEvent(
+                status=status.value, actor_id=actor_id, comment=comment, created_at=now
+            )
         )
         await session.flush()
         return app
 
     async def add_reply(
-        self, session: AsyncSession, app: Application, *, actor_id: int, comment: str | None,
-        file_id: str | None = None, file_name: str | None = None, file_kind: str | None = None,
+        self,
+        session: AsyncSession,
+        app: Application,
+        *,
+        actor_id: int,
+        comment: str | None,
+        file_id: str | None = None,
+        file_name: str | None = None,
+        file_kind: str | None = None,
     ) -> Application:
         """The applicant answers a "more information" request: back to ``submitted``."""
         now = self.now()
         if file_id:
             app.document_kind, app.document_file_id, app.document_name = (
-                file_kind, file_id, file_name,
+                file_kind,
+                file_id,
+                file_name,
             )
         app.status = ApplicationStatus.SUBMITTED.value
         app.updated_at = now
         app.events.append(
             ApplicationEvent(
-                status=ApplicationStatus.SUBMITTED.value, actor_id=actor_id, comment=comment,
+                status=ApplicationStatus.SUBMITTED.value,
+                actor_id=actor_id,
+                comment=comment,
                 created_at=now,
             )
         )
@@ -373,24 +386,54 @@ class ApplicationService:
         writer = csv.writer(out)
         writer.writerow(
             [
-                "reference", "kind", "status", "created_at", "updated_at", "language", "ground",
-                "applicant_role", "applicant_name", "full_name", "identifier_kind", "identifier",
-                "programme_code", "course", "period_start", "period_end", "phone",
-                "document", "consents", "last_comment", "anonymised",
+                "reference",
+                "kind",
+                "status",
+                "created_at",
+                "updated_at",
+                "language",
+                "ground",
+                "applicant_role",
+                "applicant_name",
+                "full_name",
+                "identifier_kind",
+                "identifier",
+                "programme_code",
+                "course",
+                "period_start",
+                "period_end",
+                "phone",
+                "document",
+                "consents",
+                "last_comment",
+                "anonymised",
             ]
         )
         for app in rows:
             comments = [e.comment for e in app.events if e.comment]
             writer.writerow(
                 [
-                    app.reference, app.kind, app.status, app.created_at.isoformat(),
-                    app.updated_at.isoformat(), app.language, app.ground or "",
-                    app.applicant_role or "", app.applicant_name or "", app.full_name or "",
-                    app.identifier_kind or "", app.identifier or "", app.programme_code or "",
-                    app.course or "", app.period_start or "", app.period_end or "",
-                    app.phone or "", app.document_kind or "",
+                    app.reference,
+                    app.kind,
+                    app.status,
+                    app.created_at.isoformat(),
+                    app.updated_at.isoformat(),
+                    app.language,
+                    app.ground or "",
+                    app.applicant_role or "",
+                    app.applicant_name or "",
+                    app.full_name or "",
+                    app.identifier_kind or "",
+                    app.identifier or "",
+                    app.programme_code or "",
+                    app.course or "",
+                    app.period_start or "",
+                    app.period_end or "",
+                    app.phone or "",
+                    app.document_kind or "",
                     "; ".join(f"{c.consent}@{c.version}" for c in app.consents),
-                    comments[-1] if comments else "", "yes" if app.anonymised_at else "",
+                    comments[-1] if comments else "",
+                    "yes" if app.anonymised_at else "",
                 ]
             )
         return out.getvalue()
@@ -398,7 +441,9 @@ class ApplicationService:
     # personal data (found by bot.services.personal_data through these two methods)
     personal_data_key = "applications"
 
-    async def collect_personal_data(self, session: AsyncSession, user_id: int) -> list[dict[str, Any]]:
+    async def collect_personal_data(
+        self, session: AsyncSession, user_id: int
+    ) -> list[dict[str, Any]]:
         return [application_as_dict(app) for app in await self.for_user(session, user_id)]
 
     async def erase_personal_data(self, session: AsyncSession, user_id: int) -> int:
@@ -416,7 +461,9 @@ class ApplicationService:
                 app.phone = None
                 app.events.append(
                     ApplicationEvent(
-                        status=app.status, actor_id=None, comment="anonymised on request",
+                        status=app.status,
+                        actor_id=None,
+                        comment="anonymised on request",
                         created_at=now,
                     )
                 )
@@ -451,8 +498,12 @@ def application_as_dict(app: Application) -> dict[str, Any]:
             for e in app.events
         ],
         "consents": [
-            {"consent": c.consent, "version": c.version, "language": c.language,
-             "accepted_at": c.accepted_at.isoformat()}
+            {
+                "consent": c.consent,
+                "version": c.version,
+                "language": c.language,
+                "accepted_at": c.accepted_at.isoformat(),
+            }
             for c in app.consents
         ],
     }

@@ -25,7 +25,9 @@ def _t(section: str, lang: str) -> str:
     return str(item.get(lang) or item["kk"]).strip()
 
 
-def statement_text(app: Application, direction: Direction | None, local_date: datetime) -> list[str]:
+def statement_text(
+    app: Application, direction: Direction | None, local_date: datetime
+) -> list[str]:
     """The statement's paragraphs (also used by tests and the staff card)."""
     lang = app.language
     texts = load_texts()

@@ -69,9 +69,7 @@ async def collect_user(session: AsyncSession, user_id: int) -> dict[str, Any] | 
     user = await session.get(User, user_id)
     if user is None:
         return None
-    return {
-        column.key: _iso(getattr(user, column.key)) for column in User.__table__.columns
-    }
+    return {column.key: _iso(getattr(user, column.key)) for column in User.__table__.columns}
 
 
 async def erase_user(session: AsyncSession, user_id: int) -> int:
@@ -85,7 +83,9 @@ class PersonalDataRegistry:
     def __init__(self) -> None:
         self._providers: list[Provider] = []
 
-    def register(self, key: str, collect: Collector | None = None, erase: Eraser | None = None) -> None:
+    def register(
+        self, key: str, collect: Collector | None = None, erase: Eraser | None = None
+    ) -> None:
         if any(p.key == key for p in self._providers):
             raise ValueError(f"personal data provider {key!r} registered twice")
         self._providers.append(Provider(key, collect, erase))

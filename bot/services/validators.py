@@ -169,7 +169,7 @@ def format_date(value: date | str | None) -> str:
 
 
 def phone(text: str) -> str:
-    """Kazakhstan numbers in any usual spelling become +7XXXXXXXXXX; others need a + and 8-15 digits."""
+    """Kazakhstan numbers in any usual spelling become +7XXXXXXXXXX; others: + and 8-15 digits."""
     raw = (text or "").strip()
     if not raw or re.search(r"[^\d+()\s.-]", raw):
         raise Invalid("phone_format")

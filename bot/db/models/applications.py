@@ -1,4 +1,4 @@
-"""Applications for distance learning (ҚО) and the online form (ООН), their history and consents."""
+"""Applications for distance learning (ҚО) and the online form (ООН), history and consents."""
 
 from __future__ import annotations
 
@@ -42,7 +42,9 @@ class Application(Base):
     )
     reference: Mapped[str | None] = mapped_column(String(32), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default=ApplicationStatus.SUBMITTED.value, index=True)
+    status: Mapped[str] = mapped_column(
+        String(16), default=ApplicationStatus.SUBMITTED.value, index=True
+    )
     language: Mapped[str] = mapped_column(String(8))
     ground: Mapped[str | None] = mapped_column(String(32))
     applicant_role: Mapped[str | None] = mapped_column(String(16))

@@ -46,7 +46,9 @@ def upgrade() -> None:
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.Column("anonymised_at", UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_applications_user_id_users"),
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_applications_user_id_users"),
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_applications")),
@@ -63,8 +65,10 @@ def upgrade() -> None:
         sa.Column("comment", sa.Text(), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["application_id"], ["applications.id"],
-            name=op.f("fk_application_events_application_id_applications"), ondelete="CASCADE",
+            ["application_id"],
+            ["applications.id"],
+            name=op.f("fk_application_events_application_id_applications"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_application_events")),
     )
@@ -80,8 +84,10 @@ def upgrade() -> None:
         sa.Column("language", sa.String(8), nullable=False),
         sa.Column("accepted_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["application_id"], ["applications.id"],
-            name=op.f("fk_application_consents_application_id_applications"), ondelete="CASCADE",
+            ["application_id"],
+            ["applications.id"],
+            name=op.f("fk_application_consents_application_id_applications"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_application_consents")),
     )
@@ -91,7 +97,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_application_consents_application_id"), table_name="application_consents")
+    op.drop_index(
+        op.f("ix_application_consents_application_id"), table_name="application_consents"
+    )
     op.drop_table("application_consents")
     op.drop_index(op.f("ix_application_events_application_id"), table_name="application_events")
     op.drop_table("application_events")
