@@ -445,7 +445,7 @@ class KnowledgeIndex:
                     if len(seq) < length:
                         continue
                     concept = self._synonym(
-                        table, seq, tokens[owners[start]], words[owners[start]]
+                        table, seq, tokens[owners[start]], words[owners[start]], lang
                     )
                     if concept is None:
                         continue
@@ -473,9 +473,13 @@ class KnowledgeIndex:
         seq: tuple[str, ...],
         tok: Token,
         word: str,
+        lang: str,
     ) -> int | None:
         """The concept a run of query words names, if any."""
         hit = table.get(seq)
+        if hit is None and len(seq) == 1 and not tok.upper:
+            # the word's own stem, before typo correction moved it to a nearby indexed word
+            hit = table.get((self._stem.stem(word, lang),))
         if hit is None and len(seq) == 1 and not tok.upper:
             # an abbreviation typed in lower case ("моок", "вкк"), unless it is a stop word
             # ("до" is "until", not distance learning)
