@@ -577,3 +577,42 @@ async def test_tickets_export_csv(harness: Harness, tmp_path: Any) -> None:
     assert row["id"] == "1" and row["status"] == "closed" and row["rating"] == "5"
     assert row["first_response_at"].startswith("2026-11-25T06:00") and row["messages"] == "2"
     assert row["assignee_id"] == str(STAFF.id)
+
+
+async def test_staff_edit_reaches_the_students_copy(harness: Harness) -> None:
+    at(harness, WEDNESDAY_11)
+    await make_staff(harness)
+    await open_ticket(harness)
+    await staff_says(harness, "Your login is s12345", 100)
+    answer = (await messages(harness, 1))[-1]
+    payload = harness.message_payload(
+        STAFF,
+        text="Your login is s123456",
+        chat_id=STAFF_CHAT_ID,
+        chat_type="supergroup",
+        thread_id=100,
+    )
+    payload["message_id"] = answer.staff_message_id
+    payload["edit_date"] = 1
+    calls = await harness.feed({"edited_message": payload})
+    edit = of(calls, EditMessageText, STUDENT_EN.id)[0]
+    assert edit.message_id == answer.student_message_id and edit.text == "Your login is s123456"
+    assert (await messages(harness, 1))[-1].edited_at == WEDNESDAY_11
+
+
+async def test_ask_a_person_under_an_answer_carries_the_question(harness: Harness) -> None:
+    at(harness, WEDNESDAY_11)
+    await harness.send("/start", user=STUDENT_EN)
+    await harness.click_button("English", user=STUDENT_EN)
+    await harness.send("Can I study law online?", user=STUDENT_EN)
+    await harness.click_button("Ask a person", user=STUDENT_EN)
+    assert "What is it about?" in harness.last_text(STUDENT_EN.id)
+    await harness.click_button("Other", user=STUDENT_EN)
+    calls = await harness.send("Please confirm for 6B04201", user=STUDENT_EN)
+    card = of(calls, SendMessage, STAFF_CHAT_ID)[0].text
+    assert "Can I study law online? → " in card
+    [ticket] = await tickets(harness)
+    assert ticket.question_id is not None
+    # While the ticket is open, questions get no automatic answer: they go to the staff.
+    calls = await harness.send("What is MOOC?", user=STUDENT_EN)
+    assert [type(c) for c in calls] == [CopyMessage]
