@@ -616,3 +616,37 @@ async def test_ask_a_person_under_an_answer_carries_the_question(harness: Harnes
     # While the ticket is open, questions get no automatic answer: they go to the staff.
     calls = await harness.send("What is MOOC?", user=STUDENT_EN)
     assert [type(c) for c in calls] == [CopyMessage]
+
+
+async def test_sla_worker_keeps_running_after_a_failed_round(harness: Harness) -> None:
+    import asyncio
+
+    import pytest
+
+    service = helpdesk(harness)
+    service.poll_seconds = 0
+    rounds: list[int] = []
+
+    async def flaky(bot: Any, now: Any = None) -> list[int]:
+        rounds.append(1)
+        if len(rounds) == 1:
+            raise RuntimeError("database went away")
+        if len(rounds) == 3:
+            raise asyncio.CancelledError
+        return []
+
+    service.check_sla = flaky  # type: ignore[method-assign]
+    with pytest.raises(asyncio.CancelledError):
+        await service.run_forever(harness.bot)
+    assert len(rounds) == 3
+
+
+def test_cli_tickets_export(tmp_path: Any, monkeypatch: Any, capsys: Any) -> None:
+    from bot.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/bot.db")
+    assert main(["tickets", "export", "--csv"]) == 0
+    assert capsys.readouterr().out.startswith("id,user_id,status,topic,language")
+    assert main(["tickets", "export", "--json", "-o", str(tmp_path / "t.json")]) == 0
+    assert (tmp_path / "t.json").read_text() == "[]\n"
