@@ -123,6 +123,17 @@ async def test_related_button_lists_parent_and_siblings_and_opens_them(
     assert "Regulation No. 066, clause 5.4.6" in edited.text
 
 
+async def test_a_clause_number_inside_a_question_is_answered_from_that_clause(
+    harness: Harness,
+) -> None:
+    await harness.send("что говорит п. 6.6 про синхронные занятия?", user=STUDENT_RU)
+    assert "Положение № 066, п. 6.6" in harness.last_text(STUDENT_RU.id)
+    await harness.send("1-қосымшада қандай бағыттар бар?", user=STUDENT)
+    assert "1-қосымша" in harness.last_text(STUDENT.id)
+    rows = await questions(harness)
+    assert [r.clauses[0] for r in rows] == ["6.6", "appendix-1"]
+
+
 async def test_thumbs_up_is_stored_and_thanked(harness: Harness) -> None:
     await harness.send("Who has the right to amend the regulation?", user=STUDENT_EN)
     await harness.click_button("👍", user=STUDENT_EN)

@@ -1,10 +1,11 @@
 """Cited answers to free-text questions about Regulation No. 066.
 
 ``AnswerService.answer(question, lang)`` is the one place a question becomes an answer: the bot's
-free-text handler, ``/rules`` and ``studentbot ask`` all call it, so the evaluation measures
-exactly what students get. It is synchronous and bounded (the index answers in about a
-millisecond; questions over ``MAX_QUESTION_CHARS`` are refused); ``await service.ask(...)`` runs
-longer questions in a worker thread so the event loop never waits on them.
+free-text handler and ``studentbot ask`` both call it, so the evaluation measures exactly what
+students get (``/rules`` uses the same citations and clause cards). It is synchronous and
+bounded (the index answers in about a millisecond; questions over ``MAX_QUESTION_CHARS`` are
+refused); ``await service.ask(...)`` runs longer questions in a worker thread so the event loop
+never waits on them.
 
 Routing, in order:
 
@@ -13,7 +14,8 @@ Routing, in order:
 3. a programme code, or a direction name together with a question about the online form or
    distance learning → the programme lookup; its clauses (6.2/appendix-1 for online,
    5.4.5–5.4.7 for the distance-learning share) rank first;
-4. the clause search: confident → ``answer`` quoting the best clause; not confident but on
+4. a clause ID inside the question ("what does 6.6 say?") → that clause, then the search's;
+5. the clause search: confident → ``answer`` quoting the best clause; not confident but on
    topic → ``unsure`` with the closest clauses; nothing on topic → ``out_of_scope``.
 
 The texts are HTML in the requested language; ``Answer.plain`` is the same without markup.
@@ -141,6 +143,21 @@ _APPENDIX = re.compile(
 )
 
 
+_CLAUSE_IN_TEXT = re.compile(r"(?<![\d.,])(\d{1,2}\.\d{1,2}(?:\.\d{1,2})?)(?![.,]?\d)")
+_APPENDIX_IN_TEXT = re.compile(
+    r"(?i)appendix[\s-]*(?:no\.?\s*)?1\b|приложени[а-я]*\s*(?:№\s*)?1(?!\d)|"
+    r"(?<!\d)1\s*-?\s*[қк]осымша"
+)
+
+
+def mentioned_clauses(text: str) -> list[str]:
+    """Clause IDs written inside a sentence ("what does 6.6 say", "Приложение 1 — что это")."""
+    found = [m.group(1) for m in _CLAUSE_IN_TEXT.finditer(text)]
+    if _APPENDIX_IN_TEXT.search(text):
+        found.append("appendix-1")
+    return list(dict.fromkeys(found))
+
+
 def clean_question(text: str) -> str:
     text = unicodedata.normalize("NFKC", text or "")
     text = _INVISIBLE.sub("", text)
@@ -220,6 +237,11 @@ class AnswerService:
         if programme is not None:
             return programme
         ranked = tuple(h.clause_id for h in result.hits)
+        named = [cid for cid in mentioned_clauses(question) if cid in self.regulation]
+        if named:
+            ranked = tuple(dict.fromkeys([*named, *ranked]))
+            confidence = max(result.confidence, PROGRAMME_CONFIDENCE)
+            return self._clause_answer(named[0], lang, confidence, ranked)
         if result.confident:
             return self._clause_answer(ranked[0], lang, result.confidence, ranked)
         top = result.top
