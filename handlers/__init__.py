@@ -20,6 +20,9 @@ def get_routers() -> list[Router]:
     # 2. applications wizard and staff decisions
     routers += [applications.create_router(), personal_data.create_router()]
     # 3. reminders, calendar, curator groups and broadcasts
+    from handlers import broadcast, groups, reminders
+
+    routers += [broadcast.create_router(), groups.create_router(), reminders.create_router()]
     # 4. knowledge: /rules browsing, then free-text questions (the last real handler)
     from handlers import questions, rules
     routers += [rules.create_router(), questions.create_router()]

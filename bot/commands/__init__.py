@@ -9,4 +9,5 @@ COMMAND_MODULES: list[str] = [
     "bot.commands.helpdesk",
     "bot.commands.knowledge",
     "bot.commands.applications",
+    "bot.commands.calendar",
 ]

@@ -1,0 +1,238 @@
+"""Curator groups (/newgroup, /groups), joining by invite code or link (/join), /profile."""
+
+from __future__ import annotations
+
+import html
+import secrets
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import Role, User
+from bot.db.models.reminders import CuratorGroup, GroupMember, StudentProfile
+from bot.filters import RoleFilter
+from handlers.broadcast import STUDY_FORMS, form_name
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+class ProfileForm(StatesGroup):
+    faculty = State()
+    programme = State()
+
+
+class ProfileCallback(CallbackData, prefix="prof"):
+    field: str  # faculty | programme | course_year | study_form
+    value: str = ""
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+
+
+async def get_profile(session: AsyncSession, user_id: int) -> StudentProfile:
+    profile = await session.get(StudentProfile, user_id)
+    if profile is None:
+        profile = StudentProfile(
+            user_id=user_id, remind_deadlines=True, remind_orientation=True,
+            remind_announcements=True,
+        )
+        session.add(profile)
+        await session.flush()
+    return profile
+
+
+async def join_group(session: AsyncSession, user: User, code: str) -> CuratorGroup | None:
+    group = await session.scalar(
+        select(CuratorGroup).where(CuratorGroup.invite_code == code.strip().upper())
+    )
+    if group is None:
+        return None
+    exists = await session.get(GroupMember, (group.id, user.id))
+    if exists is None:
+        session.add(GroupMember(group_id=group.id, user_id=user.id))
+        await session.flush()
+    return group
+
+
+# Curators -------------------------------------------------------------------------------------
+
+
+async def invite_link(bot: Bot, code: str) -> str:
+    me = await bot.me()
+    return f"https://t.me/{me.username}?start=join_{code}"
+
+
+async def new_group(
+    message: Message, command: CommandObject, db_user: User, session: AsyncSession, bot: Bot
+) -> None:
+    name = (command.args or "").strip()[:128]
+    if not name:
+        await message.answer(_("Give the group a name: /newgroup IT-21"))
+        return
+    group = CuratorGroup(curator_id=db_user.id, name=name, invite_code=new_code())
+    session.add(group)
+    await session.flush()
+    await message.answer(
+        _(
+            "Group «{name}» created. Students join with the code {code} (/join {code}) or "
+            "this link: {link}"
+        ).format(name=html.escape(name), code=group.invite_code,
+                 link=await invite_link(bot, group.invite_code))
+    )
+
+
+async def list_groups(message: Message, db_user: User, session: AsyncSession, bot: Bot) -> None:
+    rows = (
+        await session.execute(
+            select(CuratorGroup, func.count(GroupMember.user_id))
+            .outerjoin(GroupMember, GroupMember.group_id == CuratorGroup.id)
+            .where(CuratorGroup.curator_id == db_user.id)
+            .group_by(CuratorGroup.id)
+            .order_by(CuratorGroup.name)
+        )
+    ).all()
+    if not rows:
+        await message.answer(_("You have no groups yet. Create one with /newgroup NAME."))
+        return
+    lines = [_("Your groups:")]
+    for group, members in rows:
+        lines.append(
+            _("• {name}: {n} students, code {code}, link {link}").format(
+                name=html.escape(group.name), n=members, code=group.invite_code,
+                link=await invite_link(bot, group.invite_code),
+            )
+        )
+    await message.answer("\n".join(lines))
+
+
+# Students -------------------------------------------------------------------------------------
+
+
+async def join(message: Message, command: CommandObject, db_user: User, session: AsyncSession) -> None:
+    code = (command.args or "").strip()
+    if code.lower().startswith("join_"):
+        code = code[5:]
+    if not code:
+        await message.answer(_("Send the code your curator gave you: /join CODE"))
+        return
+    group = await join_group(session, db_user, code)
+    if group is None:
+        await message.answer(_("No group has the code {code}. Check it with your curator.").format(
+            code=html.escape(code)
+        ))
+        return
+    await message.answer(
+        _("You joined the group «{name}». Your curator's announcements will come here. "
+          "Fill in /profile so deadlines reach you.").format(name=html.escape(group.name))
+    )
+
+
+def profile_keyboard() -> object:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("Faculty"), callback_data=ProfileCallback(field="faculty"))
+    builder.button(text=_("Programme"), callback_data=ProfileCallback(field="programme"))
+    for year in range(1, 5):
+        builder.button(
+            text=_("Year {n}").format(n=year),
+            callback_data=ProfileCallback(field="course_year", value=str(year)),
+        )
+    for code in STUDY_FORMS:
+        builder.button(text=form_name(code), callback_data=ProfileCallback(field="study_form", value=code))
+    builder.adjust(2, 4, 3)
+    return builder.as_markup()
+
+
+async def profile_text(session: AsyncSession, user: User) -> str:
+    profile = await session.get(StudentProfile, user.id)
+    groups = list(
+        await session.scalars(
+            select(CuratorGroup.name)
+            .join(GroupMember, GroupMember.group_id == CuratorGroup.id)
+            .where(GroupMember.user_id == user.id)
+        )
+    )
+    unset = _("not set")
+    return "\n".join(
+        [
+            _("Your profile"),
+            _("Faculty: {v}").format(v=html.escape(profile.faculty) if profile and profile.faculty else unset),
+            _("Programme: {v}").format(
+                v=html.escape(profile.programme) if profile and profile.programme else unset
+            ),
+            _("Course year: {v}").format(v=profile.course_year if profile and profile.course_year else unset),
+            _("Study form: {v}").format(
+                v=form_name(profile.study_form) if profile and profile.study_form else unset
+            ),
+            _("Groups: {v}").format(v=html.escape(", ".join(groups)) if groups else unset),
+        ]
+    )
+
+
+async def show_profile(message: Message, db_user: User, session: AsyncSession, state: FSMContext) -> None:
+    await state.clear()
+    await message.answer(await profile_text(session, db_user), reply_markup=profile_keyboard())
+
+
+async def profile_pressed(
+    callback: CallbackQuery,
+    callback_data: ProfileCallback,
+    db_user: User,
+    session: AsyncSession,
+    state: FSMContext,
+) -> None:
+    field = callback_data.field
+    if field in ("faculty", "programme"):
+        await state.set_state(ProfileForm.faculty if field == "faculty" else ProfileForm.programme)
+        await callback.answer()
+        prompt = _("Type your faculty:") if field == "faculty" else _("Type your programme:")
+        await callback.message.answer(prompt)  # type: ignore[union-attr]
+        return
+    profile = await get_profile(session, db_user.id)
+    if field == "course_year" and callback_data.value.isdigit() and 1 <= int(callback_data.value) <= 6:
+        profile.course_year = int(callback_data.value)
+    elif field == "study_form" and callback_data.value in STUDY_FORMS:
+        profile.study_form = callback_data.value
+    else:
+        await callback.answer()
+        return
+    await session.flush()
+    await callback.answer(_("Saved."))
+    if isinstance(callback.message, Message):
+        await callback.message.edit_text(
+            await profile_text(session, db_user), reply_markup=profile_keyboard()
+        )
+
+
+async def profile_typed(
+    message: Message, db_user: User, session: AsyncSession, state: FSMContext
+) -> None:
+    field = "faculty" if await state.get_state() == ProfileForm.faculty.state else "programme"
+    profile = await get_profile(session, db_user.id)
+    setattr(profile, field, (message.text or "").strip()[:128 if field == "faculty" else 256])
+    await session.flush()
+    await state.clear()
+    await message.answer(await profile_text(session, db_user), reply_markup=profile_keyboard())
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == "private")
+    curator = RoleFilter(Role.CURATOR, Role.STAFF)
+    router.message.register(new_group, Command("newgroup"), curator)
+    router.message.register(list_groups, Command("groups"), curator)
+    router.message.register(join, Command("join"))
+    # Invite links (t.me/<bot>?start=join_CODE) reach here when /start defers deep links.
+    router.message.register(join, CommandStart(deep_link=True, magic=F.args.startswith("join_")))
+    router.message.register(show_profile, Command("profile"))
+    router.message.register(profile_typed, StateFilter(ProfileForm.faculty, ProfileForm.programme), F.text)
+    router.callback_query.register(profile_pressed, ProfileCallback.filter())
+    return router
