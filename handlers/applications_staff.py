@@ -17,7 +17,13 @@ from aiogram.filters import StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    ForceReply,
+    InlineKeyboardMarkup,
+    Message,
+)
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -286,14 +292,23 @@ async def on_decision(
         return
     await callback.answer()
     await state.set_state(StaffComment.waiting)
-    await state.set_data({"id": app.id, "action": callback_data.action, "v": callback_data.v})
+    await state.set_data(
+        {
+            "id": app.id,
+            "action": callback_data.action,
+            "v": callback_data.v,
+            "card": message.message_id if message is not None else None,
+        }
+    )
     if message is not None:
         prompt = (
             _("Write the reason for rejecting {reference} (the applicant will see it):")
             if status is ApplicationStatus.REJECTED
             else _("Write what else is needed for {reference} (the applicant will see it):")
         )
-        await message.answer(prompt.format(reference=app.reference))
+        await message.answer(
+            prompt.format(reference=app.reference), reply_markup=ForceReply(selective=True)
+        )
 
 
 async def on_comment(
@@ -327,6 +342,13 @@ async def on_comment(
         await message.answer(_("{reference} was already handled.").format(reference=str(exc)))
         return
     await session.commit()
+    if data.get("card"):
+        try:
+            await bot.edit_message_reply_markup(
+                chat_id=message.chat.id, message_id=int(data["card"]), reply_markup=None
+            )
+        except TelegramAPIError as exc:
+            log.info("could not remove the buttons of %s's card: %s", app.reference, exc)
     await message.answer(
         _("{reference}: {status} by {name}.").format(
             reference=app.reference,
@@ -346,5 +368,6 @@ def create_router(settings: Settings | None = None) -> Router:
         F.chat.type != "private",
         F.text,
         ~F.text.startswith("/"),
+        ~F.is_topic_message,  # a reply in a helpdesk ticket's topic is not this comment
     )
     return router

@@ -8,7 +8,13 @@ from datetime import UTC, datetime
 
 import docx
 import pytest
-from aiogram.methods import AnswerCallbackQuery, SendDocument, SendMessage, SendPhoto
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageReplyMarkup,
+    SendDocument,
+    SendMessage,
+    SendPhoto,
+)
 from sqlalchemy import select
 
 from bot.db.models import Role, User
@@ -124,6 +130,33 @@ async def test_student_applies_for_distance_learning_in_their_language(
         "docx",
     ]
     assert set(staff_buttons(h)) == {"approve", "reject", "more"}
+
+
+async def test_menu_button_opens_the_wizard_and_apply_resumes_it(h: Harness) -> None:
+    await h.send("/start", user=STUDENT_EN)
+    await h.click_button("English", user=STUDENT_EN)
+    await h.send("📝 Apply", user=STUDENT_EN)
+    assert h.buttons() == ["Distance learning (ҚО)", "Online form (ООН)"]
+    await h.click_button("Distance learning", user=STUDENT_EN)
+    await h.send("/apply", user=STUDENT_EN)
+    assert "unfinished application" in h.texts()[-2]
+    assert "On what ground" in h.last_text()
+    # A button from an earlier question shows where we are instead of acting.
+    await h.click("ap:course:2", STUDENT_EN)
+    assert "On what ground" in h.last_text()
+    await h.send_content(
+        STUDENT_EN,
+        sticker={
+            "file_id": "s",
+            "file_unique_id": "s",
+            "type": "regular",
+            "width": 1,
+            "height": 1,
+            "is_animated": False,
+            "is_video": False,
+        },
+    )
+    assert "answer the question above" in h.texts()[-2]
 
 
 async def test_parent_applies_and_gives_own_name(h: Harness) -> None:
@@ -418,9 +451,19 @@ async def test_staff_decisions_and_unauthorised_presses(
 
     # Staff asks for more, with a comment; the applicant hears it in Russian.
     await h.click(buttons["more"], STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
+    # A reply in a helpdesk ticket's topic meanwhile is not taken as the comment.
     await h.send(
+        "Answer to a ticket",
+        user=STAFF,
+        chat_id=STAFF_CHAT_ID,
+        chat_type="supergroup",
+        thread_id=7,
+    )
+    assert (await stored(h))[0].status == "submitted"
+    calls = await h.send(
         "Нужна справка ВКК с печатью", user=STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup"
     )
+    assert any(isinstance(c, EditMessageReplyMarkup) and c.reply_markup is None for c in calls)
     note = h.last_text(STUDENT_RU.id)
     assert "DL-2026-00001" in note and "справка ВКК" in note
     assert (await stored(h))[0].status == "needs_info"
