@@ -295,7 +295,7 @@ async def _student_closes(
     db_user: User,
     helpdesk: HelpdeskService,
 ) -> None:
-    await helpdesk.close(session, ticket, db_user.id)
+    await helpdesk.close(session, ticket, db_user.id, bot=bot)
     with use_locale(helpdesk.i18n, helpdesk.staff_language):
         await helpdesk.notify_staff(
             bot, ticket, _("🔒 The student closed ticket #{id}.").format(id=ticket.id)

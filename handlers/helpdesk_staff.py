@@ -150,7 +150,7 @@ async def close(
     if ticket is None or ticket.status != TicketStatus.OPEN.value:
         await message.reply(_("No open ticket here. Use the command in a ticket's topic."))
         return
-    await helpdesk.close(session, ticket, db_user.id)
+    await helpdesk.close(session, ticket, db_user.id, bot=bot)
     await message.reply(
         _("Ticket #{id} is closed. The student was asked to rate the answer.").format(id=ticket.id)
     )
@@ -190,7 +190,7 @@ async def ban(
     await helpdesk.ban(session, ticket.user_id, db_user.id, ticket.id)
     was_open = ticket.status == TicketStatus.OPEN.value
     if was_open:
-        await helpdesk.close(session, ticket, db_user.id)
+        await helpdesk.close(session, ticket, db_user.id, bot=bot)
     await message.reply(
         _("{name} can no longer open helpdesk requests. /unban undoes this.").format(
             name=html.escape(display_name(student, ticket.user_id))

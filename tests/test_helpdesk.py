@@ -650,3 +650,14 @@ def test_cli_tickets_export(tmp_path: Any, monkeypatch: Any, capsys: Any) -> Non
     assert capsys.readouterr().out.startswith("id,user_id,status,topic,language")
     assert main(["tickets", "export", "--json", "-o", str(tmp_path / "t.json")]) == 0
     assert (tmp_path / "t.json").read_text() == "[]\n"
+
+
+async def test_a_closed_tickets_topic_is_marked_done(harness: Harness) -> None:
+    from aiogram.methods import EditForumTopic
+
+    at(harness, WEDNESDAY_11)
+    await make_staff(harness)
+    await open_ticket(harness)
+    calls = await staff_says(harness, "/close", 100)
+    [rename] = of(calls, EditForumTopic)
+    assert rename.message_thread_id == 100 and rename.name.startswith("✅ #1 John Smith")

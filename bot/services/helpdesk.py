@@ -410,8 +410,7 @@ class HelpdeskService:
         async with self.sessionmaker() as reader:
             context = await student_context(reader, user.id, ticket.question_id)
         with use_locale(self.i18n, self.staff_language):
-            label = str(TOPIC_LABELS[TicketTopic(ticket.topic)])
-            topic_name = f"#{ticket.id} {display_name(user, user.id)} · {label}"[:128]
+            topic_name = self.topic_name(ticket, user)
             ticket.thread_id = None
             ticket.relay_mode = RelayMode.TOPIC.value
             if not await self._topics_known_missing(session, chat_id):
@@ -430,6 +429,10 @@ class HelpdeskService:
             )
         ticket.card_message_id = sent.message_id
         await session.flush()
+
+    def topic_name(self, ticket: Ticket, user: User | None) -> str:
+        label = str(TOPIC_LABELS[TicketTopic(ticket.topic)])
+        return f"#{ticket.id} {display_name(user, ticket.user_id)} · {label}"[:120]
 
     def card_text(self, ticket: Ticket, user: User, context: StudentContext) -> str:
         """The context card that opens a ticket's topic (in the staff language)."""
@@ -618,12 +621,28 @@ class HelpdeskService:
         )
         await session.flush()
 
-    async def close(self, session: AsyncSession, ticket: Ticket, by: int) -> None:
+    async def close(
+        self, session: AsyncSession, ticket: Ticket, by: int, *, bot: Bot | None = None
+    ) -> None:
+        """Close the ticket; with ``bot``, its topic is renamed "✅ …" so staff see it is done."""
         ticket.status = TicketStatus.CLOSED.value
         ticket.closed_at = self.now()
         ticket.closed_by = by
         ticket.waiting_since = None
         await session.flush()
+        if bot is None or ticket.relay_mode != RelayMode.TOPIC.value or ticket.thread_id is None:
+            return
+        user = await session.get(User, ticket.user_id)
+        with use_locale(self.i18n, self.staff_language):
+            name = self.topic_name(ticket, user)
+        try:
+            await bot.edit_forum_topic(
+                chat_id=ticket.staff_chat_id,
+                message_thread_id=ticket.thread_id,
+                name=f"✅ {name}"[:128],
+            )
+        except TelegramAPIError as exc:
+            log.info("ticket %s: could not rename its topic: %s", ticket.id, exc)
 
     async def ban(
         self, session: AsyncSession, user_id: int, by: int, ticket_id: int | None
