@@ -34,7 +34,7 @@ from bot.services.applications import (
     consent_text,
     render_rule,
 )
-from bot.services.documents import statement_docx
+from bot.services.documents import statement_docx, statement_pdf
 from bot.services.programmes import render_verdict
 from knowledge.programmes import Category, Reason
 
@@ -779,6 +779,12 @@ async def submit(
             "Your statement to the Rector ({reference}). Print and sign it if the office asks."
         ).format(reference=app.reference),
     )
+    pdf = statement_pdf(app, direction, local)
+    if pdf is not None:
+        await message.answer_document(
+            BufferedInputFile(pdf, filename=f"{app.reference}.pdf"),
+            caption=_("The same statement as PDF ({reference}).").format(reference=app.reference),
+        )
     from handlers.applications_staff import send_to_staff
 
     await send_to_staff(bot, settings, app, docx=docx, direction=direction)

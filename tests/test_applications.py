@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from bot.db.models import Role, User
 from bot.db.models.applications import Application
+from bot.services.documents import pdf_font
 from bot.services.users import UserRepository
 from tests.harness import (
     ADMIN,
@@ -78,6 +79,17 @@ async def dl_until_summary(
     await h.send_content(user, document=PDF)
 
 
+def statement_text_sent(h: Harness, user: TgUser) -> str:
+    """The text of the newest DOCX statement sent to ``user``."""
+    for m in reversed(h.session.requests):
+        if isinstance(m, SendDocument) and m.chat_id == user.id:
+            if m.document.filename.endswith(".docx"):
+                return "\n".join(
+                    p.text for p in docx.Document(io.BytesIO(m.document.data)).paragraphs
+                )
+    raise AssertionError("no statement sent")
+
+
 def staff_buttons(h: Harness) -> dict[str, str]:
     method = h.last(SendMessage, STAFF_CHAT_ID)
     assert method.reply_markup is not None
@@ -109,8 +121,14 @@ async def test_student_applies_for_distance_learning_in_their_language(
     for clause in ("5.4.1", "5.4.2", "5.2.2", "5.4.7", "5.4.3", "5.4.10"):
         assert clause in summary, clause
     await h.click("ap:submit:", user)
-    assert submitted in h.texts(user.id)[-2]
-    sent = h.last(SendDocument, user.id)
+    assert any(submitted in t for t in h.texts(user.id)[-3:])
+    docs = [m for m in h.session.requests if isinstance(m, SendDocument) and m.chat_id == user.id]
+    names = [d.document.filename for d in docs]
+    assert names[0] == "DL-2026-00001.docx"
+    if pdf_font() is not None:
+        assert names[1:] == ["DL-2026-00001.pdf"]
+        assert docs[1].document.data.startswith(b"%PDF")
+    sent = docs[0]
     statement = docx.Document(io.BytesIO(sent.document.data))
     text = "\n".join(p.text for p in statement.paragraphs)
     assert title in text and "Petrov Ivan" in text and "01.02.2027" in text
@@ -203,12 +221,7 @@ async def test_parent_applies_and_gives_own_name(h: Harness) -> None:
     assert app.applicant_role == "parent" and app.applicant_name == "Smith Anna"
     assert app.document_kind == "photo" and app.document_file_id == "big"
     assert any(isinstance(m, SendPhoto) and m.photo == "big" for m in h.session.requests)
-    text = "\n".join(
-        p.text
-        for p in docx.Document(
-            io.BytesIO(h.last(SendDocument, STUDENT_EN.id).document.data)
-        ).paragraphs
-    )
+    text = statement_text_sent(h, STUDENT_EN)
     assert "I am the student's parent" in text and "from Smith Anna" in text
 
 

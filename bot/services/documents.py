@@ -1,14 +1,18 @@
 """The free-form statement (5.2.2) as a DOCX file, in the applicant's language.
 
 The wording comes from ``knowledge/data/applications.yaml`` (``statement``); this module only
-lays it out with python-docx. No PDF: converting DOCX to PDF needs LibreOffice or a layout
-engine we do not ship; the office prints the DOCX.
+lays it out with python-docx, and with fpdf2 as a PDF when a Unicode TrueType font (DejaVu) is
+installed: the PDF's built-in fonts have no Kazakh or Russian letters, so without such a font
+only the DOCX is produced.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 from datetime import datetime
+from functools import cache
+from pathlib import Path
 
 from docx import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
@@ -18,6 +22,22 @@ from bot.db.models.applications import Application, ApplicationKind
 from bot.services.applications import load_texts
 from bot.services.validators import format_date
 from knowledge.programmes import Direction
+
+log = logging.getLogger(__name__)
+
+# Regular and bold faces, first found wins (Debian/Ubuntu, Fedora, Arch, macOS Homebrew).
+FONT_CANDIDATES: tuple[tuple[str, str], ...] = (
+    (
+        "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf",
+        "/usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf",
+    ),
+    (
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+    ),
+    ("/usr/share/fonts/dejavu-serif-fonts/DejaVuSerif.ttf", ""),
+    ("/usr/share/fonts/TTF/DejaVuSerif.ttf", "/usr/share/fonts/TTF/DejaVuSerif-Bold.ttf"),
+)
 
 
 def _t(section: str, lang: str) -> str:
@@ -105,3 +125,48 @@ def statement_docx(app: Application, direction: Direction | None, local_date: da
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()
+
+
+@cache
+def pdf_font() -> tuple[str, str | None] | None:
+    """(regular, bold or None) of a Unicode font, or None when none is installed."""
+    for regular, bold in FONT_CANDIDATES:
+        if Path(regular).is_file():
+            return regular, bold if bold and Path(bold).is_file() else None
+    return None
+
+
+def statement_pdf(
+    app: Application, direction: Direction | None, local_date: datetime
+) -> bytes | None:
+    """The same statement as a PDF, or None when fpdf2 or a Unicode font is missing."""
+    font = pdf_font()
+    if font is None:
+        return None
+    try:
+        from fpdf import FPDF
+        from fpdf.enums import XPos, YPos
+    except ImportError:  # pragma: no cover - fpdf2 is a dependency
+        return None
+    regular, bold = font
+    paragraphs = statement_text(app, direction, local_date)
+    pdf = FPDF(format="A4")
+    pdf.set_margins(25, 20, 15)
+    pdf.add_page()
+    pdf.add_font("Body", "", regular)
+    if bold:
+        pdf.add_font("Body", "B", bold)
+    pdf.set_font("Body", size=12)
+    addressee, sender, title, *body = paragraphs
+    for block in (addressee, sender):
+        pdf.multi_cell(0, 6, block, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.ln(3)
+    pdf.ln(6)
+    pdf.set_font("Body", "B" if bold else "", size=13)
+    pdf.multi_cell(0, 8, title, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font("Body", size=12)
+    pdf.ln(4)
+    for block in body:
+        pdf.multi_cell(0, 6, block, align="J", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.ln(3)
+    return bytes(pdf.output())
