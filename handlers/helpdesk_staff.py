@@ -83,6 +83,12 @@ async def _student(session: AsyncSession, ticket: Ticket) -> User | None:
     return await session.get(User, ticket.user_id)
 
 
+async def student_language(session: AsyncSession, ticket: Ticket) -> str:
+    """The student's language now (they may have switched since opening the ticket)."""
+    student = await _student(session, ticket)
+    return (student.language if student is not None else None) or ticket.language
+
+
 # Relay -----------------------------------------------------------------------------------------
 async def staff_message(
     message: Message, bot: Bot, session: AsyncSession, db_user: User, helpdesk: HelpdeskService
@@ -126,7 +132,7 @@ async def take(
             id=ticket.id, name=html.escape(display_name(db_user, db_user.id))
         )
     )
-    with use_locale(helpdesk.i18n, ticket.language):
+    with use_locale(helpdesk.i18n, await student_language(session, ticket)):
         try:
             await bot.send_message(
                 ticket.user_id,
@@ -154,7 +160,7 @@ async def close(
     await message.reply(
         _("Ticket #{id} is closed. The student was asked to rate the answer.").format(id=ticket.id)
     )
-    with use_locale(helpdesk.i18n, ticket.language):
+    with use_locale(helpdesk.i18n, await student_language(session, ticket)):
         try:
             await bot.send_message(
                 ticket.user_id,
@@ -197,7 +203,7 @@ async def ban(
         )
     )
     if was_open:
-        with use_locale(helpdesk.i18n, ticket.language):
+        with use_locale(helpdesk.i18n, await student_language(session, ticket)):
             try:
                 await bot.send_message(
                     ticket.user_id, _("The Helpdesk has closed this conversation.")

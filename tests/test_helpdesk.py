@@ -661,3 +661,15 @@ async def test_a_closed_tickets_topic_is_marked_done(harness: Harness) -> None:
     calls = await staff_says(harness, "/close", 100)
     [rename] = of(calls, EditForumTopic)
     assert rename.message_thread_id == 100 and rename.name.startswith("✅ #1 John Smith")
+
+
+async def test_language_switch_during_a_ticket_is_respected(harness: Harness) -> None:
+    at(harness, WEDNESDAY_11)
+    await make_staff(harness)
+    await open_ticket(harness, STUDENT_RU, "Вопрос про LMS", "🛠")
+    calls = await harness.send("/language", user=STUDENT_RU)  # common answers, not relayed
+    assert not of(calls, CopyMessage)
+    await harness.click_button("English", user=STUDENT_RU)
+    await staff_says(harness, "/close", 100)
+    texts = harness.texts(STUDENT_RU.id)
+    assert "The Helpdesk has closed your request #1" in texts[-2]
