@@ -251,15 +251,19 @@ def question(step: str, data: dict[str, Any]) -> str:
     if step.startswith("consent_"):
         key = step.removeprefix("consent_")
         text, version = consent_text(key, current_lang())
-        title = {
-            "technical": _("Technical requirements"),
-            "personal_data": _("Processing of personal data"),
-            "user_agreement": _("The online platform's user agreement"),
-        }[key]
+        title = consent_title(key)
         return _(
             "<b>{title}</b> (clause 6.7, version {version})\n\n{text}\n\nDo you accept?"
         ).format(title=title, version=version, text=html.escape(text))
     return texts[step]
+
+
+def consent_title(key: str) -> str:
+    return {
+        "technical": _("Technical requirements"),
+        "personal_data": _("Processing of personal data"),
+        "user_agreement": _("The online platform's user agreement"),
+    }.get(key, key)
 
 
 def current_lang() -> str:
@@ -366,7 +370,9 @@ def summary_text(data: dict[str, Any], service: ApplicationService) -> str:
         lines.append(
             _("<b>Accepted:</b> {items}").format(
                 items=", ".join(
-                    f"{k} ({accepted[k]['version']})" for k in CONSENTS if k in accepted
+                    f"{consent_title(k)} ({accepted[k]['version']})"
+                    for k in CONSENTS
+                    if k in accepted
                 )
             )
         )

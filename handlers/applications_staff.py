@@ -37,6 +37,7 @@ from bot.services import validators as v
 from bot.services.applications import ApplicationService, StaleAction, render_rule
 from handlers.applications import (
     ApplyCallback,
+    consent_title,
     field_label,
     ground_label,
     kind_label,
@@ -123,7 +124,7 @@ def staff_card(app: Application, direction: Direction | None, lang: str) -> str:
         lines.append(
             _("<b>Accepted:</b> {items}").format(
                 items=", ".join(
-                    f"{c.consent} {c.version} ({c.accepted_at:%d.%m.%Y %H:%M} UTC)"
+                    f"{consent_title(c.consent)} {c.version} ({c.accepted_at:%d.%m.%Y %H:%M} UTC)"
                     for c in app.consents
                 )
             )
