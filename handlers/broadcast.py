@@ -62,8 +62,8 @@ STUDY_FORMS = ("full_time", "online", "distance")
 def form_name(code: str) -> str:
     return {
         "full_time": _("full-time"),
-        "online": _("online form (ООН)"),
-        "distance": _("distance learning (ҚО)"),
+        "online": _("online-learning form"),
+        "distance": _("distance learning"),
     }.get(code, code)
 
 
@@ -360,6 +360,8 @@ async def confirm(
     scheduled_at: datetime | None,
 ) -> None:
     data = await state.get_data()
+    # The FSM storage writes with its own session: finish with it before this one writes.
+    await state.clear()
     try:
         b = await create_broadcast(
             session,
@@ -372,10 +374,8 @@ async def confirm(
             default_language=settings.default_language,
         )
     except AudienceNotAllowed:
-        await state.clear()
         await message.answer(_("You can write only to the students of your own groups."))
         return
-    await state.clear()
     if scheduled_at is None:
         text = _("Broadcast #{id}: sending to {n} recipients…").format(id=b.id, n=b.total)
     else:

@@ -216,10 +216,10 @@ async def profile_typed(
     message: Message, db_user: User, session: AsyncSession, state: FSMContext
 ) -> None:
     field = "faculty" if await state.get_state() == ProfileForm.faculty.state else "programme"
+    await state.clear()  # before this session writes (the FSM storage has its own session)
     profile = await get_profile(session, db_user.id)
     setattr(profile, field, (message.text or "").strip()[:128 if field == "faculty" else 256])
     await session.flush()
-    await state.clear()
     await message.answer(await profile_text(session, db_user), reply_markup=profile_keyboard())
 
 

@@ -180,8 +180,8 @@ async def calendar_upload(
     except (CalendarImportError, UnicodeDecodeError) as exc:
         await message.answer(_("The file was not imported: {error}").format(error=html.escape(str(exc))))
         return
+    await state.clear()  # before this session writes (the FSM storage has its own session)
     events = await reminders.add_and_plan(session, specs, created_by=db_user.id)
-    await state.clear()
     await message.answer(
         _("Imported {n} events ({skipped} already in the calendar). Reminders are planned.").format(
             n=len(events), skipped=len(specs) - len(events)

@@ -1,0 +1,119 @@
+"""The stories in the chat: a curator makes a group, students join, the curator broadcasts;
+students set their profile and reminder switches."""
+
+from __future__ import annotations
+
+import re
+
+from aiogram.methods import SendMessage
+from sqlalchemy import select
+
+from bot.db.models.reminders import CuratorGroup, StudentProfile
+from bot.services.broadcast import BroadcastService
+from handlers.broadcast import AudienceCallback
+from tests.harness import STAFF, STUDENT, STUDENT_EN, STUDENT_RU, Harness, TgUser
+from tests.test_reminders_support import FakeClock, services, set_role
+
+CURATOR = TgUser(id=3101, first_name="Gulnar", language_code="ru")
+OTHER_CURATOR = TgUser(id=3102, first_name="Marat", language_code="kk")
+
+
+async def _group(harness: Harness, curator: TgUser, name: str) -> str:
+    await harness.send(f"/newgroup {name}", user=curator)
+    match = re.search(r"/join ([A-Z0-9]{8})", harness.last_text(curator.id))
+    assert match, harness.last_text(curator.id)
+    return match.group(1)
+
+
+async def _setup(harness: Harness) -> tuple[str, str]:
+    for user in (CURATOR, OTHER_CURATOR, STUDENT, STUDENT_RU, STUDENT_EN):
+        await harness.send("/help", user=user)
+    await set_role(harness, CURATOR.id, "curator")
+    await set_role(harness, OTHER_CURATOR.id, "curator")
+    mine = await _group(harness, CURATOR, "IT-21")
+    theirs = await _group(harness, OTHER_CURATOR, "LAW-22")
+    await harness.send(f"/join {mine.lower()}", user=STUDENT)
+    await harness.send(f"/join {mine}", user=STUDENT_RU)
+    await harness.send(f"/join {theirs}", user=STUDENT_EN)
+    return mine, theirs
+
+
+async def test_curator_broadcasts_to_their_group(harness: Harness) -> None:
+    await _setup(harness)
+    assert "IT-21" in harness.last_text(STUDENT_RU.id)
+    await harness.send("/broadcast", user=CURATOR)
+    await harness.send("Собрание группы в 15:00 <завтра>", user=CURATOR)
+    assert "2" not in harness.buttons(CURATOR.id)  # curators see groups, not segments
+    await harness.click_button("IT-21", user=CURATOR)
+    assert "2" in harness.last_text(CURATOR.id)  # two recipients
+    await harness.click_button("➡️", user=CURATOR)
+    preview = harness.texts(CURATOR.id)[-2]
+    assert preview == "Собрание группы в 15:00 &lt;завтра&gt;"
+    await harness.click_button("🚀", user=CURATOR)
+    assert "№" in harness.last_text(CURATOR.id)  # the curator writes in Russian
+
+    clock = FakeClock()
+    broadcasts, _ = services(harness, clock)
+    await broadcasts.drain(harness.bot)
+    assert harness.texts(STUDENT.id)[-1] == "Собрание группы в 15:00 &lt;завтра&gt;"
+    assert harness.texts(STUDENT_RU.id)[-1] == "Собрание группы в 15:00 &lt;завтра&gt;"
+    assert "Собрание" not in harness.texts(STUDENT_EN.id)[-1]
+    report = harness.last_text(CURATOR.id)
+    assert "2" in report and "№" in report
+
+
+async def test_curator_cannot_reach_another_curators_group(harness: Harness) -> None:
+    await _setup(harness)
+    async with harness.ctx.sessionmaker() as session:
+        other = await session.scalar(select(CuratorGroup.id).where(CuratorGroup.name == "LAW-22"))
+    await harness.send("/broadcast", user=CURATOR)
+    await harness.send("Hello", user=CURATOR)
+    # A forged button press naming the other curator's group is refused.
+    await harness.click(AudienceCallback(key="group", value=str(other)).pack(), user=CURATOR)
+    assert harness.alerts()
+    await harness.click(AudienceCallback(key="faculty").pack(), user=CURATOR)
+    assert len(harness.alerts()) == 2
+    await harness.click_button("➡️", user=CURATOR)  # nothing chosen: refused
+    assert not any(isinstance(m, SendMessage) and m.chat_id == STUDENT_EN.id and m.text == "Hello"
+                   for m in harness.session.requests)
+
+
+async def test_students_cannot_broadcast(harness: Harness) -> None:
+    await harness.send("/broadcast", user=STUDENT_EN)
+    assert not any("Send the message for the students" in t for t in harness.texts(STUDENT_EN.id))
+
+
+async def test_staff_picks_a_segment(harness: Harness) -> None:
+    await _setup(harness)
+    await harness.send("/help", user=STAFF)
+    await set_role(harness, STAFF.id, "staff")
+    async with harness.ctx.sessionmaker() as session, session.begin():
+        session.add(StudentProfile(user_id=STUDENT_EN.id, course_year=2, study_form="online"))
+        session.add(StudentProfile(user_id=STUDENT_RU.id, course_year=3, study_form="online"))
+    await harness.send("/broadcast", user=STAFF)
+    await harness.send("Exams", user=STAFF)
+    await harness.click(AudienceCallback(key="course_year", value="2").pack(), user=STAFF)
+    await harness.click(AudienceCallback(key="done").pack(), user=STAFF)
+    await harness.click_button("🚀", user=STAFF)
+    broadcasts: BroadcastService
+    broadcasts, _ = services(harness, FakeClock())
+    await broadcasts.drain(harness.bot)
+    assert harness.texts(STUDENT_EN.id)[-1] == "Exams"
+    assert "Exams" not in harness.texts(STUDENT_RU.id)
+
+
+async def test_profile_and_reminder_switches(harness: Harness) -> None:
+    await harness.send("/profile", user=STUDENT_EN)
+    await harness.click_button("Year 2", user=STUDENT_EN)
+    await harness.click_button("online", user=STUDENT_EN)
+    await harness.click_button("Faculty", user=STUDENT_EN)
+    await harness.send("Engineering", user=STUDENT_EN)
+    assert "Engineering" in harness.last_text(STUDENT_EN.id)
+    await harness.send("/reminders", user=STUDENT_EN)
+    assert "Deadlines" in " ".join(harness.buttons(STUDENT_EN.id))
+    await harness.click_button("Deadlines", user=STUDENT_EN)
+    async with harness.ctx.sessionmaker() as session:
+        profile = await session.get(StudentProfile, STUDENT_EN.id)
+        assert profile is not None
+        assert (profile.course_year, profile.study_form, profile.faculty) == (2, "online", "Engineering")
+        assert profile.remind_deadlines is False and profile.remind_orientation is True
