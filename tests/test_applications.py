@@ -535,9 +535,12 @@ async def test_mydata_and_forget(h: Harness) -> None:
 
     await dl_until_summary(h, STUDENT_EN)
     await h.click("ap:submit:", STUDENT_EN)
+    await h.send("Can I study law online?", user=STUDENT_EN)  # another area's row
     await h.send("/mydata", user=STUDENT_EN)
     data = json.loads(h.last(SendDocument, STUDENT_EN.id).document.data)
     assert data["user"]["id"] == STUDENT_EN.id
+    assert "applications" not in data["other"]  # covered by its own section
+    assert any("law" in json.dumps(rows) for rows in data["other"].values())
     assert data["applications"][0]["reference"] == "DL-2026-00001"
     assert data["applications"][0]["phone"] == "+77012345678"
 

@@ -440,6 +440,7 @@ class ApplicationService:
 
     # personal data (found by bot.services.personal_data through these two methods)
     personal_data_key = "applications"
+    personal_data_tables = ("applications", "application_events", "application_consents")
 
     async def collect_personal_data(
         self, session: AsyncSession, user_id: int

@@ -10,6 +10,11 @@ An area takes part in one of two ways, with no edit to this file:
 
 Area erasers run first (their rows may reference ``users``), then the FSM records and the user
 row itself. Everything runs in the caller's session, so /forget is one transaction.
+
+Rows of tables no provider covers are not lost either: /mydata adds every row of every table
+with a foreign key to ``users.id`` (section ``other``), and deleting the user row removes or
+detaches them through those keys' ``ON DELETE CASCADE / SET NULL``. A provider lists the tables
+it covers in ``personal_data_tables`` (service attribute or ``register(tables=...)``).
 """
 
 from __future__ import annotations
@@ -19,10 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import FsmRecord, User
+from bot.db.models import Base, FsmRecord, User
 
 Collector = Callable[[AsyncSession, int], Awaitable[Any]]
 Eraser = Callable[[AsyncSession, int], Awaitable[int]]
@@ -33,6 +38,7 @@ class Provider:
     key: str
     collect: Collector | None
     erase: Eraser | None
+    tables: tuple[str, ...] = ()
 
 
 def _iso(value: Any) -> Any:
@@ -65,6 +71,34 @@ async def erase_fsm(session: AsyncSession, user_id: int) -> int:
     return len(rows)
 
 
+def _user_columns(table: Table) -> list[str]:
+    return [
+        fk.parent.name
+        for fk in table.foreign_keys
+        if fk.column.table.name == User.__tablename__ and fk.column.name == "id"
+    ]
+
+
+async def collect_other_tables(
+    session: AsyncSession, user_id: int, covered: set[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Rows of every other table that references the user, keyed by table name."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for table in Base.metadata.sorted_tables:
+        if table.name in covered or table.name == User.__tablename__:
+            continue
+        columns = _user_columns(table)
+        if not columns:
+            continue
+        rows: list[dict[str, Any]] = []
+        for column in columns:
+            result = await session.execute(select(table).where(table.c[column] == user_id))
+            rows += [{k: _iso(v) for k, v in row._mapping.items()} for row in result]
+        if rows:
+            out[table.name] = rows
+    return out
+
+
 async def collect_user(session: AsyncSession, user_id: int) -> dict[str, Any] | None:
     user = await session.get(User, user_id)
     if user is None:
@@ -84,11 +118,16 @@ class PersonalDataRegistry:
         self._providers: list[Provider] = []
 
     def register(
-        self, key: str, collect: Collector | None = None, erase: Eraser | None = None
+        self,
+        key: str,
+        collect: Collector | None = None,
+        erase: Eraser | None = None,
+        *,
+        tables: tuple[str, ...] = (),
     ) -> None:
         if any(p.key == key for p in self._providers):
             raise ValueError(f"personal data provider {key!r} registered twice")
-        self._providers.append(Provider(key, collect, erase))
+        self._providers.append(Provider(key, collect, erase, tables))
 
     def providers(self, services: Iterable[Any] = ()) -> list[Provider]:
         found = list(self._providers)
@@ -101,6 +140,7 @@ class PersonalDataRegistry:
                         key,
                         getattr(service, "collect_personal_data", None),
                         getattr(service, "erase_personal_data", None),
+                        tuple(getattr(service, "personal_data_tables", ())),
                     )
                 )
                 keys.add(key)
@@ -112,9 +152,14 @@ class PersonalDataRegistry:
         self, session: AsyncSession, user_id: int, services: Iterable[Any] = ()
     ) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for provider in self.providers(services):
+        providers = self.providers(services)
+        for provider in providers:
             if provider.collect is not None:
                 out[provider.key] = await provider.collect(session, user_id)
+        covered = {t for p in providers for t in p.tables}
+        other = await collect_other_tables(session, user_id, covered)
+        if other:
+            out["other"] = other
         return out
 
     async def erase(
