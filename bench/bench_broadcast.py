@@ -61,12 +61,17 @@ async def prepare_db(url: str, n: int) -> int:
         async with create_sessionmaker(engine)() as session, session.begin():
             session.add(User(id=SENDER_ID, first_name="Staff", role="staff", language="en"))
             rows = [
-                {"id": FIRST_RECIPIENT + i, "first_name": f"S{i}", "role": "student",
-                 "language": ("kk", "ru", "en")[i % 3], "is_active": True}
+                {
+                    "id": FIRST_RECIPIENT + i,
+                    "first_name": f"S{i}",
+                    "role": "student",
+                    "language": ("kk", "ru", "en")[i % 3],
+                    "is_active": True,
+                }
                 for i in range(n)
             ]
             for start in range(0, n, 2000):
-                await session.execute(insert(User), rows[start:start + 2000])
+                await session.execute(insert(User), rows[start : start + 2000])
             sender = await session.get(User, SENDER_ID)
             assert sender is not None
             b = await create_broadcast(
@@ -86,7 +91,9 @@ async def db_counts(url: str, broadcast_id: int) -> dict[str, int]:
                 .where(BroadcastDelivery.broadcast_id == broadcast_id)
                 .group_by(BroadcastDelivery.status)
             )
-            status = await session.scalar(select(Broadcast.status).where(Broadcast.id == broadcast_id))
+            status = await session.scalar(
+                select(Broadcast.status).where(Broadcast.id == broadcast_id)
+            )
             out = {s: int(c) for s, c in rows.all()}
             out["_broadcast_" + str(status)] = 1
             return out
@@ -107,8 +114,11 @@ async def run_sender(url: str, api: str, rate: float, lease: float) -> int:
     settings = settings_for(url, rate)
     engine = create_engine(url)
     service = BroadcastService(
-        settings, create_sessionmaker(engine), lease=timedelta(seconds=lease),
-        request_timeout=max(1, int(lease / 2)), backoff=0.5,
+        settings,
+        create_sessionmaker(engine),
+        lease=timedelta(seconds=lease),
+        request_timeout=max(1, int(lease / 2)),
+        backoff=0.5,
     )
     bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api)))
     try:
@@ -122,10 +132,21 @@ async def run_sender(url: str, api: str, rate: float, lease: float) -> int:
 # The benchmark --------------------------------------------------------------------------------
 
 
-def spawn_sender(url: str, api: str, rate: float, lease: float) -> asyncio.subprocess.Process:
-    return asyncio.create_subprocess_exec(  # type: ignore[return-value]
-        sys.executable, __file__, "--sender", "--db", url, "--api", api,
-        "--rate", str(rate), "--lease", str(lease),
+async def spawn_sender(
+    url: str, api: str, rate: float, lease: float
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--sender",
+        "--db",
+        url,
+        "--api",
+        api,
+        "--rate",
+        str(rate),
+        "--lease",
+        str(lease),
     )
 
 
@@ -142,7 +163,13 @@ def server_figures(api: object, n: int, since: int) -> tuple[int, int, int]:
 
 
 async def one_run(
-    label: str, url: str, api: object, n: int, rate: float, lease: float, kill: bool,
+    label: str,
+    url: str,
+    api: object,
+    n: int,
+    rate: float,
+    lease: float,
+    kill: bool,
     deadline: float,
 ) -> dict[str, object]:
     broadcast_id = await prepare_db(url, n)
@@ -187,10 +214,19 @@ async def one_run(
     window = stamps[-1] - stamps[0] if len(stamps) > 1 else 0.0
     achieved = (len(stamps) - 1) / window if window else 0.0
     return {
-        "run": label, "recipients": n, "delivered": delivered, "seconds": round(elapsed, 1),
-        "rate": round(achieved, 2), "overall": round(delivered / elapsed, 2) if elapsed else 0, "baseline": rate, "share": round(100 * achieved / rate, 1),
-        "429s": api.rate_limited - limited_before, "duplicates": duplicates, "lost": lost,  # type: ignore[attr-defined]
-        "unknown_in_db": c.get("unknown", 0), "kills": kills,
+        "run": label,
+        "recipients": n,
+        "delivered": delivered,
+        "seconds": round(elapsed, 1),
+        "rate": round(achieved, 2),
+        "overall": round(delivered / elapsed, 2) if elapsed else 0,
+        "baseline": rate,
+        "share": round(100 * achieved / rate, 1),
+        "429s": api.rate_limited - limited_before,  # type: ignore[attr-defined]
+        "duplicates": duplicates,
+        "lost": lost,  # type: ignore[attr-defined]
+        "unknown_in_db": c.get("unknown", 0),
+        "kills": kills,
         "db": {k: v for k, v in c.items() if not k.startswith("_")},
     }
 
@@ -201,7 +237,8 @@ def print_result(r: dict[str, object]) -> None:
     )
     print(
         f"{r['run']:<22} recipients={r['recipients']} delivered={r['delivered']} "
-        f"time={r['seconds']}s ({r['overall']}/s overall) rate={r['rate']}/s baseline BROADCAST_RATE={r['baseline']}/s "
+        f"time={r['seconds']}s ({r['overall']}/s overall) rate={r['rate']}/s "
+        f"baseline BROADCAST_RATE={r['baseline']}/s "
         f"-> {r['share']}% (target >= 90%) 429s={r['429s']} duplicates={r['duplicates']} "
         f"lost={r['lost']} (targets 0) unknown-in-db={r['unknown_in_db']} "
         f"{'OK' if ok else 'MISSED'}",
@@ -215,9 +252,13 @@ async def make_pg_database(base_url: str) -> tuple[str, str]:
 
     u = make_url(base_url)
     name = f"bench_broadcast_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(host=u.host or "127.0.0.1", port=u.port or 5432,
-                                 user=u.username or "postgres", password=u.password,
-                                 database=u.database or "postgres")
+    conn = await asyncpg.connect(
+        host=u.host or "127.0.0.1",
+        port=u.port or 5432,
+        user=u.username or "postgres",
+        password=u.password,
+        database=u.database or "postgres",
+    )
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -229,9 +270,13 @@ async def drop_pg_database(base_url: str, name: str) -> None:
     import asyncpg
 
     u = make_url(base_url)
-    conn = await asyncpg.connect(host=u.host or "127.0.0.1", port=u.port or 5432,
-                                 user=u.username or "postgres", password=u.password,
-                                 database=u.database or "postgres")
+    conn = await asyncpg.connect(
+        host=u.host or "127.0.0.1",
+        port=u.port or 5432,
+        user=u.username or "postgres",
+        password=u.password,
+        database=u.database or "postgres",
+    )
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
@@ -267,8 +312,9 @@ async def bench(args: argparse.Namespace) -> int:
             for i, (backend, url, _name) in enumerate(backends):
                 kill = i % 2 == 1
                 label = f"{backend}/{'kill+restart' if kill else 'clean'}"
-                result = await one_run(label, url, api, args.recipients, rate, args.lease,
-                                       kill, deadline)
+                result = await one_run(
+                    label, url, api, args.recipients, rate, args.lease, kill, deadline
+                )
                 results.append(result)
                 print_result(result)
         finally:
@@ -281,7 +327,9 @@ async def bench(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", "--recipients", type=int, default=10_000)
-    parser.add_argument("--rate", type=float, default=None, help="BROADCAST_RATE (default: setting)")
+    parser.add_argument(
+        "--rate", type=float, default=None, help="BROADCAST_RATE (default: setting)"
+    )
     parser.add_argument("--server-limit", type=int, default=30)
     parser.add_argument("--postgres", metavar="URL", help="also run on this PostgreSQL server")
     parser.add_argument("--timeout", type=float, default=None, help="bound for the whole run (s)")

@@ -48,7 +48,9 @@ class BroadcastForm(StatesGroup):
 
 
 class AudienceCallback(CallbackData, prefix="bca"):
-    key: str  # group | all_groups | everyone | faculty | programme | course_year | study_form | language | done
+    # group | all_groups | everyone | faculty | programme | course_year | study_form | language
+    # | done
+    key: str
     value: str = ""
 
 
@@ -120,9 +122,7 @@ async def got_content(
     await show_audience(message, state, db_user, session)
 
 
-async def audience_keyboard(
-    session: AsyncSession, db_user: User, audience: dict[str, Any]
-) -> Any:
+async def audience_keyboard(session: AsyncSession, db_user: User, audience: dict[str, Any]) -> Any:
     builder = InlineKeyboardBuilder()
     if is_staff(db_user):
         builder.button(text=_("Everyone"), callback_data=AudienceCallback(key="everyone"))
@@ -151,7 +151,9 @@ async def audience_keyboard(
         return builder.as_markup()
     groups = list(
         await session.scalars(
-            select(CuratorGroup).where(CuratorGroup.curator_id == db_user.id).order_by(CuratorGroup.name)
+            select(CuratorGroup)
+            .where(CuratorGroup.curator_id == db_user.id)
+            .order_by(CuratorGroup.name)
         )
     )
     chosen = set(audience.get("groups") or [])
@@ -168,7 +170,12 @@ async def audience_keyboard(
 
 
 async def show_audience(
-    message: Message, state: FSMContext, db_user: User, session: AsyncSession, *, edit: bool = False
+    message: Message,
+    state: FSMContext,
+    db_user: User,
+    session: AsyncSession,
+    *,
+    edit: bool = False,
 ) -> None:
     data = await state.get_data()
     audience = data.get("audience") or {}
@@ -335,9 +342,13 @@ async def got_schedule(
 ) -> None:
     when = parse_when(message.text or "", settings)
     if when is None or when <= broadcasts.now():
-        await message.answer(_("I could not read a future date and time. Example: 2026-09-01 10:00"))
+        await message.answer(
+            _("I could not read a future date and time. Example: 2026-09-01 10:00")
+        )
         return
-    shifted = out_of_quiet_hours(when, settings.tz, settings.quiet_hours_start, settings.quiet_hours_end)
+    shifted = out_of_quiet_hours(
+        when, settings.tz, settings.quiet_hours_start, settings.quiet_hours_end
+    )
     if shifted != when:
         await message.answer(
             _("That is within quiet hours ({start}–{end}); I will send it at {when}.").format(
@@ -428,4 +439,3 @@ def create_router() -> Router:
     )
     router.callback_query.register(cancel_pressed, BroadcastCallback.filter(F.action == "cancel"))
     return router
-

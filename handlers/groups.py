@@ -10,7 +10,7 @@ from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import func, select
@@ -42,7 +42,9 @@ async def get_profile(session: AsyncSession, user_id: int) -> StudentProfile:
     profile = await session.get(StudentProfile, user_id)
     if profile is None:
         profile = StudentProfile(
-            user_id=user_id, remind_deadlines=True, remind_orientation=True,
+            user_id=user_id,
+            remind_deadlines=True,
+            remind_orientation=True,
             remind_announcements=True,
         )
         session.add(profile)
@@ -85,8 +87,11 @@ async def new_group(
         _(
             "Group «{name}» created. Students join with the code {code} (/join {code}) or "
             "this link: {link}"
-        ).format(name=html.escape(name), code=group.invite_code,
-                 link=await invite_link(bot, group.invite_code))
+        ).format(
+            name=html.escape(name),
+            code=group.invite_code,
+            link=await invite_link(bot, group.invite_code),
+        )
     )
 
 
@@ -107,7 +112,9 @@ async def list_groups(message: Message, db_user: User, session: AsyncSession, bo
     for group, members in rows:
         lines.append(
             _("• {name}: {n} students, code {code}, link {link}").format(
-                name=html.escape(group.name), n=members, code=group.invite_code,
+                name=html.escape(group.name),
+                n=members,
+                code=group.invite_code,
                 link=await invite_link(bot, group.invite_code),
             )
         )
@@ -117,7 +124,9 @@ async def list_groups(message: Message, db_user: User, session: AsyncSession, bo
 # Students -------------------------------------------------------------------------------------
 
 
-async def join(message: Message, command: CommandObject, db_user: User, session: AsyncSession) -> None:
+async def join(
+    message: Message, command: CommandObject, db_user: User, session: AsyncSession
+) -> None:
     code = (command.args or "").strip()
     if code.lower().startswith("join_"):
         code = code[5:]
@@ -126,17 +135,21 @@ async def join(message: Message, command: CommandObject, db_user: User, session:
         return
     group = await join_group(session, db_user, code)
     if group is None:
-        await message.answer(_("No group has the code {code}. Check it with your curator.").format(
-            code=html.escape(code)
-        ))
+        await message.answer(
+            _("No group has the code {code}. Check it with your curator.").format(
+                code=html.escape(code)
+            )
+        )
         return
     await message.answer(
-        _("You joined the group «{name}». Your curator's announcements will come here. "
-          "Fill in /profile so deadlines reach you.").format(name=html.escape(group.name))
+        _(
+            "You joined the group «{name}». Your curator's announcements will come here. "
+            "Fill in /profile so deadlines reach you."
+        ).format(name=html.escape(group.name))
     )
 
 
-def profile_keyboard() -> object:
+def profile_keyboard() -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=_("Faculty"), callback_data=ProfileCallback(field="faculty"))
     builder.button(text=_("Programme"), callback_data=ProfileCallback(field="programme"))
@@ -146,7 +159,9 @@ def profile_keyboard() -> object:
             callback_data=ProfileCallback(field="course_year", value=str(year)),
         )
     for code in STUDY_FORMS:
-        builder.button(text=form_name(code), callback_data=ProfileCallback(field="study_form", value=code))
+        builder.button(
+            text=form_name(code), callback_data=ProfileCallback(field="study_form", value=code)
+        )
     builder.adjust(2, 4, 3)
     return builder.as_markup()
 
@@ -164,11 +179,15 @@ async def profile_text(session: AsyncSession, user: User) -> str:
     return "\n".join(
         [
             _("Your profile"),
-            _("Faculty: {v}").format(v=html.escape(profile.faculty) if profile and profile.faculty else unset),
+            _("Faculty: {v}").format(
+                v=html.escape(profile.faculty) if profile and profile.faculty else unset
+            ),
             _("Programme: {v}").format(
                 v=html.escape(profile.programme) if profile and profile.programme else unset
             ),
-            _("Course year: {v}").format(v=profile.course_year if profile and profile.course_year else unset),
+            _("Course year: {v}").format(
+                v=profile.course_year if profile and profile.course_year else unset
+            ),
             _("Study form: {v}").format(
                 v=form_name(profile.study_form) if profile and profile.study_form else unset
             ),
@@ -177,7 +196,9 @@ async def profile_text(session: AsyncSession, user: User) -> str:
     )
 
 
-async def show_profile(message: Message, db_user: User, session: AsyncSession, state: FSMContext) -> None:
+async def show_profile(
+    message: Message, db_user: User, session: AsyncSession, state: FSMContext
+) -> None:
     await state.clear()
     await message.answer(await profile_text(session, db_user), reply_markup=profile_keyboard())
 
@@ -197,7 +218,11 @@ async def profile_pressed(
         await callback.message.answer(prompt)  # type: ignore[union-attr]
         return
     profile = await get_profile(session, db_user.id)
-    if field == "course_year" and callback_data.value.isdigit() and 1 <= int(callback_data.value) <= 6:
+    if (
+        field == "course_year"
+        and callback_data.value.isdigit()
+        and 1 <= int(callback_data.value) <= 6
+    ):
         profile.course_year = int(callback_data.value)
     elif field == "study_form" and callback_data.value in STUDY_FORMS:
         profile.study_form = callback_data.value
@@ -218,7 +243,7 @@ async def profile_typed(
     field = "faculty" if await state.get_state() == ProfileForm.faculty.state else "programme"
     await state.clear()  # before this session writes (the FSM storage has its own session)
     profile = await get_profile(session, db_user.id)
-    setattr(profile, field, (message.text or "").strip()[:128 if field == "faculty" else 256])
+    setattr(profile, field, (message.text or "").strip()[: 128 if field == "faculty" else 256])
     await session.flush()
     await message.answer(await profile_text(session, db_user), reply_markup=profile_keyboard())
 
@@ -233,6 +258,8 @@ def create_router() -> Router:
     # Invite links (t.me/<bot>?start=join_CODE) reach here when /start defers deep links.
     router.message.register(join, CommandStart(deep_link=True, magic=F.args.startswith("join_")))
     router.message.register(show_profile, Command("profile"))
-    router.message.register(profile_typed, StateFilter(ProfileForm.faculty, ProfileForm.programme), F.text)
+    router.message.register(
+        profile_typed, StateFilter(ProfileForm.faculty, ProfileForm.programme), F.text
+    )
     router.callback_query.register(profile_pressed, ProfileCallback.filter())
     return router

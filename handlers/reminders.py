@@ -10,7 +10,7 @@ from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import delete, select
@@ -49,12 +49,13 @@ def pref_label(pref: str) -> str:
 
 
 def kind_label(kind: str) -> str:
-    return {
+    labels: dict[str, str] = {
         EventKind.PERIOD: _("Academic period"),
         EventKind.ORIENTATION: _("Orientation week"),
         EventKind.APPLICATION_DEADLINE: _("Application deadline"),
         EventKind.EXAM_DEADLINE: _("Exam deadline"),
-    }.get(kind, kind)
+    }
+    return labels.get(kind, kind)
 
 
 def event_line(event: CalendarEvent, lang: str, *, teaching: bool) -> str:
@@ -74,7 +75,7 @@ def event_line(event: CalendarEvent, lang: str, *, teaching: bool) -> str:
 
 async def reminders_view(
     session: AsyncSession, user: User, reminders: ReminderService
-) -> tuple[str, object]:
+) -> tuple[str, InlineKeyboardMarkup]:
     profile = await get_profile(session, user.id)
     lang = user.language or "kk"
     builder = InlineKeyboardBuilder()
@@ -88,15 +89,16 @@ async def reminders_view(
     teaching = user.role in (Role.CURATOR.value, Role.STAFF.value, Role.ADMIN.value)
     events = await reminders.upcoming_for(session, user)
     lines = [
-        _(
-            "Reminders come in the daytime only (never at night). Tap to turn a kind on or off."
-        ),
+        _("Reminders come in the daytime only (never at night). Tap to turn a kind on or off."),
         "",
         _("Coming up:") if events else _("Nothing is scheduled for you yet."),
     ]
     lines += [event_line(e, lang, teaching=teaching) for e in events]
     if not events or not profile.study_form:
-        lines += ["", _("Set your study form and course in /profile so the right deadlines reach you.")]
+        lines += [
+            "",
+            _("Set your study form and course in /profile so the right deadlines reach you."),
+        ]
     return "\n".join(lines), builder.as_markup()
 
 
@@ -131,7 +133,10 @@ async def toggle(
 
 
 async def show_calendar(
-    message: Message, db_user: User, session: AsyncSession, state: FSMContext,
+    message: Message,
+    db_user: User,
+    session: AsyncSession,
+    state: FSMContext,
     reminders: ReminderService,
 ) -> None:
     today = reminders.now().astimezone(reminders.settings.tz).date()
@@ -168,7 +173,11 @@ async def show_calendar(
 
 
 async def calendar_upload(
-    message: Message, db_user: User, session: AsyncSession, bot: Bot, state: FSMContext,
+    message: Message,
+    db_user: User,
+    session: AsyncSession,
+    bot: Bot,
+    state: FSMContext,
     reminders: ReminderService,
 ) -> None:
     document = message.document
@@ -178,14 +187,16 @@ async def calendar_upload(
     try:
         specs = parse_calendar(buffer.getvalue().decode("utf-8"), document.file_name or "x.csv")
     except (CalendarImportError, UnicodeDecodeError) as exc:
-        await message.answer(_("The file was not imported: {error}").format(error=html.escape(str(exc))))
+        await message.answer(
+            _("The file was not imported: {error}").format(error=html.escape(str(exc)))
+        )
         return
     await state.clear()  # before this session writes (the FSM storage has its own session)
     events = await reminders.add_and_plan(session, specs, created_by=db_user.id)
     await message.answer(
-        _("Imported {n} events ({skipped} already in the calendar). Reminders are planned.").format(
-            n=len(events), skipped=len(specs) - len(events)
-        )
+        _(
+            "Imported {n} events ({skipped} already in the calendar). Reminders are planned."
+        ).format(n=len(events), skipped=len(specs) - len(events))
     )
 
 
@@ -197,11 +208,15 @@ async def calendar_pressed(
         await callback.answer(_("Already deleted."))
         return
     await session.execute(
-        delete(ReminderJob).where(ReminderJob.event_id == event.id, ReminderJob.status == "pending")
+        delete(ReminderJob).where(
+            ReminderJob.event_id == event.id, ReminderJob.status == "pending"
+        )
     )
     await session.delete(event)
     await session.flush()
-    await callback.answer(_("Deleted: {title}").format(title=event.title_en[:100]), show_alert=True)
+    await callback.answer(
+        _("Deleted: {title}").format(title=event.title_en[:100]), show_alert=True
+    )
 
 
 def create_router() -> Router:

@@ -74,8 +74,10 @@ async def test_curator_cannot_reach_another_curators_group(harness: Harness) -> 
     await harness.click(AudienceCallback(key="faculty").pack(), user=CURATOR)
     assert len(harness.alerts()) == 2
     await harness.click_button("➡️", user=CURATOR)  # nothing chosen: refused
-    assert not any(isinstance(m, SendMessage) and m.chat_id == STUDENT_EN.id and m.text == "Hello"
-                   for m in harness.session.requests)
+    assert not any(
+        isinstance(m, SendMessage) and m.chat_id == STUDENT_EN.id and m.text == "Hello"
+        for m in harness.session.requests
+    )
 
 
 async def test_students_cannot_broadcast(harness: Harness) -> None:
@@ -115,5 +117,9 @@ async def test_profile_and_reminder_switches(harness: Harness) -> None:
     async with harness.ctx.sessionmaker() as session:
         profile = await session.get(StudentProfile, STUDENT_EN.id)
         assert profile is not None
-        assert (profile.course_year, profile.study_form, profile.faculty) == (2, "online", "Engineering")
+        assert (profile.course_year, profile.study_form, profile.faculty) == (
+            2,
+            "online",
+            "Engineering",
+        )
         assert profile.remind_deadlines is False and profile.remind_orientation is True

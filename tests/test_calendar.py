@@ -88,9 +88,9 @@ def test_csv_and_yaml_import() -> None:
 
 
 def test_import_errors_name_the_row() -> None:
-    with pytest.raises(CalendarImportError, match="line 2.*title_ru"):
+    with pytest.raises(CalendarImportError, match=r"line 2.*title_ru"):
         parse_calendar("kind,title_kk,title_en,starts_on\nperiod,a,b,2026-01-01\n", "x.csv")
-    with pytest.raises(CalendarImportError, match="event 1.*not a date"):
+    with pytest.raises(CalendarImportError, match=r"event 1.*not a date"):
         parse_calendar(
             "- {kind: period, title: {kk: a, ru: b, en: c}, starts_on: soon}\n", "x.yaml"
         )

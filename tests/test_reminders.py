@@ -18,13 +18,21 @@ from tests.test_reminders_support import FakeClock, make_user, services
 DAY = datetime(2026, 9, 1, 6, 0, tzinfo=UTC)
 
 ORIENTATION = EventSpec(
-    kind="orientation", title_kk="Бейімдеу аптасы", title_ru="Адаптационная неделя",
-    title_en="Orientation week", starts_on=date(2026, 9, 7), ends_on=date(2026, 9, 11),
+    kind="orientation",
+    title_kk="Бейімдеу аптасы",
+    title_ru="Адаптационная неделя",
+    title_en="Orientation week",
+    starts_on=date(2026, 9, 7),
+    ends_on=date(2026, 9, 11),
     audience="online",
 )
 DEADLINE = EventSpec(
-    kind="application_deadline", title_kk="Өтініш", title_ru="Заявление",
-    title_en="Application", starts_on=date(2026, 9, 10), ends_on=None,
+    kind="application_deadline",
+    title_kk="Өтініш",
+    title_ru="Заявление",
+    title_en="Application",
+    starts_on=date(2026, 9, 10),
+    ends_on=None,
 )
 
 
@@ -55,8 +63,9 @@ async def test_due_reminder_goes_once_to_its_audience_in_each_language(harness: 
     for user, lang in ((STUDENT, "kk"), (STUDENT_RU, "ru"), (STUDENT_EN, "en")):
         await make_user(harness, user.id, lang=lang, profile={"study_form": "online"})
     await make_user(harness, 4001, lang="ru", profile={"study_form": "full_time"})
-    await make_user(harness, 4002, lang="ru", profile={"study_form": "online",
-                                                       "remind_orientation": False})
+    await make_user(
+        harness, 4002, lang="ru", profile={"study_form": "online", "remind_orientation": False}
+    )
     clock = FakeClock(DAY)
     await _plan(harness, clock, ORIENTATION)
     broadcasts, reminders = services(harness, clock)
@@ -168,8 +177,14 @@ async def test_content_deadline_reminds_teaching_staff(harness: Harness) -> None
     await make_user(harness, 4100, lang="en", role="curator")
     await make_user(harness, STUDENT.id, lang="kk")
     clock = FakeClock(DAY)
-    period = EventSpec(kind="period", title_kk="Көктем", title_ru="Весна", title_en="Spring",
-                       starts_on=date(2026, 3, 30), ends_on=None)
+    period = EventSpec(
+        kind="period",
+        title_kk="Көктем",
+        title_ru="Весна",
+        title_en="Spring",
+        starts_on=date(2026, 3, 30),
+        ends_on=None,
+    )
     clock.start = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
     await _plan(harness, clock, period)
     jobs = await _jobs(harness)

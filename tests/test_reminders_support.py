@@ -38,10 +38,16 @@ class FakeClock:
         await asyncio.sleep(0)
 
 
-def services(harness: Harness, clock: FakeClock, **kwargs: Any) -> tuple[BroadcastService, ReminderService]:
+def services(
+    harness: Harness, clock: FakeClock, **kwargs: Any
+) -> tuple[BroadcastService, ReminderService]:
     ctx = harness.ctx
     broadcasts = BroadcastService(
-        ctx.settings, ctx.sessionmaker, now=clock.now, clock=clock.monotonic, sleep=clock.sleep,
+        ctx.settings,
+        ctx.sessionmaker,
+        now=clock.now,
+        clock=clock.monotonic,
+        sleep=clock.sleep,
         **kwargs,
     )
     reminders = ReminderService(ctx.settings, ctx.sessionmaker, broadcasts, now=clock.now)
@@ -59,8 +65,9 @@ async def make_user(
     active: bool = True,
 ) -> None:
     async with harness.ctx.sessionmaker() as session, session.begin():
-        session.add(User(id=user_id, first_name=f"U{user_id}", language=lang, role=role,
-                         is_active=active))
+        session.add(
+            User(id=user_id, first_name=f"U{user_id}", language=lang, role=role, is_active=active)
+        )
         await session.flush()
         if profile is not None:
             session.add(StudentProfile(user_id=user_id, **profile))

@@ -25,7 +25,9 @@ async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     engine = create_engine(settings.database_url)
     try:
         sessionmaker = create_sessionmaker(engine)
-        reminders = ReminderService(settings, sessionmaker, BroadcastService(settings, sessionmaker))
+        reminders = ReminderService(
+            settings, sessionmaker, BroadcastService(settings, sessionmaker)
+        )
         async with sessionmaker() as session, session.begin():
             events = await reminders.add_and_plan(session, specs)
     finally:
@@ -44,16 +46,22 @@ async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     engine = create_engine(settings.database_url)
     try:
         async with create_sessionmaker(engine)() as session:
-            events = list(await session.scalars(select(CalendarEvent).order_by(CalendarEvent.starts_on)))
+            events = list(
+                await session.scalars(select(CalendarEvent).order_by(CalendarEvent.starts_on))
+            )
             for e in events:
                 extra = ""
                 if e.kind == "period":
                     extra = f" (content on the portal by {content_deadline(e.starts_on)}, 6.9.2)"
-                print(f"#{e.id} {e.starts_on}..{e.ends_on or e.starts_on} {e.kind} "
-                      f"[{e.audience}{':' + e.audience_value if e.audience_value else ''}] "
-                      f"{e.title_en}{extra}")
+                print(
+                    f"#{e.id} {e.starts_on}..{e.ends_on or e.starts_on} {e.kind} "
+                    f"[{e.audience}{':' + e.audience_value if e.audience_value else ''}] "
+                    f"{e.title_en}{extra}"
+                )
                 jobs = await session.scalars(
-                    select(ReminderJob).where(ReminderJob.event_id == e.id).order_by(ReminderJob.due_at)
+                    select(ReminderJob)
+                    .where(ReminderJob.event_id == e.id)
+                    .order_by(ReminderJob.due_at)
                 )
                 for j in jobs:
                     local = j.due_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")

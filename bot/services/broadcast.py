@@ -185,20 +185,19 @@ async def check_audience(session: AsyncSession, sender: User, audience: dict[str
 
 
 async def count_audience(session: AsyncSession, audience: dict[str, Any]) -> int:
+    """Recipients of a curator or staff message to ``audience`` (announcements switched on)."""
+    audience = {**audience, "pref": audience.get("pref", "remind_announcements")}
     return int(
-        await session.scalar(select(func.count()).select_from(User).where(
-            audience_condition(audience)
-        )) or 0
+        await session.scalar(
+            select(func.count()).select_from(User).where(audience_condition(audience))
+        )
+        or 0
     )
 
 
-async def fan_out(
-    session: AsyncSession, broadcast: Broadcast, default_language: str
-) -> int:
+async def fan_out(session: AsyncSession, broadcast: Broadcast, default_language: str) -> int:
     """One pending delivery row per recipient (idempotent: the unique key skips repeats)."""
-    already = set(
-        await session.scalars(select(D.user_id).where(D.broadcast_id == broadcast.id))
-    )
+    already = set(await session.scalars(select(D.user_id).where(D.broadcast_id == broadcast.id)))
     query = select(
         literal(broadcast.id),
         User.id,
@@ -231,6 +230,8 @@ async def create_broadcast(
 ) -> Broadcast:
     """Checks the sender's right to the audience; sends now (fans out) or schedules."""
     await check_audience(session, sender, audience)
+    # Students who switched announcements off in /reminders are left out.
+    audience = {**audience, "pref": "remind_announcements"}
     broadcast = Broadcast(
         kind="message",
         sender_id=sender.id,
@@ -356,11 +357,13 @@ class BroadcastService:
 
     async def drain(self, bot: Bot, *, max_steps: int = 1000) -> None:
         """Tests and the benchmark: step until no delivery is pending (sleeping for backoff)."""
-        for _ in range(max_steps):
+        for _step in range(max_steps):
             await self.step(bot)
             async with self.sessionmaker() as session:
                 left = await session.scalar(
-                    select(func.count()).select_from(D).join(Broadcast, Broadcast.id == D.broadcast_id)
+                    select(func.count())
+                    .select_from(D)
+                    .join(Broadcast, Broadcast.id == D.broadcast_id)
                     .where(D.status.in_(("pending", "sending")), Broadcast.status == "sending")
                 )
             if not left:
@@ -466,7 +469,9 @@ class BroadcastService:
             async with self.sessionmaker() as session:
                 b = await session.get(Broadcast, broadcast_id)
                 assert b is not None
-                content = _Content(b.kind, b.text, b.media_kind, b.media_file_id, b.reminder_job_id)
+                content = _Content(
+                    b.kind, b.text, b.media_kind, b.media_file_id, b.reminder_job_id
+                )
             self._content[broadcast_id] = content
         return content
 
@@ -520,7 +525,7 @@ class BroadcastService:
         reporter = asyncio.create_task(progress())
         try:
             async with asyncio.TaskGroup() as group:
-                for _ in range(self.concurrency):
+                for _worker in range(self.concurrency):
                     group.create_task(worker())
         finally:
             stop_progress.set()
@@ -528,8 +533,13 @@ class BroadcastService:
         return handled
 
     async def _deliver_one(
-        self, bot: Bot, delivery_id: int, broadcast_id: int, user_id: int,
-        lang: str | None, attempts: int,
+        self,
+        bot: Bot,
+        delivery_id: int,
+        broadcast_id: int,
+        user_id: int,
+        lang: str | None,
+        attempts: int,
     ) -> None:
         content = await self._content_of(broadcast_id)
         if await self.limiter.chat(user_id):
@@ -556,7 +566,9 @@ class BroadcastService:
                 self.stats.retried += 1
                 delay = self.backoff * 2 ** (attempts - 1)
                 await self._mark(
-                    delivery_id, status="pending", error=error,
+                    delivery_id,
+                    status="pending",
+                    error=error,
                     next_attempt_at=self.now() + timedelta(seconds=delay),
                 )
         else:
@@ -591,7 +603,8 @@ class BroadcastService:
         rate = sent / elapsed
         if final:
             head = (
-                _("Broadcast #{id} cancelled.") if b.status == "cancelled"
+                _("Broadcast #{id} cancelled.")
+                if b.status == "cancelled"
                 else _("Broadcast #{id} finished.")
             ).format(id=b.id)
             lines = [
@@ -640,7 +653,9 @@ class BroadcastService:
         await self.limiter.slot()
         try:
             await bot.edit_message_text(
-                text=text, chat_id=b.progress_chat_id, message_id=b.progress_message_id,
+                text=text,
+                chat_id=b.progress_chat_id,
+                message_id=b.progress_message_id,
                 reply_markup=markup,
             )
             if final:
@@ -655,7 +670,9 @@ class BroadcastService:
             out = []
             for b in rows:
                 sender = await session.get(User, b.sender_id) if b.sender_id else None
-                out.append((b, (sender.language if sender else None) or self.settings.default_language))
+                out.append(
+                    (b, (sender.language if sender else None) or self.settings.default_language)
+                )
             return out
 
     async def report_progress(self, bot: Bot) -> None:
@@ -668,7 +685,9 @@ class BroadcastService:
                 )
             )
         now = self.clock()
-        due = [b for b in rows if now - self._last_progress.get(b.id, -1e9) >= self.progress_interval]
+        due = [
+            b for b in rows if now - self._last_progress.get(b.id, -1e9) >= self.progress_interval
+        ]
         for b, lang in await self._with_sender_lang(due):
             self._last_progress[b.id] = now
             await self._edit_progress(bot, b, lang, final=False)

@@ -117,8 +117,10 @@ async def event_audience(
     elif event.audience == Audience.COURSE:
         audience["course_year"] = int(value or 0)
     elif event.audience == Audience.GROUP:
-        group_id = int(value) if value and value.isdigit() else await session.scalar(
-            select(CuratorGroup.id).where(CuratorGroup.name == value)
+        group_id = (
+            int(value)
+            if value and value.isdigit()
+            else await session.scalar(select(CuratorGroup.id).where(CuratorGroup.name == value))
         )
         audience["groups"] = [group_id or -1]
     return audience
@@ -216,15 +218,22 @@ class ReminderService:
             due = self.due_at(day, at)
             if due < now - self.grace:
                 continue
-            values.append({"event_id": event.id, "stage": stage, "due_at": due,
-                           "status": "pending", "created_at": now})
+            values.append(
+                {
+                    "event_id": event.id,
+                    "stage": stage,
+                    "due_at": due,
+                    "status": "pending",
+                    "created_at": now,
+                }
+            )
         if not values:
             return 0
         insert = pg_insert if self.settings.is_postgres else sqlite_insert
         await session.execute(
-            insert(ReminderJob).values(values).on_conflict_do_nothing(
-                index_elements=["event_id", "stage"]
-            )
+            insert(ReminderJob)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["event_id", "stage"])
         )
         return len(values)
 
@@ -308,7 +317,9 @@ class ReminderService:
         today = self.now().astimezone(self.settings.tz).date()
         profile = await session.get(StudentProfile, user.id)
         groups = set(
-            await session.scalars(select(GroupMember.group_id).where(GroupMember.user_id == user.id))
+            await session.scalars(
+                select(GroupMember.group_id).where(GroupMember.user_id == user.id)
+            )
         )
         rows = await session.scalars(
             select(CalendarEvent)
@@ -317,7 +328,8 @@ class ReminderService:
         )
         teaching = user.role in (Role.CURATOR.value, Role.STAFF.value, Role.ADMIN.value)
         out = [
-            e for e in rows
+            e
+            for e in rows
             if event_concerns(e, profile, groups) or (teaching and e.kind == EventKind.PERIOD)
         ]
         return out[:limit]
