@@ -504,6 +504,18 @@ async def on_button(
     if action == "back":
         await go_back(message, state, applications)
     elif action == "kind" and current == "kind" and value in ("dl", "online"):
+        pending = [
+            a
+            for a in await applications.for_user(session, db_user.id)
+            if a.kind == value and a.status_enum.under_review
+        ]
+        if pending:
+            await message.answer(
+                _(
+                    "Note: your application {reference} of this kind is still under review. "
+                    "A new one is reviewed separately; to add to the old one, use /myapplications."
+                ).format(reference=pending[-1].reference)
+            )
         await state.set_data({"kind": value, "done": []})
         await ask(message, state, steps_for({"kind": value})[0])
     elif action == "ground" and current == "ground" and value in GROUNDS:
@@ -831,7 +843,22 @@ async def my_applications(
             *history_lines(app, settings),
         ]
         blocks.append("\n".join(block))
-    await message.answer("\n".join(blocks)[:4000])
+    waiting = [a for a in apps if a.status == ApplicationStatus.NEEDS_INFO.value]
+    markup = None
+    if waiting:
+        kb = InlineKeyboardBuilder()
+        for app in waiting:
+            kb.button(
+                text=_("✉️ Answer {reference}").format(reference=app.reference),
+                callback_data=ApplyCallback(action="reply", value=str(app.id)),
+            )
+        kb.adjust(1)
+        markup = kb.as_markup()
+    # The newest applications matter most: keep the tail when the list is long.
+    text = "\n".join(blocks)
+    if len(text) > 4000:
+        text = blocks[0] + "\n…" + text[-3900:]
+    await message.answer(text, reply_markup=markup)
 
 
 async def reply_start(

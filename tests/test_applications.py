@@ -484,8 +484,10 @@ async def test_staff_decisions_and_unauthorised_presses(
     calls = await h.click(buttons["approve"], STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
     assert "устарела" in (next(c for c in calls if isinstance(c, AnswerCallbackQuery)).text or "")
 
-    # The applicant answers with a file; a fresh card reaches the office.
-    await h.click_button("", user=STUDENT_RU)
+    # The applicant answers from /myapplications with a file; a fresh card reaches the office.
+    await h.send("/myapplications", user=STUDENT_RU)
+    assert h.buttons() == ["✉️ Ответить DL-2026-00001"]
+    await h.click_button("DL-2026-00001", user=STUDENT_RU)
     await h.send_content(STUDENT_RU, document={**PDF, "file_id": "second"}, caption="Вот справка")
     assert (await stored(h))[0].status == "submitted"
     new_buttons = staff_buttons(h)
@@ -511,6 +513,10 @@ async def test_staff_rejects_with_a_reason(h: Harness) -> None:
     await grant(h, STAFF, Role.STAFF)
     await dl_until_summary(h, STUDENT_EN)
     await h.click("ap:submit:", STUDENT_EN)
+    await h.send("/apply", user=STUDENT_EN)
+    await h.click("ap:kind:dl", STUDENT_EN)
+    assert "DL-2026-00001 of this kind is still under review" in h.texts()[-2]
+    await h.send("/cancel", user=STUDENT_EN)
     buttons = staff_buttons(h)
     await h.click(buttons["reject"], STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
     assert "reason" in h.last_text(STAFF_CHAT_ID) or "причин" in h.last_text(STAFF_CHAT_ID)
