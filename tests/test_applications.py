@@ -592,3 +592,27 @@ async def test_export_cli(h: Harness, capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("reference,kind,status")
     assert "DL-2026-00001,dl,submitted" in out
+
+
+async def test_reference_numbers_stay_unique_under_concurrency(h: Harness) -> None:
+    import asyncio
+
+    service = h.ctx.services["applications"]
+    for user in (STUDENT, STUDENT_RU, STUDENT_EN):
+        await h.send("/help", user=user)
+    data = {
+        "kind": "dl",
+        "ground": "health",
+        "full_name": "Petrov Ivan",
+        "programme_code": "6B061",
+    }
+
+    async def one(user: TgUser) -> str:
+        async with h.ctx.sessionmaker() as session:
+            app = await service.create(session, user_id=user.id, language="en", data=data)
+            await session.commit()
+            return str(app.reference)
+
+    refs = await asyncio.gather(*(one(u) for u in (STUDENT, STUDENT_RU, STUDENT_EN) * 4))
+    assert len(set(refs)) == 12
+    assert sorted(refs) == [f"DL-2026-{n:05d}" for n in range(1, 13)]
