@@ -11,6 +11,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import delete, select
@@ -77,7 +78,7 @@ async def reminders_view(
     session: AsyncSession, user: User, reminders: ReminderService
 ) -> tuple[str, InlineKeyboardMarkup]:
     profile = await get_profile(session, user.id)
-    lang = user.language or "kk"
+    lang = get_i18n().current_locale
     builder = InlineKeyboardBuilder()
     for pref in PREFS:
         on = bool(getattr(profile, pref))
@@ -148,7 +149,7 @@ async def show_calendar(
             .limit(15)
         )
     )
-    lang = db_user.language or "kk"
+    lang = get_i18n().current_locale
     lines = [_("Academic calendar:") if events else _("The calendar is empty.")]
     builder = InlineKeyboardBuilder()
     for event in events:

@@ -35,6 +35,7 @@ async def _setup(harness: Harness) -> tuple[str, str]:
     await harness.send(f"/join {mine.lower()}", user=STUDENT)
     await harness.send(f"/join {mine}", user=STUDENT_RU)
     await harness.send(f"/join {theirs}", user=STUDENT_EN)
+    assert "LAW-22" in harness.last_text(STUDENT_EN.id)
     return mine, theirs
 
 
@@ -123,3 +124,45 @@ async def test_profile_and_reminder_switches(harness: Harness) -> None:
             "Engineering",
         )
         assert profile.remind_deadlines is False and profile.remind_orientation is True
+
+
+async def test_reminders_list_and_staff_calendar(harness: Harness) -> None:
+    from datetime import date
+
+    from bot.services.calendar import EventSpec
+
+    reminders = harness.ctx.services["reminders"]
+    today = reminders.now().astimezone(harness.ctx.settings.tz).date()
+    year = today.year + 1
+    specs = [
+        EventSpec("period", "Көктем", "Весна", "Spring term", date(year, 3, 30), None),
+        EventSpec(
+            "orientation",
+            "Бейімдеу",
+            "Адаптация",
+            "Orientation",
+            date(year, 3, 30),
+            date(year, 4, 3),
+            "online",
+        ),
+        EventSpec(
+            "exam_deadline", "Емтихан", "Экзамены", "Exams", date(year, 5, 20), None, "distance"
+        ),
+    ]
+    async with harness.ctx.sessionmaker() as session, session.begin():
+        await reminders.add_and_plan(session, specs)
+    await harness.send("/profile", user=STUDENT_RU)
+    await harness.click_button("форма онлайн", user=STUDENT_RU)
+    await harness.send("/reminders", user=STUDENT_RU)
+    text = harness.last_text(STUDENT_RU.id)
+    assert "Адаптация" in text and "Весна" in text and "Экзамены" not in text
+    assert "6.9.2" not in text  # the content deadline concerns teachers, not students
+
+    await harness.send("/help", user=STAFF)
+    await set_role(harness, STAFF.id, "staff")
+    await harness.send("/calendar", user=STAFF)
+    text = harness.last_text(STAFF.id)
+    assert "Экзамены" in text and "6.9.2" in text
+    assert f"18.03.{year}" in text or "Nauryz" not in text  # the derived date is shown
+    await harness.send("/calendar", user=STUDENT_RU)  # students have no calendar editor
+    assert "CSV" not in harness.last_text(STUDENT_RU.id)

@@ -198,3 +198,24 @@ async def test_content_deadline_reminds_teaching_staff(harness: Harness) -> None
     [text] = harness.texts(4100)
     assert "18.03.2026" in text and "6.9.2" in text
     assert harness.texts(STUDENT.id) == []
+
+
+async def test_language_falls_back_to_telegrams(harness: Harness) -> None:
+    """A student who never chose a language gets Telegram's (uk reads Russian here)."""
+    await harness.send("/help", user=STUDENT_RU)  # language_code "ru", no choice made
+    await make_user(harness, 4200, lang=None)
+    async with harness.ctx.sessionmaker() as session, session.begin():
+        from bot.db.models import User
+
+        user = await session.get(User, 4200)
+        assert user is not None
+        user.telegram_language = "uk"
+    clock = FakeClock(DAY)
+    await _plan(harness, clock, DEADLINE)
+    clock.start = datetime(2026, 9, 9, 5, 1, tzinfo=UTC)
+    clock.mono = 1000.0
+    broadcasts, reminders = services(harness, clock)
+    assert await reminders.tick() == 1
+    await broadcasts.drain(harness.bot)
+    assert "Заявление" in harness.last_text(STUDENT_RU.id)
+    assert "Заявление" in harness.last_text(4200)

@@ -41,10 +41,10 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
-from sqlalchemy import ColumnElement, and_, func, insert, literal, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, case, func, insert, literal, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config import Settings
+from bot.config import LANGUAGES, Settings
 from bot.db.base import utcnow
 from bot.db.models import Role, User
 from bot.db.models.reminders import (
@@ -54,7 +54,7 @@ from bot.db.models.reminders import (
     GroupMember,
     StudentProfile,
 )
-from bot.i18n import make_i18n, use_locale
+from bot.i18n import RUSSIAN_FALLBACK, make_i18n, use_locale
 from bot.services.calendar import in_quiet_hours
 
 log = logging.getLogger(__name__)
@@ -198,10 +198,20 @@ async def count_audience(session: AsyncSession, audience: dict[str, Any]) -> int
 async def fan_out(session: AsyncSession, broadcast: Broadcast, default_language: str) -> int:
     """One pending delivery row per recipient (idempotent: the unique key skips repeats)."""
     already = set(await session.scalars(select(D.user_id).where(D.broadcast_id == broadcast.id)))
+    tg_lang = func.lower(func.substr(User.telegram_language, 1, 2))
+    language = func.coalesce(
+        User.language,
+        case(
+            (tg_lang.in_(LANGUAGES), tg_lang),
+            (tg_lang.in_(sorted(RUSSIAN_FALLBACK)), "ru"),
+            (User.telegram_language.is_not(None), "en"),
+            else_=default_language,
+        ),
+    )
     query = select(
         literal(broadcast.id),
         User.id,
-        func.coalesce(User.language, default_language),
+        language,
         literal("pending"),
         literal(0),
     ).where(audience_condition(broadcast.audience))
