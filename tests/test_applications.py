@@ -410,16 +410,25 @@ async def test_online_form_refuses_an_appendix_1_direction(h: Harness) -> None:
     assert await stored(h) == []
 
 
-async def test_online_enrollment_records_each_consent_with_version_and_time(h: Harness) -> None:
-    u = STUDENT_EN
+@pytest.mark.parametrize(
+    "u, titles",
+    [
+        (STUDENT, ("Техникалық талаптар", "Дербес деректерді өңдеу", "пайдаланушылық келісімі")),
+        (STUDENT_RU, ("Технические требования", "персональных данных", "Пользовательское")),
+        (STUDENT_EN, ("Technical requirements", "Processing of personal data", "user agreement")),
+    ],
+)
+async def test_online_enrollment_records_each_consent_with_version_and_time(
+    h: Harness, u: TgUser, titles: tuple[str, ...]
+) -> None:
     await h.send("/apply", user=u)
     await h.click("ap:kind:online", u)
     await h.send("7M061", user=u)
     await h.send("Smith John", user=u)
     await h.send("900101300126", user=u)
     await h.send("+7 701 234 56 78", user=u)
-    for expected in ("Technical requirements", "Processing of personal data", "user agreement"):
-        assert expected in h.last_text() and "version" in h.last_text()
+    for expected in titles:
+        assert expected in h.last_text() and "6.7" in h.last_text()
         await h.click("ap:accept:", u)
     summary = h.last_text()
     for clause in ("6.3", "6.6", "6.9.4", "6.14", "6.17"):
@@ -433,7 +442,7 @@ async def test_online_enrollment_records_each_consent_with_version_and_time(h: H
         ("personal_data", "2026-11-pd-1"),
         ("user_agreement", "2026-11-ua-1"),
     ]
-    assert all(c.accepted_at == NOW for c in app.consents)
+    assert all(c.accepted_at == NOW and c.language == u.language_code for c in app.consents)
 
 
 # --- the office -------------------------------------------------------------------------------
