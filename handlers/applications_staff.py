@@ -41,7 +41,6 @@ from handlers.applications import (
     field_label,
     ground_label,
     kind_label,
-    role_label,
     status_label,
 )
 from knowledge.programmes import Direction
@@ -93,7 +92,11 @@ def staff_card(app: Application, direction: Direction | None, lang: str) -> str:
     if app.ground:
         lines.append(f"<b>{field_label('ground')}:</b> {ground_label(app.ground)}")
     if app.applicant_role:
-        who = role_label(app.applicant_role)
+        who = {
+            "student": _("the student"),
+            "parent": _("a parent"),
+            "representative": _("another legal representative"),
+        }.get(app.applicant_role, app.applicant_role)
         if app.applicant_name:
             who += f" — {html.escape(app.applicant_name)}"
         lines.append(f"<b>{field_label('role')}:</b> {who}")
@@ -102,7 +105,11 @@ def staff_card(app: Application, direction: Direction | None, lang: str) -> str:
         programme += f" {direction.name_in(lang)}"
     rows = [
         ("full_name", app.full_name or "—"),
-        ("identifier", f"{app.identifier_kind or ''} {v.mask_identifier(app.identifier or '—')}"),
+        (
+            "identifier",
+            f"{_('IIN') if app.identifier_kind == 'iin' else _('student ID')} "
+            f"{v.mask_identifier(app.identifier or '—')}",
+        ),
         ("programme", programme),
     ]
     if app.kind_enum is ApplicationKind.DISTANCE:
