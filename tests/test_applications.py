@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
 import docx
 import pytest
@@ -584,23 +585,29 @@ async def export_csv(h: Harness) -> str:
         return await h.ctx.services["applications"].export_csv(session)
 
 
-async def test_export_cli(h: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_export_cli(
+    h: Harness,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
     from bot.cli import main
 
     await dl_until_summary(h, STUDENT_EN)
     await h.click("ap:submit:", STUDENT_EN)
-    import asyncio
-    import os
-
-    os.environ["DATABASE_URL"] = h.ctx.settings.database_url
-    try:
-        code = await asyncio.to_thread(main, ["applications", "export", "--csv"])
-    finally:
-        del os.environ["DATABASE_URL"]
+    monkeypatch.setenv("DATABASE_URL", h.ctx.settings.database_url)
+    code = await asyncio.to_thread(main, ["applications", "export", "--csv"])
     assert code == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("reference,kind,status")
     assert "DL-2026-00001,dl,submitted" in out
+    target = tmp_path / "office.csv"
+    args = ["applications", "export", "--csv", "--status", "approved", "-o", str(target)]
+    assert await asyncio.to_thread(main, args) == 0
+    assert "wrote 0 applications" in capsys.readouterr().out
+    assert target.read_text(encoding="utf-8-sig").startswith("reference,")
 
 
 async def test_reference_numbers_stay_unique_under_concurrency(h: Harness) -> None:
