@@ -176,6 +176,15 @@ async def test_programme_share_question_ranks_the_cap_clause_first(harness: Harn
     assert "<b>20" in harness.last_text(STUDENT.id)
 
 
+async def test_a_direction_name_in_an_unrelated_question_is_not_a_programme_question(
+    harness: Harness,
+) -> None:
+    # "information security" is a direction (6B063), but the question is about clause 6.19.2
+    await harness.send("Who ensures information security in online learning?", user=STUDENT_EN)
+    [row] = await questions(harness, STUDENT_EN.id)
+    assert row.kind == "answer" and row.clauses[0] == "6.19.2"
+
+
 async def test_out_of_scope_question_cites_nothing(harness: Harness) -> None:
     await harness.send("What's for lunch in the canteen?", user=STUDENT_EN)
     text = harness.last_text(STUDENT_EN.id)

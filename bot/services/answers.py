@@ -54,6 +54,11 @@ PROGRAMME_CONFIDENCE = 0.9
 PROGRAMME_UNCLEAR_CONFIDENCE = 0.7
 PROGRAMME_NOT_FOUND_CONFIDENCE = 0.3
 ONLINE_CLAUSES: tuple[str, ...] = ("6.2", "appendix-1")
+PROGRAMME_CLAUSES = frozenset({"5.4.5", "5.4.6", "5.4.7", *ONLINE_CLAUSES})
+# A direction name routes to the programme lookup only when the search, too, finds a programme
+# clause scoring at least this share of its best hit: "who ensures information security online"
+# names a direction but asks about 6.19.2.
+PROGRAMME_SCORE_RATIO = 0.6
 
 
 class AnswerKind(StrEnum):
@@ -295,6 +300,12 @@ class AnswerService:
             online, distance = bool(_ONLINE.search(question)), bool(_DISTANCE.search(question))
             asks = bool(_SHARE.search(question) or _STUDY.search(question))
             if not (online or distance) or not asks:
+                return None
+            top = result.top
+            if top is None or not any(
+                h.clause_id in PROGRAMME_CLAUSES and h.score >= PROGRAMME_SCORE_RATIO * top.score
+                for h in result.hits
+            ):
                 return None
             mentions = catalog.find_name_mentions(question)
             if not mentions:
