@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     webhook_port: int = 8080
     webhook_path: str = "/telegram/webhook"
     log_level: str = "INFO"
+    # Reliability and scale (issue 7): drain on SIGTERM, flood control, /metrics in polling.
+    shutdown_timeout: float = 20.0
+    flood_limit: int = 8  # messages per flood_window seconds; 0 turns flood control off
+    flood_window: float = 5.0
+    processed_updates_retention_hours: int = 48
+    metrics_port: int | None = None  # polling mode: serve /healthz and /metrics here
     # Delivery and helpdesk tuning (issues 5 and 6 read these).
     broadcast_rate: float = 25.0
     quiet_hours_start: time = time(22, 0)

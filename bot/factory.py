@@ -28,6 +28,7 @@ from bot.db.base import create_engine, create_sessionmaker
 from bot.fsm import SQLAlchemyStorage
 from bot.i18n import UserLocaleMiddleware, make_i18n, use_locale
 from bot.middlewares import DbSessionMiddleware, UserMiddleware
+from bot.reliability import install_api_metrics, setup_flood_control, setup_reliability
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +101,12 @@ def create_dispatcher(ctx: AppContext) -> Dispatcher:
         app=ctx,
         **ctx.services,
     )
+    # First: claim the update id, so a redelivered update is skipped before any work.
+    setup_reliability(dp, ctx)
     dp.update.outer_middleware(DbSessionMiddleware(ctx.sessionmaker))
     dp.update.outer_middleware(UserMiddleware(ctx.settings))
     UserLocaleMiddleware(ctx.i18n).setup(dp)
+    setup_flood_control(dp, ctx)  # after the locale: the notice is in the user's language
     dp.include_routers(*get_routers())
     return dp
 
@@ -114,11 +118,13 @@ def create_bot(settings: Settings, *, session: BaseSession | None = None, token:
             if settings.telegram_api_url
             else TelegramAPIServer.from_base("https://api.telegram.org")
         )
-    return Bot(
+    bot = Bot(
         token=token or settings.token(),
         session=session,
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
+    install_api_metrics(bot)  # counts delivered messages and Bot API errors for /metrics
+    return bot
 
 
 def bot_commands(i18n: I18n, lang: str) -> list[BotCommand]:

@@ -1,16 +1,27 @@
-"""Run the bot against Telegram: long polling, or webhook mode when ``WEBHOOK_URL`` is set."""
+"""Run the bot against Telegram: long polling, or webhook mode when ``WEBHOOK_URL`` is set.
+
+Shutdown on SIGTERM or SIGINT, in both modes: stop taking updates, let the handlers in flight
+finish (at most ``SHUTDOWN_TIMEOUT`` seconds), stop the background workers, close the bot
+session, dispose of the database engine. Updates confirmed to Telegram are therefore handled;
+those not yet confirmed come again after a restart and the update ledger skips the ones that
+were already handled (:mod:`bot.reliability`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 from typing import Any
 
 from aiogram import Bot, Dispatcher
+from aiohttp import web
 
 from bot.config import Settings
 from bot.db.migrate import upgrade
 from bot.factory import AppContext, create_app_context, create_bot, create_dispatcher, register_commands
+from bot.reliability import Reliability, polling_tasks
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +53,16 @@ async def prepare(settings: Settings) -> tuple[AppContext, Bot, Dispatcher, Back
     bot = create_bot(settings, token=token)
     dp = create_dispatcher(ctx)
     workers = BackgroundWorkers(ctx)
+    reliability: Reliability = dp["reliability"]
 
     async def on_startup(bot: Bot) -> None:
         await register_commands(bot, ctx.i18n)
         await workers.start(bot)
 
     async def on_shutdown() -> None:
+        # Polling has stopped: the updates it already fetched finish before anything closes.
+        finished = await reliability.drain(settings.shutdown_timeout, polling_tasks(dp))
+        log.info("updates in flight %s", "finished" if finished else "cut off at the timeout")
         await workers.stop()
 
     dp.startup.register(on_startup)
@@ -55,42 +70,70 @@ async def prepare(settings: Settings) -> tuple[AppContext, Bot, Dispatcher, Back
     return ctx, bot, dp, workers
 
 
+async def _start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
 async def run_polling(settings: Settings) -> None:
+    from bot.webhook import build_health_app
+
     ctx, bot, dp, _workers = await prepare(settings)
+    health: web.AppRunner | None = None
     try:
+        if settings.metrics_port:
+            health = await _start_site(
+                build_health_app(ctx, dp["reliability"]), settings.webhook_host,
+                settings.metrics_port,
+            )
+            log.info("/healthz and /metrics on port %s", settings.metrics_port)
         await bot.delete_webhook(drop_pending_updates=False)
         await dp.start_polling(bot, handle_signals=True, close_bot_session=True)
     finally:
+        if health is not None:
+            await health.cleanup()
         await ctx.close()
 
 
 async def run_webhook(settings: Settings) -> None:
-    from aiohttp import web
-    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+    from bot.webhook import build_webhook_app, webhook_secret
 
+    secret = webhook_secret(settings)
     ctx, bot, dp, _workers = await prepare(settings)
-    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    app = web.Application()
-    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(
-        app, path=settings.webhook_path
-    )
-    setup_application(app, dp, bot=bot)
-
-    async def set_hook(_: web.Application) -> None:
-        await bot.set_webhook(
-            url=settings.webhook_url or "", secret_token=secret, drop_pending_updates=False
-        )
-
-    app.on_startup.append(set_hook)
-    runner = web.AppRunner(app, handle_signals=True)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
     try:
-        await site.start()
-        log.info("webhook listening on %s:%s%s", settings.webhook_host, settings.webhook_port, settings.webhook_path)
-        await asyncio.Event().wait()
+        app = build_webhook_app(ctx, bot, dp, secret=secret)
+
+        async def set_hook(_: web.Application) -> None:
+            await bot.set_webhook(
+                url=settings.webhook_url or "",
+                secret_token=secret,
+                allowed_updates=dp.resolve_used_update_types(),
+                drop_pending_updates=False,
+            )
+
+        app.on_startup.append(set_hook)
+        runner = await _start_site(app, settings.webhook_host, settings.webhook_port)
+        log.info(
+            "webhook listening on %s:%s%s (also /healthz, /metrics)",
+            settings.webhook_host, settings.webhook_port, settings.webhook_path,
+        )
+        try:
+            await stop.wait()
+            log.info("stopping: no new updates; finishing those in flight")
+            dp["reliability"].draining = True
+        finally:
+            await runner.cleanup()
     finally:
-        await runner.cleanup()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
         await ctx.close()
 
 

@@ -78,6 +78,7 @@ class Harness:
         settings.setdefault("admin_ids", [ADMIN.id])
         settings.setdefault("staff_chat_id", STAFF_CHAT_ID)
         settings.setdefault("redis_url", None)
+        settings.setdefault("flood_limit", 0)  # stories type fast; flood control has its own tests
         if ctx is None:
             cfg = Settings(database_url=database_url, _env_file=None, **settings)  # type: ignore[call-arg]
             ctx = await create_app_context(cfg)

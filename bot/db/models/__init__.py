@@ -6,5 +6,6 @@ from bot.db.models.knowledge import Question
 from bot.db.models import reminders as _reminders  # noqa: F401  (issue 5)
 from bot.db.models import applications as _applications  # noqa: F401
 from bot.db.models import helpdesk as _helpdesk  # noqa: F401
+from bot.db.models import reliability as _reliability  # noqa: F401  (issue 7)
 
 __all__ = ["Base", "FsmRecord", "Question", "Role", "User"]

@@ -1,0 +1,283 @@
+"""Each update is handled once, shutdown lets handlers finish, a flooding user is slowed down.
+
+The stories run through the real dispatcher (``tests.harness``) on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import pytest
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.methods import AnswerCallbackQuery, SendMessage
+from aiogram.types import Message, Update
+from sqlalchemy import func, select, update
+
+from bot.db.base import utcnow
+from bot.db.models import User
+from bot.i18n import use_locale
+from bot.db.models.reliability import ProcessedUpdate
+from bot.metrics import Metrics, metrics
+from bot.reliability import (
+    MemoryFloodCounter,
+    RedisFloodCounter,
+    Reliability,
+    UpdateLedger,
+    Verdict,
+    flood_notice,
+)
+from tests.harness import STUDENT, STUDENT_EN, STUDENT_RU, Harness, TgUser
+
+
+def update_of(harness: Harness, update_id: int, text: str, user: TgUser = STUDENT) -> Update:
+    payload = {"update_id": update_id, "message": harness.message_payload(user, text=text)}
+    return Update.model_validate(payload, context={"bot": harness.bot})
+
+
+async def claims(harness: Harness) -> int:
+    async with harness.ctx.sessionmaker() as session:
+        return int(await session.scalar(select(func.count()).select_from(ProcessedUpdate)) or 0)
+
+
+# ------------------------------------------------------------------ no update handled twice
+
+
+async def test_a_webhook_retry_of_the_same_update_is_answered_once(harness: Harness) -> None:
+    first = update_of(harness, 500, "/help")
+    await harness.dp.feed_update(harness.bot, first)
+    assert len(harness.session.of(SendMessage)) == 1
+
+    # Telegram did not see our 200 in time and sends update 500 again.
+    before = metrics.value("studentbot_duplicate_updates_total")
+    await harness.dp.feed_update(harness.bot, update_of(harness, 500, "/help"))
+    assert len(harness.session.of(SendMessage)) == 1
+    assert metrics.value("studentbot_duplicate_updates_total") == before + 1
+    assert await claims(harness) == 1
+
+
+async def test_after_a_restart_an_unconfirmed_update_is_not_answered_again(
+    harness: Harness,
+) -> None:
+    await harness.dp.feed_update(harness.bot, update_of(harness, 77, "/help"))
+    restarted = await harness.restart()
+    await restarted.dp.feed_update(restarted.bot, update_of(restarted, 77, "/help"))
+    await restarted.dp.feed_update(restarted.bot, update_of(restarted, 78, "/help"))
+    assert len(harness.session.of(SendMessage)) == 1
+    assert len(restarted.session.of(SendMessage)) == 1  # update 78 only
+
+
+async def test_two_dispatchers_racing_on_one_update_answer_it_once(
+    harness: Harness,
+) -> None:
+    """Two processes (here: two dispatchers on one database) get the same update at once."""
+    other = await Harness.create(harness.ctx.settings.database_url)
+    try:
+        for update_id in range(1000, 1020):
+            await asyncio.gather(
+                harness.dp.feed_update(harness.bot, update_of(harness, update_id, "/help")),
+                other.dp.feed_update(other.bot, update_of(other, update_id, "/help")),
+            )
+        sent = len(harness.session.of(SendMessage)) + len(other.session.of(SendMessage))
+        assert sent == 20
+    finally:
+        await other.close()
+
+
+async def test_old_claims_are_pruned_and_recent_ones_kept(harness: Harness) -> None:
+    ledger = UpdateLedger(harness.ctx.sessionmaker, retention=timedelta(hours=48))
+    assert await ledger.claim(1, 10)
+    assert await ledger.claim(1, 11)
+    assert not await ledger.claim(1, 10)
+    assert await ledger.claim(2, 10)  # another bot's update 10 is another update
+    async with harness.ctx.sessionmaker() as session:
+        await session.execute(
+            update(ProcessedUpdate)
+            .where(ProcessedUpdate.update_id == 10)
+            .values(claimed_at=utcnow() - timedelta(days=3))
+        )
+        await session.commit()
+    assert await ledger.prune() == 2
+    assert await claims(harness) == 1
+    assert not await ledger.claim(1, 11)
+
+
+# ------------------------------------------------------------------ shutdown drain
+
+
+def add_slow_command(harness: Harness, started: asyncio.Event, release: asyncio.Event) -> None:
+    """A /slow command that waits for ``release``, tried before every other router."""
+    router = Router(name="slow")
+
+    @router.message(Command("slow"))
+    async def slow(message: Message) -> None:
+        started.set()
+        await release.wait()
+        await message.answer("done")
+
+    harness.dp.include_router(router)
+    harness.dp.sub_routers.insert(0, harness.dp.sub_routers.pop())
+
+
+async def test_shutdown_waits_for_a_handler_in_flight(sqlite_url: str) -> None:
+    harness = await Harness.create(sqlite_url)
+    started, release = asyncio.Event(), asyncio.Event()
+    add_slow_command(harness, started, release)
+    reliability: Reliability = harness.dp["reliability"]
+    try:
+        task = asyncio.create_task(
+            harness.dp.feed_update(harness.bot, update_of(harness, 1, "/slow"))
+        )
+        async with asyncio.timeout(10):
+            await started.wait()
+        drain = asyncio.create_task(reliability.drain(10, {task}))
+        await asyncio.sleep(0)
+        assert not drain.done()  # still waiting for the handler
+        release.set()
+        assert await drain is True
+        assert harness.last_text() == "done"
+        assert reliability.draining
+    finally:
+        await harness.close()
+
+
+async def test_a_handler_cut_off_at_the_timeout_is_handled_again_after_restart(
+    sqlite_url: str,
+) -> None:
+    harness = await Harness.create(sqlite_url)
+    started, never = asyncio.Event(), asyncio.Event()
+    add_slow_command(harness, started, never)
+    reliability: Reliability = harness.dp["reliability"]
+    try:
+        task = asyncio.create_task(
+            harness.dp.feed_update(harness.bot, update_of(harness, 5, "/slow"))
+        )
+        async with asyncio.timeout(10):
+            await started.wait()
+        assert await reliability.drain(0.05, {task}) is False
+        assert task.cancelled()
+        # The claim was released: the redelivered update is handled by the next process.
+        assert await claims(harness) == 0
+        restarted = await harness.restart()
+        await restarted.dp.feed_update(restarted.bot, update_of(restarted, 5, "/help"))
+        assert len(restarted.session.of(SendMessage)) == 1
+    finally:
+        await harness.close()
+
+
+# ------------------------------------------------------------------ flood control
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_flood_counter_allows_the_limit_then_notifies_once_then_drops() -> None:
+    clock = FakeClock()
+    counter = MemoryFloodCounter(limit=3, window=5, clock=clock)
+    verdicts = [await counter.hit(1) for _ in range(6)]
+    assert verdicts == [Verdict.ALLOW] * 3 + [Verdict.NOTIFY, Verdict.DROP, Verdict.DROP]
+    assert await counter.hit(2) is Verdict.ALLOW  # someone else is not affected
+    clock.now += 5.01
+    assert await counter.hit(1) is Verdict.ALLOW
+    assert [await counter.hit(1) for _ in range(3)] == [Verdict.ALLOW] * 2 + [Verdict.NOTIFY]
+
+
+async def test_flood_counter_in_redis_is_shared_between_processes(redis_url: str) -> None:
+    from redis.asyncio import Redis
+
+    user_id = int(time.time() * 1000) % 1_000_000_000  # fresh keys for this run
+    clients = [Redis.from_url(redis_url), Redis.from_url(redis_url)]
+    try:
+        first, second = (RedisFloodCounter(c, 4, 5.0, time.time) for c in clients)
+        verdicts = []
+        for i in range(7):
+            counter = first if i % 2 == 0 else second  # alternate "processes"
+            verdicts.append(await counter.hit(user_id))
+        assert verdicts == [Verdict.ALLOW] * 4 + [Verdict.NOTIFY, Verdict.DROP, Verdict.DROP]
+        assert await first.hit(user_id + 1) is Verdict.ALLOW
+    finally:
+        for client in clients:
+            await client.delete(f"studentbot:flood:{user_id}", f"studentbot:flood-notice:{user_id}")
+            await client.delete(f"studentbot:flood:{user_id + 1}")
+            await client.aclose()
+
+
+async def test_a_student_flooding_the_bot_gets_one_polite_notice_others_are_served(
+    database_url: str,
+) -> None:
+    harness = await Harness.create(database_url, flood_limit=5, flood_window=60)
+    try:
+        for _ in range(12):
+            await harness.send("/help", user=STUDENT_RU)
+        to_flooder = harness.texts(STUDENT_RU.id)
+        assert len(to_flooder) == 6  # five answers and one notice
+        with use_locale(harness.ctx.i18n, "ru"):
+            notice = flood_notice()
+        with use_locale(harness.ctx.i18n, "en"):
+            assert notice != flood_notice()  # translated
+        assert to_flooder[:5] == [to_flooder[0]] * 5
+        assert to_flooder[5] == notice
+
+        # Everyone else is answered at once.
+        await harness.send("/help", user=STUDENT_EN)
+        assert "/rules" in harness.last_text(STUDENT_EN.id)
+        # Button presses of the flooder are answered (the spinner stops) but not handled.
+        await harness.click("lang:en", user=STUDENT_RU)
+        assert isinstance(harness.session.requests[-1], AnswerCallbackQuery)
+        async with harness.ctx.sessionmaker() as session:
+            user = await session.get(User, STUDENT_RU.id)
+            assert user is not None and user.language is None
+    finally:
+        await harness.close()
+
+
+async def test_flood_control_off_when_the_limit_is_zero(sqlite_url: str) -> None:
+    harness = await Harness.create(sqlite_url, flood_limit=0)
+    try:
+        for _ in range(30):
+            await harness.send("/help")
+        assert len(harness.texts(STUDENT.id)) == 30
+    finally:
+        await harness.close()
+
+
+# ------------------------------------------------------------------ metrics
+
+
+async def test_metrics_count_updates_answers_and_latency(sqlite_url: str) -> None:
+    harness = await Harness.create(sqlite_url)
+    try:
+        updates = metrics.value("studentbot_updates_total", type="message")
+        answers = metrics.value("studentbot_answers_total", method="sendMessage")
+        observed = metrics.value("studentbot_handler_seconds_count")
+        await harness.send("/help")
+        await harness.send("/language")
+        assert metrics.value("studentbot_updates_total", type="message") == updates + 2
+        assert metrics.value("studentbot_answers_total", method="sendMessage") == answers + 2
+        assert metrics.value("studentbot_handler_seconds_count") == observed + 2
+    finally:
+        await harness.close()
+
+
+def test_metrics_render_in_prometheus_text_format() -> None:
+    own = Metrics()
+    own.handoffs.inc()
+    own.broadcast_deliveries.inc(3)
+    own.errors.labels(kind="handler").inc()
+    text = own.render().decode()
+    for line in (
+        "studentbot_handoffs_total 1.0",
+        "studentbot_broadcast_deliveries_total 3.0",
+        'studentbot_errors_total{kind="handler"} 1.0',
+        "# TYPE studentbot_handler_seconds histogram",
+        'studentbot_updates_total{type="message"} 0.0',
+    ):
+        assert line in text, line
+    assert "_created" not in text

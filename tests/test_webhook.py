@@ -1,0 +1,174 @@
+"""Webhook mode: Telegram's secret header is required, updates are answered fast and handled
+in the background, ``/healthz`` reports the database, ``/metrics`` speaks Prometheus text."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiogram.methods import SendMessage
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.config import ConfigError, Settings
+from bot.db.base import create_engine
+from bot.reliability import Reliability
+from bot.webhook import SECRET_HEADER, build_webhook_app, webhook_secret
+from tests.harness import STUDENT, Harness
+
+SECRET = "s3cret-Token_for-the_webhook"
+PATH = "/telegram/webhook"
+
+
+@pytest.fixture
+async def hooked(database_url: str) -> AsyncIterator[tuple[Harness, TestClient[Any, Any]]]:
+    harness = await Harness.create(database_url)
+    app = build_webhook_app(harness.ctx, harness.bot, harness.dp, secret=SECRET, path=PATH)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield harness, client
+    finally:
+        await client.close()
+        await harness.close()
+
+
+def update(harness: Harness, update_id: int, text: str = "/help") -> dict[str, Any]:
+    return {"update_id": update_id, "message": harness.message_payload(STUDENT, text=text)}
+
+
+async def handled(harness: Harness, count: int) -> None:
+    """Wait until ``count`` messages were sent (the update is handled in a background task)."""
+    reliability: Reliability = harness.dp["reliability"]
+    async with asyncio.timeout(10):
+        while len(harness.session.of(SendMessage)) < count:
+            await asyncio.sleep(0)
+        await reliability.in_flight.wait_idle()
+
+
+async def test_telegram_with_the_right_secret_gets_200_and_the_student_an_answer(
+    hooked: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = hooked
+    response = await client.post(PATH, json=update(harness, 1), headers={SECRET_HEADER: SECRET})
+    assert response.status == 200
+    await handled(harness, 1)
+    assert "/rules" in harness.last_text(STUDENT.id)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {SECRET_HEADER: ""},
+        {SECRET_HEADER: "wrong"},
+        {SECRET_HEADER: SECRET[:-1]},
+        {SECRET_HEADER: SECRET + "x"},
+        {SECRET_HEADER: "Ключ-не-тот"},  # non-ASCII must be a 401, not a 500
+    ],
+    ids=["missing", "empty", "wrong", "prefix", "longer", "non-ascii"],
+)
+async def test_a_wrong_or_missing_secret_is_401_and_nothing_is_handled(
+    hooked: tuple[Harness, TestClient[Any, Any]], headers: dict[str, str]
+) -> None:
+    harness, client = hooked
+    response = await client.post(PATH, json=update(harness, 2), headers=headers)
+    assert response.status == 401
+    assert harness.session.requests == []
+    reliability: Reliability = harness.dp["reliability"]
+    assert reliability.in_flight.count == 0
+
+
+@pytest.mark.parametrize(
+    "body", [b"not json", b"[1, 2]", b'{"message": {}}', b'{"update_id": "7"}', b""]
+)
+async def test_a_body_that_is_not_an_update_is_400(
+    hooked: tuple[Harness, TestClient[Any, Any]], body: bytes
+) -> None:
+    harness, client = hooked
+    response = await client.post(
+        PATH, data=body, headers={SECRET_HEADER: SECRET, "Content-Type": "application/json"}
+    )
+    assert response.status == 400
+    assert harness.session.requests == []
+
+
+async def test_a_retried_webhook_update_is_answered_once(
+    hooked: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = hooked
+    body = json.dumps(update(harness, 9))
+    for _ in range(3):
+        response = await client.post(
+            PATH, data=body,
+            headers={SECRET_HEADER: SECRET, "Content-Type": "application/json"},
+        )
+        assert response.status == 200
+    await handled(harness, 1)
+    reliability: Reliability = harness.dp["reliability"]
+    await reliability.in_flight.wait_idle()
+    assert len(harness.session.of(SendMessage)) == 1
+
+
+async def test_healthz_reports_the_database_and_metrics_count_the_update(
+    hooked: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = hooked
+    response = await client.get("/healthz")
+    assert response.status == 200
+    body = await response.json()
+    assert body["status"] == "ok" and body["database"] == "ok"
+
+    await client.post(PATH, json=update(harness, 3), headers={SECRET_HEADER: SECRET})
+    await handled(harness, 1)
+    response = await client.get("/metrics")
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    text = await response.text()
+    for name in (
+        "studentbot_updates_total",
+        "studentbot_answers_total",
+        "studentbot_handoffs_total",
+        "studentbot_broadcast_deliveries_total",
+        "studentbot_errors_total",
+        "studentbot_handler_seconds_bucket",
+    ):
+        assert name in text, name
+
+
+async def test_healthz_is_503_when_the_database_is_gone(
+    hooked: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = hooked
+    working = harness.ctx.engine
+    harness.ctx.engine = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/gone")
+    try:
+        response = await client.get("/healthz")
+        assert response.status == 503
+        assert (await response.json())["database"].startswith("unavailable")
+    finally:
+        await harness.ctx.engine.dispose()
+        harness.ctx.engine = working
+    assert (await client.get("/healthz")).status == 200
+
+
+async def test_while_draining_new_updates_are_refused_and_healthz_is_503(
+    hooked: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = hooked
+    reliability: Reliability = harness.dp["reliability"]
+    assert await reliability.drain(1.0) is True
+    response = await client.post(PATH, json=update(harness, 4), headers={SECRET_HEADER: SECRET})
+    assert response.status == 503  # Telegram retries it, at another process or after restart
+    assert (await client.get("/healthz")).status == 503
+    assert harness.session.requests == []
+
+
+def test_webhook_mode_needs_a_well_formed_secret() -> None:
+    with pytest.raises(ConfigError, match="WEBHOOK_SECRET is not set"):
+        webhook_secret(Settings(_env_file=None))  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match="WEBHOOK_SECRET is malformed"):
+        webhook_secret(Settings(_env_file=None, webhook_secret="has space"))  # type: ignore[call-arg]
+    assert webhook_secret(Settings(_env_file=None, webhook_secret=SECRET)) == SECRET  # type: ignore[call-arg]
