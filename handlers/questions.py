@@ -142,8 +142,10 @@ async def full_clause(
     await callback.answer()
     if callback.message is None or callback_data.c not in answers.regulation:
         return
-    text = answers.clause_card(callback_data.c, i18n.current_locale)
-    await callback.message.answer(text, reply_markup=_related_button(callback_data))
+    parts = answers.full_clause_parts(callback_data.c, i18n.current_locale)
+    for part in parts[:-1]:
+        await callback.message.answer(part)
+    await callback.message.answer(parts[-1], reply_markup=_related_button(callback_data))
 
 
 def _related_button(callback_data: AnswerCallback) -> InlineKeyboardMarkup:

@@ -108,6 +108,15 @@ async def test_long_clause_is_trimmed_and_full_text_is_one_button_away(
     assert len(full.text) > len(text)
 
 
+async def test_full_text_of_the_longest_clause_comes_in_two_messages(harness: Harness) -> None:
+    await harness.send("5.4", user=STUDENT_EN)
+    parts = sent(await harness.click_button("📄 Full clause", user=STUDENT_EN))
+    assert len(parts) == 2 and all(len(p.text) < 4096 for p in parts)
+    assert "…" not in parts[0].text + parts[1].text
+    assert "16) " in parts[1].text and "Regulation No. 066, clause 5.4" in parts[1].text
+    assert parts[1].reply_markup is not None and parts[0].reply_markup is None
+
+
 async def test_related_button_lists_parent_and_siblings_and_opens_them(
     harness: Harness,
 ) -> None:

@@ -380,12 +380,18 @@ class AnswerService:
             return "", False
         body, trimmed = self.trim(self.full_text(clause, lang, items=items), limit)
         lines = [f"<blockquote>{html.escape(body)}</blockquote>"] if body else []
-        if lang != "kk" and body:
+        lines += self._under_quote(clause_id, lang, quoted=bool(body))
+        return "\n".join(lines), trimmed
+
+    def _under_quote(self, clause_id: str, lang: str, *, quoted: bool = True) -> list[str]:
+        """The translation note (ru/en) and the citation line under a quote."""
+        lines = []
+        if lang != "kk" and quoted:
             lines.append(
                 "<i>" + _("Unofficial translation; the Kazakh text is authoritative.") + "</i>"
             )
         lines.append(self.source_line(clause_id))
-        return "\n".join(lines), trimmed
+        return lines
 
     def clause_card(
         self, clause_id: str, lang: str, *, limit: int = FULL_CHARS, items: bool = True
@@ -398,6 +404,26 @@ class AnswerService:
                 return self.no_such_clause(clause_id)
             block, _trimmed = self._quote_block(clause_id, lang, limit=limit, items=items)
             return f"<b>{html.escape(clause.title_in(lang))}</b>\n{block}"
+
+    def full_clause_parts(self, clause_id: str, lang: str) -> list[str]:
+        """The whole clause as one or more messages (only 5.4 with its 16 items needs two)."""
+        clause = self.regulation.get(clause_id)
+        if clause is None or len(self.full_text(clause, lang)) <= FULL_CHARS:
+            return [self.clause_card(clause_id, lang)]
+        chunks: list[str] = [""]
+        for line in self.full_text(clause, lang).split("\n"):
+            while len(line) > FULL_CHARS:  # no clause has such a line; never cut mid-word
+                head, _cut = self.trim(line, FULL_CHARS)
+                chunks.append(head.removesuffix(" …"))
+                line = line[len(chunks[-1]) :].lstrip()
+            if len(chunks[-1]) + len(line) + 1 > FULL_CHARS:
+                chunks.append("")
+            chunks[-1] = f"{chunks[-1]}\n{line}" if chunks[-1] else line
+        parts = [f"<blockquote>{html.escape(c)}</blockquote>" for c in chunks if c]
+        with use_locale(self.i18n, lang):
+            parts[0] = f"<b>{html.escape(clause.title_in(lang))}</b>\n{parts[0]}"
+            parts[-1] += "\n" + "\n".join(self._under_quote(clause_id, lang))
+        return parts
 
     def _clause_answer(
         self, clause_id: str, lang: str, confidence: float, ranked: tuple[str, ...]
