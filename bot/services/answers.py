@@ -148,7 +148,12 @@ _APPENDIX = re.compile(
 )
 
 
-_CLAUSE_IN_TEXT = re.compile(r"(?<![\d.,])(\d{1,2}\.\d{1,2}(?:\.\d{1,2})?)(?![.,]?\d)")
+# "5.4.5" anywhere; "6.6" only next to a clause word, so "3.5 credits" is not clause 3.5.
+_CLAUSE_IN_TEXT = re.compile(
+    r"(?i)(?<![\d.,])(\d{1,2}\.\d{1,2}\.\d{1,2})(?![.,]?\d)"
+    r"|(?:\bп\.|пункт\w*|clause|item|тармақ\w*|§)\s*(\d{1,2}\.\d{1,2})(?![.,]?\d)"
+    r"|(?<![\d.,])(\d{1,2}\.\d{1,2})\s*-?\s*тармақ"
+)
 _APPENDIX_IN_TEXT = re.compile(
     r"(?i)appendix[\s-]*(?:no\.?\s*)?1\b|приложени[а-я]*\s*(?:№\s*)?1(?!\d)|"
     r"(?<!\d)1\s*-?\s*[қк]осымша"
@@ -157,7 +162,7 @@ _APPENDIX_IN_TEXT = re.compile(
 
 def mentioned_clauses(text: str) -> list[str]:
     """Clause IDs written inside a sentence ("what does 6.6 say", "Приложение 1 — что это")."""
-    found = [m.group(1) for m in _CLAUSE_IN_TEXT.finditer(text)]
+    found = [next(g for g in m.groups() if g) for m in _CLAUSE_IN_TEXT.finditer(text)]
     if _APPENDIX_IN_TEXT.search(text):
         found.append("appendix-1")
     return list(dict.fromkeys(found))
