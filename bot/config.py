@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Reliability and scale (issue 7): drain on SIGTERM, flood control, /metrics in polling.
     shutdown_timeout: float = 20.0
+    max_concurrent_updates: int = 64  # polling: more stay unconfirmed at Telegram
     flood_limit: int = 8  # messages per flood_window seconds; 0 turns flood control off
     flood_window: float = 5.0
     processed_updates_retention_hours: int = 48

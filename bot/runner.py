@@ -90,7 +90,13 @@ async def run_polling(settings: Settings) -> None:
             )
             log.info("/healthz and /metrics on port %s", settings.metrics_port)
         await bot.delete_webhook(drop_pending_updates=False)
-        await dp.start_polling(bot, handle_signals=True, close_bot_session=True)
+        # Bounded: updates beyond the limit stay unconfirmed at Telegram (not lost in memory).
+        await dp.start_polling(
+            bot,
+            handle_signals=True,
+            close_bot_session=True,
+            tasks_concurrency_limit=settings.max_concurrent_updates,
+        )
     finally:
         if health is not None:
             await health.cleanup()
