@@ -189,8 +189,15 @@ class KnowledgeIndex:
         self._def_factor = 1.0
         self._def_other = 1.0
         self._def_max_words = 0
+        self._def_bare_words = 0
         self._def_markers: list[tuple[str, ...]] = []
         self._def_words: frozenset[str] = frozenset()
+
+    def _is_stop(self, tok: Token, word: str | None = None) -> bool:
+        """A stop word in any language, except that a word with Kazakh letters is only checked
+        against Kazakh ones (Kazakh «із», a trace, is not Russian «из», from)."""
+        stop = self._stop["kk"] if has_kazakh_letters(tok.raw) else self._all_stop
+        return tok.norm in stop or (word is not None and word in stop)
 
     # --- building ------------------------------------------------------------------------
 
@@ -218,12 +225,11 @@ class KnowledgeIndex:
         return index
 
     def _doc_terms(self, text: str, lang: str, surface: dict[str, str]) -> list[str]:
-        stop = self._all_stop
         terms: list[str] = []
         prev: str | None = None
         for tok in tokenize(text):
             word = tok.norm
-            if word in stop or (len(word) < 2 and not word.isdigit() and word != "%"):
+            if self._is_stop(tok) or (len(word) < 2 and not word.isdigit() and word != "%"):
                 continue
             stem = self._stem.stem(word, lang)
             surface.setdefault(word, stem)
@@ -315,6 +321,7 @@ class KnowledgeIndex:
         self._def_factor = float(definition.get("factor", 1.0))
         self._def_other = float(definition.get("other_factor", 1.0))
         self._def_max_words = int(definition.get("max_content_words", 0))
+        self._def_bare_words = int(definition.get("bare_term_words", 0))
         markers = [
             tuple(t.norm for t in tokenize(str(m)))
             for forms in (definition.get("markers") or {}).values()
@@ -333,7 +340,7 @@ class KnowledgeIndex:
         key = tuple(
             "#" + t.norm if t.upper else self._stem.stem(t.norm, lang)
             for t in toks
-            if t.upper or t.norm not in self._all_stop
+            if t.upper or not self._is_stop(t)
         )
         if len(toks) > 1 and len(key) < 2:
             return ()
@@ -367,15 +374,16 @@ class KnowledgeIndex:
         li = self._langs[lang]
         word = tok.norm
         translit = False
-        if tok.script == "lat" and lang != "en" and word not in li.surface:
+        if tok.script == "lat" and lang != "en":
             en = self._langs["en"]
             if word in self._stop["en"] or word in en.surface:
                 return [], None, word  # an English word, not Latin-typed Kazakh or Russian
-            word = transliterate(tok.raw, lang)
-            translit = True
+            if word not in li.surface:
+                word = transliterate(tok.raw, lang)
+                translit = True
         if tok.script == "cyr" and lang == "en" and word not in li.surface:
             return [], None, word
-        if word in self._all_stop or tok.norm in self._all_stop:
+        if self._is_stop(tok, word):
             return [], None, word
         if len(word) < 2 and not word.isdigit() and word != "%":
             return [], None, word
@@ -483,7 +491,7 @@ class KnowledgeIndex:
         if hit is None and len(seq) == 1 and not tok.upper:
             # an abbreviation typed in lower case ("моок", "вкк"), unless it is a stop word
             # ("до" is "until", not distance learning)
-            if tok.norm not in self._all_stop:
+            if not self._is_stop(tok):
                 hit = table.get(("#" + tok.norm,))
         if hit is None:
             return None
@@ -541,7 +549,13 @@ class KnowledgeIndex:
         """Rank clauses for a free-text question; ``lang`` is the user's interface language,
         used when the text does not show its own. Long input is cut to 1,000 characters."""
         query = query[:1000]
-        tokens = tokenize(query)[:60]
+        seen: set[str] = set()
+        tokens = []
+        for tok in tokenize(query):  # a word said twice is still one word
+            if tok.norm not in seen:
+                seen.add(tok.norm)
+                tokens.append(tok)
+        tokens = tokens[:60]
         detected = self._detect(tokens, query, lang)
         if not tokens or not self.clause_ids:
             return SearchResult(hits=[], confidence=0.0, detected_lang=detected)
@@ -574,23 +588,21 @@ class KnowledgeIndex:
         return SearchResult(hits=hits, confidence=confidence, detected_lang=detected)
 
     def _is_definition_question(self, tokens: list[Token], units: list[_Unit]) -> bool:
-        if not self._def_markers:
-            return False
+        """ "What is X?" with a short X, or a bare term such as "LMS" or "цифрлық із"."""
         words = [t.norm for t in tokens]
-        found = False
-        for marker in self._def_markers:
-            n = len(marker)
-            if any(tuple(words[i : i + n]) == marker for i in range(len(words) - n + 1)):
-                found = True
-                break
-        if not found:
-            return False
+        marked = any(
+            tuple(words[i : i + len(marker)]) == marker
+            for marker in self._def_markers
+            for i in range(len(words) - len(marker) + 1)
+        )
         content = sum(
             1
             for tok, unit in zip(tokens, units, strict=True)
             if unit.terms and tok.norm not in self._def_words
         )
-        return 0 < content <= self._def_max_words
+        if marked:
+            return 0 < content <= self._def_max_words
+        return 0 < content <= self._def_bare_words
 
     def _confidence(self, units: list[_Unit], ranked: list[tuple[int, float]]) -> float:
         top_doc, top_score = ranked[0]

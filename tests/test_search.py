@@ -205,7 +205,7 @@ def test_questions_outside_the_regulation_get_low_confidence(
         "1234567890",
         "а",
         "x" * 4096,
-        "ҚО " * 1400,
+        "asdf qwer zxcv " * 273,
         "'; DROP TABLE clauses; --",
         "<script>alert('x')</script><b>hi</b>",
         "\x00\x01\u200b\ufeff",
@@ -217,6 +217,11 @@ def test_junk_input_never_crashes_and_is_not_confident(index: KnowledgeIndex, ju
     assert isinstance(result, SearchResult)
     assert 0.0 <= result.confidence < CONFIDENCE_THRESHOLD
     assert result.detected_lang in ("kk", "ru", "en")
+
+
+def test_a_repeated_word_counts_once(index: KnowledgeIndex) -> None:
+    assert top3(index.search("ҚО " * 1400)) == top3(index.search("ҚО"))
+    assert top3(index.search("ДО ДО ДО ДО")) == top3(index.search("ДО"))
 
 
 def test_results_are_ordered_and_bounded(index: KnowledgeIndex) -> None:
@@ -283,8 +288,8 @@ def test_build_and_search_are_fast_enough_for_the_event_loop() -> None:
     questions = [row["question"] for row in _paraphrases().values()]
     samples = []
     for question in questions * 2:
-        t0 = time.perf_counter()
+        t0 = time.thread_time()  # CPU time of this thread: immune to other processes' load
         index.search(question)
-        samples.append(time.perf_counter() - t0)
+        samples.append(time.thread_time() - t0)
     assert statistics.median(samples) < 0.005
-    assert max(samples) < 0.1
+    assert max(samples) < 0.05
