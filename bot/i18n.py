@@ -11,6 +11,7 @@ from aiogram.types import TelegramObject, User as TgUser
 from aiogram.utils.i18n import I18n, I18nMiddleware
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import LANGUAGES
 
@@ -61,8 +62,12 @@ class UserLocaleMiddleware(I18nMiddleware):
 
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
         db_user = data.get("db_user")
-        if db_user is not None and db_user.language in LANGUAGES:
-            return str(db_user.language)
+        try:
+            stored = db_user.language if db_user is not None else None
+        except SQLAlchemyError:  # the update's session failed and was rolled back
+            stored = None
+        if stored in LANGUAGES:
+            return str(stored)
         tg_user: TgUser | None = data.get("event_from_user")
         return language_from_telegram(
             tg_user.language_code if tg_user else None, self.i18n.default_locale

@@ -189,6 +189,7 @@ class ReliabilityMiddleware(BaseMiddleware):
                 log.info("update %s was handled before; skipped", event.update_id)
                 return UNHANDLED
             self.metrics.count_update(event.event_type)
+            event = without_nul(event)
             started = time.perf_counter()
             try:
                 return await handler(event, data)
@@ -206,6 +207,26 @@ class ReliabilityMiddleware(BaseMiddleware):
         finally:
             self.metrics.in_flight.dec()
             self.in_flight.exit()
+
+
+def without_nul(update: Update) -> Update:
+    """The update with NUL characters removed from message texts and captions.
+
+    Telegram passes them through; PostgreSQL refuses them in text columns, so a question
+    containing one would fail to be stored. Nothing else is altered.
+    """
+    message = update.message or update.edited_message
+    if message is None:
+        return update
+    changes = {
+        name: value.replace("\x00", "")
+        for name in ("text", "caption")
+        if isinstance(value := getattr(message, name), str) and "\x00" in value
+    }
+    if not changes:
+        return update
+    field = "message" if update.message is not None else "edited_message"
+    return update.model_copy(update={field: message.model_copy(update=changes)})
 
 
 class Reliability:
