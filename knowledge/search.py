@@ -229,14 +229,18 @@ class KnowledgeIndex:
         prev: str | None = None
         for tok in tokenize(text):
             word = tok.norm
-            if self._is_stop(tok) or (len(word) < 2 and not word.isdigit() and word != "%"):
+            if tok.upper and self._is_stop(tok):
+                stem = "#" + word  # "IT", "ДО" in capitals: an abbreviation, not "it", "до"
+                terms.append(stem)
+            elif self._is_stop(tok) or (len(word) < 2 and not word.isdigit() and word != "%"):
                 continue
-            stem = self._stem.stem(word, lang)
-            surface.setdefault(word, stem)
-            terms.append(stem)
-            pre = _prefix(word)
-            if pre:
-                terms.append(pre)
+            else:
+                stem = self._stem.stem(word, lang)
+                surface.setdefault(word, stem)
+                terms.append(stem)
+                pre = _prefix(word)
+                if pre:
+                    terms.append(pre)
             if prev is not None:
                 terms.append(prev + "_" + stem)
             prev = stem
@@ -383,6 +387,9 @@ class KnowledgeIndex:
                 translit = True
         if tok.script == "cyr" and lang == "en" and word not in li.surface:
             return [], None, word
+        if tok.upper and self._is_stop(tok):
+            abbr = "#" + tok.norm  # "IT", "ДО" in capitals: an abbreviation
+            return ([(abbr, _W_STEM)] if abbr in li.stems else []), None, word
         if self._is_stop(tok, word):
             return [], None, word
         if len(word) < 2 and not word.isdigit() and word != "%":

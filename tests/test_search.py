@@ -138,6 +138,12 @@ def test_a_synonym_needs_the_whole_word_not_just_a_shared_stem(index: KnowledgeI
     assert top3(index.search("что такое онлайн-курс"))[0] == "3.7"
 
 
+def test_capitals_make_a_stop_word_an_abbreviation(index: KnowledgeIndex) -> None:
+    """«ИА» (итоговая аттестация) is found although «иә» (yes) is a Kazakh stop word."""
+    assert top3(index.search("ИА", lang="ru"))[0] == "5.3"
+    assert index.search("иа").hits == []
+
+
 def test_preposition_do_is_not_the_abbreviation(index: KnowledgeIndex) -> None:
     """«до» in lower case is "until"; only «ДО» means distance learning."""
     plain = index.search("сколько дней до начала семестра выкладывают контент")
