@@ -71,9 +71,16 @@ async def create_app_context(settings: Settings, *, services: dict[str, Any] | N
     isolation: BaseEventIsolation
     if settings.redis_url:
         from aiogram.fsm.storage.redis import RedisStorage
+        from redis.asyncio import BlockingConnectionPool, Redis
 
-        storage = RedisStorage.from_url(
-            settings.redis_url, key_builder=DefaultKeyBuilder(prefix="studentbot", with_destiny=True)
+        # Blocking: a burst of updates waits for a free connection instead of failing with
+        # "Too many connections" (the default pool raises once 100 are in use).
+        pool = BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=settings.redis_max_connections, timeout=30
+        )
+        storage = RedisStorage(
+            Redis(connection_pool=pool),
+            key_builder=DefaultKeyBuilder(prefix="studentbot", with_destiny=True),
         )
         isolation = storage.create_isolation()  # type: ignore[attr-defined]
     else:

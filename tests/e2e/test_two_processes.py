@@ -1,0 +1,229 @@
+"""End to end: two bot processes behind webhooks share PostgreSQL and Redis.
+
+A load balancer hands each Telegram update to one of the processes; a retry may land on the
+other. Here the test is the load balancer: it posts updates to both real ``python -m bot run``
+processes (webhook mode, local Bot API server for everything they send) and checks that
+every student is answered exactly once, that a wizard begun on one process continues on the
+other (FSM state in Redis), and that ``/healthz`` and ``/metrics`` answer on both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import signal
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import pytest
+from sqlalchemy.engine import make_url
+
+from bot.devtools.fake_botapi import Call, FakeBotAPI
+from tests.conftest import _pg_admin
+from tests.e2e.test_bot_process import (  # noqa: F401  (fixtures)
+    START_TIMEOUT,
+    TOKEN,
+    BotProcess,
+    api,
+    start_bot,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
+
+SECRET = "two-processes-secret_" + uuid.uuid4().hex
+PATH = "/telegram/webhook"
+STUDENTS = 200
+FIRST_USER = 7_200_000
+REPLY_TIMEOUT = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def delivered(call: Call) -> bool:
+    return call.answered and call.error_code is None
+
+
+@pytest.fixture
+async def fresh_postgres(postgres_url: str | None) -> AsyncIterator[str]:
+    """A database of its own (created and dropped here): the processes migrate it themselves."""
+    if postgres_url is None:
+        pytest.skip("PostgreSQL not reachable")
+    name = f"studentbot_two_{uuid.uuid4().hex[:8]}"
+    await _pg_admin(postgres_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await _pg_admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def fresh_redis(redis_url: str) -> AsyncIterator[str]:
+    """A Redis database number nobody else uses right now, emptied before and after."""
+    from redis.asyncio import Redis
+
+    base = urlsplit(redis_url)
+    for index in range(15, 1, -1):
+        url = f"redis://{base.hostname or '127.0.0.1'}:{base.port or 6379}/{index}"
+        client = Redis.from_url(url)
+        try:
+            if await client.set("studentbot-test-lock", "1", nx=True, ex=600):
+                await client.flushdb()
+                await client.set("studentbot-test-lock", "1", ex=600)
+                try:
+                    yield url
+                finally:
+                    await client.flushdb()
+                return
+        finally:
+            await client.aclose()
+    pytest.skip("no free Redis database")
+
+
+class Balancer:
+    """Posts updates to the processes' webhooks as Telegram would."""
+
+    def __init__(self, http: aiohttp.ClientSession, ports: list[int]) -> None:
+        self.http = http
+        self.ports = ports
+
+    async def post(self, port: int, update: dict[str, Any]) -> int:
+        async with self.http.post(
+            f"http://127.0.0.1:{port}{PATH}",
+            json=update,
+            headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+        ) as response:
+            return response.status
+
+    async def healthy(self, port: int) -> bool:
+        with contextlib.suppress(aiohttp.ClientError):
+            async with self.http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                return response.status == 200
+        return False
+
+
+async def wait_healthy(balancer: Balancer, bot: BotProcess, port: int) -> None:
+    async def poll() -> None:
+        while not await balancer.healthy(port):  # another process: nothing to await but this
+            await asyncio.sleep(0.1)
+
+    async def within() -> None:
+        async with asyncio.timeout(START_TIMEOUT):
+            await poll()
+
+    await bot.expect(within(), f"the bot on port {port} never became healthy")
+
+
+async def test_two_processes_answer_each_update_once_and_share_wizard_state(
+    api: FakeBotAPI,
+    start_bot: Callable[..., Awaitable[BotProcess]],
+    fresh_postgres: str,
+    fresh_redis: str,
+    tmp_path: Path,
+) -> None:
+    ports = [free_port(), free_port()]
+    bots = []
+    for port in ports:
+        bots.append(
+            await start_bot(
+                "run",
+                BOT_TOKEN=TOKEN,
+                TELEGRAM_API_URL=api.base_url,
+                DATABASE_URL=fresh_postgres,
+                REDIS_URL=fresh_redis,
+                WEBHOOK_URL="https://bot.example.edu/telegram/webhook",
+                WEBHOOK_SECRET=SECRET,
+                WEBHOOK_HOST="127.0.0.1",
+                WEBHOOK_PORT=str(port),
+                LOG_LEVEL="INFO",
+            )
+        )
+    async with aiohttp.ClientSession() as http:
+        balancer = Balancer(http, ports)
+        for bot, port in zip(bots, ports, strict=True):
+            await wait_healthy(balancer, bot, port)
+        assert [c.params.get("secret_token") for c in api.calls_of("setWebhook")] == [SECRET] * 2
+
+        # 1. Every update reaches BOTH processes (a retry landing elsewhere), concurrently.
+        updates = [
+            api.push_message(FIRST_USER + i, "/help", language_code="ru") for i in range(STUDENTS)
+        ]
+        statuses = await asyncio.gather(
+            *(balancer.post(port, update) for update in updates for port in ports)
+        )
+        assert set(statuses) == {200}
+        await bots[0].expect(
+            api.wait_for("sendMessage", delivered, count=STUDENTS, timeout=REPLY_TIMEOUT),
+            "not every student was answered",
+        )
+
+        # 2. A wizard begun on one process continues on the other.
+        student = FIRST_USER + STUDENTS + 1
+        await balancer.post(ports[0], api.push_message(student, "/apply", language_code="en"))
+        [menu] = await bots[0].expect(
+            api.wait_for(
+                "sendMessage",
+                lambda c: delivered(c) and c.params.get("chat_id") == student,
+                timeout=REPLY_TIMEOUT,
+            ),
+            "no reply to /apply",
+        )
+        since = len(api.calls)
+        buttons = [b for row in menu.params["reply_markup"]["inline_keyboard"] for b in row]
+        dl = next(b["callback_data"] for b in buttons if b["callback_data"].endswith(":dl"))
+        await balancer.post(
+            ports[1], api.push_callback(student, dl, message_id=menu.result["message_id"])
+        )
+        [step] = await bots[1].expect(
+            api.wait_for(
+                "sendMessage",
+                lambda c: delivered(c) and c.params.get("chat_id") == student,
+                since=since,
+                timeout=REPLY_TIMEOUT,
+            ),
+            "the second process did not continue the wizard",
+        )
+        step_buttons = [
+            b["callback_data"]
+            for row in step.params.get("reply_markup", {}).get("inline_keyboard", [])
+            for b in row
+        ]
+        assert any(data.startswith("ap:ground:") for data in step_buttons), step.params
+
+        # 3. Both serve /healthz and /metrics; together they handled each update once.
+        handled = 0.0
+        for port in ports:
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                assert response.status == 200
+                text = await response.text()
+            handled += sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith('studentbot_updates_total{type="message"}')
+            )
+            assert "studentbot_duplicate_updates_total" in text
+        assert handled == STUDENTS + 1
+
+    # Clean stop of both.
+    for bot in bots:
+        bot.process.send_signal(signal.SIGTERM)
+    for bot in bots:
+        async with asyncio.timeout(60):
+            assert await bot.process.wait() == 0, bot.log()
+        assert "Traceback" not in bot.log_path.read_text(errors="replace"), bot.log()
+
+    per_chat = collections.Counter(
+        c.params["chat_id"] for c in api.calls_of("sendMessage") if delivered(c)
+    )
+    assert all(per_chat[FIRST_USER + i] == 1 for i in range(STUDENTS)), [
+        (chat, n) for chat, n in per_chat.items() if n != 1
+    ][:10]
