@@ -68,12 +68,14 @@ _W_STEM = 1.0
 _W_PREFIX = 0.45
 _W_BIGRAM = 0.6
 _W_FUZZY = 0.8
+_FUZZY_BUDGET = 24
 _FUZZY_COVERAGE = 0.6  # a typo-corrected word explains the question less surely
 _W_SYNONYM = 0.8
 _LANG_PRIMARY = 1.0
 _LANG_OTHER = 0.4
 _PARENT_FACTOR = 0.8
 _UNKNOWN_WORD_IDF = 3.0
+_NUMBERS_ONLY_CONFIDENCE = 0.3
 # confidence = half "how strong is the best clause's score" (0 at _WEAK_SCORE, 1 from
 # _STRONG_SCORE) and half "how much of the question does it explain" (idf-weighted share of the
 # meaningful words it matches; unknown words count as _UNKNOWN_WORD_IDF). Calibrated on the dev
@@ -371,7 +373,7 @@ class KnowledgeIndex:
         return result
 
     def _word_terms(
-        self, tok: Token, lang: str
+        self, tok: Token, lang: str, budget: list[int]
     ) -> tuple[list[tuple[str, float]], str | None, str]:
         """Weighted terms of one query token in ``lang``, the stem used for pairs and synonyms,
         and the word as analysed (transliterated when Latin-typed)."""
@@ -396,7 +398,9 @@ class KnowledgeIndex:
             return [], None, word
         stem = li.surface.get(word) or self._stem.stem(word, lang)
         weight = _W_STEM
-        if stem not in li.stems and len(word) >= 4 and not word.isdigit():
+        unknown = stem not in li.stems and 4 <= len(word) <= _MAX_WORD and not word.isdigit()
+        if unknown and budget[0] > 0:
+            budget[0] -= 1
             cutoff = 72.0 if translit else (80.0 if len(word) <= 6 else 76.0)
             fixed = self._fuzzy(word, lang, cutoff)
             if fixed is not None:
@@ -423,11 +427,12 @@ class KnowledgeIndex:
                     ubag[term] = weight
 
         exact = {id(unit): False for unit in units}
+        budget = [_FUZZY_BUDGET]  # typo corrections per question: bounds the time of junk input
         for lang in LANGS:
             stems: list[str | None] = []
             words: list[str] = []
             for tok, unit in zip(tokens, units, strict=True):
-                terms, stem, word = self._word_terms(tok, lang)
+                terms, stem, word = self._word_terms(tok, lang, budget)
                 words.append(word)
                 for term, weight in terms:
                     add(lang, term, weight, unit)
@@ -592,6 +597,8 @@ class KnowledgeIndex:
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[: max(k, 1)]
         hits = [Hit(self.clause_ids[d], round(s, 4)) for d, s in ranked]
         confidence = self._confidence(units, ranked)
+        if all(tok.script == "num" for tok, unit in zip(tokens, units, strict=True) if unit.terms):
+            confidence = min(confidence, _NUMBERS_ONLY_CONFIDENCE)  # "3", "20 %": no question
         return SearchResult(hits=hits, confidence=confidence, detected_lang=detected)
 
     def _is_definition_question(self, tokens: list[Token], units: list[_Unit]) -> bool:

@@ -209,6 +209,8 @@ def test_questions_outside_the_regulation_get_low_confidence(
         "😀🎉🔥",
         "?!...,,,",
         "1234567890",
+        "3",
+        "20 %",
         "а",
         "x" * 4096,
         "asdf qwer zxcv " * 273,
