@@ -193,6 +193,7 @@ class KnowledgeIndex:
         self._def_max_words = 0
         self._def_bare_words = 0
         self._def_markers: list[tuple[str, ...]] = []
+        self._def_by_first: dict[str, list[tuple[str, ...]]] = {}
         self._def_words: frozenset[str] = frozenset()
 
     def _is_stop(self, tok: Token, word: str | None = None) -> bool:
@@ -334,6 +335,9 @@ class KnowledgeIndex:
             for m in forms
         ]
         self._def_markers = [m for m in markers if m]
+        self._def_by_first = defaultdict(list)
+        for marker in self._def_markers:
+            self._def_by_first[marker[0]].append(marker)
         self._def_words = frozenset(w for m in self._def_markers for w in m)
 
     def _form_key(self, form: str, lang: str) -> tuple[str, ...]:
@@ -606,8 +610,8 @@ class KnowledgeIndex:
         words = [t.norm for t in tokens]
         marked = any(
             tuple(words[i : i + len(marker)]) == marker
-            for marker in self._def_markers
-            for i in range(len(words) - len(marker) + 1)
+            for i, word in enumerate(words)
+            for marker in self._def_by_first.get(word, ())
         )
         content = sum(
             1
