@@ -46,7 +46,8 @@ def test_ask_jsonl_answers_every_line_and_reports_bad_ones(
     assert a["clauses"][:2] == ["6.2", "appendix-1"] and a["confidence"] >= 0.45
     assert "not allowed" in a["answer"] and "<b>" not in a["answer"]
     assert b["clauses"][0] == "3.9" and "п. 3.9" in b["answer"]
-    assert c["clauses"] == [] and c["confidence"] < 0.45
+    assert c["kind"] == "out_of_scope" and c["confidence"] < 0.45
+    assert "қамтымайды" in c["answer"] and "тармақ" not in c["answer"]
     assert d["clauses"] == [] and d["answer"]
     for row in (a, b, c, d):
         assert set(row) >= {"id", "clauses", "confidence", "answer"}

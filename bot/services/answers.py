@@ -75,7 +75,7 @@ LOW_CONFIDENCE_KINDS = frozenset({AnswerKind.UNSURE, AnswerKind.OUT_OF_SCOPE})
 @dataclass(frozen=True, slots=True)
 class Answer:
     kind: AnswerKind
-    clauses: tuple[str, ...]  # ranked clause IDs, best first
+    clauses: tuple[str, ...]  # ranked clause IDs, best first (out of scope: none is cited)
     confidence: float  # 0..1
     text: str  # HTML, in ``lang``
     lang: str
@@ -256,8 +256,9 @@ class AnswerService:
             return self._clause_answer(ranked[0], lang, result.confidence, ranked)
         top = result.top
         if top is None or top.score < OUT_OF_SCOPE_SCORE:
+            # The text cites nothing; the weak ranking is kept for the log and the evaluation.
             return Answer(
-                AnswerKind.OUT_OF_SCOPE, (), min(result.confidence, 0.2),
+                AnswerKind.OUT_OF_SCOPE, ranked, min(result.confidence, 0.2),
                 self._out_of_scope_text(), lang,
             )
         return Answer(
