@@ -143,6 +143,12 @@ async def test_a_clause_number_inside_a_question_is_answered_from_that_clause(
     assert [r.clauses[0] for r in rows] == ["6.6", "appendix-1"]
 
 
+async def test_a_numbered_item_is_quoted_with_its_parents_opening(harness: Harness) -> None:
+    await harness.send("5.1.1", user=STUDENT_EN)
+    text = harness.last_text(STUDENT_EN.id)
+    assert "University provides distance learning:\n1) a recommendation" in text
+
+
 async def test_thumbs_up_is_stored_and_thanked(harness: Harness) -> None:
     await harness.send("Who has the right to amend the regulation?", user=STUDENT_EN)
     await harness.click_button("👍", user=STUDENT_EN)

@@ -44,6 +44,7 @@ LANGS: tuple[str, ...] = ("kk", "ru", "en")
 MAX_QUESTION_CHARS = 1000
 THREAD_ABOVE_CHARS = 200  # longer questions are answered in a worker thread
 QUOTE_CHARS = 700  # the quote under an answer; the full text is one button away
+LEAD_CHARS = 300  # a parent's opening shown above one of its items
 FULL_CHARS = 3800  # one Telegram message (4096) with room for the title and citation
 SUGGESTIONS = 3
 # Below this top score a low-confidence question shares no real term with the regulation: it is
@@ -360,9 +361,21 @@ class AnswerService:
         return _("📖 Regulation No. 066, {citation}").format(citation=self.cite(clause_id))
 
     def full_text(self, clause: Clause, lang: str, *, items: bool = True) -> str:
-        """The clause's text; with ``items``, a clause's numbered items follow it ("5.4")."""
+        """The clause's text; with ``items``, a clause's numbered items follow it ("5.4").
+
+        A numbered item is led by its parent's short opening ("The University provides:"), so
+        "5.1.1" reads as a sentence and not as a fragment.
+        """
         own = clause.text_in(lang).strip()
-        parts = [] if own == clause.id else [own]
+        parts: list[str] = []
+        parent = self.regulation.get(clause.parent) if clause.parent else None
+        if parent is not None:
+            lead = parent.text_in(lang).strip()
+            if lead != parent.id and len(lead) <= LEAD_CHARS:
+                parts.append(lead)
+            own = f"{clause.id.rsplit('.', 1)[-1]}) {own}"
+        if own != clause.id:
+            parts.append(own)
         for child in self.regulation.children(clause.id) if items else ():
             number = child.id.rsplit(".", 1)[-1]
             parts.append(f"{number}) {child.text_in(lang).strip()}")
