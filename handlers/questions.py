@@ -18,7 +18,13 @@ from bot.callbacks import AskPersonCallback
 from bot.db.base import utcnow
 from bot.db.models import Question, User
 from bot.menu import MENU_APPLY, MENU_ASK, MENU_HUMAN, MENU_LANGUAGE, MENU_REMINDERS, MENU_RULES
-from bot.services.answers import MAX_QUESTION_CHARS, Answer, AnswerKind, AnswerService
+from bot.services.answers import (
+    LOW_CONFIDENCE_KINDS,
+    MAX_QUESTION_CHARS,
+    Answer,
+    AnswerKind,
+    AnswerService,
+)
 from handlers.rules import RulesCallback, clause_button
 
 MENU_ITEMS = (MENU_ASK, MENU_APPLY, MENU_RULES, MENU_REMINDERS, MENU_HUMAN, MENU_LANGUAGE)
@@ -90,10 +96,11 @@ def answer_keyboard(
             callback_data=AnswerCallback(action="show", q=question_id, c=cid),
         )
         sizes.append(1)
-    if answer.kind in (AnswerKind.ANSWER, AnswerKind.PROGRAMME, AnswerKind.UNSURE):
+    replied = answer.kind in (AnswerKind.ANSWER, AnswerKind.PROGRAMME, AnswerKind.UNSURE)
+    if replied:
         _feedback_row(builder, question_id)
         sizes.append(2)
-    if answer.kind in (AnswerKind.ANSWER, AnswerKind.PROGRAMME, AnswerKind.UNSURE) or offer_person:
+    if replied or offer_person:
         builder.button(
             text=_("🙋 Ask a person"), callback_data=AskPersonCallback(question_id=question_id)
         )
@@ -122,7 +129,7 @@ async def question(
     repeated_low = (
         answer.low_confidence
         and previous is not None
-        and AnswerKind(previous.kind) in (AnswerKind.UNSURE, AnswerKind.OUT_OF_SCOPE)
+        and previous.kind in LOW_CONFIDENCE_KINDS
     )
     row = await store_question(session, user_id=db_user.id, text=text, answer=answer)
     reply = answer.text
