@@ -156,6 +156,8 @@ async def rules_command(
         clause_id = parse_clause_id(wanted)
         if clause_id is not None and clause_id in answers.regulation:
             text, markup = clause_view(answers, lang, clause_id)
+        elif clause_id is not None and clause_id in answers.regulation.sections:
+            text, markup = section_view(answers, lang, clause_id, 0)  # "/rules 5": section 5
         else:
             text, markup = not_found_view(answers, lang, wanted)
     await message.answer(text, reply_markup=markup)

@@ -78,6 +78,12 @@ async def test_rules_with_a_clause_number_jumps_to_it(harness: Harness) -> None:
     assert "1-қосымша" in harness.last_text(STUDENT.id)
 
 
+async def test_rules_with_a_section_number_lists_its_clauses(harness: Harness) -> None:
+    await harness.send("/rules 3", user=STUDENT_EN)
+    assert "3. Terms and definitions" in harness.last_text(STUDENT_EN.id)
+    assert len([b for b in harness.buttons(STUDENT_EN.id) if b.startswith("clause 3.")]) == 10
+
+
 async def test_rules_with_a_wrong_number_names_the_nearest_clauses(harness: Harness) -> None:
     calls = await harness.send("/rules 9.9", user=STUDENT_EN)
     [reply] = [c for c in calls if isinstance(c, SendMessage)]
