@@ -383,10 +383,13 @@ class BroadcastService:
 
     async def recover(self) -> int:
         """Rows left ``sending`` by a dead process, lease expired: ``unknown`` (at most once)."""
+        expired = (D.status == "sending", D.lease_until < self.now())
         async with self.sessionmaker() as session, session.begin():
+            if await session.scalar(select(D.id).where(*expired).limit(1)) is None:
+                return 0
             result = await session.execute(
                 update(D)
-                .where(D.status == "sending", D.lease_until < self.now())
+                .where(*expired)
                 .values(status="unknown", lease_until=None, error="lease expired (crash?)")
                 .execution_options(synchronize_session=False)
             )
@@ -445,6 +448,9 @@ class BroadcastService:
                     return None
                 target: Any = D.id == picked
             else:  # one statement; SQLite serialises writers
+                # Read first: an idle worker must not take SQLite's write lock every second.
+                if await session.scalar(candidate) is None:
+                    return None
                 target = D.id.in_(candidate.scalar_subquery())
             row = (
                 await session.execute(
@@ -706,6 +712,9 @@ class BroadcastService:
         """Broadcasts with nothing pending or in flight become ``done``; senders get the report."""
         busy = select(D.broadcast_id).where(D.status.in_(("pending", "sending"))).distinct()
         async with self.sessionmaker() as session, session.begin():
+            active = select(Broadcast.id).where(Broadcast.status == "sending").limit(1)
+            if await session.scalar(active) is None:
+                return []
             done = list(
                 await session.scalars(
                     update(Broadcast)

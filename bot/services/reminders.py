@@ -249,13 +249,16 @@ class ReminderService:
         """Drop stale jobs; outside quiet hours, fan due ones out. Returns jobs started."""
         now = now or self.now()
         s = self.settings
+        stale = (ReminderJob.status == "pending", ReminderJob.due_at < now - self.grace)
         async with self.sessionmaker() as session, session.begin():
-            await session.execute(
-                update(ReminderJob)
-                .where(ReminderJob.status == "pending", ReminderJob.due_at < now - self.grace)
-                .values(status="dropped", done_at=now)
-                .execution_options(synchronize_session=False)
-            )
+            # Read before writing: an idle tick takes no write lock (SQLite).
+            if await session.scalar(select(ReminderJob.id).where(*stale).limit(1)) is not None:
+                await session.execute(
+                    update(ReminderJob)
+                    .where(*stale)
+                    .values(status="dropped", done_at=now)
+                    .execution_options(synchronize_session=False)
+                )
         if in_quiet_hours(now, s.tz, s.quiet_hours_start, s.quiet_hours_end):
             return 0
         async with self.sessionmaker() as session, session.begin():
@@ -265,6 +268,8 @@ class ReminderService:
                 .order_by(ReminderJob.due_at, ReminderJob.id)
                 .limit(50)
             )
+            if await session.scalar(candidates) is None:
+                return 0
             if s.is_postgres:
                 candidates = candidates.with_for_update(skip_locked=True)
             ids = list(
