@@ -322,3 +322,25 @@ async def test_progress_message_and_report(harness: Harness) -> None:
     edits = [m for m in harness.session.requests if isinstance(m, EditMessageText)]
     final = edits[-1].text if edits else ""
     assert final and "Sent: 5 of 5" in final and "finished" in final and "blocked" in final
+
+
+async def test_scheduled_broadcast_waits_for_its_time_and_takes_the_audience_then(
+    harness: Harness,
+) -> None:
+    from datetime import timedelta
+
+    await make_user(harness, 8300)
+    await make_user(harness, STAFF_ID, role="staff")
+    clock = FakeClock()
+    broadcasts, _ = services(harness, clock)
+    bid = await _broadcast(
+        harness, STAFF_ID, {}, text="later", scheduled_at=clock.now() + timedelta(hours=2)
+    )
+    await broadcasts.step(harness.bot)
+    assert _sent_to(harness) == {}
+    await make_user(harness, 8301)  # joins before the time comes: included
+    clock.advance(2 * 3600 + 1)
+    await broadcasts.drain(harness.bot)
+    assert set(_sent_to(harness)) == {8300, 8301}
+    async with harness.ctx.sessionmaker() as session:
+        assert await counts(session, bid) == {"sent": 2}

@@ -166,3 +166,16 @@ async def test_reminders_list_and_staff_calendar(harness: Harness) -> None:
     assert f"18.03.{year}" in text or "Nauryz" not in text  # the derived date is shown
     await harness.send("/calendar", user=STUDENT_RU)  # students have no calendar editor
     assert "CSV" not in harness.last_text(STUDENT_RU.id)
+
+
+async def test_schedule_at_night_moves_to_the_morning(harness: Harness) -> None:
+    await harness.send("/help", user=STAFF)
+    await set_role(harness, STAFF.id, "staff")
+    await harness.send("/broadcast", user=STAFF)
+    await harness.send("Night owl", user=STAFF)
+    await harness.click(AudienceCallback(key="done").pack(), user=STAFF)
+    await harness.click_button("🕒", user=STAFF)
+    await harness.send("2030-01-10 23:30", user=STAFF)
+    texts = harness.texts(STAFF.id)
+    assert "2030-01-11 08:00" in texts[-2]  # quiet hours: moved to the morning
+    assert "2030-01-11 08:00" in texts[-1] and "№" in texts[-1]
