@@ -344,3 +344,20 @@ async def test_scheduled_broadcast_waits_for_its_time_and_takes_the_audience_the
     assert set(_sent_to(harness)) == {8300, 8301}
     async with harness.ctx.sessionmaker() as session:
         assert await counts(session, bid) == {"sent": 2}
+
+
+async def test_two_senders_share_the_work_without_duplicates(harness: Harness) -> None:
+    import asyncio
+
+    for i in range(40):
+        await make_user(harness, 8400 + i)
+    await make_user(harness, STAFF_ID, role="staff")
+    clock = FakeClock()
+    (first, _), (second, _) = services(harness, clock), services(harness, clock)
+    bid = await _broadcast(harness, STAFF_ID, {})
+    await asyncio.gather(first.drain(harness.bot), second.drain(harness.bot))
+    received = _sent_to(harness)
+    assert set(received) == {8400 + i for i in range(40)} and max(received.values()) == 1
+    assert first.stats.sent > 0 and second.stats.sent > 0
+    async with harness.ctx.sessionmaker() as session:
+        assert await counts(session, bid) == {"sent": 40}
