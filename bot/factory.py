@@ -28,7 +28,12 @@ from bot.db.base import create_engine, create_sessionmaker
 from bot.fsm import SQLAlchemyStorage
 from bot.i18n import UserLocaleMiddleware, make_i18n, use_locale
 from bot.middlewares import DbSessionMiddleware, UserMiddleware
-from bot.reliability import install_api_metrics, setup_flood_control, setup_reliability
+from bot.reliability import (
+    inline_magic_filters,
+    install_api_metrics,
+    setup_flood_control,
+    setup_reliability,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +120,7 @@ def create_dispatcher(ctx: AppContext) -> Dispatcher:
     UserLocaleMiddleware(ctx.i18n).setup(dp)
     setup_flood_control(dp, ctx)  # after the locale: the notice is in the user's language
     dp.include_routers(*get_routers())
+    inline_magic_filters(dp)  # F-filters on the loop, not one worker-thread hop each
     return dp
 
 

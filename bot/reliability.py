@@ -471,3 +471,36 @@ def setup_flood_control(
 
 def install_api_metrics(bot: Bot, metrics: Metrics | None = None) -> None:
     bot.session.middleware(ApiMetricsMiddleware(metrics if metrics is not None else default_metrics))
+
+
+# --------------------------------------------------------------------------- throughput
+
+
+def inline_magic_filters(dp: Dispatcher) -> int:
+    """Evaluate synchronous filters inline instead of in a worker thread; returns how many.
+
+    aiogram runs every synchronous callable through ``asyncio.to_thread``, filters such as
+    ``F.chat.type == "private"`` or a ``State`` included: dozens of thread hops per update,
+    most of the assistant's per-update cost. Filters are predicates on the event (magic
+    filters, states, small functions), so running them on the event loop is safe and much
+    faster; synchronous *handlers* keep aiogram's behaviour (they may block).
+    """
+    count = 0
+    for router in dp.chain_tail:
+        for observer in router.observers.values():
+            handlers = [getattr(observer, "_handler", None), *observer.handlers]
+            for handler in handlers:
+                for flt in getattr(handler, "filters", None) or ():
+                    if flt.awaitable:
+                        continue
+                    flt.callback = _inline(flt.callback)
+                    flt.awaitable = True
+                    count += 1
+    return count
+
+
+def _inline(resolve: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    async def inline(*args: Any, **kwargs: Any) -> Any:
+        return resolve(*args, **kwargs)
+
+    return inline

@@ -4,7 +4,9 @@ A load balancer hands each Telegram update to one of the processes; a retry may 
 other. Here the test is the load balancer: it posts updates to both real ``python -m bot run``
 processes (webhook mode, local Bot API server for everything they send) and checks that
 every student is answered exactly once, that a wizard begun on one process continues on the
-other (FSM state in Redis), and that ``/healthz`` and ``/metrics`` answer on both.
+other (FSM state in Redis), that a broadcast delivered by both processes' workers (rows claimed
+with ``FOR UPDATE SKIP LOCKED``) reaches each student once, and that ``/healthz`` and
+``/metrics`` answer on both.
 """
 
 from __future__ import annotations
@@ -89,6 +91,72 @@ async def fresh_redis(redis_url: str) -> AsyncIterator[str]:
     pytest.skip("no free Redis database")
 
 
+EXTRA_STUDENTS = 300
+SENDER = 7_299_999
+
+
+async def create_broadcast_now(url: str, marker: str) -> tuple[int, int]:
+    """Staff create a broadcast to every student (the bot's own service); returns id, recipients."""
+    from sqlalchemy import func, insert, select
+
+    from bot.db.base import create_engine, create_sessionmaker
+    from bot.db.models import User
+    from bot.db.models.reminders import BroadcastDelivery
+    from bot.services.broadcast import create_broadcast
+
+    engine = create_engine(url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            async with session.begin():
+                session.add(User(id=SENDER, first_name="Staff", role="staff", language="en"))
+                await session.execute(
+                    insert(User),
+                    [
+                        {"id": 7_300_000 + i, "first_name": f"S{i}", "role": "student",
+                         "language": ("kk", "ru", "en")[i % 3], "is_active": True}
+                        for i in range(EXTRA_STUDENTS)
+                    ],
+                )
+            async with session.begin():
+                sender = await session.get(User, SENDER)
+                assert sender is not None
+                broadcast = await create_broadcast(
+                    session, sender=sender, text=f"<b>Two processes</b> {marker}", audience={}
+                )
+            recipients = await session.scalar(
+                select(func.count())
+                .select_from(BroadcastDelivery)
+                .where(BroadcastDelivery.broadcast_id == broadcast.id)
+            )
+            return broadcast.id, int(recipients or 0)
+    finally:
+        await engine.dispose()
+
+
+async def broadcast_done(url: str, broadcast_id: int, bot: BotProcess) -> None:
+    """The workers mark the broadcast done (polled: the state is in another process's hands)."""
+    from bot.db.base import create_engine, create_sessionmaker
+    from bot.db.models.reminders import Broadcast
+
+    engine = create_engine(url)
+    try:
+        async def done() -> None:
+            while True:
+                async with create_sessionmaker(engine)() as session:
+                    row = await session.get(Broadcast, broadcast_id)
+                    if row is not None and row.status == "done":
+                        return
+                await asyncio.sleep(0.2)
+
+        async def within() -> None:
+            async with asyncio.timeout(REPLY_TIMEOUT):
+                await done()
+
+        await bot.expect(within(), "the broadcast was never marked done")
+    finally:
+        await engine.dispose()
+
+
 class Balancer:
     """Posts updates to the processes' webhooks as Telegram would."""
 
@@ -145,6 +213,7 @@ async def test_two_processes_answer_each_update_once_and_share_wizard_state(
                 WEBHOOK_HOST="127.0.0.1",
                 WEBHOOK_PORT=str(port),
                 LOG_LEVEL="INFO",
+                BROADCAST_RATE="400",
             )
         )
     async with aiohttp.ClientSession() as http:
@@ -199,19 +268,44 @@ async def test_two_processes_answer_each_update_once_and_share_wizard_state(
         ]
         assert any(data.startswith("ap:ground:") for data in step_buttons), step.params
 
-        # 3. Both serve /healthz and /metrics; together they handled each update once.
+        # 3. A broadcast to every student: both processes' delivery workers claim rows.
+        marker = f"announcement #{uuid.uuid4().hex[:6]}"
+        broadcast_id, recipients = await create_broadcast_now(fresh_postgres, marker)
+        sent = await bots[0].expect(
+            api.wait_for(
+                "sendMessage",
+                lambda c: delivered(c) and marker in str(c.params.get("text")),
+                count=recipients,
+                timeout=REPLY_TIMEOUT,
+            ),
+            "the broadcast did not reach every student",
+        )
+        assert len(sent) == recipients
+        await broadcast_done(fresh_postgres, broadcast_id, bots[0])
+
+        # 4. Both serve /healthz and /metrics; together they handled each update once.
         handled = 0.0
+        broadcast_share = []
         for port in ports:
             async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
                 assert response.status == 200
                 text = await response.text()
-            handled += sum(
-                float(line.rsplit(" ", 1)[1])
+            samples = {
+                line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
                 for line in text.splitlines()
-                if line.startswith('studentbot_updates_total{type="message"}')
+                if line and not line.startswith("#")
+            }
+            handled += samples['studentbot_updates_total{type="message"}']
+            assert "studentbot_duplicate_updates_total" in samples
+            # Messages sent beyond one per handled update: this process's broadcast share.
+            broadcast_share.append(
+                samples['studentbot_answers_total{method="sendMessage"}']
+                - samples['studentbot_updates_total{type="message"}']
+                - samples['studentbot_updates_total{type="callback_query"}']
             )
-            assert "studentbot_duplicate_updates_total" in text
         assert handled == STUDENTS + 1
+        assert sum(broadcast_share) == recipients, broadcast_share
+        assert min(broadcast_share) > 0, f"one process delivered nothing: {broadcast_share}"
 
     # Clean stop of both.
     for bot in bots:
@@ -222,8 +316,17 @@ async def test_two_processes_answer_each_update_once_and_share_wizard_state(
         assert "Traceback" not in bot.log_path.read_text(errors="replace"), bot.log()
 
     per_chat = collections.Counter(
-        c.params["chat_id"] for c in api.calls_of("sendMessage") if delivered(c)
+        c.params["chat_id"]
+        for c in api.calls_of("sendMessage")
+        if delivered(c) and marker not in str(c.params.get("text"))
     )
     assert all(per_chat[FIRST_USER + i] == 1 for i in range(STUDENTS)), [
         (chat, n) for chat, n in per_chat.items() if n != 1
     ][:10]
+    announced = collections.Counter(
+        c.params["chat_id"]
+        for c in api.calls_of("sendMessage")
+        if delivered(c) and marker in str(c.params.get("text"))
+    )
+    assert len(announced) == recipients
+    assert {n for n in announced.values()} == {1}, "a student got the broadcast twice"

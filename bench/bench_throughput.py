@@ -1,0 +1,343 @@
+"""Benchmark: updates per second through the whole assistant next to a bare aiogram echo bot.
+
+    .venv/bin/python bench/bench_throughput.py                      # SQLite and PostgreSQL
+    .venv/bin/python bench/bench_throughput.py -n 2000 --backend sqlite
+    .venv/bin/python bench/bench_throughput.py --postgres postgresql+asyncpg://postgres@127.0.0.1/postgres
+
+Both dispatchers run in this process, in the same run, on the same updates, through
+``Dispatcher.feed_update`` with up to ``--concurrency`` updates in flight (as polling does), and a
+Bot API session that answers locally (no network; nothing recorded, so memory is the bot's own).
+
+* **echo**: ``Dispatcher()`` with one handler that answers the text back.
+* **assistant**: :func:`bot.factory.create_dispatcher` exactly as in production: the update
+  ledger, database session and user row per update, locale, flood control, every router; the
+  free-text questions (student-style paraphrases in kk/ru/en) are answered with a cited clause,
+  and users and questions are stored.
+
+For each backend it prints the median of ``--repeats`` runs for each, their ratio (target: the
+assistant at >= 0.5 of echo), the rows stored, and the resident memory after the assistant has
+answered all questions (target: < 150 MB after 10,000).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import itertools
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from aiogram import Bot, Dispatcher, Router  # noqa: E402
+from aiogram.methods import TelegramMethod  # noqa: E402
+from aiogram.methods.base import TelegramType  # noqa: E402
+from aiogram.types import Message, Update  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from bot.config import Settings  # noqa: E402
+from bot.db.migrate import upgrade  # noqa: E402
+from bot.db.models import Question, User  # noqa: E402
+from bot.factory import create_app_context, create_bot, create_dispatcher  # noqa: E402
+from bot.local_session import LocalSession  # noqa: E402
+
+TOKEN = "123456:" + "T" * 35
+FIRST_USER = 50_000_000
+QUESTIONS_PER_USER = 4  # below the flood limit: flood control stays on, as in production
+DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+FALLBACK_QUESTIONS = [
+    ("ru", "Можно ли учиться онлайн на юриста?"),
+    ("kk", "қашықтан оқуға қалай өтініш беремін"),
+    ("en", "How many credits can be studied remotely?"),
+    ("ru", "Какие документы нужны для перевода на дистанционное обучение?"),
+]
+
+
+class SilentSession(LocalSession):
+    """Answers every call like the local session but keeps no record (constant memory)."""
+
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
+        return self._answer(bot, method)  # type: ignore[no-any-return]
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def aiogram_floor_mb() -> float:
+    """RSS of a fresh interpreter that only imports aiogram: the floor under any aiogram bot."""
+    import subprocess
+
+    code = (
+        "import aiogram, aiogram.types\n"
+        "for l in open('/proc/self/status'):\n"
+        "    l.startswith('VmRSS:') and print(int(l.split()[1]) / 1024)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
+
+
+def load_questions() -> list[tuple[str, str]]:
+    path = ROOT / "bench" / "data" / "paraphrases.jsonl"
+    if not path.exists():
+        return FALLBACK_QUESTIONS
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            out.append((row["lang"], row["question"]))
+    return out or FALLBACK_QUESTIONS
+
+
+def make_updates(n: int, run: int, questions: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """``n`` private text messages: users ask ``QUESTIONS_PER_USER`` questions each."""
+    updates = []
+    cycle = itertools.cycle(questions)
+    users = max(1, n // QUESTIONS_PER_USER)
+    base = FIRST_USER + run * 1_000_000
+    now = int(time.time())
+    for i in range(n):
+        lang, text = next(cycle)
+        user_id = base + i % users
+        updates.append(
+            {
+                "update_id": run * 10_000_000 + i + 1,
+                "message": {
+                    "message_id": i + 1,
+                    "date": now,
+                    "chat": {"id": user_id, "type": "private", "first_name": "Student"},
+                    "from": {
+                        "id": user_id,
+                        "is_bot": False,
+                        "first_name": "Student",
+                        "language_code": lang,
+                    },
+                    "text": text,
+                },
+            }
+        )
+    return updates
+
+
+async def feed_all(
+    dp: Dispatcher, bot: Bot, updates: Iterable[dict[str, Any]], concurrency: int
+) -> float:
+    """Feed every update with at most ``concurrency`` in flight; returns updates per second."""
+    parsed = [Update.model_validate(u, context={"bot": bot}) for u in updates]
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(update: Update) -> None:
+        async with semaphore:
+            await dp.feed_update(bot, update)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(u) for u in parsed))
+    return len(parsed) / (time.perf_counter() - started)
+
+
+def echo_dispatcher() -> Dispatcher:
+    router = Router(name="echo")
+
+    @router.message()
+    async def echo(message: Message) -> None:
+        await message.answer(message.text or "")
+
+    dp = Dispatcher()
+    dp.include_router(router)
+    return dp
+
+
+def session_for(api_url: str | None) -> Any:
+    """No network (``None``), or aiogram's HTTP session to the local Bot API server."""
+    if api_url is None:
+        return SilentSession()
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    return AiohttpSession(api=TelegramAPIServer.from_base(api_url))
+
+
+async def bench_backend(
+    name: str, url: str, n: int, repeats: int, concurrency: int, api_url: str | None = None
+) -> dict[str, Any]:
+    await upgrade(url)
+    settings = Settings(database_url=url, redis_url=None, _env_file=None)  # type: ignore[call-arg]
+    ctx = await create_app_context(settings)
+    questions = load_questions()
+    assistant = create_dispatcher(ctx)
+    assistant_bot = create_bot(settings, session=session_for(api_url), token=TOKEN)
+    echo = echo_dispatcher()
+    echo_bot = Bot(TOKEN, session=session_for(api_url))
+    rss_start = rss_mb()  # knowledge index, catalogs and libraries loaded, nothing handled
+    # Warm up both (imports, index, connection pool, prepared statements).
+    await feed_all(echo, echo_bot, make_updates(50, 90, questions), concurrency)
+    await feed_all(assistant, assistant_bot, make_updates(50, 91, questions), concurrency)
+
+    echo_rates, assistant_rates = [], []
+    try:
+        for run in range(repeats):
+            updates = make_updates(n, run + 1, questions)
+            echo_rates.append(await feed_all(echo, echo_bot, updates, concurrency))
+            assistant_rates.append(await feed_all(assistant, assistant_bot, updates, concurrency))
+        gc.collect()
+        rss = rss_mb()
+        async with ctx.sessionmaker() as session:
+            users = await session.scalar(select(func.count()).select_from(User))
+            stored = await session.scalar(select(func.count()).select_from(Question))
+    finally:
+        await ctx.close()
+        await echo_bot.session.close()
+        await assistant_bot.session.close()
+    echo_rate = statistics.median(echo_rates)
+    assistant_rate = statistics.median(assistant_rates)
+    return {
+        "backend": name,
+        "updates_per_run": n,
+        "echo_per_s": round(echo_rate, 1),
+        "assistant_per_s": round(assistant_rate, 1),
+        "ratio": round(assistant_rate / echo_rate, 3),
+        "users_stored": users,
+        "questions_stored": stored,
+        "questions_answered": n * repeats,
+        "rss_start_mb": round(rss_start, 1),
+        "rss_mb": round(rss, 1),
+    }
+
+
+async def pg_database(base: str) -> tuple[str, str] | None:
+    """A fresh database on the server at ``base`` (dropped afterwards), or None if unreachable."""
+    import asyncpg
+
+    u = make_url(base)
+    name = f"studentbot_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        conn = await asyncpg.connect(
+            host=u.host or "127.0.0.1", port=u.port or 5432, user=u.username or "postgres",
+            password=u.password, database=u.database or "postgres", timeout=5,
+        )
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"PostgreSQL not reachable at {base}: {exc}", file=sys.stderr)
+        return None
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return u.set(database=name).render_as_string(hide_password=False), name
+
+
+async def drop_pg(base: str, name: str) -> None:
+    import asyncpg
+
+    u = make_url(base)
+    conn = await asyncpg.connect(
+        host=u.host or "127.0.0.1", port=u.port or 5432, user=u.username or "postgres",
+        password=u.password, database=u.database or "postgres", timeout=5,
+    )
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    if args.api == "http":
+        from bot.devtools.fake_botapi import FakeBotAPI
+
+        async with FakeBotAPI(token=TOKEN) as server:
+            server.calls = _Discard()  # type: ignore[assignment]  # keep memory flat
+            return await run_all(args, server.base_url)
+    return await run_all(args, None)
+
+
+class _Discard(list):  # type: ignore[type-arg]
+    """A call log that forgets: the server's record would otherwise grow with every send."""
+
+    def append(self, item: Any) -> None:
+        return None
+
+
+async def run_all(args: argparse.Namespace, api_url: str | None) -> int:
+    results = []
+    if args.backend in ("sqlite", "both"):
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+            results.append(
+                await bench_backend(
+                    "sqlite", url, args.n, args.repeats, args.concurrency, api_url
+                )
+            )
+    if args.backend in ("postgres", "both"):
+        created = await pg_database(args.postgres)
+        if created is not None:
+            url, name = created
+            try:
+                results.append(
+                    await bench_backend(
+                        "postgres", url, args.n, args.repeats, args.concurrency, api_url
+                    )
+                )
+            finally:
+                await drop_pg(args.postgres, name)
+    header = (
+        f"{'backend':9} {'echo/s':>9} {'assistant/s':>12} {'ratio':>6} {'users':>7} "
+        f"{'questions':>10} {'RSS MB':>7} {'(at start)':>10}"
+    )
+    print(header)
+    for r in results:
+        print(
+            f"{r['backend']:9} {r['echo_per_s']:9.1f} {r['assistant_per_s']:12.1f} "
+            f"{r['ratio']:6.2f} {r['users_stored']:7} {r['questions_stored']:10} {r['rss_mb']:7.1f} "
+            f"{r['rss_start_mb']:10.1f}"
+        )
+    print(f"a process that only imports aiogram: {aiogram_floor_mb():.1f} MB RSS")
+    print(
+        f"(median of {args.repeats} runs of {args.n} updates, {args.concurrency} in flight, "
+        f"Bot API: {'local HTTP server' if api_url else 'in-process, no network'}; "
+        "targets: ratio >= 0.5, RSS < 150 MB)"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=10_000, help="updates per run (default 10,000)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per backend (median)")
+    parser.add_argument("--concurrency", type=int, default=64, help="updates in flight")
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--postgres", default=os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG))
+    parser.add_argument(
+        "--api",
+        choices=["none", "http"],
+        default="none",
+        help="none: answers synthesised in-process; http: aiogram's HTTP session to the local "
+        "Bot API server (bot.devtools.fake_botapi) in this process, as in production",
+    )
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)
+    return asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
