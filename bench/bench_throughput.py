@@ -68,7 +68,10 @@ class SilentSession(LocalSession):
     """Answers every call like the local session but keeps no record (constant memory)."""
 
     async def make_request(
-        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+        self,
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        timeout: int | None = None,  # noqa: ASYNC109 - BaseSession's signature
     ) -> TelegramType:
         return self._answer(bot, method)  # type: ignore[no-any-return]
 
@@ -303,8 +306,8 @@ async def run_all(args: argparse.Namespace, api_url: str | None) -> int:
     for r in results:
         print(
             f"{r['backend']:9} {r['echo_per_s']:9.1f} {r['assistant_per_s']:12.1f} "
-            f"{r['ratio']:6.2f} {r['users_stored']:7} {r['questions_stored']:10} {r['rss_mb']:7.1f} "
-            f"{r['rss_start_mb']:10.1f}"
+            f"{r['ratio']:6.2f} {r['users_stored']:7} {r['questions_stored']:10} "
+            f"{r['rss_mb']:7.1f} {r['rss_start_mb']:10.1f}"
         )
     print(f"a process that only imports aiogram: {aiogram_floor_mb():.1f} MB RSS")
     print(
@@ -313,7 +316,7 @@ async def run_all(args: argparse.Namespace, api_url: str | None) -> int:
         "targets: ratio >= 0.5, RSS < 150 MB)"
     )
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        Path(args.json).write_text(json.dumps(results, indent=2))  # noqa: ASYNC240 - tiny, at exit
     return 0
 
 

@@ -43,7 +43,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.base import utcnow
 from bot.db.models.reliability import ProcessedUpdate
-from bot.metrics import Metrics, metrics as default_metrics
+from bot.metrics import Metrics
+from bot.metrics import metrics as default_metrics
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -245,15 +246,15 @@ class Reliability:
         self.middleware = ReliabilityMiddleware(self.ledger, self.in_flight, self.metrics)
         self.draining = False
 
-    async def drain(self, timeout: float, tasks: Iterable[asyncio.Task[Any]] = ()) -> bool:
-        """Let started handlers finish, at most ``timeout`` seconds; then cancel the rest.
+    async def drain(self, within: float, tasks: Iterable[asyncio.Task[Any]] = ()) -> bool:
+        """Let started handlers finish, at most ``within`` seconds; then cancel the rest.
 
         ``tasks`` are the update tasks the polling loop or the webhook handler started (some
         may not have reached the middleware yet). True when everything finished in time.
         """
         self.draining = True
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         pending = {task for task in tasks if not task.done()}
         if pending:
             log.info("waiting for %d update(s) in flight", len(pending))
@@ -266,7 +267,7 @@ class Reliability:
         log.warning(
             "shutdown: %d update(s) still running after %.0fs; cancelling them",
             max(len(pending), self.in_flight.count),
-            timeout,
+            within,
         )
         for task in pending:
             task.cancel()
@@ -391,7 +392,7 @@ class FloodControl(BaseMiddleware):
             return await handler(event, data)
         try:
             verdict = await self.counter.hit(user.id)
-        except Exception as exc:  # noqa: BLE001 - Redis down: serve rather than refuse
+        except Exception as exc:
             log.warning("flood control unavailable: %s", exc)
             verdict = Verdict.ALLOW
         if verdict is Verdict.ALLOW:
@@ -470,7 +471,8 @@ def setup_flood_control(
 
 
 def install_api_metrics(bot: Bot, metrics: Metrics | None = None) -> None:
-    bot.session.middleware(ApiMetricsMiddleware(metrics if metrics is not None else default_metrics))
+    chosen = metrics if metrics is not None else default_metrics
+    bot.session.middleware(ApiMetricsMiddleware(chosen))
 
 
 # --------------------------------------------------------------------------- throughput

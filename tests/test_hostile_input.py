@@ -12,8 +12,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramForbiddenError,
@@ -22,6 +20,8 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.methods import AnswerCallbackQuery, SendDocument, SendMessage, TelegramMethod
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 
@@ -327,7 +327,7 @@ async def test_bot_api_errors_on_every_send_path_leave_the_bot_running(
         await harness.click_button("Technical", user=STUDENT_EN)
         await harness.send("first message", user=STUDENT_EN)
     before = await snapshot(harness)
-    label, exc = api_errors(None)[which]
+    _label, exc = api_errors(None)[which]
     harness.session.fail_next(method, exc)
     if path == "command reply":
         await harness.send("/help", user=STUDENT_EN)
@@ -419,8 +419,10 @@ STUDENT_TEXT = st.one_of(
     st.text(max_size=1500),
     st.text(
         alphabet=st.sampled_from(
-            list("абвгдеёжзийклмнопрстуфхцчшщъыьэюяәғқңөұүһі ABCxyz0123456789.,-:/+()<>&'\"")
-            + ["\u200b", "\u200d", "\ufeff", "\u202e", "\n", "\t", "💥", "\u0301"]
+            [
+                *"абвгдеёжзийклмнопрстуфхцчшщъыьэюяәғқңөұүһі ABCxyz0123456789.,-:/+()<>&'\"",
+                *("\u200b", "\u200d", "\ufeff", "\u202e", "\n", "\t", "💥", "\u0301"),
+            ]
         ),
         max_size=300,
     ),
@@ -436,7 +438,9 @@ def answer_service() -> Any:
 
 
 @given(question=STUDENT_TEXT, lang=LANG)
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_any_text_gets_a_bounded_answer_in_the_asked_language(
     answer_service: Any, question: str, lang: str
 ) -> None:

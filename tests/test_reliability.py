@@ -9,7 +9,6 @@ import asyncio
 import time
 from datetime import timedelta
 
-import pytest
 from aiogram import Router
 from aiogram.filters import Command
 from aiogram.methods import AnswerCallbackQuery, SendMessage
@@ -18,8 +17,8 @@ from sqlalchemy import func, select, update
 
 from bot.db.base import utcnow
 from bot.db.models import User
-from bot.i18n import use_locale
 from bot.db.models.reliability import ProcessedUpdate
+from bot.i18n import use_locale
 from bot.metrics import Metrics, metrics
 from bot.reliability import (
     MemoryFloodCounter,
@@ -204,7 +203,9 @@ async def test_flood_counter_in_redis_is_shared_between_processes(redis_url: str
         assert await first.hit(user_id + 1) is Verdict.ALLOW
     finally:
         for client in clients:
-            await client.delete(f"studentbot:flood:{user_id}", f"studentbot:flood-notice:{user_id}")
+            await client.delete(
+                f"studentbot:flood:{user_id}", f"studentbot:flood-notice:{user_id}"
+            )
             await client.delete(f"studentbot:flood:{user_id + 1}")
             await client.aclose()
 

@@ -47,17 +47,28 @@ async def stop(bot: BotProcess) -> int:
         pytest.fail(f"the bot ignored SIGTERM for {STOP_TIMEOUT}s\n{bot.log()}")
 
 
-async def drained_and_stopped(api: FakeBotAPI, bot: BotProcess) -> None:
-    """Wait until the bot fetched and confirmed everything queued, then stop it cleanly."""
-    async with asyncio.timeout(60):
-        while api.pending_updates:  # consumed by another process: nothing to await here
-            await asyncio.sleep(0.05)
+async def drained_and_stopped(
+    server: FakeBotAPI, bot: BotProcess, last_id: int, since: int
+) -> None:
+    """Wait until the bot confirmed every update up to ``last_id`` (in calls from index
+    ``since`` on, i.e. this process's), then stop it cleanly."""
+    await bot.expect(
+        server.wait_for(
+            "getUpdates",
+            lambda c: int(c.params.get("offset") or 0) > last_id,
+            since=since,
+            timeout=60,
+        ),
+        "the bot never confirmed the last update",
+    )
     assert await stop(bot) == 0, bot.log()
     assert "Traceback" not in bot.log(), bot.log()
 
 
 async def test_every_update_is_answered_exactly_once_across_sigterm_and_restart(
-    api: FakeBotAPI, start_bot: Callable[..., Awaitable[BotProcess]], tmp_path: Path
+    api: FakeBotAPI,  # noqa: F811 - the fixture imported above
+    start_bot: Callable[..., Awaitable[BotProcess]],  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     env = {
         "BOT_TOKEN": TOKEN,
@@ -84,18 +95,21 @@ async def test_every_update_is_answered_exactly_once_across_sigterm_and_restart(
     answered_before = len([c for c in api.calls_of("sendMessage") if delivered(c)])
     assert answered_before < UPDATES, "SIGTERM came too late to test anything"
 
+    since = len(api.calls)
     second = await start_bot("run", **env)
     await second.expect(
         api.wait_for("sendMessage", delivered, count=UPDATES, timeout=ALL_ANSWERED_TIMEOUT),
         "not every update was answered after the restart",
     )
-    await drained_and_stopped(api, second)
+    last_id = max(update["update_id"] for update in pushed)
+    await drained_and_stopped(api, second, last_id, since)
 
     # A restart before the offset was confirmed: the server hands out answered updates again.
     for update in pushed[-REDELIVERED:]:
         api.push_update(update)
+    since = len(api.calls)
     third = await start_bot("run", **env)
-    await drained_and_stopped(api, third)
+    await drained_and_stopped(api, third, last_id, since)
     skipped = third.log_path.read_text(errors="replace").count("handled before; skipped")
     assert skipped == REDELIVERED, third.log()
 

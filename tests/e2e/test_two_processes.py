@@ -96,7 +96,7 @@ SENDER = 7_299_999
 
 
 async def create_broadcast_now(url: str, marker: str) -> tuple[int, int]:
-    """Staff create a broadcast to every student (the bot's own service); returns id, recipients."""
+    """Staff broadcast to every student (the bot's own service); returns id and recipients."""
     from sqlalchemy import func, insert, select
 
     from bot.db.base import create_engine, create_sessionmaker
@@ -141,7 +141,7 @@ async def broadcast_done(url: str, broadcast_id: int, bot: BotProcess) -> None:
     engine = create_engine(url)
     try:
         async def done() -> None:
-            while True:
+            while True:  # the state changes in another process: poll with a deadline
                 async with create_sessionmaker(engine)() as session:
                     row = await session.get(Broadcast, broadcast_id)
                     if row is not None and row.status == "done":
@@ -181,7 +181,8 @@ class Balancer:
 
 async def wait_healthy(balancer: Balancer, bot: BotProcess, port: int) -> None:
     async def poll() -> None:
-        while not await balancer.healthy(port):  # another process: nothing to await but this
+        # Another process: nothing to await but its answer, so poll with a deadline.
+        while not await balancer.healthy(port):  # noqa: ASYNC110
             await asyncio.sleep(0.1)
 
     async def within() -> None:
@@ -192,8 +193,8 @@ async def wait_healthy(balancer: Balancer, bot: BotProcess, port: int) -> None:
 
 
 async def test_two_processes_answer_each_update_once_and_share_wizard_state(
-    api: FakeBotAPI,
-    start_bot: Callable[..., Awaitable[BotProcess]],
+    api: FakeBotAPI,  # noqa: F811 - the fixture imported above
+    start_bot: Callable[..., Awaitable[BotProcess]],  # noqa: F811
     fresh_postgres: str,
     fresh_redis: str,
     tmp_path: Path,
