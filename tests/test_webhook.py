@@ -169,3 +169,21 @@ def test_webhook_mode_needs_a_well_formed_secret() -> None:
     with pytest.raises(ConfigError, match="WEBHOOK_SECRET is malformed"):
         webhook_secret(Settings(_env_file=None, webhook_secret="has space"))  # type: ignore[call-arg]
     assert webhook_secret(Settings(_env_file=None, webhook_secret=SECRET)) == SECRET  # type: ignore[call-arg]
+
+
+async def test_polling_mode_serves_healthz_and_metrics_on_their_own_port(sqlite_url: str) -> None:
+    from bot.webhook import build_health_app
+
+    harness = await Harness.create(sqlite_url)
+    client = TestClient(TestServer(build_health_app(harness.ctx, harness.dp["reliability"])))
+    await client.start_server()
+    try:
+        await harness.send("/help")
+        health = await client.get("/healthz")
+        assert health.status == 200 and (await health.json())["database"] == "ok"
+        text = await (await client.get("/metrics")).text()
+        assert 'studentbot_updates_total{type="message"}' in text
+        assert (await client.post(PATH, json={"update_id": 1})).status in (404, 405)
+    finally:
+        await client.close()
+        await harness.close()
