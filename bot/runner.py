@@ -20,7 +20,13 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.db.migrate import upgrade
-from bot.factory import AppContext, create_app_context, create_bot, create_dispatcher, register_commands
+from bot.factory import (
+    AppContext,
+    create_app_context,
+    create_bot,
+    create_dispatcher,
+    register_commands,
+)
 from bot.reliability import Reliability, polling_tasks
 
 log = logging.getLogger(__name__)
