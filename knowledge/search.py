@@ -183,7 +183,7 @@ class KnowledgeIndex:
         self._stop = stopwords()
         self._all_stop: frozenset[str] = frozenset().union(*self._stop.values())
         # per language: form as stems -> (concept, prefix a one-word form must start with)
-        self._synonyms: dict[str, dict[tuple[str, ...], tuple[int, str]]] = {}
+        self._synonyms: dict[str, dict[tuple[str, ...], list[tuple[int, str]]]] = {}
         self._syn_terms: list[dict[str, list[str]]] = []
         self._fuzzy_cache: dict[tuple[str, str], str | None] = {}
         self._programme_names: dict[str, dict[str, list[str]]] = {}
@@ -319,9 +319,14 @@ class KnowledgeIndex:
                 for form in forms:
                     key = self._form_key(form, lang)
                     if key:
-                        # one-word forms must also start like the form: stems collide
-                        guard = "" if len(key) > 1 or key[0][0] == "#" else fold(form)[:5]
-                        self._synonyms[lang].setdefault(key, (idx, guard))
+                        # one-word forms must also start like the form: stems collide; a
+                        # form whose stem is short ("болею" -> "бол") must match whole
+                        guard = ""
+                        if len(key) == 1 and key[0][0] != "#":
+                            guard = fold(form)[:5] if len(key[0]) >= 4 else fold(form)
+                        entries = self._synonyms[lang].setdefault(key, [])
+                        if all(c != idx for c, _ in entries):
+                            entries.append((idx, guard))
             self._syn_terms.append(canonical)
         definition = raw.get("definition") or {}
         self._def_section = str(definition.get("section", ""))
@@ -354,7 +359,7 @@ class KnowledgeIndex:
         )
         if len(toks) > 1 and len(key) < 2:
             return ()
-        if len(key) == 1 and not key[0].startswith("#") and len(key[0]) < 4:
+        if len(key) == 1 and not key[0].startswith("#") and len(fold(form)) < 4:
             return ()
         return key
 
@@ -493,7 +498,7 @@ class KnowledgeIndex:
 
     def _synonym(
         self,
-        table: dict[tuple[str, ...], tuple[int, str]],
+        table: dict[tuple[str, ...], list[tuple[int, str]]],
         seq: tuple[str, ...],
         tok: Token,
         word: str,
@@ -511,10 +516,10 @@ class KnowledgeIndex:
                 hit = table.get(("#" + tok.norm,))
         if hit is None:
             return None
-        concept, guard = hit
-        if guard and not word.startswith(guard):
-            return None  # a stem collision: "курс" is not "курсера"
-        return concept
+        for concept, guard in hit:
+            if not guard or word.startswith(guard):
+                return concept
+        return None  # a stem collision: "курс" is not "курсера"
 
     def detect_language(self, text: str, hint: str | None = None) -> str:
         """``kk``, ``ru`` or ``en``: Kazakh letters, then which vocabulary the words belong to
