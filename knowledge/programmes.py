@@ -41,6 +41,42 @@ ONLINE_CLAUSES: tuple[str, ...] = ("6.2", "appendix-1")
 # the answer ambiguous.
 NAME_CUTOFF = 82.0
 MENTION_CUTOFF = 88.0
+
+# Words beside a direction name that show it is one: "құқық мамандығы", "специальность право".
+_PROGRAMME_MARKERS = (
+    "мамандык", "мамандыг", "багыт", "специальн", "направлени", "факультет", "major",
+    "degree", "programme", "program", "бакалавр", "магистр",
+)
+_RU_ENDINGS = tuple(
+    sorted(
+        {
+            "ой", "ей", "ого", "его", "ому", "ему", "ом", "ем", "ая", "яя", "ую", "юю", "ое",
+            "ее", "ые", "ие", "ых", "их", "ым", "им", "ыми", "ими", "ии", "ию", "ия", "ам", "ий",
+            "ый", "ою", "ею",
+            "ям", "ами", "ями", "ах", "ях", "ов", "ев", "а", "я", "у", "ю", "е", "и", "ы",
+        },
+        key=len,
+        reverse=True,
+    )
+)
+
+
+def _word_stems(word: str) -> set[str]:
+    """Stems one normalised word may share with a direction name in another form."""
+    out = {word}
+    for ending in _RU_ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 5:
+            stem = word[: -len(ending)]
+            out.add(stem)
+            if stem.endswith("ическ"):
+                out.add(stem[:-5] + "ик")  # педагогическ -> педагогик(а)
+            if stem.endswith("альн"):
+                out.add(stem[:-4])  # музыкальн -> музык(а)
+            break
+    for ending in ("лык", "лик", "дык", "дик", "тык", "тик"):
+        if word.endswith(ending) and len(word) - 3 >= 5:
+            out.add(word[:-3])  # педагогикалык -> педагогика
+    return {s for s in out if len(s) >= 5}
 AMBIGUITY_MARGIN = 3.0
 MAX_QUERY_CHARS = 200
 SENTENCE_WORDS = 4  # from this many words on, a query is read as a sentence, not a name
@@ -348,6 +384,15 @@ class ProgrammeCatalog:
         for level, words in (level_words or {}).items():
             for w in words:
                 self._level_words[normalise(w)] = level
+        self._stem_index: dict[str, list[str]] = {}
+        for key in self._choices:
+            if " " in key or len(key) < 5:
+                continue
+            for stem in _word_stems(key) | {key[:-1]}:
+                if len(stem) >= 5:
+                    bucket = self._stem_index.setdefault(stem, [])
+                    if key not in bucket:
+                        bucket.append(key)
         self._max_ngram = min(
             6, max(len(k.split()) for k in self._choices) if self._choices else 1
         )
@@ -574,6 +619,8 @@ class ProgrammeCatalog:
                 if not gram:
                     continue
                 hit = self._mention_hit(gram, raw[i : i + n])
+                if hit is None and n == 1:
+                    hit = self._inflected_hit(gram, norm, i)
                 if hit is None:
                     continue
                 choice, score = hit
@@ -595,6 +642,26 @@ class ProgrammeCatalog:
                         query=choice, text=original, codes=codes, score=score
                     )
         return sorted(best.values(), key=lambda m: (-m.score, m.codes))
+
+    def _inflected_hit(self, word: str, norm: list[str], i: int) -> tuple[str, float] | None:
+        """One inflected word naming a direction: Russian case endings and derived adjectives
+        («педагогической», «на экономическом», «музыкальное»), Kazakh -лық adjectives
+        («педагогикалық»); an ambiguous word kept out of mentions («құқық», «право»: also
+        "a right") counts only beside a word such as «мамандық», «специальность», «major»."""
+        if len(word) < 5 or " " in word:
+            return None
+        beside = [norm[j] for j in (i - 1, i + 1) if 0 <= j < len(norm)]
+        marked = any(w.startswith(_PROGRAMME_MARKERS) for w in beside)
+        if word in self._mention_exclude:
+            if marked and word in self._index:
+                return word, 95.0
+            return None
+        for stem in _word_stems(word):
+            for key in self._stem_index.get(stem, ()):
+                if key in self._mention_exclude and not marked:
+                    continue
+                return key, 93.0
+        return None
 
     def _mention_hit(self, gram: str, raw_tokens: list[str]) -> tuple[str, float] | None:
         if gram in self._mention_exclude:
