@@ -139,7 +139,10 @@ class LocalChat:
             "first_name": os.environ.get("USER", "Student").capitalize() or "Student",
             "language_code": lang,
         }
-        self._update_ids = itertools.count(1)
+        # Update ids must be new on every run: the database remembers which ids were handled
+        # (processed_updates), so a second run on the same file counting from 1 again would
+        # have its first lines dropped as duplicates.
+        self._update_ids = itertools.count(time.time_ns() // 1_000_000)
         self._message_ids = itertools.count(1)
 
     def _update(self, **payload: Any) -> Update:
@@ -204,6 +207,10 @@ async def run_chat(
     ctx: AppContext | None = None,
 ) -> None:
     await upgrade(settings.database_url)
+    interactive = stdin.isatty()
+    if not interactive and ctx is None and settings.flood_limit > 0:
+        # Piped lines arrive faster than anyone types; flood control would answer them instead.
+        settings = settings.model_copy(update={"flood_limit": 0})
     own_ctx = ctx is None
     ctx = ctx or await create_app_context(settings)
     printer = Printer(stdout, Path("data") / "outbox")
@@ -211,7 +218,6 @@ async def run_chat(
     bot = create_bot(settings, session=session, token=LOCAL_TOKEN)
     dp = create_dispatcher(ctx)
     chat = LocalChat(dp, bot, printer, user_id=user_id, lang=lang)
-    interactive = stdin.isatty()
     if interactive:
         stdout.write("Local chat with the assistant. Type /start; Ctrl-D to leave.\n")
     try:
