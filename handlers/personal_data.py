@@ -9,6 +9,7 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -21,6 +22,12 @@ from bot.services.personal_data import PersonalDataRegistry
 
 class ForgetCallback(CallbackData, prefix="forget"):
     confirm: bool
+
+
+class ForgetForm(StatesGroup):
+    """Set by /forget: only a press answering that prompt may erase anything."""
+
+    confirm = State()
 
 
 async def my_data(
@@ -38,7 +45,8 @@ async def my_data(
     )
 
 
-async def forget_ask(message: Message) -> None:
+async def forget_ask(message: Message, state: FSMContext) -> None:
+    await state.set_state(ForgetForm.confirm)
     kb = InlineKeyboardBuilder()
     kb.button(text=_("🗑 Yes, delete my data"), callback_data=ForgetCallback(confirm=True))
     kb.button(text=_("Keep my data"), callback_data=ForgetCallback(confirm=False))
@@ -63,8 +71,13 @@ async def forget_answer(
     personal_data: PersonalDataRegistry,
 ) -> None:
     message = callback.message if isinstance(callback.message, Message) else None
+    if await state.get_state() != ForgetForm.confirm.state:
+        # A forged, replayed or stale button: /forget was not just asked, so nothing is erased.
+        await callback.answer(_("This button is no longer active."))
+        return
     await callback.answer()
     if not callback_data.confirm:
+        await state.clear()
         if message is not None:
             await message.edit_text(_("Nothing was deleted."))
         return

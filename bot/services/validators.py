@@ -114,7 +114,7 @@ MAX_COURSE = {"bachelor": 5, "master": 2}
 
 def course_year(text: str, level: str = "bachelor") -> int:
     value = (text or "").strip().rstrip(".")
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # '²'.isdigit() is True, int('²') is not
         raise Invalid("course_number", max=MAX_COURSE.get(level, 5))
     year = int(value)
     top = MAX_COURSE.get(level, 5)
