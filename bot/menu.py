@@ -17,6 +17,7 @@ MENU_RULES = __("📚 Regulation")
 MENU_REMINDERS = __("⏰ Reminders")
 MENU_HUMAN = __("🙋 Ask a person")
 MENU_LANGUAGE = __("🌐 Language")
+MENU_ITEMS = (MENU_ASK, MENU_APPLY, MENU_RULES, MENU_REMINDERS, MENU_HUMAN, MENU_LANGUAGE)
 
 
 class LanguageCallback(CallbackData, prefix="lang"):

@@ -942,24 +942,35 @@ async def reply_received(
     )
 
 
+def not_menu_item(message: Message) -> bool:
+    """A menu button's text is not an answer: it goes to its own handler, like its command."""
+    return message.text not in {str(item) for item in menu.MENU_ITEMS}
+
+
 def create_router() -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
     any_apply = StateFilter(*ApplyForm.__states__)
     router.message.register(apply_resume, Command("apply"), any_apply)
+    router.message.register(apply_resume, any_apply, F.text == menu.MENU_APPLY)
     router.message.register(apply_start, Command("apply"))
     router.message.register(apply_start, StateFilter(None), F.text == menu.MENU_APPLY)
+    router.message.register(on_other, any_apply, F.text == menu.MENU_ASK)
     router.message.register(my_applications, Command("myapplications"))
     router.callback_query.register(reply_start, ApplyCallback.filter(F.action == "reply"))
     router.callback_query.register(on_button, ApplyCallback.filter())
     router.message.register(
-        reply_received, StateFilter(ReplyForm.waiting), F.text | F.photo | F.document
+        reply_received, StateFilter(ReplyForm.waiting), F.text | F.photo | F.document,
+        not_menu_item,
     )
     router.message.register(on_contact, StateFilter(ApplyForm.phone), F.contact)
-    router.message.register(on_text, StateFilter(*TEXT_STEPS), F.text, ~F.text.startswith("/"))
+    router.message.register(
+        on_text, StateFilter(*TEXT_STEPS), F.text, ~F.text.startswith("/"), not_menu_item
+    )
     router.message.register(on_upload, StateFilter(ApplyForm.document), F.photo | F.document)
     router.message.register(
-        document_text, StateFilter(ApplyForm.document), F.text, ~F.text.startswith("/")
+        document_text, StateFilter(ApplyForm.document), F.text, ~F.text.startswith("/"),
+        not_menu_item,
     )
-    router.message.register(on_other, any_apply, ~F.text.startswith("/"))
+    router.message.register(on_other, any_apply, ~F.text.startswith("/"), not_menu_item)
     return router

@@ -9,7 +9,7 @@ import io
 
 from bot.config import Settings
 from bot.localchat import run_chat
-from tests.harness import STUDENT, STUDENT_EN, STUDENT_RU, Harness  # noqa: F401
+from tests.harness import STUDENT, STUDENT_EN, STUDENT_RU, Harness, TgUser  # noqa: F401
 
 
 async def _chat(database_url: str, lines: list[str], *, lang: str = "en") -> str:
@@ -34,3 +34,39 @@ async def test_piped_local_chat_is_not_told_to_slow_down(sqlite_url: str) -> Non
     out = await _chat(sqlite_url, lines)
     assert "sending messages very fast" not in out
     assert "You have no applications yet" in out
+
+
+async def _dl_to_name_step(h: Harness, user: TgUser) -> None:
+    await h.send("/start", user=user)
+    await h.send("/apply", user=user)
+    await h.click("ap:kind:dl", user)
+    await h.click("ap:ground:health", user)
+    await h.click("ap:role:student", user)
+
+
+async def test_menu_buttons_mid_application_are_not_taken_for_a_name(harness: Harness) -> None:
+    """An applicant on the 'full name' step taps the menu below the chat: 📚 Regulation opens
+    the regulation, ❓ Ask a question and 📝 Apply bring them back to the application; none is
+    refused as a name with strange characters, and the wizard still takes the real name."""
+    h, user = harness, STUDENT_EN
+    await _dl_to_name_step(h, user)
+    assert "full name" in h.last_text(user.id)
+
+    await h.send("📚 Regulation", user=user)
+    assert "Regulation No. 066" in h.last_text(user.id)
+    await h.send("❓ Ask a question", user=user)
+    assert "Please answer the question above" in "\n".join(h.texts(user.id)[-2:])
+    await h.send("📝 Apply", user=user)
+    assert "unfinished application" in "\n".join(h.texts(user.id)[-2:])
+    assert not any("may contain only" in t for t in h.texts(user.id))
+
+    await h.send("John Smith", user=user)
+    assert "student ID or the IIN" in h.last_text(user.id)
+
+
+async def test_menu_buttons_mid_application_work_in_russian(harness: Harness) -> None:
+    h, user = harness, STUDENT_RU
+    await _dl_to_name_step(h, user)
+    await h.send("📚 Положение", user=user)
+    assert "Положение № 066" in h.last_text(user.id)
+    assert not any("может содержать только" in t for t in h.texts(user.id))
