@@ -192,7 +192,8 @@ _DISTANCE = re.compile(
     r"(?<!\w)(?:до|қо|dl|дот)(?!\w)"
 )
 _SHARE = re.compile(
-    r"(?i)%|процент|пайыз|percent|share|how many|how much|сколько|қанша|limit|лимит|дол[яию]|үлес"
+    r"(?i)%|процент|пайыз|percent|share|how many|how much|сколько|қанша|limit|лимит|дол[яию]|үлес|"
+    r"half|половин|жартыс|max|макс"
 )
 _STUDY = re.compile(
     r"(?i)учит|учёб|учеб|обуч|study|studi|learn|оқ[ыуи]|oqu|оку|можно|могу|бола ма|болад|"
