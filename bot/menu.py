@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup
+from aiogram.types import InlineKeyboardMarkup, Message, ReplyKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 from aiogram.utils.keyboard import InlineKeyboardBuilder, ReplyKeyboardBuilder
@@ -18,6 +18,15 @@ MENU_REMINDERS = __("⏰ Reminders")
 MENU_HUMAN = __("🙋 Ask a person")
 MENU_LANGUAGE = __("🌐 Language")
 MENU_ITEMS = (MENU_ASK, MENU_APPLY, MENU_RULES, MENU_REMINDERS, MENU_HUMAN, MENU_LANGUAGE)
+
+
+def is_menu_item(message: Message) -> bool:
+    """The text of a main-menu button (in the current locale): a choice, not an answer."""
+    return message.text in {str(item) for item in MENU_ITEMS}
+
+
+def not_menu_item(message: Message) -> bool:
+    return not is_menu_item(message)
 
 
 class LanguageCallback(CallbackData, prefix="lang"):

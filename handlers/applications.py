@@ -942,11 +942,6 @@ async def reply_received(
     )
 
 
-def not_menu_item(message: Message) -> bool:
-    """A menu button's text is not an answer: it goes to its own handler, like its command."""
-    return message.text not in {str(item) for item in menu.MENU_ITEMS}
-
-
 def create_router() -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
@@ -961,16 +956,16 @@ def create_router() -> Router:
     router.callback_query.register(on_button, ApplyCallback.filter())
     router.message.register(
         reply_received, StateFilter(ReplyForm.waiting), F.text | F.photo | F.document,
-        not_menu_item,
+        menu.not_menu_item,
     )
     router.message.register(on_contact, StateFilter(ApplyForm.phone), F.contact)
     router.message.register(
-        on_text, StateFilter(*TEXT_STEPS), F.text, ~F.text.startswith("/"), not_menu_item
+        on_text, StateFilter(*TEXT_STEPS), F.text, ~F.text.startswith("/"), menu.not_menu_item
     )
     router.message.register(on_upload, StateFilter(ApplyForm.document), F.photo | F.document)
     router.message.register(
         document_text, StateFilter(ApplyForm.document), F.text, ~F.text.startswith("/"),
-        not_menu_item,
+        menu.not_menu_item,
     )
-    router.message.register(on_other, any_apply, ~F.text.startswith("/"), not_menu_item)
+    router.message.register(on_other, any_apply, ~F.text.startswith("/"), menu.not_menu_item)
     return router

@@ -26,7 +26,7 @@ from bot.callbacks import AskPersonCallback
 from bot.db.models import User
 from bot.db.models.helpdesk import Ticket, TicketStatus, TicketTopic
 from bot.i18n import use_locale
-from bot.menu import MENU_HUMAN, main_menu
+from bot.menu import MENU_HUMAN, is_menu_item, main_menu, not_menu_item
 from bot.services.helpdesk import (
     TOPIC_LABELS,
     HelpdeskError,
@@ -214,6 +214,16 @@ async def topic_chosen(
 async def topic_expected(message: Message) -> None:
     await message.answer(
         _("Please pick a topic above, or send /cancel."), reply_markup=topic_keyboard()
+    )
+
+
+async def question_expected(message: Message) -> None:
+    """A menu button pressed instead of writing: not a question for the Helpdesk; ask again."""
+    await message.answer(
+        _(
+            "Now write your question in one message. You can attach a photo or a document "
+            "(for example, a screenshot of the error)."
+        )
     )
 
 
@@ -433,8 +443,11 @@ def create_router() -> Router:
     router.callback_query.register(ask_person_button, AskPersonCallback.filter())
     router.callback_query.register(topic_chosen, HelpdeskForm.topic, TopicCallback.filter())
     router.message.register(topic_expected, HelpdeskForm.topic)
+    router.message.register(question_expected, HelpdeskForm.question, is_menu_item)
     router.message.register(question_received, HelpdeskForm.question)
-    router.message.register(rating_comment, RatingForm.comment, F.text, ~F.text.startswith("/"))
+    router.message.register(
+        rating_comment, RatingForm.comment, F.text, ~F.text.startswith("/"), not_menu_item
+    )
     router.callback_query.register(close_button, CloseTicketCallback.filter())
     router.callback_query.register(rated, RateCallback.filter())
     return router

@@ -9,13 +9,16 @@ import io
 
 from bot.config import Settings
 from bot.localchat import run_chat
-from tests.harness import STUDENT, STUDENT_EN, STUDENT_RU, Harness, TgUser  # noqa: F401
+from tests.harness import STAFF, STAFF_CHAT_ID, STUDENT_EN, STUDENT_RU, Harness, TgUser
 
 
 async def _chat(database_url: str, lines: list[str], *, lang: str = "en") -> str:
-    settings = Settings(database_url=database_url, _env_file=None, redis_url=None)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        database_url=database_url, _env_file=None, redis_url=None
+    )
     out = io.StringIO()
-    await run_chat(settings, lang=lang, stdin=io.StringIO("".join(f"{x}\n" for x in lines)), stdout=out)
+    stdin = io.StringIO("".join(f"{line}\n" for line in lines))
+    await run_chat(settings, lang=lang, stdin=stdin, stdout=out)
     return out.getvalue()
 
 
@@ -70,3 +73,35 @@ async def test_menu_buttons_mid_application_work_in_russian(harness: Harness) ->
     await h.send("📚 Положение", user=user)
     assert "Положение № 066" in h.last_text(user.id)
     assert not any("может содержать только" in t for t in h.texts(user.id))
+
+
+async def test_menu_button_while_writing_to_the_helpdesk_is_not_sent_as_the_question(
+    harness: Harness,
+) -> None:
+    """A student asks for a person, picks a topic, then taps 📚 Regulation instead of typing:
+    no ticket is opened with "📚 Regulation" as its question; they are asked again, and their
+    real question opens the ticket. After rating, a menu tap is not taken as the comment."""
+    from tests.test_helpdesk import WEDNESDAY_11, at, make_staff, tickets
+
+    h, user = harness, STUDENT_RU
+    at(h, WEDNESDAY_11)
+    await make_staff(h)
+    await h.send("/start", user=user)
+    await h.send("🙋 Спросить человека", user=user)
+    await h.click_button("Техническ", user=user)
+    await h.send("📚 Положение", user=user)
+    assert await tickets(h) == []
+    assert "одним сообщением" in h.last_text(user.id)
+
+    await h.send("Не могу войти в Platonus", user=user)
+    [ticket] = await tickets(h)
+    assert ticket.status == "open"
+
+    await h.send(
+        "/close", user=STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup", thread_id=100
+    )
+    await h.click_button("5", user=user)
+    await h.send("📚 Положение", user=user)
+    assert "Положение № 066" in h.last_text(user.id)
+    [ticket] = await tickets(h)
+    assert ticket.rating == 5 and ticket.rating_comment is None
