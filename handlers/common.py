@@ -97,7 +97,8 @@ def create_router() -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
     router.message.register(cancel, Command("cancel"))
-    router.message.register(start, CommandStart())
+    # Invite links (/start join_CODE) belong to the curator groups' router.
+    router.message.register(start, CommandStart(), ~F.text.regexp(r"^/start(@\w+)?\s+join_"))
     router.message.register(show_help, Command("help"))
     router.message.register(choose_language, Command("language"))
     router.message.register(choose_language, F.text == MENU_LANGUAGE)

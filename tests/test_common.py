@@ -110,3 +110,16 @@ async def test_error_handler_tells_user_without_internals(harness: Harness) -> N
     await harness.send("explode", user=STUDENT_EN)
     text = harness.last_text()
     assert "Something went wrong" in text and "secret" not in text
+
+
+async def test_invite_link_start_joins_the_curators_group(harness: Harness) -> None:
+    from tests.test_reminders_support import make_group
+
+    curator = TgUser(id=3100, first_name="Curator", language_code="en")
+    await harness.send("/start", user=curator)
+    await make_group(harness, curator.id, "IT-21", "ABCD2345")
+    await harness.send("/start join_ABCD2345", user=STUDENT_EN)
+    assert "You joined the group «IT-21»" in harness.last_text(STUDENT_EN.id)
+    # A plain /start is still the greeting.
+    await harness.send("/start", user=STUDENT_EN)
+    assert "Choose your language" in harness.last_text(STUDENT_EN.id)
