@@ -61,6 +61,27 @@ _RU_ENDINGS = tuple(
 )
 
 
+# A profession named instead of the direction, when the sentence says the student will become
+# one («на учителя», «мұғалім болғым келеді», "become a teacher"): a bare "teacher" is more
+# often the lecturer of the course, which the regulation calls оқытушы/преподаватель.
+_ROLES = {"учител": "педагогика", "мугалим": "педагогика", "teacher": "педагогика"}
+_ROLE_BEFORE = frozenset(
+    {"на", "стать", "буду", "будущии", "будущая", "будущие", "become", "becoming", "future", "be"}
+)
+_ROLE_AFTER = ("бол", "training")
+
+
+def _role_direction(word: str, norm: list[str], i: int) -> str | None:
+    target = next((t for stem, t in _ROLES.items() if word.startswith(stem)), None)
+    if target is None:
+        return None
+    before = {w for w in norm[max(0, i - 2) : i]}
+    after = norm[i + 1] if i + 1 < len(norm) else ""
+    if before & _ROLE_BEFORE or (after and after.startswith(_ROLE_AFTER)):
+        return target
+    return None
+
+
 def _word_stems(word: str) -> set[str]:
     """Stems one normalised word may share with a direction name in another form."""
     out = {word}
@@ -648,7 +669,12 @@ class ProgrammeCatalog:
         («педагогической», «на экономическом», «музыкальное»), Kazakh -лық adjectives
         («педагогикалық»); an ambiguous word kept out of mentions («құқық», «право»: also
         "a right") counts only beside a word such as «мамандық», «специальность», «major»."""
-        if len(word) < 5 or " " in word:
+        if " " in word:
+            return None
+        role = _role_direction(word, norm, i)
+        if role is not None and role in self._index:
+            return role, 90.0
+        if len(word) < 5:
             return None
         beside = [norm[j] for j in (i - 1, i + 1) if 0 <= j < len(norm)]
         marked = any(w.startswith(_PROGRAMME_MARKERS) for w in beside)
