@@ -105,3 +105,21 @@ async def test_menu_button_while_writing_to_the_helpdesk_is_not_sent_as_the_ques
     assert "Положение № 066" in h.last_text(user.id)
     [ticket] = await tickets(h)
     assert ticket.rating == 5 and ticket.rating_comment is None
+
+
+async def test_greetings_and_thanks_get_a_friendly_reply_not_a_clause(harness: Harness) -> None:
+    """A student says "привет", then "спасибо большое" after an answer: the bot greets back and
+    says "you're welcome" — no "the regulation does not cover this", no random clause, and no
+    nudge towards a person as if the bot had failed twice."""
+    h, user = harness, STUDENT_RU
+    await h.send("/start", user=user)
+    for text in ("привет", "спасибо", "Спасибо большое!", "рахмет", "thanks"):
+        await h.send(text, user=user)
+        reply = h.last_text(user.id)
+        assert "не касается" not in reply and "п. " not in reply, (text, reply)
+        assert "Спросить человека" not in h.buttons(user.id), text
+        assert reply.startswith("Здравствуйте!" if text == "привет" else "Пожалуйста!"), reply
+    await h.send("Hello!", user=STUDENT_EN)
+    assert h.last_text(STUDENT_EN.id).startswith("Hello!")
+    await h.send("Сәлеметсіз бе", user=STUDENT_EN)
+    assert h.last_text(STUDENT_EN.id).startswith("Hello!")

@@ -62,6 +62,29 @@ PROGRAMME_CLAUSES = frozenset({"5.4.5", "5.4.6", "5.4.7", *ONLINE_CLAUSES})
 PROGRAMME_SCORE_RATIO = 0.6
 
 
+# Whole messages that are a greeting or a thank-you, not a question (lower case, no punctuation).
+GREETINGS = frozenset({
+    "привет", "здравствуйте", "здравствуй", "добрый день", "добрый вечер", "доброе утро",
+    "сәлем", "салем", "сәлеметсіз бе", "салеметсиз бе", "сәлеметсіздер ме", "қайырлы күн",
+    "қайырлы таң", "hi", "hello", "hey", "good morning", "good afternoon", "good evening",
+})
+THANKS = frozenset({
+    "спасибо", "спасибо большое", "большое спасибо", "благодарю", "рахмет", "рақмет",
+    "көп рахмет", "көп рақмет", "үлкен рахмет", "thanks", "thank you", "thank you very much",
+    "thanks a lot", "thx",
+})
+
+
+def small_talk(question: str) -> str | None:
+    """"greeting" or "thanks" when the whole message is one, else None."""
+    words = " ".join(re.findall(r"\w+", question.lower()))
+    if words in GREETINGS:
+        return "greeting"
+    if words in THANKS:
+        return "thanks"
+    return None
+
+
 class AnswerKind(StrEnum):
     ANSWER = "answer"
     UNSURE = "unsure"
@@ -234,6 +257,9 @@ class AnswerService:
         bad = self._bad_input(question)
         if bad is not None:
             return Answer(AnswerKind.EMPTY, (), 0.0, bad, lang)
+        chat = small_talk(question)
+        if chat is not None:
+            return Answer(AnswerKind.EMPTY, (), 0.0, self._small_talk_text(chat), lang)
         if _HTML_TAG.search(question):
             question = clean_question(html.unescape(_HTML_TAG.sub(" ", question)))
             if len(_WORDS.findall(question)) < 2:
@@ -290,6 +316,16 @@ class AnswerService:
                     "example: «Who can study at a distance?»"
                 )
         return None
+
+    @staticmethod
+    def _small_talk_text(kind: str) -> str:
+        if kind == "greeting":
+            return _(
+                "Hello! Ask me about distance learning or the online form in your own words, "
+                "for example: «Can I study law online?» The menu below has applications, the "
+                "regulation and a person from the Helpdesk."
+            )
+        return _("You are welcome! Ask another question whenever you need.")
 
     def _code_text(self) -> str:
         return _(
