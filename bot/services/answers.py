@@ -216,7 +216,7 @@ _DISTANCE = re.compile(
 )
 _SHARE = re.compile(
     r"(?i)%|процент|пайыз|percent|share|how many|how much|сколько|қанша|limit|лимит|дол[яию]|үлес|"
-    r"half|половин|жартыс|max|макс"
+    r"half|половин|жартыс|max|макс|неше"
 )
 _STUDY = re.compile(
     r"(?i)учит|учёб|учеб|обуч|study|studi|learn|оқ[ыуи]|oqu|оку|можно|могу|бола ма|болад|"
