@@ -32,21 +32,32 @@ def help_text() -> str:
 
 
 async def start(message: Message, db_user: User, state: FSMContext) -> None:
+    # /start leaves any wizard; say so when that throws away a half-filled application.
+    dropped = (await state.get_state() or "").startswith("ApplyForm:") and bool(
+        (await state.get_data()).get("done")
+    )
     await state.clear()
     name = db_user.first_name or _("student")
+    note = (
+        "\n\n" + _("Your unfinished application was not kept; /apply starts a new one.")
+        if dropped
+        else ""
+    )
     if db_user.language is None:
         await message.answer(
             _(
                 "Hello, {name}! I am the student assistant of Kh. Dosmukhamedov Atyrau "
                 "University.\nChoose your language:"
-            ).format(name=name),
+            ).format(name=name)
+            + note,
             reply_markup=language_keyboard(),
         )
         return
     await message.answer(
         _("Hello, {name}! Ask me about distance learning and the online form of study.").format(
             name=name
-        ),
+        )
+        + note,
         reply_markup=main_menu(),
     )
 

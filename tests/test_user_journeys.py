@@ -123,3 +123,22 @@ async def test_greetings_and_thanks_get_a_friendly_reply_not_a_clause(harness: H
     assert h.last_text(STUDENT_EN.id).startswith("Hello!")
     await h.send("Сәлеметсіз бе", user=STUDENT_EN)
     assert h.last_text(STUDENT_EN.id).startswith("Hello!")
+
+
+async def test_start_in_the_middle_of_an_application_says_it_was_dropped(
+    harness: Harness,
+) -> None:
+    """A student halfway through /apply sends /start: the bot greets them and says plainly that
+    the unfinished application was not kept, so they are not left wondering where it went."""
+    h, user = harness, STUDENT_EN
+    await _dl_to_name_step(h, user)
+    await h.send("John Smith", user=user)
+    await h.send("/start", user=user)
+    said = "\n".join(h.texts(user.id)[-2:])
+    assert "Hello, John" in said
+    assert "unfinished application was not kept" in said
+    await h.send("/apply", user=user)
+    assert "unfinished" not in h.last_text(user.id)
+
+    await h.send("/start", user=user)  # nothing filled in yet: just the greeting
+    assert "not kept" not in h.last_text(user.id)
