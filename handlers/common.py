@@ -10,7 +10,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import User
+from bot.db.models import Role, User
 from bot.menu import MENU_ASK, MENU_LANGUAGE, LanguageCallback, language_keyboard, main_menu
 from bot.services.users import UserRepository
 
@@ -62,8 +62,22 @@ async def start(message: Message, db_user: User, state: FSMContext) -> None:
     )
 
 
-async def show_help(message: Message) -> None:
-    await message.answer(help_text(), reply_markup=main_menu())
+def staff_help_text() -> str:
+    return _(
+        "For staff:\n"
+        "/tickets — open helpdesk requests (in the staff chat); in a request's topic: "
+        "/take, /close, /ban, /unban\n"
+        "/calendar — the academic calendar for reminders\n"
+        "/broadcast — a message to a group of students\n"
+        "Applications are decided with the buttons under each card in the staff chat."
+    )
+
+
+async def show_help(message: Message, db_user: User) -> None:
+    text = help_text()
+    if db_user.role in (Role.STAFF.value, Role.ADMIN.value):
+        text += "\n\n" + staff_help_text()
+    await message.answer(text, reply_markup=main_menu())
 
 
 async def choose_language(message: Message) -> None:

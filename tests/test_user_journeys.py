@@ -142,3 +142,20 @@ async def test_start_in_the_middle_of_an_application_says_it_was_dropped(
 
     await h.send("/start", user=user)  # nothing filled in yet: just the greeting
     assert "not kept" not in h.last_text(user.id)
+
+
+async def test_staff_member_finds_their_commands_in_help(harness: Harness) -> None:
+    """A helpdesk staff member opens /help in a private chat with the bot: besides what students
+    see, they learn the commands of their role; a student does not see them."""
+    from tests.test_helpdesk import make_staff
+
+    h = harness
+    await make_staff(h)
+    await h.send("/help", user=STAFF)
+    text = h.last_text(STAFF.id)
+    for command in ("/tickets", "/take", "/close", "/calendar", "/broadcast"):
+        assert command in text, command
+    assert "Для сотрудников" in text
+
+    await h.send("/help", user=STUDENT_RU)
+    assert "/tickets" not in h.last_text(STUDENT_RU.id)
