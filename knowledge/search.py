@@ -184,6 +184,7 @@ class KnowledgeIndex:
         self._all_stop: frozenset[str] = frozenset().union(*self._stop.values())
         # per language: form as stems -> (concept, prefix a one-word form must start with)
         self._synonyms: dict[str, dict[tuple[str, ...], list[tuple[int, str]]]] = {}
+        self._abbrevs: dict[str, set[str]] = {}
         self._syn_terms: list[dict[str, list[str]]] = []
         self._fuzzy_cache: dict[tuple[str, str], str | None] = {}
         self._programme_names: dict[str, dict[str, list[str]]] = {}
@@ -328,6 +329,16 @@ class KnowledgeIndex:
                         if all(c != idx for c, _ in entries):
                             entries.append((idx, guard))
             self._syn_terms.append(canonical)
+        self._abbrevs = {
+            lang: {
+                part
+                for key in table
+                if len(key) > 1
+                for part in key
+                if part.startswith("#")
+            }
+            for lang, table in self._synonyms.items()
+        }
         definition = raw.get("definition") or {}
         self._def_section = str(definition.get("section", ""))
         self._def_factor = float(definition.get("factor", 1.0))
@@ -459,7 +470,10 @@ class KnowledgeIndex:
             keys: list[str] = []
             owners: list[int] = []
             for i, (tok, stem) in enumerate(zip(tokens, stems, strict=True)):
-                if tok.upper:
+                if tok.upper or (
+                    # an abbreviation typed in lower case inside a longer form ("центр икт")
+                    "#" + tok.norm in self._abbrevs[lang] and not self._is_stop(tok)
+                ):
                     keys.append("#" + tok.norm)
                     owners.append(i)
                 elif stem is not None:
