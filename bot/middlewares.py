@@ -46,6 +46,8 @@ class UserMiddleware(BaseMiddleware):
                 db_user.role = Role.ADMIN.value
             data["db_user"] = db_user
             data["user_created"] = created
-            # The row must exist before the handler writes rows that reference it.
-            await session.commit()
+            # The row must exist (committed) before the handler writes rows that reference it
+            # from other sessions; an unchanged row needs no commit.
+            if created or session.dirty:
+                await session.commit()
         return await handler(event, data)

@@ -64,6 +64,9 @@ def create_engine(url: str, **kwargs: object) -> AsyncEngine:
             cursor.execute("PRAGMA foreign_keys=ON")
             if database and database != ":memory:":
                 cursor.execute("PRAGMA journal_mode=WAL")
+                # WAL with NORMAL sync: durable across an application crash, one fsync per
+                # checkpoint instead of per commit (several commits per update).
+                cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aiogram.types import User as TgUser
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.base import utcnow
 from bot.db.models import Role, User
+
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
 
 class UserRepository:
@@ -36,12 +40,20 @@ class UserRepository:
             self.session.add(user)
             await self.session.flush()
             return user, True
-        user.first_name = tg_user.first_name or user.first_name
-        user.last_name = tg_user.last_name
-        user.username = tg_user.username
-        user.telegram_language = tg_user.language_code
-        user.last_seen_at = now
-        user.is_active = True
+        # Assign only what changed, and last_seen at most once a minute: an unchanged row costs
+        # no UPDATE, so a busy student's messages don't each write the users table.
+        fresh = {
+            "first_name": tg_user.first_name or user.first_name,
+            "last_name": tg_user.last_name,
+            "username": tg_user.username,
+            "telegram_language": tg_user.language_code,
+            "is_active": True,
+        }
+        for name, value in fresh.items():
+            if getattr(user, name) != value:
+                setattr(user, name, value)
+        if now - user.last_seen_at >= LAST_SEEN_RESOLUTION:
+            user.last_seen_at = now
         return user, False
 
     async def set_language(self, user: User, lang: str) -> None:
@@ -52,7 +64,9 @@ class UserRepository:
         user = await self.session.get(User, user_id)
         if user is None:
             now = utcnow()
-            user = User(id=user_id, first_name="", role=role.value, created_at=now, last_seen_at=now)
+            user = User(
+                id=user_id, first_name="", role=role.value, created_at=now, last_seen_at=now
+            )
             self.session.add(user)
         else:
             user.role = role.value
