@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Role, User
 from bot.menu import MENU_ASK, MENU_LANGUAGE, LanguageCallback, language_keyboard, main_menu
+from bot.services.helpdesk import HelpdeskService
 from bot.services.users import UserRepository
 
 
@@ -112,7 +113,15 @@ async def cancel(message: Message, state: FSMContext) -> None:
     await message.answer(_("Cancelled. What would you like to do?"), reply_markup=main_menu())
 
 
-async def ask_prompt(message: Message) -> None:
+async def ask_prompt(
+    message: Message, session: AsyncSession, db_user: User, helpdesk: HelpdeskService
+) -> None:
+    ticket = await helpdesk.open_ticket_of(session, db_user.id)
+    if ticket is not None:  # what they type next goes to a person, not to the bot
+        from handlers.helpdesk import already_open
+
+        await already_open(message, ticket)
+        return
     await message.answer(
         _("Type your question in your own words, for example: «Can I study law online?»")
     )

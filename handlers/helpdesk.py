@@ -434,6 +434,7 @@ def create_router() -> Router:
     # Open ticket first: nothing else answers the student while a person is on it.
     router.message.register(already_open, OpenTicket(), Command("human"))
     router.message.register(already_open, OpenTicket(), F.text == MENU_HUMAN)
+    router.message.register(already_open, OpenTicket(), is_menu_item)  # a tap is no message
     router.message.register(close_command, OpenTicket(), Command("close"))
     router.message.register(relay, OpenTicket())
     router.edited_message.register(relay_edit, OpenTicket())

@@ -159,3 +159,24 @@ async def test_staff_member_finds_their_commands_in_help(harness: Harness) -> No
 
     await h.send("/help", user=STUDENT_RU)
     assert "/tickets" not in h.last_text(STUDENT_RU.id)
+
+
+async def test_menu_buttons_while_a_helpdesk_request_is_open(harness: Harness) -> None:
+    """While a person is on their request, a student taps ❓ Ask a question and 📚 Regulation:
+    they are told the request is open and to just write here; the taps do not reach the staff
+    chat as messages, and the bot does not invite a question it will not answer."""
+    from aiogram.methods import CopyMessage
+
+    from tests.test_helpdesk import WEDNESDAY_11, at, make_staff
+
+    h, user = harness, STUDENT_RU
+    at(h, WEDNESDAY_11)
+    await make_staff(h)
+    await h.send("/start", user=user)
+    await h.send("/human", user=user)
+    await h.click_button("Техническ", user=user)
+    await h.send("Не могу войти в Platonus", user=user)
+    for tap in ("❓ Задать вопрос", "📚 Положение"):
+        calls = await h.send(tap, user=user)
+        assert not [c for c in calls if isinstance(c, CopyMessage)], tap
+        assert "уже открыто" in h.last_text(user.id), tap
