@@ -18,6 +18,7 @@ from bot.callbacks import AskPersonCallback
 from bot.db.base import utcnow
 from bot.db.models import Question, User
 from bot.menu import MENU_APPLY, MENU_ASK, MENU_HUMAN, MENU_LANGUAGE, MENU_REMINDERS, MENU_RULES
+from bot.metrics import metrics
 from bot.services.answers import (
     LOW_CONFIDENCE_KINDS,
     MAX_QUESTION_CHARS,
@@ -64,6 +65,7 @@ async def store_question(
     )
     session.add(row)
     await session.flush()
+    metrics.questions_answered.inc()
     return row
 
 

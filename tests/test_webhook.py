@@ -187,3 +187,13 @@ async def test_polling_mode_serves_healthz_and_metrics_on_their_own_port(sqlite_
     finally:
         await client.close()
         await harness.close()
+
+
+async def test_area_counters_move_with_what_users_do(harness) -> None:  # type: ignore[no-untyped-def]
+    """Questions answered and helpdesk hand-offs show up in /metrics' counters."""
+    from bot.metrics import metrics
+    from tests.harness import STUDENT_EN
+
+    asked = metrics.value("studentbot_questions_answered_total")
+    await harness.send("Can I study law online?", user=STUDENT_EN)
+    assert metrics.value("studentbot_questions_answered_total") == asked + 1

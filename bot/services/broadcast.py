@@ -55,6 +55,7 @@ from bot.db.models.reminders import (
     StudentProfile,
 )
 from bot.i18n import RUSSIAN_FALLBACK, make_i18n, use_locale
+from bot.metrics import metrics
 from bot.services.calendar import in_quiet_hours
 
 log = logging.getLogger(__name__)
@@ -569,14 +570,17 @@ class BroadcastService:
             await self._mark(delivery_id, status="pending", attempts=attempts - 1)
         except TelegramForbiddenError as exc:
             self.stats.blocked += 1
+            metrics.broadcast_failures.inc()
             await self._mark(delivery_id, status="blocked", error=str(exc.message)[:256])
         except (TelegramBadRequest, TelegramNotFound) as exc:
             self.stats.failed += 1
+            metrics.broadcast_failures.inc()
             await self._mark(delivery_id, status="failed", error=str(exc.message)[:256])
         except (TelegramAPIError, OSError, TimeoutError) as exc:
             error = str(exc)[:256]
             if attempts >= self.max_attempts:
                 self.stats.failed += 1
+                metrics.broadcast_failures.inc()
                 await self._mark(delivery_id, status="failed", error=error)
             else:
                 self.stats.retried += 1
@@ -589,6 +593,7 @@ class BroadcastService:
                 )
         else:
             self.stats.sent += 1
+            metrics.broadcast_deliveries.inc()
             await self._mark(delivery_id, status="sent", sent_at=self.now(), error=None)
 
     # Progress, cancel and report ------------------------------------------------------------

@@ -41,6 +41,7 @@ from bot.db.models.helpdesk import (
     TicketTopic,
 )
 from bot.i18n import use_locale
+from bot.metrics import metrics
 
 log = logging.getLogger(__name__)
 
@@ -401,6 +402,7 @@ class HelpdeskService:
             await session.delete(ticket)
             await session.flush()
             raise StaffChatUnreachable(unreachable_text()) from exc
+        metrics.handoffs.inc()
         return ticket
 
     async def post_card(self, bot: Bot, session: AsyncSession, ticket: Ticket, user: User) -> None:
