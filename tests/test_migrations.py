@@ -46,3 +46,12 @@ async def test_downgrade_to_base_and_upgrade_again(sqlite_url: str) -> None:
     assert await _tables(sqlite_url) <= {"alembic_version"}
     await asyncio.to_thread(upgrade_sync, sqlite_url)
     assert {"users", "fsm_state"} <= await _tables(sqlite_url)
+
+
+def test_one_head() -> None:
+    """New migrations need a single parent: the area branches are merged."""
+    from alembic.script import ScriptDirectory
+
+    from bot.db.migrate import alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads() == ["0007"]
