@@ -218,6 +218,10 @@ _SHARE = re.compile(
     r"(?i)%|процент|пайыз|percent|share|how many|how much|сколько|қанша|limit|лимит|дол[яию]|үлес|"
     r"half|половин|жартыс|max|макс|неше"
 )
+_EVENT = re.compile(
+    r"(?i)фестивал|festival|жарыс|турнир|tournament|competition|соревнован|олимпиад|olympiad|"
+    r"конкурс|contest|сбор|жиын|training camp|чемпионат|championship|байқау"
+)
 _STUDY = re.compile(
     r"(?i)учит|учёб|учеб|обуч|study|studi|learn|оқ[ыуи]|oqu|оку|можно|могу|бола ма|болад|"
     r"allowed|can i|may i|рұқсат|разреш|допуск|мамандық|специальн|programme|program|"
@@ -344,6 +348,10 @@ class AnswerService:
             online, distance = bool(_ONLINE.search(question)), bool(_DISTANCE.search(question))
             asks = bool(_SHARE.search(question) or _STUDY.search(question))
             if not (online or distance) or not asks:
+                return None
+            if _EVENT.search(question) and not _SHARE.search(question):
+                # "a dancer going to a festival": the event (5.1.2, 5.2.x) is the question,
+                # not the direction the word "dancer" names
                 return None
             top = result.top
             if top is None or not any(
