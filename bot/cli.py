@@ -87,8 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the Telegram bot (long polling; webhook if WEBHOOK_URL)")
     run.set_defaults(func=cmd_run)
 
-    chat = sub.add_parser("chat", help="chat with the assistant in this terminal (no token needed)")
-    chat.add_argument("--lang", choices=LANGUAGES, help="your Telegram language (default: DEFAULT_LANGUAGE)")
+    chat = sub.add_parser(
+        "chat", help="chat with the assistant in this terminal (no token needed)"
+    )
+    chat.add_argument(
+        "--lang", choices=LANGUAGES, help="your Telegram language (default: DEFAULT_LANGUAGE)"
+    )
     chat.set_defaults(func=cmd_chat)
 
     db = sub.add_parser("db", help="database maintenance")
@@ -133,9 +137,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         return _fail(str(exc))
     except ArgumentError as exc:
-        return _fail(f"DATABASE_URL is not a valid database URL ({exc}); "
-                     "e.g. sqlite+aiosqlite:///data/studentbot.db or "
-                     "postgresql+asyncpg://user@host/db")
+        return _fail(
+            f"DATABASE_URL is not a valid database URL ({exc}); "
+            "e.g. sqlite+aiosqlite:///data/studentbot.db or "
+            "postgresql+asyncpg://user@host/db"
+        )
     except (OperationalError, DBAPIError, OSError, ConnectionError) as exc:
         settings_url = _safe_url(load_settings().database_url)
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]

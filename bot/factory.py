@@ -69,7 +69,9 @@ def _build_services(
     return build_services(settings, sessionmaker)
 
 
-async def create_app_context(settings: Settings, *, services: dict[str, Any] | None = None) -> AppContext:
+async def create_app_context(
+    settings: Settings, *, services: dict[str, Any] | None = None
+) -> AppContext:
     engine = create_engine(settings.database_url)
     sessionmaker = create_sessionmaker(engine)
     storage: BaseStorage
@@ -124,7 +126,9 @@ def create_dispatcher(ctx: AppContext) -> Dispatcher:
     return dp
 
 
-def create_bot(settings: Settings, *, session: BaseSession | None = None, token: str | None = None) -> Bot:
+def create_bot(
+    settings: Settings, *, session: BaseSession | None = None, token: str | None = None
+) -> Bot:
     if session is None:
         session = AiohttpSession(
             api=TelegramAPIServer.from_base(settings.telegram_api_url)

@@ -1,4 +1,4 @@
-"""Gettext catalogs (Babel) and the locale choice: stored language, else Telegram's, else default."""
+"""Gettext catalogs (Babel) and the locale: stored choice, else Telegram's, else the default."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from aiogram.types import TelegramObject, User as TgUser
+from aiogram.types import TelegramObject
+from aiogram.types import User as TgUser
 from aiogram.utils.i18n import I18n, I18nMiddleware
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po

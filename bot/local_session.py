@@ -27,15 +27,24 @@ from aiogram.types import (
     User,
 )
 
-BOT_USER = {"id": 7066000001, "is_bot": True, "first_name": "AU Assistant", "username": "au_assistant_bot"}
+BOT_USER = {
+    "id": 7066000001,
+    "is_bot": True,
+    "first_name": "AU Assistant",
+    "username": "au_assistant_bot",
+}
 
 
 class LocalSession(BaseSession):
-    def __init__(self, on_request: Callable[[TelegramMethod[Any], Any], None] | None = None) -> None:
+    def __init__(
+        self, on_request: Callable[[TelegramMethod[Any], Any], None] | None = None
+    ) -> None:
         super().__init__()
         self.requests: list[TelegramMethod[Any]] = []
         self.on_request = on_request
-        self._ids: dict[int | str, itertools.count[int]] = defaultdict(lambda: itertools.count(1000))
+        self._ids: dict[int | str, itertools.count[int]] = defaultdict(
+            lambda: itertools.count(1000)
+        )
         self._failures: dict[str, list[BaseException]] = defaultdict(list)
         self._topics = itertools.count(100)
 
@@ -58,14 +67,17 @@ class LocalSession(BaseSession):
         self,
         url: str,
         headers: dict[str, Any] | None = None,
-        timeout: int = 30,
+        timeout: int = 30,  # noqa: ASYNC109 - aiogram's BaseSession signature
         chunk_size: int = 65536,
         raise_for_status: bool = True,
     ) -> AsyncGenerator[bytes, None]:
         yield b""
 
     async def make_request(
-        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+        self,
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        timeout: int | None = None,  # noqa: ASYNC109 - aiogram's BaseSession signature
     ) -> TelegramType:
         name = method.__api_method__
         self.requests.append(method)
@@ -85,7 +97,10 @@ class LocalSession(BaseSession):
         payload: dict[str, Any] = {
             "message_id": message_id or next(self._ids[chat_id]),
             "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private" if isinstance(chat_id, int) and chat_id > 0 else "supergroup"},
+            "chat": {
+                "id": chat_id,
+                "type": "private" if isinstance(chat_id, int) and chat_id > 0 else "supergroup",
+            },
             "from": BOT_USER,
         }
         text = getattr(method, "text", None)
@@ -103,9 +118,19 @@ class LocalSession(BaseSession):
             payload["reply_markup"] = markup.model_dump(exclude_none=True)
         name = method.__api_method__
         if name == "sendDocument":
-            payload["document"] = {"file_id": f"doc{payload['message_id']}", "file_unique_id": f"u{payload['message_id']}"}
+            payload["document"] = {
+                "file_id": f"doc{payload['message_id']}",
+                "file_unique_id": f"u{payload['message_id']}",
+            }
         elif name == "sendPhoto":
-            payload["photo"] = [{"file_id": f"ph{payload['message_id']}", "file_unique_id": f"p{payload['message_id']}", "width": 1, "height": 1}]
+            payload["photo"] = [
+                {
+                    "file_id": f"ph{payload['message_id']}",
+                    "file_unique_id": f"p{payload['message_id']}",
+                    "width": 1,
+                    "height": 1,
+                }
+            ]
         return Message.model_validate(payload, context={"bot": bot})
 
     def _answer(self, bot: Bot, method: Any) -> Any:
@@ -119,9 +144,16 @@ class LocalSession(BaseSession):
         if name in {"copyMessage"}:
             return MessageId(message_id=next(self._ids[method.chat_id]))
         if name == "createForumTopic":
-            return ForumTopic(message_thread_id=next(self._topics), name=method.name, icon_color=0x6FB9F0)
+            return ForumTopic(
+                message_thread_id=next(self._topics), name=method.name, icon_color=0x6FB9F0
+            )
         if name == "getFile":
-            return File(file_id=method.file_id, file_unique_id=method.file_id, file_size=1024, file_path=f"files/{method.file_id}")
+            return File(
+                file_id=method.file_id,
+                file_unique_id=method.file_id,
+                file_size=1024,
+                file_path=f"files/{method.file_id}",
+            )
         if name == "getChat":
             return Chat(id=method.chat_id, type="private")
         if name.startswith("send") and name != "sendChatAction":

@@ -75,7 +75,10 @@ class Printer:
         elif name in {"sendDocument", "sendPhoto"}:
             saved = self._save(method)
             caption = plain(getattr(method, "caption", None) or "")
-            self.write(f"bot> [{'document' if name == 'sendDocument' else 'photo'}: {saved}] {caption}".rstrip())
+            self.write(
+                f"bot> [{'document' if name == 'sendDocument' else 'photo'}: {saved}] "
+                f"{caption}".rstrip()
+            )
             self._markup(method, result)
             self._print_choices()
         elif name == "answerCallbackQuery" and getattr(method, "text", None):
@@ -129,7 +132,9 @@ class Printer:
 class LocalChat:
     """Turns typed lines into updates for the dispatcher."""
 
-    def __init__(self, dp: Dispatcher, bot: Bot, printer: Printer, *, user_id: int, lang: str) -> None:
+    def __init__(
+        self, dp: Dispatcher, bot: Bot, printer: Printer, *, user_id: int, lang: str
+    ) -> None:
         self.dp = dp
         self.bot = bot
         self.printer = printer

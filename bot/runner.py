@@ -91,7 +91,8 @@ async def run_polling(settings: Settings) -> None:
     try:
         if settings.metrics_port:
             health = await _start_site(
-                build_health_app(ctx, dp["reliability"]), settings.webhook_host,
+                build_health_app(ctx, dp["reliability"]),
+                settings.webhook_host,
                 settings.metrics_port,
             )
             log.info("/healthz and /metrics on port %s", settings.metrics_port)
@@ -134,7 +135,9 @@ async def run_webhook(settings: Settings) -> None:
         runner = await _start_site(app, settings.webhook_host, settings.webhook_port)
         log.info(
             "webhook listening on %s:%s%s (also /healthz, /metrics)",
-            settings.webhook_host, settings.webhook_port, settings.webhook_path,
+            settings.webhook_host,
+            settings.webhook_port,
+            settings.webhook_path,
         )
         try:
             await stop.wait()

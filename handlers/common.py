@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Role, User
 from bot.menu import MENU_ASK, MENU_LANGUAGE, LanguageCallback, language_keyboard, main_menu
+from bot.services.applications import ApplicationService
 from bot.services.helpdesk import HelpdeskService
 from bot.services.users import UserRepository
 
@@ -91,6 +92,8 @@ async def language_chosen(
     db_user: User,
     session: AsyncSession,
     i18n: I18n,
+    state: FSMContext,
+    applications: ApplicationService,
 ) -> None:
     if callback_data.code not in i18n.available_locales:
         await callback.answer(_("This language is not available."), show_alert=True)
@@ -103,6 +106,11 @@ async def language_chosen(
             await callback.message.edit_text(_("Language: English"))
             text = help_text() if first_choice else _("Done. I will write in English now.")
             await callback.message.answer(text, reply_markup=main_menu())
+            if (await state.get_state() or "").startswith("ApplyForm:"):
+                # The question above is in the old language: ask it again in the new one.
+                from handlers.applications import apply_resume
+
+                await apply_resume(callback.message, state, applications)
 
 
 async def cancel(message: Message, state: FSMContext) -> None:

@@ -14,9 +14,7 @@ log = logging.getLogger(__name__)
 
 async def on_error(event: ErrorEvent, bot: Bot) -> bool:
     update = event.update
-    log.error(
-        "update %s failed: %s", update.update_id, event.exception, exc_info=event.exception
-    )
+    log.error("update %s failed: %s", update.update_id, event.exception, exc_info=event.exception)
     chat_id: int | None = None
     if update.message is not None:
         chat_id = update.message.chat.id

@@ -17,9 +17,7 @@ async def unknown_command(message: Message) -> None:
 
 
 async def too_long(message: Message) -> None:
-    await message.answer(
-        _("Your message is very long. Please ask one short question at a time.")
-    )
+    await message.answer(_("Your message is very long. Please ask one short question at a time."))
 
 
 async def not_understood(message: Message) -> None:
@@ -30,15 +28,11 @@ async def not_understood(message: Message) -> None:
 
 
 async def in_wizard_unexpected(message: Message) -> None:
-    await message.answer(
-        _("Please answer the question above, or send /cancel to stop.")
-    )
+    await message.answer(_("Please answer the question above, or send /cancel to stop."))
 
 
 async def non_text(message: Message) -> None:
-    await message.answer(
-        _("I can only read text messages here. Please type your question.")
-    )
+    await message.answer(_("I can only read text messages here. Please type your question."))
 
 
 async def edited(message: Message) -> None:

@@ -15,9 +15,9 @@ from __future__ import annotations
 import fcntl
 import subprocess
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import yaml
 from babel.messages.catalog import Catalog
@@ -61,14 +61,36 @@ def pybabel(*args: str) -> None:
 
 
 def extract() -> None:
-    pybabel("extract", "-F", "babel.cfg", *KEYWORDS, "--no-location", "--sort-output",
-            "--project", "atyrau-studentbot", "-o", str(POT), ".")
+    pybabel(
+        "extract",
+        "-F",
+        "babel.cfg",
+        *KEYWORDS,
+        "--no-location",
+        "--sort-output",
+        "--project",
+        "atyrau-studentbot",
+        "-o",
+        str(POT),
+        ".",
+    )
     for lang in LANGS:
         if not po_path(lang).exists():
             pybabel("init", "-i", str(POT), "-d", str(LOCALES), "-D", "messages", "-l", lang)
         else:
-            pybabel("update", "-i", str(POT), "-d", str(LOCALES), "-D", "messages", "-l", lang,
-                    "--no-fuzzy-matching", "--ignore-obsolete")
+            pybabel(
+                "update",
+                "-i",
+                str(POT),
+                "-d",
+                str(LOCALES),
+                "-D",
+                "messages",
+                "-l",
+                lang,
+                "--no-fuzzy-matching",
+                "--ignore-obsolete",
+            )
     fill_english()
 
 

@@ -12,8 +12,8 @@ import asyncio
 import os
 import shutil
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -37,8 +37,12 @@ async def _pg_admin(url: str, sql: str) -> None:
 
     u = make_url(url)
     conn = await asyncpg.connect(
-        host=u.host or "127.0.0.1", port=u.port or 5432, user=u.username or "postgres",
-        password=u.password, database=u.database or "postgres", timeout=5,
+        host=u.host or "127.0.0.1",
+        port=u.port or 5432,
+        user=u.username or "postgres",
+        password=u.password,
+        database=u.database or "postgres",
+        timeout=5,
     )
     try:
         await conn.execute(sql)
@@ -63,7 +67,7 @@ def postgres_url() -> Iterator[str | None]:
     name = f"studentbot_test_{uuid.uuid4().hex[:10]}"
     try:
         _in_thread(_pg_admin_sync, base, f'CREATE DATABASE "{name}"')
-    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
+    except Exception as exc:
         if _require("POSTGRES"):
             pytest.fail(f"PostgreSQL required but not reachable at {base}: {exc}")
         yield None
@@ -136,7 +140,7 @@ def redis_url() -> str:
         import redis
 
         redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if _require("REDIS"):
             pytest.fail(f"Redis required but not reachable at {url}: {exc}")
         pytest.skip(f"Redis not reachable at {url}")

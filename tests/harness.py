@@ -118,7 +118,10 @@ class Harness:
         reply_to: dict[str, Any] | None = None,
         **content: Any,
     ) -> dict[str, Any]:
-        chat: dict[str, Any] = {"id": chat_id if chat_id is not None else user.id, "type": chat_type}
+        chat: dict[str, Any] = {
+            "id": chat_id if chat_id is not None else user.id,
+            "type": chat_type,
+        }
         if chat_type == "private":
             chat["first_name"] = user.first_name
         else:
@@ -136,7 +139,9 @@ class Harness:
             message["text"] = text
             if text.startswith("/"):
                 command = text.split()[0]
-                message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+                message["entities"] = [
+                    {"type": "bot_command", "offset": 0, "length": len(command)}
+                ]
         if thread_id is not None:
             message["message_thread_id"] = thread_id
             message["is_topic_message"] = True
@@ -144,10 +149,14 @@ class Harness:
             message["reply_to_message"] = reply_to
         return message
 
-    async def send(self, text: str, user: TgUser = STUDENT, **kwargs: Any) -> list[TelegramMethod[Any]]:
+    async def send(
+        self, text: str, user: TgUser = STUDENT, **kwargs: Any
+    ) -> list[TelegramMethod[Any]]:
         return await self.feed({"message": self.message_payload(user, text=text, **kwargs)})
 
-    async def send_content(self, user: TgUser = STUDENT, **content: Any) -> list[TelegramMethod[Any]]:
+    async def send_content(
+        self, user: TgUser = STUDENT, **content: Any
+    ) -> list[TelegramMethod[Any]]:
         """A non-text message, e.g. ``sticker={...}``, ``document={...}``, ``photo=[...]``."""
         return await self.feed({"message": self.message_payload(user, **content)})
 
@@ -157,7 +166,12 @@ class Harness:
         return await self.feed({"edited_message": payload})
 
     async def click(
-        self, data: str, user: TgUser = STUDENT, *, message_id: int = 1, chat_id: int | None = None,
+        self,
+        data: str,
+        user: TgUser = STUDENT,
+        *,
+        message_id: int = 1,
+        chat_id: int | None = None,
         chat_type: str = "private",
     ) -> list[TelegramMethod[Any]]:
         chat = {"id": chat_id if chat_id is not None else user.id, "type": chat_type}
@@ -180,10 +194,12 @@ class Harness:
         )
 
     async def click_button(self, label: str, user: TgUser = STUDENT) -> list[TelegramMethod[Any]]:
-        """Press the inline button whose text contains ``label`` in the newest keyboard sent to ``user``."""
+        """Press the inline button containing ``label`` in the newest keyboard sent to ``user``."""
         for method in reversed(self.session.requests):
             markup = getattr(method, "reply_markup", None)
-            if getattr(method, "chat_id", None) != user.id or not isinstance(markup, InlineKeyboardMarkup):
+            if getattr(method, "chat_id", None) != user.id or not isinstance(
+                markup, InlineKeyboardMarkup
+            ):
                 continue
             for row in markup.inline_keyboard:
                 for button in row:
@@ -225,7 +241,7 @@ class Harness:
             if chat_id is not None and getattr(method, "chat_id", None) != chat_id:
                 continue
             markup = getattr(method, "reply_markup", None)
-            if markup is None or isinstance(method, EditMessageReplyMarkup) and markup is None:
+            if markup is None or (isinstance(method, EditMessageReplyMarkup) and markup is None):
                 continue
             rows = getattr(markup, "inline_keyboard", None) or getattr(markup, "keyboard", None)
             if rows:
@@ -233,4 +249,6 @@ class Harness:
         return []
 
     def alerts(self) -> list[str]:
-        return [m.text for m in self.session.requests if isinstance(m, AnswerCallbackQuery) and m.text]
+        return [
+            m.text for m in self.session.requests if isinstance(m, AnswerCallbackQuery) and m.text
+        ]

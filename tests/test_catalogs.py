@@ -32,7 +32,9 @@ def test_translations_keep_placeholders(lang: str) -> None:
     bad = [
         m.id
         for m in catalog(lang)
-        if m.id and m.string and sorted(PLACEHOLDER.findall(str(m.id))) != sorted(PLACEHOLDER.findall(str(m.string)))
+        if m.id
+        and m.string
+        and sorted(PLACEHOLDER.findall(str(m.id))) != sorted(PLACEHOLDER.findall(str(m.string)))
     ]
     assert not bad, f"{lang}: placeholders differ in {bad[:5]}"
 
@@ -46,7 +48,8 @@ def test_catalogs_cover_the_same_messages() -> None:
 def test_catalog_is_really_translated(lang: str) -> None:
     """A catalog that copies English into kk/ru is no translation (short symbols excepted)."""
     same = [
-        m.id for m in catalog(lang)
+        m.id
+        for m in catalog(lang)
         if m.id and m.string == m.id and re.search(r"[A-Za-z]{4,}\s+[A-Za-z]{3,}", str(m.id))
     ]
     assert len(same) <= 3, f"{lang}: left in English: {same[:10]}"

@@ -27,33 +27,43 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_run_without_token_says_what_to_set(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_without_token_says_what_to_set(
+    clean_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["run"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "BOT_TOKEN is not set" in err[0]
     assert "Traceback" not in err[0]
 
 
-def test_malformed_token(clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_malformed_token(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("BOT_TOKEN", "not-a-token")
     assert main(["run"]) == 2
     assert "BOT_TOKEN is malformed" in capsys.readouterr().err
 
 
-def test_bad_database_url(clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_database_url(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("DATABASE_URL", "nonsense://")
     assert main(["db", "upgrade"]) == 2
     assert "DATABASE_URL" in capsys.readouterr().err
 
 
-def test_unreachable_database(clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreachable_database(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://nobody:secret@127.0.0.1:1/none")
     assert main(["db", "upgrade"]) == 2
     err = capsys.readouterr().err
     assert "cannot use the database" in err and "secret" not in err and "Traceback" not in err
 
 
-def test_bad_timezone(clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_timezone(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("TIMEZONE", "Mars/Olympus")
     assert main(["db", "upgrade"]) == 2
     assert "TIMEZONE is invalid" in capsys.readouterr().err

@@ -15,7 +15,9 @@ async def stored_user(h: Harness, user_id: int) -> User | None:
         return await session.scalar(select(User).where(User.id == user_id))
 
 
-async def test_first_start_greets_in_telegram_language_and_offers_languages(harness: Harness) -> None:
+async def test_first_start_greets_in_telegram_language_and_offers_languages(
+    harness: Harness,
+) -> None:
     await harness.send("/start", user=STUDENT_RU)
     text = harness.last_text()
     assert "Здравствуйте, Ivan" in text
@@ -75,11 +77,20 @@ async def test_unknown_command_and_non_text_get_short_localized_answers(harness:
     assert "don't know this command" in harness.last_text()
     await harness.send_content(
         STUDENT_EN,
-        sticker={"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 1,
-                 "height": 1, "is_animated": False, "is_video": False},
+        sticker={
+            "file_id": "s",
+            "file_unique_id": "s",
+            "type": "regular",
+            "width": 1,
+            "height": 1,
+            "is_animated": False,
+            "is_video": False,
+        },
     )
     assert "only read text" in harness.last_text()
-    await harness.send_content(STUDENT, voice={"file_id": "v", "file_unique_id": "v", "duration": 3})
+    await harness.send_content(
+        STUDENT, voice={"file_id": "v", "file_unique_id": "v", "duration": 3}
+    )
     assert "мәтіндік" in harness.last_text()
     await harness.edit("fixed typo", user=STUDENT_RU)
     assert "только новые сообщения" in harness.last_text()

@@ -8,8 +8,8 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import DefaultKeyBuilder, StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
 
-from bot.factory import create_app_context
 from bot.config import Settings
+from bot.factory import create_app_context
 from bot.fsm import SQLAlchemyStorage
 from tests.harness import Harness
 
@@ -40,14 +40,19 @@ async def test_database_storage_round_trip_and_cleanup(harness: Harness) -> None
 async def test_state_survives_restart_through_the_dispatcher(harness: Harness) -> None:
     from aiogram.fsm.context import FSMContext
 
-    ctx = FSMContext(storage=harness.ctx.storage, key=StorageKey(bot_id=harness.bot.id, chat_id=1001, user_id=1001))
+    ctx = FSMContext(
+        storage=harness.ctx.storage,
+        key=StorageKey(bot_id=harness.bot.id, chat_id=1001, user_id=1001),
+    )
     await ctx.set_state(Wizard.phone)
     restarted = await harness.restart()
     await restarted.send("/cancel")
     assert "Cancelled" in restarted.last_text() or "Тоқтатылды" in restarted.last_text()
 
 
-async def test_redis_storage_is_used_when_redis_url_is_set(redis_url: str, sqlite_url: str) -> None:
+async def test_redis_storage_is_used_when_redis_url_is_set(
+    redis_url: str, sqlite_url: str
+) -> None:
     settings = Settings(database_url=sqlite_url, redis_url=redis_url, _env_file=None)  # type: ignore[call-arg]
     ctx = await create_app_context(settings, services={})
     try:
@@ -55,7 +60,9 @@ async def test_redis_storage_is_used_when_redis_url_is_set(redis_url: str, sqlit
         key = StorageKey(bot_id=42, chat_id=int(uuid.uuid4().int % 10**9), user_id=7)
         await ctx.storage.set_state(key, Wizard.phone)
         await ctx.storage.set_data(key, {"step": 2})
-        other = RedisStorage.from_url(redis_url, key_builder=DefaultKeyBuilder(prefix="studentbot", with_destiny=True))
+        other = RedisStorage.from_url(
+            redis_url, key_builder=DefaultKeyBuilder(prefix="studentbot", with_destiny=True)
+        )
         try:
             assert await other.get_state(key) == "Wizard:phone"
             assert await other.get_data(key) == {"step": 2}

@@ -16,6 +16,7 @@ async def _diff(url: str) -> list[object]:
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
+
             def run(sync_conn):  # type: ignore[no-untyped-def]
                 ctx = MigrationContext.configure(sync_conn, opts={"compare_type": True})
                 return compare_metadata(ctx, Base.metadata)
@@ -37,7 +38,9 @@ async def _tables(url: str) -> set[str]:
 async def test_migrated_schema_matches_models(database_url: str) -> None:
     diff = await _diff(database_url)
     # Index-only differences of SQLite reflection are not schema drift worth failing on.
-    real = [d for d in diff if not (isinstance(d, tuple) and d[0] in {"remove_index", "add_index"})]
+    real = [
+        d for d in diff if not (isinstance(d, tuple) and d[0] in {"remove_index", "add_index"})
+    ]
     assert not real, f"models and migrations differ: {real[:5]}"
 
 

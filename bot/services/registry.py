@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.services.helpdesk import HelpdeskService
 from bot.services.answers import AnswerService
 from bot.services.applications import ApplicationService
+from bot.services.helpdesk import HelpdeskService
 from bot.services.personal_data import PersonalDataRegistry
 from knowledge.programmes import load_catalog
 
