@@ -180,3 +180,17 @@ async def test_menu_buttons_while_a_helpdesk_request_is_open(harness: Harness) -
         calls = await h.send(tap, user=user)
         assert not [c for c in calls if isinstance(c, CopyMessage)], tap
         assert "уже открыто" in h.last_text(user.id), tap
+
+
+async def test_switching_language_mid_application_repeats_the_question_in_the_new_language(
+    harness: Harness,
+) -> None:
+    """An English-speaking parent halfway through /apply switches to Russian: the question they
+    are on is asked again in Russian, and the application goes on where it was."""
+    h, user = harness, STUDENT_EN
+    await _dl_to_name_step(h, user)
+    await h.send("/language", user=user)
+    await h.click_button("Русский", user=user)
+    assert "ФИО обучающегося" in h.last_text(user.id)
+    await h.send("Иванов Иван", user=user)
+    assert "ИИН" in h.last_text(user.id)
