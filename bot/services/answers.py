@@ -209,7 +209,7 @@ def parse_clause_id(text: str) -> str | None:
 
 # --- programme questions ---------------------------------------------------------------------
 
-_ONLINE = re.compile(r"(?i)онлайн|online|onlain|onlayn")
+_ONLINE = re.compile(r"(?i)онла[йи]н|online|onlain|onlayn")
 _DISTANCE = re.compile(
     r"(?i)қашық|кашык|qashyq|дистан|distan|remote|from home|үйден|из дома|"
     r"(?<!\w)(?:до|қо|dl|дот)(?!\w)"
