@@ -652,7 +652,12 @@ async def take_programme(
     single = len(result.candidates) == 1 and (
         result.reason is None or result.reason is Reason.ARTS_PROGRAMME
     )
-    if not single:
+    online = data.get("kind") == ApplicationKind.ONLINE.value
+    # "ветеринария" names 6B091 and 7M091: if none allows the online form, say so now.
+    banned = bool(result.candidates) and not any(
+        c.verdict.online_allowed for c in result.candidates
+    )
+    if not single and not (online and banned):
         hint = render_verdict(result, lang)
         if result.candidates:
             hint += "\n\n" + _("Send the exact code of your programme (6B… or 7M…).")
@@ -661,7 +666,6 @@ async def take_programme(
         return
     cand = result.candidates[0]
     direction = cand.direction
-    online = data.get("kind") == ApplicationKind.ONLINE.value
     if online and not cand.verdict.online_allowed:
         await state.clear()
         await message.answer(

@@ -194,3 +194,18 @@ async def test_switching_language_mid_application_repeats_the_question_in_the_ne
     assert "ФИО обучающегося" in h.last_text(user.id)
     await h.send("Иванов Иван", user=user)
     assert "ИИН" in h.last_text(user.id)
+
+
+async def test_online_applicant_naming_a_banned_direction_is_told_at_once(
+    harness: Harness,
+) -> None:
+    """An applicant for the online form types «ветеринария»: every programme of that name is in
+    Appendix 1, so the bot says at once that the online form is not possible (6.2) instead of
+    asking for the exact code first."""
+    h, user = harness, STUDENT_RU
+    await h.send("/apply", user=user)
+    await h.click("ap:kind:online", user)
+    await h.send("ветеринария", user=user)
+    said = h.last_text(user.id)
+    assert "форма онлайн-обучения невозможна" in said and "6.2" in said
+    assert "точный код" not in said
