@@ -209,3 +209,13 @@ async def test_online_applicant_naming_a_banned_direction_is_told_at_once(
     said = h.last_text(user.id)
     assert "форма онлайн-обучения невозможна" in said and "6.2" in said
     assert "точный код" not in said
+
+
+async def test_english_applicant_sees_english_abbreviations_on_the_form_buttons(
+    harness: Harness,
+) -> None:
+    """An English-speaking applicant opens /apply: the two forms are labelled in English, with
+    the same DL / OL letters as their reference numbers, not the Kazakh ҚО / ООН."""
+    h, user = harness, STUDENT_EN
+    await h.send("/apply", user=user)
+    assert h.buttons(user.id) == ["Distance learning (DL)", "Online form (OL)"]
