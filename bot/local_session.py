@@ -15,7 +15,6 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.base import BaseSession
-from aiogram.exceptions import TelegramAPIError
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import (
@@ -165,7 +164,3 @@ class LocalSession(BaseSession):
         if name in {"getMyCommands", "getChatAdministrators"}:
             return []
         return True
-
-
-class LocalError(TelegramAPIError):
-    """Convenience for tests that need an API error without a real server."""
