@@ -60,6 +60,12 @@ class RateCallback(CallbackData, prefix="hdrate"):
     score: int  # 1..5; 0 = skip the comment
 
 
+class CommentCallback(CallbackData, prefix="hdcomment"):
+    """The student asks to add a comment to their rating: only then is a text taken as one."""
+
+    ticket_id: int
+
+
 class OpenTicket(Filter):
     """Passes in a private chat when the user has an open ticket; hands it on as ``ticket``."""
 
@@ -351,6 +357,18 @@ async def close_button(
 
 
 # Rating --------------------------------------------------------------------------------------
+def comment_keyboard(ticket_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("✍️ Add a comment"), callback_data=CommentCallback(ticket_id=ticket_id))
+    return builder.as_markup()
+
+
+def skip_keyboard(ticket_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("Skip"), callback_data=RateCallback(ticket_id=ticket_id, score=0))
+    return builder.as_markup()
+
+
 async def rated(
     callback: CallbackQuery,
     callback_data: RateCallback,
@@ -371,23 +389,22 @@ async def rated(
         return
     await callback.answer()
     if callback_data.score == 0:  # "skip the comment"
-        await state.clear()
+        # Only the comment step is left: an old Skip button must not end another wizard.
+        if await state.get_state() == RatingForm.comment.state:
+            await state.clear()
         if isinstance(callback.message, Message):
             await callback.message.edit_text(_("Thank you for your feedback!"))
         return
-    # FSM first: its storage writes in a session of its own (SQLite allows one writer).
-    await state.set_state(RatingForm.comment)
-    await state.update_data(ticket_id=ticket.id)
+    # The FSM is left alone: what the student sends next is answered as usual. A comment is
+    # taken only after they press «Add a comment» (comment_requested).
     await helpdesk.rate(session, ticket, callback_data.score)
-    skip = InlineKeyboardBuilder()
-    skip.button(text=_("Skip"), callback_data=RateCallback(ticket_id=ticket.id, score=0))
     if isinstance(callback.message, Message):
         await callback.message.edit_text(
             _(
-                "Thank you! Your rating: {score} of 5. If you like, write a comment in one "
-                "message, or press Skip."
+                "Thank you! Your rating: {score} of 5. To add a comment for the Helpdesk, "
+                "press the button below."
             ).format(score=callback_data.score),
-            reply_markup=skip.as_markup(),
+            reply_markup=comment_keyboard(ticket.id),
         )
     with use_locale(helpdesk.i18n, helpdesk.staff_language):
         await helpdesk.notify_staff(
@@ -396,6 +413,40 @@ async def rated(
             _("⭐ Ticket #{id} was rated {score} of 5.").format(
                 id=ticket.id, score=callback_data.score
             ),
+        )
+
+
+async def comment_requested(
+    callback: CallbackQuery,
+    callback_data: CommentCallback,
+    state: FSMContext,
+    session: AsyncSession,
+    db_user: User,
+    helpdesk: HelpdeskService,
+) -> None:
+    ticket = await helpdesk.get(session, callback_data.ticket_id)
+    if (
+        ticket is None
+        or ticket.user_id != db_user.id
+        or ticket.status != TicketStatus.CLOSED.value
+        or ticket.rating is None
+    ):
+        await callback.answer(_("This button is no longer active."))
+        return
+    current = await state.get_state()
+    if current is not None and current != RatingForm.comment.state:
+        # In the middle of something else (an application): do not throw those answers away.
+        await callback.answer(
+            _("Please answer the question above, or send /cancel to stop."), show_alert=True
+        )
+        return
+    await callback.answer()
+    await state.set_state(RatingForm.comment)
+    await state.update_data(ticket_id=ticket.id)
+    if isinstance(callback.message, Message):
+        await callback.message.edit_text(
+            _("Write your comment in one message. Changed your mind? Press Skip or send /cancel."),
+            reply_markup=skip_keyboard(ticket.id),
         )
 
 
@@ -451,4 +502,5 @@ def create_router() -> Router:
     )
     router.callback_query.register(close_button, CloseTicketCallback.filter())
     router.callback_query.register(rated, RateCallback.filter())
+    router.callback_query.register(comment_requested, CommentCallback.filter())
     return router

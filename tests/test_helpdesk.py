@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from aiogram.exceptions import TelegramBadRequest
+from aiogram.fsm.storage.base import StorageKey
 from aiogram.methods import (
     CopyMessage,
     CreateForumTopic,
@@ -19,7 +21,7 @@ from bot.db.models import Role
 from bot.db.models.helpdesk import HelpdeskBan, Ticket, TicketAssignment, TicketMessage
 from bot.services.helpdesk import HelpdeskService
 from bot.services.users import UserRepository
-from handlers.helpdesk import CloseTicketCallback, RateCallback
+from handlers.helpdesk import CloseTicketCallback, CommentCallback, RateCallback
 from tests.harness import ADMIN, STAFF, STAFF_CHAT_ID, STUDENT, STUDENT_EN, STUDENT_RU, Harness
 
 # Wednesday 25 November 2026, 11:00 in Atyrau (UTC+5): inside working hours.
@@ -287,15 +289,22 @@ async def test_staff_close_asks_for_a_rating_and_stores_it(harness: Harness) -> 
     # The bot answers again once the ticket is closed (no relay).
     calls = await harness.click_button("4", user=STUDENT_EN)
     assert "Your rating: 4 of 5" in harness.last_text(STUDENT_EN.id)
+    assert harness.buttons(STUDENT_EN.id) == ["✍️ Add a comment"]
     assert any(
         isinstance(c, SendMessage) and c.chat_id == STAFF_CHAT_ID and "4" in c.text for c in calls
     )
-    calls = await harness.send("Quick and clear, thanks!", user=STUDENT_EN)
+    await harness.click_button("Add a comment", user=STUDENT_EN)
+    assert "Write your comment in one message" in harness.last_text(STUDENT_EN.id)
+    assert harness.buttons(STUDENT_EN.id) == ["Skip"]
+    calls = await harness.send("Quick and clear, <b>thanks</b>!", user=STUDENT_EN)
     assert "Thank you for your feedback" in harness.last_text(STUDENT_EN.id)
     assert not of(calls, CopyMessage)
+    [note] = of(calls, SendMessage, STAFF_CHAT_ID)
+    assert note.message_thread_id == 100
+    assert "#1" in note.text and "Quick and clear, &lt;b&gt;thanks&lt;/b&gt;!" in note.text
     [ticket] = await tickets(harness)
     assert ticket.status == "closed" and ticket.closed_by == STAFF.id and ticket.closed_at
-    assert ticket.rating == 4 and ticket.rating_comment == "Quick and clear, thanks!"
+    assert ticket.rating == 4 and ticket.rating_comment == "Quick and clear, <b>thanks</b>!"
     # Staff writing into the closed topic are told it does not reach the student.
     calls = await staff_says(harness, "One more thing", 100)
     assert not of(calls, CopyMessage) and of(calls, SendMessage, STAFF_CHAT_ID)
@@ -308,10 +317,104 @@ async def test_student_closes_the_ticket_and_may_skip_the_comment(harness: Harne
     staff_note = of(calls, SendMessage, STAFF_CHAT_ID)
     assert staff_note and staff_note[0].message_thread_id == 100 and "#1" in staff_note[0].text
     await harness.click_button("5", user=STUDENT_EN)
+    await harness.click_button("Add a comment", user=STUDENT_EN)
     await harness.click_button("Skip", user=STUDENT_EN)
     assert harness.last_text(STUDENT_EN.id) == "Thank you for your feedback!"
+    # The comment step is over: the next message is a question, answered by the bot.
+    calls = await harness.send("Who has the right to amend the regulation?", user=STUDENT_EN)
+    assert "Regulation No. 066, clause 7" in harness.last_text(STUDENT_EN.id)
+    assert not of(calls, SendMessage, STAFF_CHAT_ID)
     [ticket] = await tickets(harness)
     assert ticket.status == "closed" and ticket.closed_by == STUDENT_EN.id and ticket.rating == 5
+    assert ticket.rating_comment is None
+
+
+async def test_the_message_after_a_rating_is_answered_not_taken_as_a_comment(
+    harness: Harness,
+) -> None:
+    """A student rates the closed request, then asks the bot something: the question is
+    answered, nothing is relayed to the staff, and no comment is stored."""
+    at(harness, WEDNESDAY_11)
+    await open_ticket(harness)
+    await harness.click_button("Close the request", user=STUDENT_EN)
+    calls = await harness.click_button("4", user=STUDENT_EN)
+    assert [c.text for c in of(calls, EditMessageText, STUDENT_EN.id)] == [
+        "Thank you! Your rating: 4 of 5. To add a comment for the Helpdesk, press the button "
+        "below."
+    ]
+    assert harness.buttons(STUDENT_EN.id) == ["✍️ Add a comment"]
+    # Rating starts no comment step.
+    fsm_key = StorageKey(bot_id=harness.bot.id, chat_id=STUDENT_EN.id, user_id=STUDENT_EN.id)
+    assert await harness.ctx.storage.get_state(fsm_key) is None
+
+    calls = await harness.send("Who has the right to amend the regulation?", user=STUDENT_EN)
+    answer = harness.last_text(STUDENT_EN.id)
+    assert "Amendments and additions to the Regulation" in answer
+    assert "Regulation No. 066, clause 7" in answer
+    assert "Thank you for your feedback" not in "\n".join(harness.texts(STUDENT_EN.id))
+    assert not of(calls, SendMessage, STAFF_CHAT_ID) and not of(calls, CopyMessage)
+    [ticket] = await tickets(harness)
+    assert ticket.rating == 4 and ticket.rating_comment is None
+
+
+@pytest.mark.parametrize(
+    "way_out, then",
+    [
+        ("/cancel", "Cancelled."),
+        ("Skip", "Thank you for your feedback!"),
+    ],
+)
+async def test_a_requested_comment_can_be_abandoned(
+    harness: Harness, way_out: str, then: str
+) -> None:
+    at(harness, WEDNESDAY_11)
+    await open_ticket(harness)
+    await harness.click_button("Close the request", user=STUDENT_EN)
+    await harness.click_button("3", user=STUDENT_EN)
+    await harness.click_button("Add a comment", user=STUDENT_EN)
+    if way_out.startswith("/"):
+        await harness.send(way_out, user=STUDENT_EN)
+    else:
+        await harness.click_button(way_out, user=STUDENT_EN)
+    assert harness.last_text(STUDENT_EN.id).startswith(then)
+    calls = await harness.send("Who has the right to amend the regulation?", user=STUDENT_EN)
+    assert "Regulation No. 066, clause 7" in harness.last_text(STUDENT_EN.id)
+    assert not of(calls, SendMessage, STAFF_CHAT_ID)
+    [ticket] = await tickets(harness)
+    assert ticket.rating == 3 and ticket.rating_comment is None
+
+
+async def test_russian_student_adds_a_comment_after_rating(harness: Harness) -> None:
+    at(harness, WEDNESDAY_11)
+    await make_staff(harness)
+    await open_ticket(harness, STUDENT_RU, question="Не могу войти в Platonus", topic="Техн")
+    await staff_says(harness, "/close", 100)
+    await harness.click_button("2", user=STUDENT_RU)
+    assert "Ваша оценка: 2 из 5" in harness.last_text(STUDENT_RU.id)
+    assert harness.buttons(STUDENT_RU.id) == ["✍️ Добавить комментарий"]
+    await harness.click_button("Добавить комментарий", user=STUDENT_RU)
+    assert "одним сообщением" in harness.last_text(STUDENT_RU.id)
+    calls = await harness.send("Долго ждал ответа", user=STUDENT_RU)
+    assert harness.last_text(STUDENT_RU.id) == "Спасибо за отзыв!"
+    assert any("Долго ждал ответа" in c.text for c in of(calls, SendMessage, STAFF_CHAT_ID))
+    [ticket] = await tickets(harness)
+    assert ticket.rating == 2 and ticket.rating_comment == "Долго ждал ответа"
+
+
+async def test_add_a_comment_does_not_throw_away_an_unfinished_application(
+    harness: Harness,
+) -> None:
+    at(harness, WEDNESDAY_11)
+    await open_ticket(harness)
+    await harness.click_button("Close the request", user=STUDENT_EN)
+    await harness.click_button("5", user=STUDENT_EN)
+    await harness.send("/apply", user=STUDENT_EN)
+    await harness.click("ap:kind:dl", STUDENT_EN)
+    await harness.click(CommentCallback(ticket_id=1).pack(), user=STUDENT_EN)
+    assert harness.alerts()[-1] == "Please answer the question above, or send /cancel to stop."
+    await harness.click("ap:ground:health", STUDENT_EN)
+    assert "Who is applying" in harness.last_text(STUDENT_EN.id)
+    [ticket] = await tickets(harness)
     assert ticket.rating_comment is None
 
 
