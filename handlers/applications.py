@@ -266,6 +266,20 @@ def consent_title(key: str) -> str:
     }.get(key, key)
 
 
+def pedagogical_refusal() -> str:
+    """The end of a distance-learning application for a pedagogical programme (5.4.6)."""
+    return (
+        _("<b>Distance learning is not possible for this programme.</b>")
+        + "\n\n"
+        + _(
+            "If you believe the exception of paragraph 2 of article 37-2 of the Law «On "
+            "Education» applies to you, contact the registrar's office or /human."
+        )
+        + "\n\n"
+        + _("The application was cancelled; nothing was sent.")
+    )
+
+
 def current_lang() -> str:
     i18n = I18n.get_current(no_error=True)
     return i18n.current_locale if i18n is not None else "kk"
@@ -295,6 +309,9 @@ def step_keyboard(step: str, data: dict[str, Any]) -> InlineKeyboardMarkup:
         )
     elif step.startswith("consent_"):
         kb.button(text=_("✅ I accept"), callback_data=ApplyCallback(action="accept"))
+    elif step == "programme" and data.get("refused_programme"):
+        # The programme sent was pedagogical (5.4.6): they may retype it, or stop here.
+        kb.button(text=_("✖️ Stop the application"), callback_data=ApplyCallback(action="stop"))
     kb.button(text=_("⬅️ Back"), callback_data=ApplyCallback(action="back"))
     sizes = {"course": [5, 1]}.get(step, [1])
     kb.adjust(*sizes)
@@ -564,6 +581,13 @@ async def on_button(
             data["done"] = [s for s in data.get("done", []) if s != value]
             await state.set_data(data)
             await ask(message, state, value)
+    elif action == "stop" and current == "programme":
+        data = await state.get_data()
+        if not data.get("refused_programme"):
+            await apply_resume(message, state, applications)
+            return
+        await state.clear()
+        await message.answer(pedagogical_refusal(), reply_markup=menu.main_menu())
     elif action == "cancel" and current in ("summary", "edit"):
         await state.clear()
         await message.answer(
@@ -682,18 +706,21 @@ async def take_programme(
         )
         return
     if not online and direction.category is Category.PEDAGOGICAL:
-        await state.clear()
+        # 5.4.6: no distance learning for pedagogical programmes. The code may simply be
+        # mistyped, so keep every answer and ask for the programme again, like any invalid
+        # answer; «Stop the application» ends it if the programme really is pedagogical.
+        await state.update_data(refused_programme=result.code or direction.code)
         await message.answer(
             _("<b>Distance learning is not possible for this programme.</b>")
             + "\n\n"
             + render_verdict(result, lang)
             + "\n\n"
             + _(
-                "If you believe the exception of paragraph 2 of article 37-2 of the Law «On "
-                "Education» applies to you, contact the registrar's office or /human."
-            ),
-            reply_markup=menu.main_menu(),
+                "If you made a mistake in the code, send your programme again: your other "
+                "answers are kept. If this is your programme, press «✖️ Stop the application»."
+            )
         )
+        await ask(message, state, "programme")
         return
     await message.answer(render_verdict(result, lang))
     await advance(
@@ -701,6 +728,7 @@ async def take_programme(
         state,
         service,
         "programme",
+        refused_programme=None,
         programme_code=result.code if result.code and len(result.code) > 5 else direction.code,
         programme_name=direction.name_in(lang),
         programme_level=direction.level,

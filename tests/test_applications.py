@@ -277,20 +277,104 @@ async def test_every_validation_error_repeats_the_question(h: Harness) -> None:
     assert "5.4.13" in summary and "20 % of the total academic credits" in summary
 
 
+async def dl_until_programme(h: Harness, user: TgUser, name: str = "Petrov Ivan") -> None:
+    await h.send("/apply", user=user)
+    await h.click("ap:kind:dl", user)
+    await h.click("ap:ground:health", user)
+    await h.click("ap:role:student", user)
+    await h.send(name, user=user)
+    await h.send("900101300126", user=user)
+
+
 async def test_pedagogical_programme_is_refused_with_the_legal_exception(h: Harness) -> None:
-    await h.send("/apply", user=STUDENT_RU)
-    await h.click("ap:kind:dl", STUDENT_RU)
-    await h.click("ap:ground:health", STUDENT_RU)
-    await h.click("ap:role:student", STUDENT_RU)
-    await h.send("Петров Иван", user=STUDENT_RU)
-    await h.send("900101300126", user=STUDENT_RU)
+    """The student confirms the programme is pedagogical: the application stops (5.4.6)."""
+    await dl_until_programme(h, STUDENT_RU, "Петров Иван")
     await h.send("6B01101", user=STUDENT_RU)
-    refusal = h.last_text()
+    refusal, asked_again = h.texts(STUDENT_RU.id)[-2:]
+    assert "Для этой программы дистанционное обучение невозможно" in refusal
     assert "5.4.6" in refusal and "37-2" in refusal
+    assert asked_again.startswith("Код образовательной программы")
+    assert h.buttons(STUDENT_RU.id) == ["✖️ Прекратить оформление заявления", "⬅️ Назад"]
+    await h.click_button("Прекратить", user=STUDENT_RU)
+    stop = h.last_text(STUDENT_RU.id)
+    assert "Для этой программы дистанционное обучение невозможно" in stop
+    assert "37-2" in stop and "офис регистратора" in stop and "ничего не отправлено" in stop
+    assert "Задать вопрос" in " ".join(h.buttons(STUDENT_RU.id))  # the main menu is back
     async with h.ctx.sessionmaker() as session:
         assert await session.scalar(select(User.id).where(User.id == STUDENT_RU.id))
-    await h.send("Петров Иван", user=STUDENT_RU)  # the wizard is over: a question now
+    await h.send("6B06102", user=STUDENT_RU)  # the wizard is over: a question now
+    assert "Какой курс" not in h.last_text(STUDENT_RU.id)
     assert await stored(h) == []
+
+
+@pytest.mark.parametrize(
+    "user, not_possible, clause, programme_question, stop",
+    [
+        (
+            STUDENT_EN,
+            "Distance learning is not possible for this programme",
+            "clause 5.4.6",
+            "The code of the educational programme",
+            "✖️ Stop the application",
+        ),
+        (
+            STUDENT,
+            "Бұл бағдарлама үшін қашықтан оқыту мүмкін емес",
+            "5.4.6-тармақ",
+            "Білім беру бағдарламасының коды",
+            "✖️ Өтінішті тоқтату",
+        ),
+    ],
+    ids=["en", "kk"],
+)
+async def test_a_mistyped_pedagogical_code_is_asked_again_and_the_answers_are_kept(
+    h: Harness, user: TgUser, not_possible: str, clause: str, programme_question: str, stop: str
+) -> None:
+    """A student means 6B06102 but types 6B01102 (pedagogical): they are told why it cannot
+    be (5.4.6), asked for the programme again, and the application goes on with the name and
+    ID they already gave."""
+    await dl_until_programme(h, user)
+    await h.send("6B01102", user=user)
+    refusal, asked_again = h.texts(user.id)[-2:]
+    assert not_possible in refusal and clause in refusal and "37-2" in refusal
+    assert asked_again.startswith(programme_question)
+    assert stop in h.buttons(user.id)
+
+    await h.send("6B06102", user=user)
+    assert h.buttons(user.id)[:2] == ["1", "2"]  # the course question: the wizard goes on
+    await h.click("ap:course:2", user)
+    await h.send("01.02.2027", user=user)
+    await h.send("30.06.2027", user=user)
+    await h.send("87012345678", user=user)
+    await h.send_content(user, document=PDF)
+    summary = h.last_text(user.id)
+    assert "Petrov Ivan" in summary and "900101300126" in summary and "6B06102" in summary
+    assert "5.4.6" not in summary
+    assert stop not in h.buttons(user.id)
+    await h.click("ap:submit:", user)
+    [app] = await stored(h)
+    assert app.full_name == "Petrov Ivan" and app.identifier == "900101300126"
+    assert app.programme_code == "6B06102" and app.status == "submitted"
+
+
+async def test_pedagogical_refusal_survives_a_restart_and_back(h: Harness) -> None:
+    u = STUDENT_EN
+    await dl_until_programme(h, u)
+    await h.send("6B01101", user=u)
+    h2 = await h.restart()
+    await h2.send("/apply", user=u)
+    assert "unfinished application" in h2.texts(u.id)[-2]
+    assert h2.buttons(u.id) == ["✖️ Stop the application", "⬅️ Back"]
+    await h2.click("ap:back:", u)
+    assert "student ID or the IIN" in h2.last_text(u.id)
+    await h2.send("900101300126", user=u)
+    await h2.send("6B06102", user=u)
+    assert "Which course year" in h2.last_text(u.id)
+    # The stop button of the refusal no longer stops anything.
+    await h2.click("ap:stop:", u)
+    assert "Which course year" in h2.last_text(u.id)
+    await h2.click("ap:course:3", u)
+    assert "First day of the period" in h2.last_text(u.id)
 
 
 async def test_back_edit_and_cancel_from_the_summary(h: Harness) -> None:
