@@ -53,6 +53,10 @@ from knowledge.textnorm import (
 
 CONFIDENCE_THRESHOLD = 0.65
 """Answer from the top hit at or above this confidence; below it, say you are not sure."""
+ON_TOPIC_VOCABULARY = 0.3
+"""Below this share of regulation vocabulary a question that is not confident is out of scope
+(checked on bench/data/paraphrases.jsonl, bench/data/out_of_scope.jsonl and the in-scope sets:
+every in-scope question left unsure stays above it)."""
 
 # BM25F parameters: field weight and length normalisation.
 _K1 = 1.2
@@ -75,11 +79,17 @@ _LANG_PRIMARY = 1.0
 _LANG_OTHER = 0.4
 _PARENT_FACTOR = 0.8
 _UNKNOWN_WORD_IDF = 3.0
+# An unknown word at least this long is a content word no clause contains ("общежитие",
+# "canteen", "стипендия"): it names what the question is about, so it weighs as BM25 weighs a
+# term found in no document. Shorter unknown tokens are mostly chat filler, particles and clipped
+# slang ("еду", "ozi", "пж") and keep the lighter _UNKNOWN_WORD_IDF.
+_TOPIC_WORD_LEN = 6
 _NUMBERS_ONLY_CONFIDENCE = 0.3
 # confidence = half "how strong is the best clause's score" (0 at _WEAK_SCORE, 1 from
 # _STRONG_SCORE) and half "how much of the question does it explain" (idf-weighted share of the
-# meaningful words it matches; unknown words count as _UNKNOWN_WORD_IDF). Calibrated on the dev
-# set, bench/data/paraphrases.jsonl and its out-of-scope questions.
+# meaningful words it matches; unknown words weigh as above). Calibrated on the dev set,
+# bench/data/paraphrases.jsonl and its out-of-scope questions; the unknown-word weight was
+# checked on bench/data/out_of_scope.jsonl and the in-scope sets.
 _WEAK_SCORE = 2.0
 _STRONG_SCORE = 10.0
 
@@ -95,6 +105,14 @@ class SearchResult:
     hits: list[Hit]
     confidence: float
     detected_lang: str
+    # The two halves of ``confidence`` and the vocabulary signal, each 0..1. A result built
+    # without them (a test stub) counts as on topic whenever it has hits.
+    strength: float = 1.0  # how strong the best score is (1 from _STRONG_SCORE)
+    coverage: float = 1.0  # idf-weighted share of the question the best clause explains
+    # idf-weighted share of the question's meaningful words that the regulation's vocabulary
+    # knows at all, in any language (exact stems, synonyms; typo-corrected words count less,
+    # unknown words weigh as a word no clause contains): low means another topic
+    vocabulary: float = 1.0
 
     @property
     def top(self) -> Hit | None:
@@ -104,6 +122,16 @@ class SearchResult:
     def confident(self) -> bool:
         return bool(self.hits) and self.confidence >= CONFIDENCE_THRESHOLD
 
+    @property
+    def on_topic(self) -> bool:
+        """Whether a question that is not ``confident`` still belongs to the regulation: the
+        best clause matches fully (full strength) and at least ``ON_TOPIC_VOCABULARY`` of the
+        question is the regulation's vocabulary. Off topic, the caller should say the
+        regulation does not cover it instead of offering unrelated clauses."""
+        return (
+            bool(self.hits) and self.strength >= 1.0 and self.vocabulary >= ON_TOPIC_VOCABULARY
+        )
+
 
 @dataclass(slots=True)
 class _Unit:
@@ -112,6 +140,7 @@ class _Unit:
     terms: dict[str, dict[str, float]] = field(default_factory=dict)
     known_idf: float = 0.0
     fuzzy: bool = False  # known only through typo correction
+    length: int = 0  # letters of the word as typed (folded)
 
 
 @dataclass(slots=True)
@@ -196,6 +225,7 @@ class KnowledgeIndex:
         self._def_markers: list[tuple[str, ...]] = []
         self._def_by_first: dict[str, list[tuple[str, ...]]] = {}
         self._def_words: frozenset[str] = frozenset()
+        self._unseen_idf = _UNKNOWN_WORD_IDF  # set by build() from the number of clauses
 
     def _is_stop(self, tok: Token, word: str | None = None) -> bool:
         """A stop word in any language, except that a word with Kazakh letters is only checked
@@ -226,6 +256,8 @@ class KnowledgeIndex:
         for lang in LANGS:
             index._langs[lang] = index._build_lang(clauses, by_id, lang)
         index._build_synonyms()
+        n = len(clauses)
+        index._unseen_idf = math.log(1.0 + (n + 0.5) / 0.5)  # BM25 idf of a word in no clause
         return index
 
     def _doc_terms(self, text: str, lang: str, surface: dict[str, str]) -> list[str]:
@@ -409,6 +441,14 @@ class KnowledgeIndex:
                 translit = True
         if tok.script == "cyr" and lang == "en" and word not in li.surface:
             return [], None, word
+        if (
+            tok.script == "lat"
+            and lang == "en"
+            and word not in li.surface
+            and word not in self._stop["en"]
+            and any(transliterate(tok.raw, L) in self._stop[L] for L in ("kk", "ru"))
+        ):
+            return [], None, word  # Latin-typed "mozhno", "skolko", "qalai": a stop word
         if tok.upper and self._is_stop(tok):
             abbr = "#" + tok.norm  # "IT", "ДО" in capitals: an abbreviation
             return ([(abbr, _W_STEM)] if abbr in li.stems else []), None, word
@@ -434,7 +474,7 @@ class KnowledgeIndex:
 
     def _analyse(self, tokens: list[Token]) -> tuple[list[_Unit], dict[str, dict[str, float]]]:
         """Per token, its weighted terms in each language; per language, the query's terms."""
-        units = [_Unit() for _ in tokens]
+        units = [_Unit(length=len(tok.norm)) for tok in tokens]
         query: dict[str, dict[str, float]] = {lang: {} for lang in LANGS}
 
         def add(lang: str, term: str, weight: float, unit: _Unit | None) -> None:
@@ -593,7 +633,10 @@ class KnowledgeIndex:
         tokens = tokens[:60]
         detected = self._detect(tokens, query, lang)
         if not tokens or not self.clause_ids:
-            return SearchResult(hits=[], confidence=0.0, detected_lang=detected)
+            return SearchResult(
+                hits=[], confidence=0.0, detected_lang=detected, strength=0.0, coverage=0.0,
+                vocabulary=0.0,
+            )
         units, bags = self._analyse(tokens)
         scores: dict[int, float] = defaultdict(float)
         for L in LANGS:
@@ -608,7 +651,10 @@ class KnowledgeIndex:
             for doc, value in lang_scores.items():
                 scores[doc] += factor * value
         if not scores:
-            return SearchResult(hits=[], confidence=0.0, detected_lang=detected)
+            return SearchResult(
+                hits=[], confidence=0.0, detected_lang=detected, strength=0.0, coverage=0.0,
+                vocabulary=0.0,
+            )
         for doc in scores:
             scores[doc] *= self._parent_factor[doc]
         factor = (
@@ -619,10 +665,17 @@ class KnowledgeIndex:
                 scores[doc] *= factor
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[: max(k, 1)]
         hits = [Hit(self.clause_ids[d], round(s, 4)) for d, s in ranked]
-        confidence = self._confidence(units, ranked)
+        confidence, strength, coverage, vocabulary = self._confidence(units, ranked)
         if all(tok.script == "num" for tok, unit in zip(tokens, units, strict=True) if unit.terms):
             confidence = min(confidence, _NUMBERS_ONLY_CONFIDENCE)  # "3", "20 %": no question
-        return SearchResult(hits=hits, confidence=confidence, detected_lang=detected)
+        return SearchResult(
+            hits=hits,
+            confidence=confidence,
+            detected_lang=detected,
+            strength=strength,
+            coverage=coverage,
+            vocabulary=vocabulary,
+        )
 
     def _is_definition_question(self, tokens: list[Token], units: list[_Unit]) -> bool:
         """ "What is X?" with a short X, or a bare term such as "LMS" or "цифрлық із"."""
@@ -641,15 +694,25 @@ class KnowledgeIndex:
             return 0 < content <= self._def_max_words
         return 0 < content <= self._def_bare_words
 
-    def _confidence(self, units: list[_Unit], ranked: list[tuple[int, float]]) -> float:
+    def _unknown_weight(self, unit: _Unit) -> float:
+        """The weight of a word no clause contains, in any language, even after typo fixing."""
+        return self._unseen_idf if unit.length >= _TOPIC_WORD_LEN else _UNKNOWN_WORD_IDF
+
+    def _confidence(
+        self, units: list[_Unit], ranked: list[tuple[int, float]]
+    ) -> tuple[float, float, float, float]:
+        """Confidence, its strength and coverage halves, and the vocabulary share."""
         top_doc, top_score = ranked[0]
         total = 0.0
         matched = 0.0
+        known = 0.0
         for unit in units:
             if not unit.terms:
                 continue  # a stop word in every language
-            weight = unit.known_idf if unit.known_idf > 0 else _UNKNOWN_WORD_IDF
+            weight = unit.known_idf if unit.known_idf > 0 else self._unknown_weight(unit)
             total += weight
+            if unit.known_idf > 0:
+                known += weight * (_FUZZY_COVERAGE if unit.fuzzy else 1.0)
             best = 0.0
             for lang, bag in unit.terms.items():
                 contrib = self._langs[lang].contrib
@@ -659,11 +722,21 @@ class KnowledgeIndex:
             if best and unit.fuzzy:
                 best *= _FUZZY_COVERAGE
             matched += weight * best
-        if total <= 0:
-            return 0.0
-        coverage = matched / total
         strength = min(1.0, max(0.0, (top_score - _WEAK_SCORE) / (_STRONG_SCORE - _WEAK_SCORE)))
-        return round(0.5 * strength + 0.5 * coverage, 4)
+        if total <= 0:
+            return 0.0, round(strength, 4), 0.0, 0.0
+        coverage = matched / total
+        confidence = 0.5 * strength + 0.5 * coverage
+        return (
+            round(confidence, 4), round(strength, 4), round(coverage, 4), round(known / total, 4)
+        )
 
 
-__all__ = ["CONFIDENCE_THRESHOLD", "Hit", "KnowledgeIndex", "SearchResult", "fold"]
+__all__ = [
+    "CONFIDENCE_THRESHOLD",
+    "ON_TOPIC_VOCABULARY",
+    "Hit",
+    "KnowledgeIndex",
+    "SearchResult",
+    "fold",
+]

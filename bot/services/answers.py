@@ -16,7 +16,8 @@ Routing, in order:
    5.4.5–5.4.7 for the distance-learning share) rank first;
 4. a clause ID inside the question ("what does 6.6 say?") → that clause, then the search's;
 5. the clause search: confident → ``answer`` quoting the best clause; not confident but on
-   topic → ``unsure`` with the closest clauses; nothing on topic → ``out_of_scope``.
+   topic (``SearchResult.on_topic``: a clause matches fully and the question is mostly the
+   regulation's vocabulary) → ``unsure`` with the closest clauses; otherwise ``out_of_scope``.
 
 The texts are HTML in the requested language; ``Answer.plain`` is the same without markup.
 """
@@ -47,10 +48,6 @@ QUOTE_CHARS = 700  # the quote under an answer; the full text is one button away
 LEAD_CHARS = 300  # a parent's opening shown above one of its items
 FULL_CHARS = 3800  # one Telegram message (4096) with room for the title and citation
 SUGGESTIONS = 3
-# Below this top score a low-confidence question shares no real term with the regulation: it is
-# out of scope rather than "unsure" (measured on bench/data/paraphrases.jsonl: off-topic
-# questions score at most ~11, on-topic ones at least ~13).
-OUT_OF_SCOPE_SCORE = 11.5
 PROGRAMME_CONFIDENCE = 0.9
 PROGRAMME_UNCLEAR_CONFIDENCE = 0.7
 PROGRAMME_NOT_FOUND_CONFIDENCE = 0.3
@@ -286,9 +283,10 @@ class AnswerService:
             return self._clause_answer(named[0], lang, confidence, ranked)
         if result.confident:
             return self._clause_answer(ranked[0], lang, result.confidence, ranked)
-        top = result.top
-        if top is None or top.score < OUT_OF_SCOPE_SCORE:
-            # The text cites nothing; the weak ranking is kept for the log and the evaluation.
+        if not result.on_topic:
+            # No clause matches fully, or most of the question is words the regulation never
+            # uses (SearchResult.on_topic). The text cites nothing; the weak ranking is kept for
+            # the log and the evaluation.
             return Answer(
                 AnswerKind.OUT_OF_SCOPE, ranked, min(result.confidence, 0.2),
                 self._out_of_scope_text(), lang,
@@ -544,7 +542,7 @@ class AnswerService:
             return []
         if not re.fullmatch(r"[\d.]+", wanted):
             result = self.knowledge.index.search(wanted, None, k=k)
-            if result.hits and result.top and result.top.score >= OUT_OF_SCOPE_SCORE:
+            if result.on_topic:
                 return [h.clause_id for h in result.hits[:k]]
             return []
         out: list[str] = []
