@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.db.models import Role
-from bot.services.users import UserRepository
+from bot.services.users import WROTE, UserRepository
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -49,6 +49,6 @@ class UserMiddleware(BaseMiddleware):
             data["user_created"] = created
             # The row must exist (committed) before the handler writes rows that reference it
             # from other sessions; an unchanged row needs no commit.
-            if created or session.dirty:
+            if created or session.dirty or session.info.pop(WROTE, False):
                 await session.commit()
         return await handler(event, data)

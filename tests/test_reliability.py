@@ -13,6 +13,7 @@ from aiogram import Router
 from aiogram.filters import Command
 from aiogram.methods import AnswerCallbackQuery, SendMessage
 from aiogram.types import Message, Update
+from aiogram.utils.i18n import gettext
 from sqlalchemy import func, select, update
 
 from bot.db.base import utcnow
@@ -83,6 +84,24 @@ async def test_two_dispatchers_racing_on_one_update_answer_it_once(
         assert sent == 20
     finally:
         await other.close()
+
+
+async def test_a_new_users_first_updates_arriving_together_are_all_answered(
+    harness: Harness,
+) -> None:
+    """A new student's first messages handled at the same time: no update fails on the key."""
+    newcomer = TgUser(id=777_001, first_name="Aruzhan", language_code="ru")
+    texts = ["/help", "Можно ли учиться онлайн?", "сколько кредитов дистанционно?", "/help"]
+    updates = [update_of(harness, 900 + i, text, newcomer) for i, text in enumerate(texts)]
+    await asyncio.gather(*(harness.dp.feed_update(harness.bot, u) for u in updates))
+    sent = [m.text for m in harness.session.of(SendMessage) if m.chat_id == newcomer.id]
+    with use_locale(harness.ctx.i18n, "ru"):
+        failure = gettext("Something went wrong on my side. Please try again in a minute.")
+    assert failure not in sent
+    assert len(sent) == len(texts)
+    async with harness.ctx.sessionmaker() as session:
+        rows = await session.scalars(select(User).where(User.id == newcomer.id))
+        assert [u.first_name for u in rows] == ["Aruzhan"]
 
 
 async def test_old_claims_are_pruned_and_recent_ones_kept(harness: Harness) -> None:

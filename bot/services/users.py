@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aiogram.types import User as TgUser
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.base import utcnow
 from bot.db.models import Role, User
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+WROTE = "users.wrote"  # session.info key: touch() wrote to the users table
 
 
 class UserRepository:
@@ -26,19 +29,13 @@ class UserRepository:
         user = await self.session.get(User, tg_user.id)
         now = utcnow()
         if user is None:
-            user = User(
-                id=tg_user.id,
-                first_name=tg_user.first_name or "",
-                last_name=tg_user.last_name,
-                username=tg_user.username,
-                telegram_language=tg_user.language_code,
-                role=Role.STUDENT.value,
-                is_active=True,
-                created_at=now,
-                last_seen_at=now,
-            )
-            self.session.add(user)
-            await self.session.flush()
+            # Two updates of a new user may arrive together (a message and a button, two quick
+            # messages, two processes): insert-or-nothing, so the second doesn't fail on the key.
+            created = await self._insert_new(tg_user, now)
+            user = await self.session.get(User, tg_user.id, populate_existing=True)
+            assert user is not None  # inserted now or by the concurrent update
+            if not created:
+                return await self.touch(tg_user)
             return user, True
         # Assign only what changed, and last_seen at most once a minute: an unchanged row costs
         # no UPDATE, so a busy student's messages don't each write the users table.
@@ -55,6 +52,28 @@ class UserRepository:
         if now - user.last_seen_at >= LAST_SEEN_RESOLUTION:
             user.last_seen_at = now
         return user, False
+
+    async def _insert_new(self, tg_user: TgUser, now: datetime) -> bool:
+        """Insert the user's row unless it exists; True when this call inserted it."""
+        values = {
+            "id": tg_user.id,
+            "first_name": tg_user.first_name or "",
+            "last_name": tg_user.last_name,
+            "username": tg_user.username,
+            "telegram_language": tg_user.language_code,
+            "role": Role.STUDENT.value,
+            "is_active": True,
+            "created_at": now,
+            "last_seen_at": now,
+        }
+        dialect = self.session.bind.dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        result = await self.session.execute(
+            insert(User).values(**values).on_conflict_do_nothing(index_elements=["id"])
+        )
+        # Even a no-op insert holds SQLite's write lock until commit: tell the caller to commit.
+        self.session.info[WROTE] = True
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def set_language(self, user: User, lang: str) -> None:
         user.language = lang
