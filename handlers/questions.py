@@ -7,7 +7,7 @@ import html
 from aiogram import F, Router
 from aiogram.filters import StateFilter
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -80,37 +80,45 @@ def _feedback_row(builder: InlineKeyboardBuilder, question_id: int) -> None:
 def answer_keyboard(
     answers: AnswerService, answer: Answer, question_id: int, *, offer_person: bool
 ) -> InlineKeyboardMarkup | None:
-    builder = InlineKeyboardBuilder()
-    sizes: list[int] = []
+    # Built row by row rather than with InlineKeyboardBuilder, which deep-copies every button:
+    # this keyboard goes under every answer, so it is on the hottest path of the bot.
+    rows: list[list[InlineKeyboardButton]] = []
     if answer.primary is not None:
-        builder.button(
-            text=_("📄 Full clause"),
-            callback_data=AnswerCallback(action="full", q=question_id, c=answer.primary),
+        rows.append(
+            [
+                _button(
+                    _("📄 Full clause"),
+                    AnswerCallback(action="full", q=question_id, c=answer.primary),
+                ),
+                _button(
+                    _("🔗 Related"), AnswerCallback(action="rel", q=question_id, c=answer.primary)
+                ),
+            ]
         )
-        builder.button(
-            text=_("🔗 Related"),
-            callback_data=AnswerCallback(action="rel", q=question_id, c=answer.primary),
-        )
-        sizes.append(2)
     for cid in answer.suggestions:
-        builder.button(
-            text=_("📄 Open {citation}").format(citation=answers.cite(cid)),
-            callback_data=AnswerCallback(action="show", q=question_id, c=cid),
+        rows.append(
+            [
+                _button(
+                    _("📄 Open {citation}").format(citation=answers.cite(cid)),
+                    AnswerCallback(action="show", q=question_id, c=cid),
+                )
+            ]
         )
-        sizes.append(1)
     replied = answer.kind in (AnswerKind.ANSWER, AnswerKind.PROGRAMME, AnswerKind.UNSURE)
     if replied:
-        _feedback_row(builder, question_id)
-        sizes.append(2)
-    if replied or offer_person:
-        builder.button(
-            text=_("🙋 Ask a person"), callback_data=AskPersonCallback(question_id=question_id)
+        rows.append(
+            [
+                _button("👍", AnswerCallback(action="up", q=question_id)),
+                _button("👎", AnswerCallback(action="down", q=question_id)),
+            ]
         )
-        sizes.append(1)
-    if not sizes:
-        return None
-    builder.adjust(*sizes)
-    return builder.as_markup()
+    if replied or offer_person:
+        rows.append([_button(_("🙋 Ask a person"), AskPersonCallback(question_id=question_id))])
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+
+def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 
 # --- handlers --------------------------------------------------------------------------------
@@ -127,13 +135,14 @@ async def question(
     text = message.text or ""
     lang = i18n.current_locale
     answer = await answers.ask(text, lang)
-    previous = await previous_question(session, db_user.id)
-    repeated_low = (
-        answer.low_confidence
-        and previous is not None
-        and previous.kind in LOW_CONFIDENCE_KINDS
-    )
+    repeated_low = False
+    if answer.low_confidence:  # only then does the previous question matter
+        previous = await previous_question(session, db_user.id)
+        repeated_low = previous is not None and previous.kind in LOW_CONFIDENCE_KINDS
     row = await store_question(session, user_id=db_user.id, text=text, answer=answer)
+    # Stored before the reply goes out: the write lock (SQLite) and the row locks are not held
+    # across the call to Telegram, and the question is kept even if that call fails.
+    await session.commit()
     reply = answer.text
     if repeated_low:
         reply += "\n\n" + _(
