@@ -53,7 +53,7 @@ TOPIC_LABELS = {
 }
 # How long a remembered "this chat has no topics" holds before topics are tried again.
 MODE_RECHECK = timedelta(hours=24)
-
+OPEN_TICKETS = "helpdesk.open_tickets"  # session.info key: each user's open ticket, or None
 
 class HelpdeskError(Exception):
     """A ticket operation that cannot be done; ``str()`` is a user-facing (translated) text."""
@@ -266,12 +266,21 @@ class HelpdeskService:
 
     # Queries ----------------------------------------------------------------------------------
     async def open_ticket_of(self, session: AsyncSession, user_id: int) -> Ticket | None:
-        return await session.scalar(
+        """The user's open ticket. Several filters ask while one update is routed, so the answer
+        is kept for the rest of the session (one update's); opening or closing one updates it."""
+        known: dict[int, Ticket | None] = session.info.setdefault(OPEN_TICKETS, {})
+        if user_id in known:
+            ticket = known[user_id]
+            if ticket is None or ticket.status == TicketStatus.OPEN.value:
+                return ticket
+        ticket = await session.scalar(
             select(Ticket)
             .where(Ticket.user_id == user_id, Ticket.status == TicketStatus.OPEN.value)
             .order_by(Ticket.id.desc())
             .limit(1)
         )
+        known[user_id] = ticket
+        return ticket
 
     async def get(self, session: AsyncSession, ticket_id: int) -> Ticket | None:
         return await session.get(Ticket, ticket_id)
@@ -394,6 +403,7 @@ class HelpdeskService:
         )
         session.add(ticket)
         await session.flush()
+        session.info.get(OPEN_TICKETS, {}).pop(user.id, None)
         try:
             await self.post_card(bot, session, ticket, user)
             await self.relay_from_student(bot, session, ticket, question)
