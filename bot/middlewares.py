@@ -18,12 +18,21 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 class DbSessionMiddleware(BaseMiddleware):
-    """Opens an ``AsyncSession`` for the update; commits when the handler succeeds."""
+    """The update's ``AsyncSession`` for the handlers; committed when the handler succeeds.
+
+    The session is the one the reliability middleware opened around the update (and claimed
+    the update in); without that middleware one is opened here.
+    """
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.sessionmaker = sessionmaker
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        session: AsyncSession | None = data.get("session")
+        if session is not None:
+            result = await handler(event, data)
+            await session.commit()
+            return result
         async with self.sessionmaker() as session:
             data["session"] = session
             result = await handler(event, data)

@@ -94,23 +94,40 @@ class UpdateLedger:
             return sqlite_insert(ProcessedUpdate)
         raise NotImplementedError(f"no atomic claim for the {dialect} dialect")
 
-    async def claim(self, bot_id: int, update_id: int) -> bool:
-        """True when this call claimed the update (handle it), False when it was claimed before."""
-        async with self.sessionmaker() as session:
-            dialect = session.bind.dialect.name
-            statement = (
-                self._insert(dialect)
-                .values(bot_id=bot_id, update_id=update_id, claimed_at=utcnow())
-                .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
-            )
-            result = await session.execute(statement)
-            await session.commit()
-        claimed = bool(result.rowcount)  # type: ignore[attr-defined]
+    async def claim(
+        self, bot_id: int, update_id: int, session: AsyncSession | None = None
+    ) -> bool:
+        """True when this call claimed the update (handle it), False when it was claimed before.
+
+        The claim is committed at once. With ``session`` (the update's own, still unused) it is
+        made and committed there, which saves a connection checkout per update; on failure that
+        session is rolled back, so the handler can still use it.
+        """
+        if session is None:
+            async with self.sessionmaker() as own:
+                claimed = await self._claim(own, bot_id, update_id)
+        else:
+            try:
+                claimed = await self._claim(session, bot_id, update_id)
+            except BaseException:
+                with contextlib.suppress(*DB_ERRORS):
+                    await session.rollback()
+                raise
         if claimed:
             self._claims += 1
             if self._claims % self.prune_every == 0:
                 await self.prune()
         return claimed
+
+    async def _claim(self, session: AsyncSession, bot_id: int, update_id: int) -> bool:
+        statement = (
+            self._insert(session.bind.dialect.name)
+            .values(bot_id=bot_id, update_id=update_id, claimed_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
+        )
+        result = await session.execute(statement)
+        await session.commit()
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def release(self, bot_id: int, update_id: int) -> None:
         """Forget a claim whose handling never ran to the end, so a redelivery is handled."""
@@ -177,37 +194,52 @@ class ReliabilityMiddleware(BaseMiddleware):
         self.in_flight.enter()
         self.metrics.in_flight.inc()
         try:
-            try:
-                claimed = await self.ledger.claim(bot.id, event.update_id)
-            except DB_ERRORS as exc:
-                # The database is down: handle anyway, so the user hears about it (the handler
-                # fails and the error handler explains) rather than the update vanishing.
-                self.metrics.errors.labels(kind="database").inc()
-                log.warning("could not record update %s: %s", event.update_id, exc)
-                claimed = True
-            if not claimed:
-                self.metrics.duplicate_updates.inc()
-                log.info("update %s was handled before; skipped", event.update_id)
-                return UNHANDLED
-            self.metrics.count_update(event.event_type)
-            event = without_nul(event)
-            started = time.perf_counter()
-            try:
-                return await handler(event, data)
-            except asyncio.CancelledError:
-                # Cut off by shutdown: if the update comes again it must be handled then.
-                with contextlib.suppress(*DB_ERRORS, asyncio.CancelledError, TimeoutError):
-                    async with asyncio.timeout(2):
-                        await asyncio.shield(self.ledger.release(bot.id, event.update_id))
-                raise
-            except Exception:
-                self.metrics.errors.labels(kind="handler").inc()
-                raise
-            finally:
-                self.metrics.handler_latency.observe(time.perf_counter() - started)
+            # The update's database session opens here (it costs nothing until used): the claim
+            # is made in it, and DbSessionMiddleware hands it to the handlers and commits it, all
+            # inside what counts as in flight, so a drain on shutdown waits for that commit too.
+            async with self.ledger.sessionmaker() as session:
+                data["session"] = session
+                return await self._handle(handler, event, data, bot, session)
         finally:
             self.metrics.in_flight.dec()
             self.in_flight.exit()
+
+    async def _handle(
+        self,
+        handler: Handler,
+        event: Update,
+        data: dict[str, Any],
+        bot: Bot,
+        session: AsyncSession,
+    ) -> Any:
+        try:
+            claimed = await self.ledger.claim(bot.id, event.update_id, session)
+        except DB_ERRORS as exc:
+            # The database is down: handle anyway, so the user hears about it (the handler
+            # fails and the error handler explains) rather than the update vanishing.
+            self.metrics.errors.labels(kind="database").inc()
+            log.warning("could not record update %s: %s", event.update_id, exc)
+            claimed = True
+        if not claimed:
+            self.metrics.duplicate_updates.inc()
+            log.info("update %s was handled before; skipped", event.update_id)
+            return UNHANDLED
+        self.metrics.count_update(event.event_type)
+        event = without_nul(event)
+        started = time.perf_counter()
+        try:
+            return await handler(event, data)
+        except asyncio.CancelledError:
+            # Cut off by shutdown: if the update comes again it must be handled then.
+            with contextlib.suppress(*DB_ERRORS, asyncio.CancelledError, TimeoutError):
+                async with asyncio.timeout(2):
+                    await asyncio.shield(self.ledger.release(bot.id, event.update_id))
+            raise
+        except Exception:
+            self.metrics.errors.labels(kind="handler").inc()
+            raise
+        finally:
+            self.metrics.handler_latency.observe(time.perf_counter() - started)
 
 
 def without_nul(update: Update) -> Update:
