@@ -15,8 +15,12 @@ Bot API session that answers locally (no network; nothing recorded, so memory is
   and users and questions are stored.
 
 For each backend it prints the median of ``--repeats`` runs for each, their ratio (target: the
-assistant at >= 0.5 of echo), the rows stored, and the resident memory after the assistant has
-answered all questions (target: < 150 MB after 10,000).
+assistant at >= 0.5 of echo), the CPU milliseconds per update of each (all threads; less
+disturbed by other load than the rates), the rows stored, and the resident memory after the
+assistant has answered all questions (target: < 150 MB after 10,000). Two floors are printed
+with them: the rate of answering alone (``AnswerService.ask`` with no aiogram and no
+database), which bounds the ratio the assistant could reach, and the RSS of a process that
+only imports aiogram.
 """
 
 from __future__ import annotations
@@ -141,8 +145,12 @@ def make_updates(n: int, run: int, questions: list[tuple[str, str]]) -> list[dic
 
 async def feed_all(
     dp: Dispatcher, bot: Bot, updates: Iterable[dict[str, Any]], concurrency: int
-) -> float:
-    """Feed every update with at most ``concurrency`` in flight; returns updates per second."""
+) -> tuple[float, float]:
+    """Feed every update with at most ``concurrency`` in flight.
+
+    Returns updates per second (wall clock) and CPU milliseconds per update (this process, all
+    threads: the figure that other load on a small machine disturbs least).
+    """
     parsed = [Update.model_validate(u, context={"bot": bot}) for u in updates]
     semaphore = asyncio.Semaphore(concurrency)
 
@@ -150,9 +158,10 @@ async def feed_all(
         async with semaphore:
             await dp.feed_update(bot, update)
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one(u) for u in parsed))
-    return len(parsed) / (time.perf_counter() - started)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return len(parsed) / wall, 1000 * cpu / len(parsed)
 
 
 def echo_dispatcher() -> Dispatcher:
@@ -193,12 +202,16 @@ async def bench_backend(
     await feed_all(echo, echo_bot, make_updates(50, 90, questions), concurrency)
     await feed_all(assistant, assistant_bot, make_updates(50, 91, questions), concurrency)
 
-    echo_rates, assistant_rates = [], []
+    echo_rates, assistant_rates, echo_cpu, assistant_cpu = [], [], [], []
     try:
         for run in range(repeats):
             updates = make_updates(n, run + 1, questions)
-            echo_rates.append(await feed_all(echo, echo_bot, updates, concurrency))
-            assistant_rates.append(await feed_all(assistant, assistant_bot, updates, concurrency))
+            rate, cpu = await feed_all(echo, echo_bot, updates, concurrency)
+            echo_rates.append(rate)
+            echo_cpu.append(cpu)
+            rate, cpu = await feed_all(assistant, assistant_bot, updates, concurrency)
+            assistant_rates.append(rate)
+            assistant_cpu.append(cpu)
         gc.collect()
         rss = rss_mb()
         async with ctx.sessionmaker() as session:
@@ -210,18 +223,36 @@ async def bench_backend(
         await assistant_bot.session.close()
     echo_rate = statistics.median(echo_rates)
     assistant_rate = statistics.median(assistant_rates)
+    answer_rate = await answering_alone(ctx.services["answers"], questions, repeats)
     return {
         "backend": name,
         "updates_per_run": n,
         "echo_per_s": round(echo_rate, 1),
         "assistant_per_s": round(assistant_rate, 1),
         "ratio": round(assistant_rate / echo_rate, 3),
+        "answer_only_per_s": round(answer_rate, 1),
+        # The assistant answers every update, so it can't beat answering alone; with the echo's
+        # own per-update work added, this is the highest ratio it could reach.
+        "ratio_ceiling": round(1 / (1 + echo_rate / answer_rate), 3),
+        "echo_cpu_ms": round(statistics.median(echo_cpu), 3),
+        "assistant_cpu_ms": round(statistics.median(assistant_cpu), 3),
         "users_stored": users,
         "questions_stored": stored,
         "questions_answered": n * repeats,
         "rss_start_mb": round(rss_start, 1),
         "rss_mb": round(rss, 1),
     }
+
+
+async def answering_alone(answers: Any, questions: list[tuple[str, str]], repeats: int) -> float:
+    """Questions per second through ``AnswerService.ask`` alone: no aiogram, no database."""
+    rates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for lang, text in questions:
+            await answers.ask(text, lang)
+        rates.append(len(questions) / (time.perf_counter() - started))
+    return statistics.median(rates)
 
 
 async def pg_database(base: str) -> tuple[str, str] | None:
@@ -300,14 +331,22 @@ async def run_all(args: argparse.Namespace, api_url: str | None) -> int:
                 await drop_pg(args.postgres, name)
     header = (
         f"{'backend':9} {'echo/s':>9} {'assistant/s':>12} {'ratio':>6} {'users':>7} "
-        f"{'questions':>10} {'RSS MB':>7} {'(at start)':>10}"
+        f"{'questions':>10} {'RSS MB':>7} {'(at start)':>10} {'CPU ms/update echo':>19} "
+        f"{'assistant':>9}"
     )
     print(header)
     for r in results:
         print(
             f"{r['backend']:9} {r['echo_per_s']:9.1f} {r['assistant_per_s']:12.1f} "
             f"{r['ratio']:6.2f} {r['users_stored']:7} {r['questions_stored']:10} "
-            f"{r['rss_mb']:7.1f} {r['rss_start_mb']:10.1f}"
+            f"{r['rss_mb']:7.1f} {r['rss_start_mb']:10.1f} {r['echo_cpu_ms']:19.3f} "
+            f"{r['assistant_cpu_ms']:9.2f}"
+        )
+    for r in results:
+        print(
+            f"{r['backend']}: answering alone (no aiogram, no database) "
+            f"{r['answer_only_per_s']:.0f}/s, so the ratio cannot exceed "
+            f"{r['ratio_ceiling']:.2f} (answering + echo's work)"
         )
     print(f"a process that only imports aiogram: {aiogram_floor_mb():.1f} MB RSS")
     print(
