@@ -21,8 +21,13 @@ Ranking:
   (5.4.5, not 5.4); definitions (section 3) win "what is X?" questions and are damped in others.
 
 ``SearchResult.confidence`` (0..1) is half how strong the best score is and half how much of
-the question (its meaningful words, weighted by rarity) the best clause explains. Below
-``CONFIDENCE_THRESHOLD`` the caller should say "I am not sure" rather than cite a clause.
+the question (its meaningful words, weighted by rarity) the best clause explains; an unknown
+word of six letters or more weighs as a word in no clause (more than any indexed word), so a
+question about the dormitory that shares one word with a clause is not explained by it.
+Below ``CONFIDENCE_THRESHOLD`` the caller should say "I am not sure" rather than cite a clause,
+and, when ``SearchResult.on_topic`` is false too (no clause matches fully, or under
+``ON_TOPIC_VOCABULARY`` of the question is the regulation's vocabulary), that the regulation
+does not cover the question.
 ``Hit.score`` is the raw ranking score: comparable within one search only.
 """
 
