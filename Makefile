@@ -28,6 +28,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bot handlers knowledge tests bench scripts
+	$(VENV)/bin/mypy bot handlers knowledge
 
 i18n: $(STAMP)
 	$(PY) scripts/i18n.py extract

@@ -7,7 +7,7 @@ import asyncio
 import importlib
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from bot.config import LANGUAGES, ConfigError, Settings, load_settings
 
 EXIT_CONFIG = 2
-Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
+Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 
 def _safe_url(url: str) -> str:

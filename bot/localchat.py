@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from aiogram import Bot, Dispatcher
 from aiogram.methods import TelegramMethod
-from aiogram.types import Update
+from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
 
 from bot.config import Settings
 from bot.db.migrate import upgrade
@@ -86,9 +86,8 @@ class Printer:
 
     def _markup(self, method: Any, result: Any) -> None:
         markup = getattr(method, "reply_markup", None)
-        kind = markup.__class__.__name__ if markup is not None else ""
         message_id = getattr(result, "message_id", None)
-        if kind == "InlineKeyboardMarkup":
+        if isinstance(markup, InlineKeyboardMarkup):
             self.inline = [
                 Choice(label=b.text, callback_data=b.callback_data, message_id=message_id)
                 for row in markup.inline_keyboard
@@ -98,11 +97,11 @@ class Printer:
         else:
             self.inline = []
         self._reply_changed = False
-        if kind == "ReplyKeyboardMarkup":
+        if isinstance(markup, ReplyKeyboardMarkup):
             reply = [Choice(label=b.text, text=b.text) for row in markup.keyboard for b in row]
             self._reply_changed = [c.label for c in reply] != [c.label for c in self.reply]
             self.reply = reply
-        elif kind == "ReplyKeyboardRemove":
+        elif isinstance(markup, ReplyKeyboardRemove):
             self.reply = []
 
     def _print_choices(self) -> None:

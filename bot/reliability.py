@@ -121,7 +121,7 @@ class UpdateLedger:
 
     async def _claim(self, session: AsyncSession, bot_id: int, update_id: int) -> bool:
         statement = (
-            self._insert(session.bind.dialect.name)
+            self._insert(session.get_bind().dialect.name)
             .values(bot_id=bot_id, update_id=update_id, claimed_at=utcnow())
             .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
         )

@@ -66,7 +66,7 @@ class UserRepository:
             "created_at": now,
             "last_seen_at": now,
         }
-        dialect = self.session.bind.dialect.name
+        dialect = self.session.get_bind().dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         result = await self.session.execute(
             insert(User).values(**values).on_conflict_do_nothing(index_elements=["id"])
