@@ -14,10 +14,6 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 
-from docx import Document
-from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.shared import Pt
-
 from bot.db.models.applications import Application, ApplicationKind
 from bot.services.applications import load_texts
 from bot.services.validators import format_date
@@ -105,6 +101,12 @@ def statement_text(
 
 
 def statement_docx(app: Application, direction: Direction | None, local_date: datetime) -> bytes:
+    # Imported here, not at module level: python-docx and lxml add ~7 MB of resident memory to
+    # every bot process, and only the rare application that produces a statement needs them.
+    from docx import Document
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Pt
+
     paragraphs = statement_text(app, direction, local_date)
     doc = Document()
     style = doc.styles["Normal"]
