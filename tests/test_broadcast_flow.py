@@ -4,6 +4,7 @@ students set their profile and reminder switches."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime, time
 
 from aiogram.methods import SendMessage
 from sqlalchemy import select
@@ -25,6 +26,17 @@ async def _group(harness: Harness, curator: TgUser, name: str) -> str:
     return match.group(1)
 
 
+def at_local(
+    harness: Harness, hour: int, minute: int = 0, day: date = date(2026, 9, 1)
+) -> datetime:
+    """Pin the dispatcher's broadcast clock (``broadcasts.now``) to a local wall time in
+    ``settings.tz``; returns that moment in UTC. "Send now" depends on it (quiet hours)."""
+    moment = datetime.combine(day, time(hour, minute), tzinfo=harness.ctx.settings.tz)
+    moment = moment.astimezone(UTC)
+    harness.ctx.services["broadcasts"].now = lambda: moment
+    return moment
+
+
 async def _setup(harness: Harness) -> tuple[str, str]:
     for user in (CURATOR, OTHER_CURATOR, STUDENT, STUDENT_RU, STUDENT_EN):
         await harness.send("/help", user=user)
@@ -40,6 +52,7 @@ async def _setup(harness: Harness) -> tuple[str, str]:
 
 
 async def test_curator_broadcasts_to_their_group(harness: Harness) -> None:
+    at_local(harness, 15, 0)  # daytime: "Send now" sends at once
     await _setup(harness)
     assert "IT-21" in harness.last_text(STUDENT_RU.id)
     await harness.send("/broadcast", user=CURATOR)
@@ -87,6 +100,7 @@ async def test_students_cannot_broadcast(harness: Harness) -> None:
 
 
 async def test_staff_picks_a_segment(harness: Harness) -> None:
+    at_local(harness, 15, 0)
     await _setup(harness)
     await harness.send("/help", user=STAFF)
     await set_role(harness, STAFF.id, "staff")
