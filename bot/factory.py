@@ -18,7 +18,6 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
-from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -27,6 +26,7 @@ from bot.config import LANGUAGES, Settings
 from bot.db.base import create_engine, create_sessionmaker
 from bot.fsm import SQLAlchemyStorage
 from bot.i18n import UserLocaleMiddleware, make_i18n, use_locale
+from bot.isolation import PerKeyIsolation
 from bot.middlewares import DbSessionMiddleware, UserMiddleware
 from bot.reliability import (
     inline_magic_filters,
@@ -92,7 +92,7 @@ async def create_app_context(
         isolation = storage.create_isolation()  # type: ignore[attr-defined]
     else:
         storage = SQLAlchemyStorage(sessionmaker)
-        isolation = SimpleEventIsolation()
+        isolation = PerKeyIsolation()  # aiogram's SimpleEventIsolation never frees a lock
     return AppContext(
         settings=settings,
         engine=engine,
