@@ -3,6 +3,9 @@
 A curator picks among their own groups only; staff combine segments (faculty, programme, course
 year, study form, language). Every press is checked against the user's rights again, and the
 audience is checked once more when the broadcast is created (``check_audience``).
+
+"Send now" within quiet hours (``settings.quiet_hours_start``–``end``, by ``broadcasts.now()``)
+sends nothing yet: it offers to schedule for the end of quiet hours or to send anyway.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from bot.services.broadcast import (
     create_broadcast,
     curator_group_ids,
 )
-from bot.services.calendar import out_of_quiet_hours
+from bot.services.calendar import in_quiet_hours, out_of_quiet_hours
 
 
 class BroadcastForm(StatesGroup):
@@ -55,7 +58,9 @@ class AudienceCallback(CallbackData, prefix="bca"):
 
 
 class SendCallback(CallbackData, prefix="bcs"):
-    action: str  # now | schedule | confirm | abort
+    # now | schedule | abort; within quiet hours "now" asks first: morning (schedule for the
+    # end of quiet hours) | confirm (send now anyway)
+    action: str
 
 
 STUDY_FORMS = ("full_time", "online", "distance")
@@ -329,7 +334,41 @@ async def send_pressed(
             )
         )
         return
-    await confirm(message, state, db_user, session, settings, broadcasts, scheduled_at=None)
+    now = broadcasts.now()
+    quiet = (settings.tz, settings.quiet_hours_start, settings.quiet_hours_end)
+    if callback_data.action == "now" and in_quiet_hours(now, *quiet):
+        await ask_quiet_hours(message, settings, out_of_quiet_hours(now, *quiet))
+        return
+    scheduled_at: datetime | None = None
+    if callback_data.action == "morning" and in_quiet_hours(now, *quiet):
+        # Worked out again at the press, like "now": once the quiet hours are over it sends.
+        scheduled_at = out_of_quiet_hours(now, *quiet)
+    await confirm(
+        message, state, db_user, session, settings, broadcasts, scheduled_at=scheduled_at
+    )
+
+
+async def ask_quiet_hours(message: Message, settings: Settings, morning: datetime) -> None:
+    """The "Send now" press within quiet hours: offer their end, or sending anyway."""
+    at = morning.astimezone(settings.tz).strftime("%H:%M")
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=_("🌅 Send at {time}").format(time=at), callback_data=SendCallback(action="morning")
+    )
+    builder.button(text=_("🚀 Send anyway"), callback_data=SendCallback(action="confirm"))
+    builder.button(text=_("✖️ Cancel"), callback_data=SendCallback(action="abort"))
+    builder.adjust(2, 1)
+    await message.answer(
+        _(
+            "It is quiet hours now ({start}–{end}): the students are probably asleep. "
+            "Send it at {time}, when they end, or now anyway?"
+        ).format(
+            start=settings.quiet_hours_start.strftime("%H:%M"),
+            end=settings.quiet_hours_end.strftime("%H:%M"),
+            time=at,
+        ),
+        reply_markup=builder.as_markup(),
+    )
 
 
 async def got_schedule(

@@ -7,9 +7,9 @@ import re
 from datetime import UTC, date, datetime, time
 
 from aiogram.methods import SendMessage
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from bot.db.models.reminders import CuratorGroup, StudentProfile
+from bot.db.models.reminders import Broadcast, BroadcastDelivery, CuratorGroup, StudentProfile
 from bot.services.broadcast import BroadcastService
 from handlers.broadcast import AudienceCallback
 from tests.harness import STAFF, STUDENT, STUDENT_EN, STUDENT_RU, Harness, TgUser
@@ -193,3 +193,107 @@ async def test_schedule_at_night_moves_to_the_morning(harness: Harness) -> None:
     texts = harness.texts(STAFF.id)
     assert "2030-01-11 08:00" in texts[-2]  # quiet hours: moved to the morning
     assert "2030-01-11 08:00" in texts[-1] and "№" in texts[-1]
+
+
+# "Send now" within quiet hours (22:00–08:00 in settings.tz) asks first ----------------------
+
+QUIET_PROMPT_RU = (
+    "Сейчас тихие часы (22:00–08:00): студенты, скорее всего, спят. "
+    "Отправить в 08:00, когда тихие часы закончатся, или всё равно сейчас?"
+)
+NOTICE = "Собрание группы завтра в 10:00"
+
+
+async def _to_send_choice(harness: Harness) -> None:
+    """The curator has written the notice, picked IT-21 and sees the preview."""
+    await _setup(harness)
+    await harness.send("/broadcast", user=CURATOR)
+    await harness.send(NOTICE, user=CURATOR)
+    await harness.click_button("IT-21", user=CURATOR)
+    await harness.click_button("➡️", user=CURATOR)
+    assert "🚀 Отправить сейчас" in harness.buttons(CURATOR.id)
+
+
+async def _stored(harness: Harness) -> tuple[list[Broadcast], int]:
+    """The curator broadcasts stored, and how many delivery rows exist."""
+    async with harness.ctx.sessionmaker() as session:
+        rows = list(
+            await session.scalars(
+                select(Broadcast).where(Broadcast.kind == "message").order_by(Broadcast.id)
+            )
+        )
+        deliveries = await session.scalar(select(func.count()).select_from(BroadcastDelivery))
+    return rows, int(deliveries or 0)
+
+
+async def test_send_now_at_night_offers_the_morning_or_sending_anyway(harness: Harness) -> None:
+    at_local(harness, 23, 30)
+    await _to_send_choice(harness)
+    await harness.click_button("🚀", user=CURATOR)
+    assert harness.last_text(CURATOR.id) == QUIET_PROMPT_RU
+    assert harness.buttons(CURATOR.id) == [
+        "🌅 Отправить в 08:00",
+        "🚀 Всё равно отправить",
+        "✖️ Отменить",
+    ]
+    assert await _stored(harness) == ([], 0)  # nothing created, nothing to deliver
+    assert NOTICE not in harness.texts(STUDENT.id)
+
+
+async def test_send_at_the_end_of_quiet_hours_schedules_for_eight(harness: Harness) -> None:
+    at_local(harness, 23, 30)
+    await _to_send_choice(harness)
+    await harness.click_button("🚀", user=CURATOR)
+    await harness.click_button("🌅", user=CURATOR)
+    (b,), deliveries = await _stored(harness)
+    tz = harness.ctx.settings.tz
+    assert b.status == "scheduled" and deliveries == 0
+    assert b.scheduled_at == datetime(2026, 9, 2, 8, 0, tzinfo=tz)
+    assert b.text == NOTICE
+    assert harness.last_text(CURATOR.id) == f"Рассылка №{b.id} запланирована на 2026-09-02 08:00."
+
+    # The delivery worker leaves it alone until 08:00, then sends it.
+    early, _ = services(harness, FakeClock(datetime(2026, 9, 2, 7, 59, tzinfo=tz)))
+    await early.drain(harness.bot)
+    assert NOTICE not in harness.texts(STUDENT.id)
+    morning, _ = services(harness, FakeClock(datetime(2026, 9, 2, 8, 0, tzinfo=tz)))
+    await morning.drain(harness.bot)
+    assert harness.texts(STUDENT.id)[-1] == NOTICE
+    assert harness.texts(STUDENT_RU.id)[-1] == NOTICE
+
+
+async def test_send_anyway_sends_at_night(harness: Harness) -> None:
+    night = at_local(harness, 23, 30)
+    await _to_send_choice(harness)
+    await harness.click_button("🚀", user=CURATOR)
+    await harness.click_button("Всё равно", user=CURATOR)
+    (b,), deliveries = await _stored(harness)
+    assert b.scheduled_at is None and b.status == "sending" and deliveries == 2
+    assert harness.last_text(CURATOR.id) == f"Рассылка №{b.id}: отправляется получателям (2)…"
+    broadcasts, _ = services(harness, FakeClock(night))
+    await broadcasts.drain(harness.bot)
+    assert harness.texts(STUDENT.id)[-1] == NOTICE
+    assert harness.texts(STUDENT_RU.id)[-1] == NOTICE
+
+
+async def test_the_morning_button_pressed_after_quiet_hours_sends_at_once(
+    harness: Harness,
+) -> None:
+    at_local(harness, 23, 30)
+    await _to_send_choice(harness)
+    await harness.click_button("🚀", user=CURATOR)
+    at_local(harness, 9, 15, day=date(2026, 9, 2))  # the curator answers next morning
+    await harness.click_button("🌅", user=CURATOR)
+    (b,), deliveries = await _stored(harness)
+    assert b.scheduled_at is None and deliveries == 2
+    assert harness.last_text(CURATOR.id) == f"Рассылка №{b.id}: отправляется получателям (2)…"
+
+
+async def test_send_now_in_the_afternoon_sends_at_once(harness: Harness) -> None:
+    at_local(harness, 15, 0)
+    await _to_send_choice(harness)
+    await harness.click_button("🚀", user=CURATOR)
+    (b,), deliveries = await _stored(harness)
+    assert b.scheduled_at is None and b.status == "sending" and deliveries == 2
+    assert harness.last_text(CURATOR.id) == f"Рассылка №{b.id}: отправляется получателям (2)…"
+    assert QUIET_PROMPT_RU not in harness.texts(CURATOR.id)
