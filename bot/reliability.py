@@ -330,17 +330,21 @@ class MemoryFloodCounter:
         self.clock = clock
         self._hits: dict[int, deque[float]] = {}
         self._notified: set[int] = set()
+        self._next_sweep = 0.0
 
     async def hit(self, user_id: int) -> Verdict:
         now = self.clock()
+        if now >= self._next_sweep:
+            # Once a window, forget users who have been quiet for a whole window: what is kept
+            # is the users of the last few seconds, not everyone who ever wrote.
+            self._sweep(now)
+            self._next_sweep = now + self.window
         hits = self._hits.setdefault(user_id, deque())
         while hits and hits[0] <= now - self.window:
             hits.popleft()
         if len(hits) < self.limit:
             hits.append(now)
             self._notified.discard(user_id)
-            if len(self._hits) > 10_000:
-                self._sweep(now)
             return Verdict.ALLOW
         if user_id in self._notified:
             return Verdict.DROP

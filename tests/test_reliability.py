@@ -207,6 +207,24 @@ async def test_flood_counter_allows_the_limit_then_notifies_once_then_drops() ->
     assert [await counter.hit(1) for _ in range(3)] == [Verdict.ALLOW] * 2 + [Verdict.NOTIFY]
 
 
+async def test_flood_counter_forgets_users_who_went_quiet() -> None:
+    """Counts are kept for the users of the last window, not for everyone who ever wrote."""
+    clock = FakeClock()
+    counter = MemoryFloodCounter(limit=3, window=5, clock=clock)
+    for user_id in range(5000):
+        assert await counter.hit(user_id) is Verdict.ALLOW
+    clock.now += 10
+    assert await counter.hit(99_999) is Verdict.ALLOW
+    assert len(counter._hits) == 1
+    # A flooder who is still within the window keeps being slowed down.
+    for _ in range(3):
+        await counter.hit(7)
+    assert await counter.hit(7) is Verdict.NOTIFY
+    clock.now += 6
+    assert await counter.hit(8) is Verdict.ALLOW  # a sweep runs; 7's hits are all old now
+    assert await counter.hit(7) is Verdict.ALLOW
+
+
 async def test_flood_counter_in_redis_is_shared_between_processes(redis_url: str) -> None:
     from redis.asyncio import Redis
 
