@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,9 +113,9 @@ def load_questions() -> list[tuple[str, str]]:
     return out or FALLBACK_QUESTIONS
 
 
-def make_updates(n: int, run: int, questions: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """``n`` private text messages: users ask ``QUESTIONS_PER_USER`` questions each."""
-    updates = []
+def make_updates(n: int, run: int, questions: list[tuple[str, str]]) -> Iterator[dict[str, Any]]:
+    """``n`` private text messages, made as they are taken (as updates arrive from Telegram):
+    users ask ``QUESTIONS_PER_USER`` questions each."""
     cycle = itertools.cycle(questions)
     users = max(1, n // QUESTIONS_PER_USER)
     base = FIRST_USER + run * 1_000_000
@@ -123,45 +123,46 @@ def make_updates(n: int, run: int, questions: list[tuple[str, str]]) -> list[dic
     for i in range(n):
         lang, text = next(cycle)
         user_id = base + i % users
-        updates.append(
-            {
-                "update_id": run * 10_000_000 + i + 1,
-                "message": {
-                    "message_id": i + 1,
-                    "date": now,
-                    "chat": {"id": user_id, "type": "private", "first_name": "Student"},
-                    "from": {
-                        "id": user_id,
-                        "is_bot": False,
-                        "first_name": "Student",
-                        "language_code": lang,
-                    },
-                    "text": text,
+        yield {
+            "update_id": run * 10_000_000 + i + 1,
+            "message": {
+                "message_id": i + 1,
+                "date": now,
+                "chat": {"id": user_id, "type": "private", "first_name": "Student"},
+                "from": {
+                    "id": user_id,
+                    "is_bot": False,
+                    "first_name": "Student",
+                    "language_code": lang,
                 },
-            }
-        )
-    return updates
+                "text": text,
+            },
+        }
 
 
 async def feed_all(
     dp: Dispatcher, bot: Bot, updates: Iterable[dict[str, Any]], concurrency: int
 ) -> tuple[float, float]:
-    """Feed every update with at most ``concurrency`` in flight.
+    """Feed every update with ``concurrency`` workers, each parsing an update as it takes it, as
+    polling does (parsing them all first would hold thousands of ``Update`` objects at once and
+    count them as the bot's memory).
 
     Returns updates per second (wall clock) and CPU milliseconds per update (this process, all
     threads: the figure that other load on a small machine disturbs least).
     """
-    parsed = [Update.model_validate(u, context={"bot": bot}) for u in updates]
-    semaphore = asyncio.Semaphore(concurrency)
+    source = iter(updates)
+    count = 0
 
-    async def one(update: Update) -> None:
-        async with semaphore:
-            await dp.feed_update(bot, update)
+    async def worker() -> None:
+        nonlocal count
+        for raw in source:
+            await dp.feed_update(bot, Update.model_validate(raw, context={"bot": bot}))
+            count += 1
 
     started, cpu_started = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(one(u) for u in parsed))
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    return len(parsed) / wall, 1000 * cpu / len(parsed)
+    return count / wall, 1000 * cpu / max(count, 1)
 
 
 def echo_dispatcher() -> Dispatcher:
@@ -205,11 +206,14 @@ async def bench_backend(
     echo_rates, assistant_rates, echo_cpu, assistant_cpu = [], [], [], []
     try:
         for run in range(repeats):
-            updates = make_updates(n, run + 1, questions)
-            rate, cpu = await feed_all(echo, echo_bot, updates, concurrency)
+            rate, cpu = await feed_all(
+                echo, echo_bot, make_updates(n, run + 1, questions), concurrency
+            )
             echo_rates.append(rate)
             echo_cpu.append(cpu)
-            rate, cpu = await feed_all(assistant, assistant_bot, updates, concurrency)
+            rate, cpu = await feed_all(
+                assistant, assistant_bot, make_updates(n, run + 1, questions), concurrency
+            )
             assistant_rates.append(rate)
             assistant_cpu.append(cpu)
         gc.collect()
