@@ -21,7 +21,7 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.utils.i18n import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -244,6 +244,49 @@ class ReminderService:
         for event in events:
             await self.plan(session, event)
         return events
+
+    # For /calendar (staff) -----------------------------------------------------------------
+
+    async def pending_count(self, session: AsyncSession, event_id: int) -> int:
+        """How many of the event's reminders are planned and not sent yet."""
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(ReminderJob)
+                .where(ReminderJob.event_id == event_id, ReminderJob.status == "pending")
+            )
+            or 0
+        )
+
+    async def remove(self, session: AsyncSession, event: CalendarEvent) -> None:
+        """Delete the event and its pending reminders."""
+        await session.execute(
+            delete(ReminderJob).where(
+                ReminderJob.event_id == event.id, ReminderJob.status == "pending"
+            )
+        )
+        await session.delete(event)
+        await session.flush()
+
+    async def reschedule(
+        self, session: AsyncSession, event: CalendarEvent, starts_on: date, ends_on: date | None
+    ) -> int:
+        """Move the event to new dates and plan its reminders again, as :meth:`add_and_plan`
+        does: the pending ones are dropped and planned from the new dates; the ones already sent
+        (or dropped as stale) stay, and their stage is not planned again (one job per stage).
+        Returns how many reminders are now pending."""
+        if ends_on is not None and ends_on < starts_on:
+            raise ValueError(f"ends_on {ends_on} is before starts_on {starts_on}")
+        await session.execute(
+            delete(ReminderJob).where(
+                ReminderJob.event_id == event.id, ReminderJob.status == "pending"
+            )
+        )
+        event.starts_on = starts_on
+        event.ends_on = ends_on
+        await session.flush()
+        await self.plan(session, event)
+        return await self.pending_count(session, event.id)
 
     async def tick(self, now: datetime | None = None) -> int:
         """Drop stale jobs; outside quiet hours, fan due ones out. Returns jobs started."""
