@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import html
 import io
+import re
+from datetime import date, datetime
 
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
-from sqlalchemy import delete, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Role, User
-from bot.db.models.reminders import CalendarEvent, EventKind, ReminderJob
+from bot.db.models.reminders import CalendarEvent, EventKind
 from bot.filters import RoleFilter
 from bot.menu import MENU_REMINDERS
 from bot.services.calendar import CalendarImportError, content_deadline, parse_calendar
@@ -33,12 +36,15 @@ class ReminderToggle(CallbackData, prefix="rem"):
 
 
 class CalendarCallback(CallbackData, prefix="cal"):
-    action: str  # delete
-    event_id: int
+    action: str  # page, del (asks), yes / keep (the answer), edit
+    event_id: int = 0
+    page: int = 0
 
 
 class CalendarForm(StatesGroup):
-    upload = State()
+    upload = State()  # set while the list is on screen: a file sent is imported
+    confirm_delete = State()  # data: event_id of the 🗑 just pressed
+    edit_dates = State()  # data: event_id of the ✏️ just pressed
 
 
 def pref_label(pref: str) -> str:
@@ -59,10 +65,15 @@ def kind_label(kind: str) -> str:
     return labels.get(kind, kind)
 
 
-def event_line(event: CalendarEvent, lang: str, *, teaching: bool) -> str:
+def event_dates(event: CalendarEvent) -> str:
     dates = fmt_date(event.starts_on)
     if event.ends_on and event.ends_on != event.starts_on:
         dates += "–" + fmt_date(event.ends_on)
+    return dates
+
+
+def event_line(event: CalendarEvent, lang: str, *, teaching: bool) -> str:
+    dates = event_dates(event)
     line = _("• {date}: {kind} «{title}»").format(
         date=dates, kind=kind_label(event.kind), title=html.escape(event.title(lang))
     )
@@ -132,34 +143,89 @@ async def toggle(
 
 # Staff: the calendar --------------------------------------------------------------------------
 
+PAGE_SIZE = 15
+DATES_RE = re.compile(
+    r"^\s*(\d{1,2}\.\d{1,2}\.\d{4})\s*(?:[-–—]\s*(\d{1,2}\.\d{1,2}\.\d{4}))?\s*$"
+)
 
-async def show_calendar(
-    message: Message,
-    db_user: User,
-    session: AsyncSession,
-    state: FSMContext,
-    reminders: ReminderService,
-) -> None:
+
+def parse_dates(text: str) -> tuple[date, date | None] | None:
+    """Dates typed as DD.MM.YYYY or DD.MM.YYYY–DD.MM.YYYY (any dash): (starts_on, ends_on),
+    ends_on None for one day; None when they are not dates."""
+    match = DATES_RE.match(text)
+    if match is None:
+        return None
+    try:
+        days = [datetime.strptime(part, "%d.%m.%Y").date() for part in match.groups() if part]
+    except ValueError:
+        return None
+    starts = days[0]
+    ends = days[1] if len(days) > 1 and days[1] != starts else None
+    return starts, ends
+
+
+async def calendar_view(
+    session: AsyncSession, reminders: ReminderService, page: int = 0
+) -> tuple[str, InlineKeyboardMarkup]:
+    """One page of the upcoming events with ✏️ / 🗑 per event and ◀️ ▶️ between pages."""
     today = reminders.now().astimezone(reminders.settings.tz).date()
+    upcoming = (CalendarEvent.starts_on >= today) | (CalendarEvent.ends_on >= today)
+    total = int(
+        await session.scalar(select(func.count()).select_from(CalendarEvent).where(upcoming)) or 0
+    )
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(page, 0), pages - 1)
     events = list(
         await session.scalars(
             select(CalendarEvent)
-            .where((CalendarEvent.starts_on >= today) | (CalendarEvent.ends_on >= today))
+            .where(upcoming)
             .order_by(CalendarEvent.starts_on, CalendarEvent.id)
-            .limit(15)
+            .offset(page * PAGE_SIZE)
+            .limit(PAGE_SIZE)
         )
     )
     lang = get_i18n().current_locale
-    lines = [_("Academic calendar:") if events else _("The calendar is empty.")]
+    if not events:
+        header = _("The calendar is empty.")
+    elif pages > 1:
+        header = _("Academic calendar, page {page} of {pages} ({total} events):").format(
+            page=page + 1, pages=pages, total=total
+        )
+    else:
+        header = _("Academic calendar:")
+    lines = [header]
     builder = InlineKeyboardBuilder()
     for event in events:
         audience = event.audience + (f":{event.audience_value}" if event.audience_value else "")
         lines.append(event_line(event, lang, teaching=True) + f" [{html.escape(audience)}]")
-        builder.button(
-            text=_("🗑 {title}").format(title=event.title(lang)[:40]),
-            callback_data=CalendarCallback(action="delete", event_id=event.id),
+        title = event.title(lang)[:30]
+        builder.row(
+            InlineKeyboardButton(
+                text=_("✏️ {title}").format(title=title),
+                callback_data=CalendarCallback(action="edit", event_id=event.id, page=page).pack(),
+            ),
+            InlineKeyboardButton(
+                text=_("🗑 {title}").format(title=title),
+                callback_data=CalendarCallback(action="del", event_id=event.id, page=page).pack(),
+            ),
         )
-    builder.adjust(1)
+    nav = []
+    if page > 0:
+        nav.append(
+            InlineKeyboardButton(
+                text=_("◀️ Earlier"),
+                callback_data=CalendarCallback(action="page", page=page - 1).pack(),
+            )
+        )
+    if page < pages - 1:
+        nav.append(
+            InlineKeyboardButton(
+                text=_("Later ▶️"),
+                callback_data=CalendarCallback(action="page", page=page + 1).pack(),
+            )
+        )
+    if nav:
+        builder.row(*nav)
     lines += [
         "",
         _(
@@ -169,8 +235,25 @@ async def show_calendar(
             "faculty:NAME, course:YEAR, group:ID. /cancel to stop."
         ),
     ]
+    return "\n".join(lines), builder.as_markup()
+
+
+async def back_to_list(state: FSMContext) -> None:
+    """The list is on screen again: a file sent now is an upload (as after /calendar)."""
     await state.set_state(CalendarForm.upload)
-    await message.answer("\n".join(lines), reply_markup=builder.as_markup())
+    await state.set_data({})
+
+
+async def show_calendar(
+    message: Message,
+    db_user: User,
+    session: AsyncSession,
+    state: FSMContext,
+    reminders: ReminderService,
+) -> None:
+    text, markup = await calendar_view(session, reminders)
+    await back_to_list(state)
+    await message.answer(text, reply_markup=markup)
 
 
 async def calendar_upload(
@@ -201,22 +284,133 @@ async def calendar_upload(
     )
 
 
-async def calendar_pressed(
-    callback: CallbackQuery, callback_data: CalendarCallback, session: AsyncSession
+async def show_page(
+    callback: CallbackQuery, session: AsyncSession, reminders: ReminderService, page: int
 ) -> None:
+    if isinstance(callback.message, Message):
+        text, markup = await calendar_view(session, reminders, page)
+        try:
+            await callback.message.edit_text(text, reply_markup=markup)
+        except TelegramBadRequest as exc:  # a second press of the same page button
+            if "not modified" not in str(exc):
+                raise
+
+
+async def calendar_pressed(
+    callback: CallbackQuery,
+    callback_data: CalendarCallback,
+    session: AsyncSession,
+    state: FSMContext,
+    reminders: ReminderService,
+) -> None:
+    action, page = callback_data.action, callback_data.page
+    lang = get_i18n().current_locale
+    if action == "page":
+        await callback.answer()
+        await show_page(callback, session, reminders, page)
+        return
+    if action == "keep":
+        # Harmless whether or not it answers the current question: nothing is deleted.
+        if await state.get_state() == CalendarForm.confirm_delete.state:
+            await back_to_list(state)
+        await callback.answer(_("Nothing was deleted."))
+        await show_page(callback, session, reminders, page)
+        return
+    if action not in ("del", "yes", "edit"):
+        await callback.answer(_("This button is no longer active."))
+        return
     event = await session.get(CalendarEvent, callback_data.event_id)
     if event is None:
-        await callback.answer(_("Already deleted."))
+        await callback.answer(_("This event is no longer in the calendar."))
+        await show_page(callback, session, reminders, page)
         return
-    await session.execute(
-        delete(ReminderJob).where(
-            ReminderJob.event_id == event.id, ReminderJob.status == "pending"
+    title = event.title(lang)
+    if action == "del":
+        planned = await reminders.pending_count(session, event.id)
+        await state.set_state(CalendarForm.confirm_delete)
+        await state.set_data({"event_id": event.id})
+        await callback.answer()
+        if isinstance(callback.message, Message):
+            builder = InlineKeyboardBuilder()
+            builder.button(
+                text=_("🗑 Yes, delete"),
+                callback_data=CalendarCallback(action="yes", event_id=event.id, page=page),
+            )
+            builder.button(
+                text=_("Keep"),
+                callback_data=CalendarCallback(action="keep", event_id=event.id, page=page),
+            )
+            builder.adjust(2)
+            await callback.message.edit_text(
+                _("Delete «{title}» ({dates}) and its planned reminders ({n})?").format(
+                    title=html.escape(title), dates=event_dates(event), n=planned
+                ),
+                reply_markup=builder.as_markup(),
+            )
+        return
+    if action == "edit":
+        await state.set_state(CalendarForm.edit_dates)
+        await state.set_data({"event_id": event.id})
+        await callback.answer()
+        if isinstance(callback.message, Message):
+            await callback.message.answer(
+                _(
+                    "New dates for «{title}» (now {dates}): send DD.MM.YYYY for one day or "
+                    "DD.MM.YYYY–DD.MM.YYYY for several. Its reminders not sent yet are planned "
+                    "again. /cancel keeps the dates."
+                ).format(title=html.escape(title), dates=event_dates(event))
+            )
+        return
+    # "yes": only as the answer to the question just asked about this very event.
+    data = await state.get_data()
+    if (
+        await state.get_state() != CalendarForm.confirm_delete.state
+        or data.get("event_id") != event.id
+    ):
+        await callback.answer(_("This button is no longer active."))
+        return
+    await back_to_list(state)  # before this session writes (the FSM storage has its own)
+    await reminders.remove(session, event)
+    await callback.answer(_("Deleted: {title}").format(title=title[:100]), show_alert=True)
+    await show_page(callback, session, reminders, page)
+
+
+async def calendar_new_dates(
+    message: Message,
+    session: AsyncSession,
+    state: FSMContext,
+    reminders: ReminderService,
+) -> None:
+    parsed = parse_dates(message.text or "")
+    if parsed is None:
+        await message.answer(
+            _(
+                "Write the dates as DD.MM.YYYY or DD.MM.YYYY–DD.MM.YYYY, for example "
+                "07.09.2026–11.09.2026. /cancel keeps the dates."
+            )
         )
-    )
-    await session.delete(event)
-    await session.flush()
-    await callback.answer(
-        _("Deleted: {title}").format(title=event.title_en[:100]), show_alert=True
+        return
+    starts, ends = parsed
+    if ends is not None and ends < starts:
+        await message.answer(
+            _("The last day ({end}) is before the first ({start}). Send the dates again.").format(
+                end=fmt_date(ends), start=fmt_date(starts)
+            )
+        )
+        return
+    event_id = (await state.get_data()).get("event_id")
+    await state.clear()  # before this session writes (the FSM storage has its own session)
+    event = await session.get(CalendarEvent, event_id) if isinstance(event_id, int) else None
+    if event is None:
+        await message.answer(_("This event is no longer in the calendar."))
+        return
+    planned = await reminders.reschedule(session, event, starts, ends)
+    await message.answer(
+        _("«{title}» is now on {dates}. Reminders planned: {n}.").format(
+            title=html.escape(event.title(get_i18n().current_locale)),
+            dates=event_dates(event),
+            n=planned,
+        )
     )
 
 
@@ -230,4 +424,11 @@ def create_router() -> Router:
     router.message.register(show_calendar, Command("calendar"), staff)
     router.message.register(calendar_upload, StateFilter(CalendarForm.upload), F.document, staff)
     router.callback_query.register(calendar_pressed, CalendarCallback.filter(), staff)
+    router.message.register(
+        calendar_new_dates,
+        StateFilter(CalendarForm.edit_dates),
+        F.text,
+        ~F.text.startswith("/"),
+        staff,
+    )
     return router
