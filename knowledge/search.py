@@ -573,6 +573,9 @@ class KnowledgeIndex:
             # ("до" is "until", not distance learning)
             if not self._is_stop(tok):
                 hit = table.get(("#" + tok.norm,))
+                if hit is None and word != tok.norm:
+                    # typed in Latin: "gia", "vkk" are ГИА, ВКК as transliterated
+                    hit = table.get(("#" + word,))
         if hit is None:
             return None
         for concept, guard in hit:

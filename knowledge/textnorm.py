@@ -76,9 +76,10 @@ _CYR_TO_LAT = str.maketrans(
     }
 )
 # "%" is a word of its own: "20 %" in a clause and "сколько процентов" in a question meet on it
-_TOKEN_RE = re.compile(r"%|[0-9a-zà-öø-ÿāūğışçñ'а-яёәғқңөұүһі]+", re.IGNORECASE)
+# ǵ and ń are letters of the 2021 Kazakh Latin alphabet ("oqýǵa", "mamandyń"); outside à-ÿ
+_TOKEN_RE = re.compile(r"%|[0-9a-zà-öø-ÿāūğışçñǵń'а-яёәғқңөұүһі]+", re.IGNORECASE)
 _CYR_RE = re.compile(r"[а-яёәғқңөұүһі]", re.IGNORECASE)
-_LAT_RE = re.compile(r"[a-zà-öø-ÿāūğışçñ]", re.IGNORECASE)
+_LAT_RE = re.compile(r"[a-zà-öø-ÿāūğışçñǵń]", re.IGNORECASE)
 
 
 @lru_cache(maxsize=16)
@@ -169,6 +170,9 @@ def stopwords() -> dict[str, frozenset[str]]:
         words: set[str] = set()
         for item in raw.get(lang, []):
             words.update(t.norm for t in tokenize(str(item)))
+        # Latin-typed Russian mostly drops the soft and hard signs ("skolko", "obyasnite"), so
+        # its transliteration must meet «сколько», «объясните» without them
+        words.update({w.replace("ь", "").replace("ъ", "") for w in words} - {""})
         out[lang] = frozenset(words)
     return out
 
