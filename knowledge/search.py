@@ -230,6 +230,8 @@ class KnowledgeIndex:
         self._def_markers: list[tuple[str, ...]] = []
         self._def_by_first: dict[str, list[tuple[str, ...]]] = {}
         self._def_words: frozenset[str] = frozenset()
+        self._def_quantity = 1.0
+        self._quantity_by_first: dict[str, list[tuple[str, ...]]] = {}
         self._unseen_idf = _UNKNOWN_WORD_IDF  # set by build() from the number of clauses
 
     def _is_stop(self, tok: Token, word: str | None = None) -> bool:
@@ -392,6 +394,13 @@ class KnowledgeIndex:
         for marker in self._def_markers:
             self._def_by_first[marker[0]].append(marker)
         self._def_words = frozenset(w for m in self._def_markers for w in m)
+        self._def_quantity = float(definition.get("quantity_factor", self._def_other))
+        self._quantity_by_first = defaultdict(list)
+        for forms in (definition.get("quantity_markers") or {}).values():
+            for m in forms:
+                marker = tuple(t.norm for t in tokenize(str(m)))
+                if marker:
+                    self._quantity_by_first[marker[0]].append(marker)
 
     def _form_key(self, form: str, lang: str) -> tuple[str, ...]:
         """The stems a synonym form is matched by; capitals (abbreviations) stay marked.
@@ -668,6 +677,8 @@ class KnowledgeIndex:
         factor = (
             self._def_factor if self._is_definition_question(tokens, units) else self._def_other
         )
+        if self._has_marker(tokens, self._quantity_by_first):
+            factor = self._def_quantity  # "how many / what %": a definition states no amount
         for doc in scores:
             if self._sections[doc] == self._def_section:
                 scores[doc] *= factor
@@ -685,14 +696,19 @@ class KnowledgeIndex:
             vocabulary=vocabulary,
         )
 
-    def _is_definition_question(self, tokens: list[Token], units: list[_Unit]) -> bool:
-        """ "What is X?" with a short X, or a bare term such as "LMS" or "цифрлық із"."""
+    @staticmethod
+    def _has_marker(tokens: list[Token], by_first: dict[str, list[tuple[str, ...]]]) -> bool:
+        """Whether one of the markers (folded word sequences) occurs in the question."""
         words = [t.norm for t in tokens]
-        marked = any(
+        return any(
             tuple(words[i : i + len(marker)]) == marker
             for i, word in enumerate(words)
-            for marker in self._def_by_first.get(word, ())
+            for marker in by_first.get(word, ())
         )
+
+    def _is_definition_question(self, tokens: list[Token], units: list[_Unit]) -> bool:
+        """ "What is X?" with a short X, or a bare term such as "LMS" or "цифрлық із"."""
+        marked = self._has_marker(tokens, self._def_by_first)
         content = sum(
             1
             for tok, unit in zip(tokens, units, strict=True)
