@@ -219,6 +219,7 @@ class KnowledgeIndex:
         # per language: form as stems -> (concept, prefix a one-word form must start with)
         self._synonyms: dict[str, dict[tuple[str, ...], list[tuple[int, str]]]] = {}
         self._abbrevs: dict[str, set[str]] = {}
+        self._syn_stems: dict[str, frozenset[str]] = {}  # per language: stems of synonym forms
         self._syn_terms: list[dict[str, list[str]]] = []
         self._fuzzy_cache: dict[tuple[str, str], str | None] = {}
         self._programme_names: dict[str, dict[str, list[str]]] = {}
@@ -368,6 +369,10 @@ class KnowledgeIndex:
                         if all(c != idx for c, _ in entries):
                             entries.append((idx, guard))
             self._syn_terms.append(canonical)
+        self._syn_stems = {
+            lang: frozenset(part for key in table for part in key)
+            for lang, table in self._synonyms.items()
+        }
         self._abbrevs = {
             lang: {
                 part
@@ -453,6 +458,8 @@ class KnowledgeIndex:
             if word not in li.surface:
                 word = transliterate(tok.raw, lang)
                 translit = True
+                if lang == "ru":
+                    word = self._soft_sign(word, li)
         if tok.script == "cyr" and lang == "en" and word not in li.surface:
             return [], None, word
         if (
@@ -485,6 +492,15 @@ class KnowledgeIndex:
         if pre:
             terms.append((pre, _W_PREFIX))
         return terms, stem, word
+
+    def _soft_sign(self, word: str, li: _LangIndex) -> str:
+        """Latin-typed Russian drops the final soft sign ("perevestis", "sdat"): an unknown
+        word is read with it when only that reading is a word of the clauses or synonyms."""
+        known = li.stems | self._syn_stems["ru"]
+        if word in li.surface or self._stem.stem(word, "ru") in known:
+            return word
+        soft = word + "ь"
+        return soft if self._stem.stem(soft, "ru") in known else word
 
     def _analyse(self, tokens: list[Token]) -> tuple[list[_Unit], dict[str, dict[str, float]]]:
         """Per token, its weighted terms in each language; per language, the query's terms."""
