@@ -479,7 +479,13 @@ class KnowledgeIndex:
             return [], None, word
         stem = li.surface.get(word) or self._stem.stem(word, lang)
         weight = _W_STEM
-        unknown = stem not in li.stems and 4 <= len(word) <= _MAX_WORD and not word.isdigit()
+        unknown = (
+            stem not in li.stems
+            # a word of a synonym form is not a typo: "проктор" must not become "проректор"
+            and stem not in self._syn_stems[lang]
+            and 4 <= len(word) <= _MAX_WORD
+            and not word.isdigit()
+        )
         if unknown and budget[0] > 0:
             budget[0] -= 1
             cutoff = 72.0 if translit else (80.0 if len(word) <= 6 else 76.0)
