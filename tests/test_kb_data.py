@@ -175,3 +175,26 @@ def test_no_kazakh_text_was_lost(regulation: Regulation) -> None:
     assert not missing, "Kazakh source lines not found in any clause text:\n" + "\n".join(
         f"  {line[:160]}" for line in missing
     )
+
+
+def test_word_lists_hold_only_strings() -> None:
+    """Unquoted ``on``, ``no``, ``yes``, ``off`` are YAML booleans: a stop word, synonym form or
+    transliteration written that way silently becomes ``True``/``False``."""
+    data = Path(__file__).resolve().parents[1] / "knowledge" / "data"
+    found: list[str] = []
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, bool):
+            found.append(where)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(key, bool):
+                    found.append(f"{where}/{key}")
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+
+    for name in ("stopwords.yaml", "synonyms.yaml", "translit.yaml", "kk_suffixes.yaml"):
+        walk(yaml.safe_load((data / name).read_text(encoding="utf-8")), name)
+    assert not found, found

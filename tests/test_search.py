@@ -16,7 +16,7 @@ import pytest
 from knowledge.programmes import ProgrammeCatalog
 from knowledge.regulation import load_regulation
 from knowledge.search import CONFIDENCE_THRESHOLD, KnowledgeIndex, SearchResult
-from knowledge.textnorm import fold, stemmers, tokenize, transliterate
+from knowledge.textnorm import fold, stemmers, stopwords, tokenize, transliterate
 
 PARAPHRASES = Path(__file__).resolve().parents[1] / "bench" / "data" / "paraphrases.jsonl"
 
@@ -96,6 +96,41 @@ def test_latin_typed_kazakh_and_russian(
     assert result.detected_lang == lang
 
 
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # Latin abbreviations are read as transliterated: "gia" is ГИА (final attestation)
+        ("gia onlain mozhno?", "5.3"),
+        # "proktor" is a synonym form (проктор), not a typo of "проректор" (vice-rector)
+        ("kto takoi proktor", "3.9"),
+    ],
+)
+def test_latin_typed_russian_slang_and_abbreviations(
+    index: KnowledgeIndex, question: str, expected: str
+) -> None:
+    result = index.search(question)
+    assert top3(result)[0] == expected, top3(result)
+    assert result.confident, result.confidence
+
+
+def test_latin_typed_russian_without_the_soft_sign_is_understood() -> None:
+    """Chat Russian drops ь/ъ: "skolko" is «сколько», a stop word, not an unknown topic word."""
+    stop = stopwords()["ru"]
+    for word in ("skolko", "obyasnite", "mozhno"):
+        assert transliterate(word, "ru") in stop, word
+
+
+def test_latin_kazakh_2021_alphabet_letters() -> None:
+    assert [t.norm for t in tokenize("oqýǵa mamandyń")] == ["oqýǵa", "mamandyń"]
+    assert transliterate("mamandyǵy", "kk") == fold("мамандығы")
+    assert transliterate("nárse", "kk") == fold("нәрсе")
+    assert transliterate("oqýǵa", "kk") == fold("оқуға")
+
+
+def test_english_stop_words_that_yaml_reads_as_booleans() -> None:
+    assert {"on", "no", "yes"} <= stopwords()["en"]
+
+
 def test_kazakh_typed_with_russian_lookalikes_ranks_like_the_real_letters(
     index: KnowledgeIndex,
 ) -> None:
@@ -126,6 +161,10 @@ def test_mixed_script_words_and_sentences(index: KnowledgeIndex) -> None:
         ("у меня заключение ВКК", "5.4.1"),
         ("ПМПК ұсынымы", "5.1.1"),
         ("DL for law students, how many subjects", "5.4.5"),
+        ("midterms online?", "6.14"),  # the intermediate attestation
+        ("как универ отслеживает мою посещаемость", "6.12"),
+        ("можно ли учиться из дома если я спортсмен на сборах", "5.1.2"),
+        ("who decides which form the exams take", "6.14"),
     ],
 )
 def test_abbreviations_and_slang(index: KnowledgeIndex, question: str, expected: str) -> None:
@@ -148,6 +187,14 @@ def test_preposition_do_is_not_the_abbreviation(index: KnowledgeIndex) -> None:
     """«до» in lower case is "until"; only «ДО» means distance learning."""
     plain = index.search("сколько дней до начала семестра выкладывают контент")
     assert top3(plain)[0] == "6.9.2"
+
+
+def test_a_question_about_an_amount_is_not_answered_by_a_definition(
+    index: KnowledgeIndex,
+) -> None:
+    for question in ("цифровые ресурсы сколько процентов", "MOOC how many percent of credits"):
+        top = top3(index.search(question))[0]
+        assert not top.startswith("3."), (question, top)
 
 
 def test_specific_items_are_preferred_over_their_parent(index: KnowledgeIndex) -> None:
