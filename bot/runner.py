@@ -45,9 +45,18 @@ class BackgroundWorkers:
             if runner is not None:
                 self.tasks.append(asyncio.create_task(runner(bot), name=f"worker:{name}"))
 
-    async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
+    async def stop(self, within: float) -> None:
+        """Ask each worker to finish the step in hand (a message being delivered, a reminder
+        tick) and return; cancel those still running after ``within`` seconds."""
+        for service in self.ctx.services.values():
+            request_stop = getattr(service, "request_stop", None)
+            if request_stop is not None:
+                request_stop()
+        if self.tasks:
+            _, late = await asyncio.wait(self.tasks, timeout=within)
+            for task in late:
+                log.warning("%s did not stop in %.0fs; cancelling it", task.get_name(), within)
+                task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks.clear()
 
@@ -69,7 +78,7 @@ async def prepare(settings: Settings) -> tuple[AppContext, Bot, Dispatcher, Back
         # Polling has stopped: the updates it already fetched finish before anything closes.
         finished = await reliability.drain(settings.shutdown_timeout, polling_tasks(dp))
         log.info("updates in flight %s", "finished" if finished else "cut off at the timeout")
-        await workers.stop()
+        await workers.stop(settings.shutdown_timeout)
 
     dp.startup.register(on_startup)
     dp.shutdown.register(on_shutdown)

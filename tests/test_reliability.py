@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
+from typing import Any
 
 from aiogram import Router
 from aiogram.filters import Command
@@ -157,6 +158,44 @@ async def test_shutdown_waits_for_a_handler_in_flight(sqlite_url: str) -> None:
         assert await drain is True
         assert harness.last_text() == "done"
         assert reliability.draining
+    finally:
+        await harness.close()
+
+
+async def test_shutdown_lets_a_background_job_finish_the_step_in_hand(sqlite_url: str) -> None:
+    """Workers are asked to stop, not cancelled mid-step (a delivery half recorded); one that
+    does not stop in time is cancelled."""
+    from bot.runner import BackgroundWorkers
+
+    harness = await Harness.create(sqlite_url)
+    helpdesk, reminders = harness.ctx.services["helpdesk"], harness.ctx.services["reminders"]
+    started, release = asyncio.Event(), asyncio.Event()
+    finished: list[str] = []
+
+    async def long_check(bot: Any, now: Any = None) -> list[int]:
+        started.set()
+        await release.wait()
+        finished.append("sla")
+        return []
+
+    async def stuck_tick() -> None:
+        await asyncio.Event().wait()  # never returns
+
+    helpdesk.check_sla = long_check
+    reminders.tick = stuck_tick
+    workers = BackgroundWorkers(harness.ctx)
+    try:
+        await workers.start(harness.bot)
+        async with asyncio.timeout(10):
+            await started.wait()
+        stopping = asyncio.create_task(workers.stop(within=2))
+        await asyncio.sleep(0)
+        assert not stopping.done()  # waiting for the SLA check in hand
+        release.set()
+        async with asyncio.timeout(10):
+            await stopping
+        assert finished == ["sla"]  # finished, not cut off
+        assert workers.tasks == []
     finally:
         await harness.close()
 

@@ -329,6 +329,7 @@ class BroadcastService:
         self._i18n: I18n | None = None
         self._content: dict[int, _Content] = {}
         self._wake = asyncio.Event()
+        self.stopping = asyncio.Event()
         self._last_progress: dict[int, float] = {}
 
     @property
@@ -341,10 +342,15 @@ class BroadcastService:
         """A new broadcast is ready: the idle worker starts at once."""
         self._wake.set()
 
+    def request_stop(self) -> None:
+        """Shutdown: finish the delivery in hand, claim no more, and leave ``run_forever``."""
+        self.stopping.set()
+        self._wake.set()
+
     # The worker -----------------------------------------------------------------------------
 
     async def run_forever(self, bot: Bot) -> None:
-        while True:
+        while not self.stopping.is_set():
             try:
                 worked = await self.step(bot)
             except asyncio.CancelledError:
@@ -352,7 +358,7 @@ class BroadcastService:
             except Exception:
                 log.exception("broadcast step failed")
                 worked = 0
-            if not worked:
+            if not worked and not self.stopping.is_set():
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.idle_interval)
@@ -525,7 +531,7 @@ class BroadcastService:
 
         async def worker() -> None:
             nonlocal handled
-            while True:
+            while not self.stopping.is_set():
                 await self.limiter.slot()
                 claimed = await self._claim()
                 if claimed is None:

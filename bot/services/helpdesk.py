@@ -9,6 +9,7 @@ stored with its id on both sides so replies and edits map across.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import logging
 from collections.abc import Callable, Sequence
@@ -241,6 +242,7 @@ class HelpdeskService:
         self.sessionmaker = sessionmaker
         self.clock = clock
         self.poll_seconds = poll_seconds
+        self.stopping = asyncio.Event()
         self.hours = WorkingHours(settings)
         self._i18n: I18n | None = None
 
@@ -744,14 +746,19 @@ class HelpdeskService:
         return raised
 
     async def run_forever(self, bot: Bot) -> None:
-        while True:
+        while not self.stopping.is_set():
             try:
                 await self.check_sla(bot)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("helpdesk SLA check failed")
-            await asyncio.sleep(self.poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), self.poll_seconds)
+
+    def request_stop(self) -> None:
+        """Shutdown: let the check in hand finish, then leave ``run_forever``."""
+        self.stopping.set()
 
     # Export -------------------------------------------------------------------------------------
     async def export_rows(self, session: AsyncSession) -> list[dict[str, Any]]:

@@ -199,6 +199,7 @@ class ReminderService:
         self.broadcasts = broadcasts
         self.now = now
         self.interval = interval
+        self.stopping = asyncio.Event()
         broadcasts.reminder_renderer = render_reminder
 
     @property
@@ -347,7 +348,7 @@ class ReminderService:
         return len(ids)
 
     async def run_forever(self, bot: Bot) -> None:
-        while True:
+        while not self.stopping.is_set():
             try:
                 await self.tick()
             except asyncio.CancelledError:
@@ -355,7 +356,11 @@ class ReminderService:
             except Exception:
                 log.exception("reminder tick failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.sleep(self.interval)
+                await asyncio.wait_for(self.stopping.wait(), self.interval)
+
+    def request_stop(self) -> None:
+        """Shutdown: let the tick in hand finish, then leave ``run_forever``."""
+        self.stopping.set()
 
     # For /reminders -----------------------------------------------------------------------
 
