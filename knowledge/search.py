@@ -502,11 +502,16 @@ class KnowledgeIndex:
     def _soft_sign(self, word: str, li: _LangIndex) -> str:
         """Latin-typed Russian drops the final soft sign ("perevestis", "sdat"): an unknown
         word is read with it when only that reading is a word of the clauses or synonyms."""
-        known = li.stems | self._syn_stems["ru"]
-        if word in li.surface or self._stem.stem(word, "ru") in known:
+        syn = self._syn_stems["ru"]
+
+        def known(candidate: str) -> bool:  # membership in either set; no union built per word
+            stem = self._stem.stem(candidate, "ru")
+            return stem in li.stems or stem in syn
+
+        if word in li.surface or known(word):
             return word
         soft = word + "ь"
-        return soft if self._stem.stem(soft, "ru") in known else word
+        return soft if known(soft) else word
 
     def _analyse(self, tokens: list[Token]) -> tuple[list[_Unit], dict[str, dict[str, float]]]:
         """Per token, its weighted terms in each language; per language, the query's terms."""
