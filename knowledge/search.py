@@ -366,7 +366,10 @@ class KnowledgeIndex:
                         if len(key) == 1 and key[0][0] != "#":
                             guard = fold(form)[:5] if len(key[0]) >= 4 else fold(form)
                         entries = self._synonyms[lang].setdefault(key, [])
-                        if all(c != idx for c, _ in entries):
+                        # every form keeps its guard: "педе" and "педам" share the stem "пед"
+                        if (idx, guard) not in entries and all(
+                            c != idx or g for c, g in entries
+                        ):
                             entries.append((idx, guard))
             self._syn_terms.append(canonical)
         self._syn_stems = {
@@ -459,7 +462,13 @@ class KnowledgeIndex:
                 word = transliterate(tok.raw, lang)
                 translit = True
                 if lang == "ru":
-                    word = self._soft_sign(word, li)
+                    word = self._latin_russian(word, tok.raw, li)
+                other = "ru" if lang == "kk" else "kk"
+                if word not in li.surface and transliterate(tok.raw, other) in self._stop[other]:
+                    # "uchitsya", "poluchitsya" are Russian stop words; read as Kazakh they
+                    # would be unknown topic words (or typo-corrected into one) and sink the
+                    # confidence of a Latin-typed Russian question; likewise "qalai" as Russian
+                    return [], None, word
         if tok.script == "cyr" and lang == "en" and word not in li.surface:
             return [], None, word
         if (
@@ -478,6 +487,12 @@ class KnowledgeIndex:
         if len(word) < 2 and not word.isdigit() and word != "%":
             return [], None, word
         stem = li.surface.get(word) or self._stem.stem(word, lang)
+        if lang == "ru" and stem not in li.stems and len(word) >= 5 and word[-2:] in ("ыи", "ои"):
+            # й is folded to и, and Snowball keeps the "ы" of -ыи: "международныи" must meet
+            # "международных" as "международный" does (query side only: the index is unchanged)
+            restored = self._stem.stem(word[:-1] + "й", lang)
+            if restored in li.stems or restored in self._syn_stems[lang]:
+                stem = restored
         weight = _W_STEM
         unknown = (
             stem not in li.stems
@@ -499,9 +514,11 @@ class KnowledgeIndex:
             terms.append((pre, _W_PREFIX))
         return terms, stem, word
 
-    def _soft_sign(self, word: str, li: _LangIndex) -> str:
-        """Latin-typed Russian drops the final soft sign ("perevestis", "sdat"): an unknown
-        word is read with it when only that reading is a word of the clauses or synonyms."""
+    def _latin_russian(self, word: str, raw: str, li: _LangIndex) -> str:
+        """The reading of a Latin-typed Russian word. Two spellings are ambiguous: the final
+        soft sign is dropped ("perevestis", "sdat"), and "ts" is ц in "tsentr" but тс in
+        "sportsmen", "otslezhivat". An unknown word is read the other way when only that
+        reading is a word of the clauses or synonyms."""
         syn = self._syn_stems["ru"]
 
         def known(candidate: str) -> bool:  # membership in either set; no union built per word
@@ -510,8 +527,11 @@ class KnowledgeIndex:
 
         if word in li.surface or known(word):
             return word
-        soft = word + "ь"
-        return soft if known(soft) else word
+        readings = [word + "ь"]
+        if "ts" in raw.lower():
+            split = transliterate(raw.lower().replace("ts", "t|s"), "ru").replace("|", "")
+            readings += [split, split + "ь"]
+        return next((r for r in readings if known(r)), word)
 
     def _analyse(self, tokens: list[Token]) -> tuple[list[_Unit], dict[str, dict[str, float]]]:
         """Per token, its weighted terms in each language; per language, the query's terms."""
