@@ -4,7 +4,7 @@ events, and move an event to new dates (its pending reminders move with it)."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 
 from sqlalchemy import select
 
@@ -13,29 +13,10 @@ from bot.services.calendar import EventSpec
 from bot.services.reminders import ReminderService
 from handlers.reminders import CalendarCallback
 from tests.harness import STAFF, STUDENT_EN, Harness, TgUser
-from tests.test_reminders_support import set_role
+from tests.test_reminders_support import DAY, DEADLINE, ORIENTATION, set_role
 
-# 2026-09-01 06:00 UTC is 11:00 in Atyrau (UTC+5).
-DAY = datetime(2026, 9, 1, 6, 0, tzinfo=UTC)
 STAFF_KK = TgUser(id=2002, first_name="Aliya", language_code="kk")
 
-ORIENTATION = EventSpec(
-    kind="orientation",
-    title_kk="Бейімдеу аптасы",
-    title_ru="Адаптационная неделя",
-    title_en="Orientation week",
-    starts_on=date(2026, 9, 7),
-    ends_on=date(2026, 9, 11),
-    audience="online",
-)
-DEADLINE = EventSpec(
-    kind="application_deadline",
-    title_kk="Өтініш",
-    title_ru="Заявление",
-    title_en="Application",
-    starts_on=date(2026, 9, 10),
-    ends_on=None,
-)
 
 
 async def _calendar(harness: Harness, *specs: EventSpec, user: TgUser = STAFF) -> ReminderService:

@@ -12,27 +12,13 @@ from sqlalchemy import func, select
 from bot.db.models.reminders import Broadcast, BroadcastDelivery, ReminderJob
 from bot.services.calendar import EventSpec
 from tests.harness import STUDENT, STUDENT_EN, STUDENT_RU, Harness
-from tests.test_reminders_support import FakeClock, make_user, services
-
-# 2026-09-01 06:00 UTC is 11:00 in Atyrau (UTC+5).
-DAY = datetime(2026, 9, 1, 6, 0, tzinfo=UTC)
-
-ORIENTATION = EventSpec(
-    kind="orientation",
-    title_kk="Бейімдеу аптасы",
-    title_ru="Адаптационная неделя",
-    title_en="Orientation week",
-    starts_on=date(2026, 9, 7),
-    ends_on=date(2026, 9, 11),
-    audience="online",
-)
-DEADLINE = EventSpec(
-    kind="application_deadline",
-    title_kk="Өтініш",
-    title_ru="Заявление",
-    title_en="Application",
-    starts_on=date(2026, 9, 10),
-    ends_on=None,
+from tests.test_reminders_support import (
+    DAY,
+    DEADLINE,
+    ORIENTATION,
+    FakeClock,
+    make_user,
+    services,
 )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -11,8 +11,30 @@ from sqlalchemy import update
 from bot.db.models import User
 from bot.db.models.reminders import CuratorGroup, GroupMember, StudentProfile
 from bot.services.broadcast import BroadcastService
+from bot.services.calendar import EventSpec
 from bot.services.reminders import ReminderService
 from tests.harness import Harness
+
+# 2026-09-01 06:00 UTC is 11:00 in Atyrau (UTC+5).
+DAY = datetime(2026, 9, 1, 6, 0, tzinfo=UTC)
+
+ORIENTATION = EventSpec(
+    kind="orientation",
+    title_kk="Бейімдеу аптасы",
+    title_ru="Адаптационная неделя",
+    title_en="Orientation week",
+    starts_on=date(2026, 9, 7),
+    ends_on=date(2026, 9, 11),
+    audience="online",
+)
+DEADLINE = EventSpec(
+    kind="application_deadline",
+    title_kk="Өтініш",
+    title_ru="Заявление",
+    title_en="Application",
+    starts_on=date(2026, 9, 10),
+    ends_on=None,
+)
 
 
 class FakeClock:
