@@ -369,6 +369,16 @@ def skip_keyboard(ticket_id: int) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
+async def _own_closed_ticket(
+    helpdesk: HelpdeskService, session: AsyncSession, user: User, ticket_id: int
+) -> Ticket | None:
+    """The ticket a rating button refers to, if it is this student's and closed."""
+    ticket = await helpdesk.get(session, ticket_id)
+    if ticket is None or ticket.user_id != user.id or ticket.status != TicketStatus.CLOSED.value:
+        return None
+    return ticket
+
+
 async def rated(
     callback: CallbackQuery,
     callback_data: RateCallback,
@@ -378,13 +388,8 @@ async def rated(
     db_user: User,
     helpdesk: HelpdeskService,
 ) -> None:
-    ticket = await helpdesk.get(session, callback_data.ticket_id)
-    if (
-        ticket is None
-        or ticket.user_id != db_user.id
-        or ticket.status != TicketStatus.CLOSED.value
-        or not 0 <= callback_data.score <= 5
-    ):
+    ticket = await _own_closed_ticket(helpdesk, session, db_user, callback_data.ticket_id)
+    if ticket is None or not 0 <= callback_data.score <= 5:
         await callback.answer(_("This button is no longer active."))
         return
     await callback.answer()
@@ -424,13 +429,8 @@ async def comment_requested(
     db_user: User,
     helpdesk: HelpdeskService,
 ) -> None:
-    ticket = await helpdesk.get(session, callback_data.ticket_id)
-    if (
-        ticket is None
-        or ticket.user_id != db_user.id
-        or ticket.status != TicketStatus.CLOSED.value
-        or ticket.rating is None
-    ):
+    ticket = await _own_closed_ticket(helpdesk, session, db_user, callback_data.ticket_id)
+    if ticket is None or ticket.rating is None:
         await callback.answer(_("This button is no longer active."))
         return
     current = await state.get_state()
