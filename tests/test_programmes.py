@@ -494,3 +494,32 @@ def test_sentences_are_searched_for_names_not_matched_word_by_word(
 ) -> None:
     result = catalog.lookup(query)
     assert suffixes(result) == ({suffix} if suffix else set())
+
+
+@pytest.mark.parametrize(
+    ("lang", "question", "code"),
+    [
+        ("ru", "хочу поступить на геологию онлайн это возможно", "6B055"),
+        ("ru", "поступить онлайн на геологию", "6B055"),
+        ("kk", "геология мамандыгына онлайн тусуге бола ма", "6B055"),
+        ("en", "can I enrol in geology online", "6B055"),
+    ],
+)
+def test_an_applicant_naming_a_programme_gets_its_online_verdict(
+    lang: str, question: str, code: str
+) -> None:
+    """Admission words make 6.1 score highest, but an applicant who names a programme asks
+    whether that programme may be studied online (6.2, Appendix 1)."""
+    from bot.services.answers import AnswerKind, AnswerService
+
+    answer = AnswerService().answer(question, lang)
+    assert answer.kind is AnswerKind.PROGRAMME
+    assert answer.primary in {"6.2", "appendix-1"}
+    assert code in answer.text
+
+
+def test_how_to_enrol_without_a_programme_still_gets_the_admission_clause() -> None:
+    from bot.services.answers import AnswerService
+
+    answer = AnswerService().answer("как поступить на онлайн обучение", "ru")
+    assert answer.primary == "6.1"

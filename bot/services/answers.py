@@ -221,9 +221,12 @@ _EVENT = re.compile(
 )
 _STUDY = re.compile(
     r"(?i)учит|учёб|учеб|обуч|study|studi|learn|оқ[ыуи]|oqu|оку|можно|могу|бола ма|болад|"
-    r"allowed|can i|may i|рұқсат|разреш|допуск|мамандық|специальн|programme|program|"
-    r"направлени|бағыт|degree|major"
+    r"allowed|can i|may i|рұқсат|разреш|допуск|мамандық|мамандык|специальн|programme|program|"
+    r"направлени|бағыт|degree|major|"
+    r"поступ|(?<!\w)т[үу]с(?![іи]н)|enrol|admission|admit"
 )
+# Applicants: "поступить на …", "…-ға түсу", "enrol in …".
+_ENROL = re.compile(r"(?i)поступ|(?<!\w)т[үу]с(?![іи]н)|enrol|admission|admit")
 
 
 # --- the service -----------------------------------------------------------------------------
@@ -352,9 +355,14 @@ class AnswerService:
                 # not the direction the word "dancer" names
                 return None
             top = result.top
+            # An applicant naming a programme ("поступить онлайн на геологию") is asking about
+            # that programme even though the admission words make 6.1 score highest: a
+            # programme clause among the first three is enough then.
+            enrolling = bool(_ENROL.search(question))
             if top is None or not any(
-                h.clause_id in PROGRAMME_CLAUSES and h.score >= PROGRAMME_SCORE_RATIO * top.score
-                for h in result.hits
+                h.clause_id in PROGRAMME_CLAUSES
+                and (h.score >= PROGRAMME_SCORE_RATIO * top.score or (enrolling and rank < 3))
+                for rank, h in enumerate(result.hits)
             ):
                 return None
             mentions = catalog.find_name_mentions(question)
