@@ -26,7 +26,6 @@ import signal
 import sys
 import tempfile
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -34,13 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, insert, select  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from bot.config import Settings  # noqa: E402
 from bot.db.base import create_engine, create_sessionmaker  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
 from bot.db.models import User  # noqa: E402
 from bot.db.models.reminders import Broadcast, BroadcastDelivery  # noqa: E402
+from bot.devtools.pgdb import create_database, drop_database  # noqa: E402
 
 TOKEN = "123456:" + "B" * 35
 SENDER_ID = 1
@@ -247,42 +246,6 @@ def print_result(r: dict[str, object]) -> None:
     print(f"{'':<22} delivery rows: {r['db']}", flush=True)
 
 
-async def make_pg_database(base_url: str) -> tuple[str, str]:
-    import asyncpg
-
-    u = make_url(base_url)
-    name = f"bench_broadcast_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(
-        host=u.host or "127.0.0.1",
-        port=u.port or 5432,
-        user=u.username or "postgres",
-        password=u.password,
-        database=u.database or "postgres",
-    )
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return u.set(database=name).render_as_string(hide_password=False), name
-
-
-async def drop_pg_database(base_url: str, name: str) -> None:
-    import asyncpg
-
-    u = make_url(base_url)
-    conn = await asyncpg.connect(
-        host=u.host or "127.0.0.1",
-        port=u.port or 5432,
-        user=u.username or "postgres",
-        password=u.password,
-        database=u.database or "postgres",
-    )
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 async def bench(args: argparse.Namespace) -> int:
     from bot.devtools.fake_botapi import FakeBotAPI
 
@@ -305,7 +268,7 @@ async def bench(args: argparse.Namespace) -> int:
         pg_names: list[str] = []
         if args.postgres:
             for _ in range(2):
-                url, name = await make_pg_database(args.postgres)
+                url, name = await create_database(args.postgres, "bench_broadcast")
                 pg_names.append(name)
                 backends.append(("postgres", url, name))
         try:
@@ -319,7 +282,7 @@ async def bench(args: argparse.Namespace) -> int:
                 print_result(result)
         finally:
             for name in pg_names:
-                await drop_pg_database(args.postgres, name)
+                await drop_database(args.postgres, name)
     failed = [r for r in results if r["duplicates"] or r["lost"] or float(r["share"]) < 90]  # type: ignore[arg-type]
     return 1 if failed else 0
 

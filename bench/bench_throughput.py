@@ -35,7 +35,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -48,11 +47,11 @@ from aiogram.methods import TelegramMethod  # noqa: E402
 from aiogram.methods.base import TelegramType  # noqa: E402
 from aiogram.types import Message, Update  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from bot.config import Settings  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
 from bot.db.models import Question, User  # noqa: E402
+from bot.devtools.pgdb import create_database, drop_database  # noqa: E402
 from bot.factory import create_app_context, create_bot, create_dispatcher  # noqa: E402
 from bot.local_session import LocalSession  # noqa: E402
 
@@ -263,35 +262,11 @@ async def pg_database(base: str) -> tuple[str, str] | None:
     """A fresh database on the server at ``base`` (dropped afterwards), or None if unreachable."""
     import asyncpg
 
-    u = make_url(base)
-    name = f"studentbot_bench_{uuid.uuid4().hex[:8]}"
     try:
-        conn = await asyncpg.connect(
-            host=u.host or "127.0.0.1", port=u.port or 5432, user=u.username or "postgres",
-            password=u.password, database=u.database or "postgres", timeout=5,
-        )
+        return await create_database(base, "studentbot_bench")
     except (OSError, asyncpg.PostgresError) as exc:
         print(f"PostgreSQL not reachable at {base}: {exc}", file=sys.stderr)
         return None
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return u.set(database=name).render_as_string(hide_password=False), name
-
-
-async def drop_pg(base: str, name: str) -> None:
-    import asyncpg
-
-    u = make_url(base)
-    conn = await asyncpg.connect(
-        host=u.host or "127.0.0.1", port=u.port or 5432, user=u.username or "postgres",
-        password=u.password, database=u.database or "postgres", timeout=5,
-    )
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -332,7 +307,7 @@ async def run_all(args: argparse.Namespace, api_url: str | None) -> int:
                     )
                 )
             finally:
-                await drop_pg(args.postgres, name)
+                await drop_database(args.postgres, name)
     header = (
         f"{'backend':9} {'echo/s':>9} {'assistant/s':>12} {'ratio':>6} {'users':>7} "
         f"{'questions':>10} {'RSS MB':>7} {'(at start)':>10} {'CPU ms/update echo':>19} "

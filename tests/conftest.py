@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from bot.db.base import Base, create_engine
 from bot.db.migrate import upgrade_sync
+from bot.devtools.pgdb import pg_admin
 from tests.harness import Harness
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -32,24 +33,6 @@ def _require(name: str) -> bool:
     return os.environ.get(f"REQUIRE_{name}", "") == "1"
 
 
-async def _pg_admin(url: str, sql: str) -> None:
-    import asyncpg
-
-    u = make_url(url)
-    conn = await asyncpg.connect(
-        host=u.host or "127.0.0.1",
-        port=u.port or 5432,
-        user=u.username or "postgres",
-        password=u.password,
-        database=u.database or "postgres",
-        timeout=5,
-    )
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def _in_thread(fn, *args):  # type: ignore[no-untyped-def]
     """Run blocking set-up (which may start its own event loop) off the test's loop."""
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -57,7 +40,7 @@ def _in_thread(fn, *args):  # type: ignore[no-untyped-def]
 
 
 def _pg_admin_sync(url: str, sql: str) -> None:
-    asyncio.run(_pg_admin(url, sql))
+    asyncio.run(pg_admin(url, sql))
 
 
 @pytest.fixture(scope="session")
