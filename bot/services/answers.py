@@ -219,14 +219,13 @@ _EVENT = re.compile(
     r"(?i)фестивал|festival|жарыс|турнир|tournament|competition|соревнован|олимпиад|olympiad|"
     r"конкурс|contest|сбор|жиын|training camp|чемпионат|championship|байқау"
 )
+# Applicants: "поступить на …", "…-ға түсу", "enrol in …".
+_ENROL = re.compile(r"(?i)поступ|(?<!\w)т[үу]с(?![іи]н)|enrol|admission|admit")
 _STUDY = re.compile(
     r"(?i)учит|учёб|учеб|обуч|study|studi|learn|оқ[ыуи]|oqu|оку|можно|могу|бола ма|болад|"
     r"allowed|can i|may i|рұқсат|разреш|допуск|мамандық|мамандык|специальн|programme|program|"
-    r"направлени|бағыт|degree|major|"
-    r"поступ|(?<!\w)т[үу]с(?![іи]н)|enrol|admission|admit"
+    r"направлени|бағыт|degree|major|" + _ENROL.pattern.removeprefix("(?i)")
 )
-# Applicants: "поступить на …", "…-ға түсу", "enrol in …".
-_ENROL = re.compile(r"(?i)поступ|(?<!\w)т[үу]с(?![іи]н)|enrol|admission|admit")
 
 
 # --- the service -----------------------------------------------------------------------------
