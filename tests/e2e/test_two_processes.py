@@ -24,10 +24,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
-from sqlalchemy.engine import make_url
 
 from bot.devtools.fake_botapi import Call, FakeBotAPI
-from tests.conftest import _pg_admin
+from bot.devtools.pgdb import create_database, drop_database
 from tests.e2e.test_bot_process import (  # noqa: F401  (fixtures)
     START_TIMEOUT,
     TOKEN,
@@ -60,12 +59,11 @@ async def fresh_postgres(postgres_url: str | None) -> AsyncIterator[str]:
     """A database of its own (created and dropped here): the processes migrate it themselves."""
     if postgres_url is None:
         pytest.skip("PostgreSQL not reachable")
-    name = f"studentbot_two_{uuid.uuid4().hex[:8]}"
-    await _pg_admin(postgres_url, f'CREATE DATABASE "{name}"')
+    url, name = await create_database(postgres_url, "studentbot_two")
     try:
-        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+        yield url
     finally:
-        await _pg_admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await drop_database(postgres_url, name)
 
 
 @pytest.fixture
