@@ -20,6 +20,17 @@ for each file:
 Rows with ``expect: []`` are out of scope: the figure for them is the *false-confident* rate,
 the share answered with a quoted clause anyway (lower is better).
 
+Trust figures (issue 11), per language and overall:
+
+* precision: of all confident answers (in-scope and out-of-scope rows), the share whose quoted
+  clause is an expected one -- a confident answer to an off-topic question counts as wrong;
+* coverage: the share of in-scope questions answered confidently;
+* a risk–coverage table: all rows ranked by ``Answer.confidence``; for the most confident
+  10 %, 20 % … of the in-scope count, the share whose first clause is wrong (or that are
+  off-topic) -- what answering down to that confidence would cost;
+* the search latency (the ranking: clause search + question matcher) per question, median
+  and p99, in process.
+
 ``--save`` writes the figures as JSON; ``--baseline`` prints each figure next to the saved one.
 """
 
@@ -27,7 +38,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -50,11 +63,23 @@ def evaluate(path: Path, service: AnswerService, show_misses: bool) -> tuple[Fig
     # per group: (top-1, top-3, confident, confident and right)
     per: dict[str, list[tuple[bool, bool, bool, bool]]] = defaultdict(list)
     oos: dict[str, list[bool]] = defaultdict(list)  # per group: answered with a clause
+    # per group: (confidence, confident, right) of every row, for precision and risk-coverage
+    trust: dict[str, list[tuple[float, bool, bool]]] = defaultdict(list)
     misses = []
     for q in rows:
         ans = service.answer(q["question"], q["lang"])
         ranked = list(ans.clauses)
         confident = ans.primary is not None
+        for key in (q["lang"], "all"):
+            # (confidence, answered confidently, its first clause is right): the risk-coverage
+            # table asks "had we answered everything down to this confidence"
+            trust[key].append(
+                (
+                    ans.confidence,
+                    confident,
+                    bool(q["expect"]) and bool(ranked) and ranked[0] in q["expect"],
+                )
+            )
         if not q["expect"]:
             for key in (q["lang"], "all"):
                 oos[key].append(confident)
@@ -90,6 +115,23 @@ def evaluate(path: Path, service: AnswerService, show_misses: bool) -> tuple[Fig
         if o:
             out.setdefault("oos", {})[f"n_{key}"] = len(o)
             out["oos"][f"false_conf_{key}"] = _share(o)
+        t = trust.get(key)
+        if t:
+            answered = [right for _c, conf, right in t if conf]  # top is the quoted clause
+            n_in = len(per.get(key, []))
+            out.setdefault("trust", {})[f"precision_{key}"] = _share(answered)
+            out["trust"][f"answered_{key}"] = len(answered)
+            out["trust"][f"coverage_{key}"] = (
+                sum(x[2] for x in per.get(key, [])) / n_in if n_in else 0.0
+            )
+            if key == "all":
+                ranked_rows = sorted(t, key=lambda x: -x[0])
+                for share in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0):
+                    top = ranked_rows[: max(1, round(share * max(n_in, 1)))]
+                    out["trust"][f"risk_at_{int(share * 100)}"] = 1 - _share(
+                        [r for _c, _conf, r in top]
+                    )
+                    out["trust"][f"conf_at_{int(share * 100)}"] = top[-1][0]
     return out, misses
 
 
@@ -132,6 +174,49 @@ def report(path: Path, figures: Figures, baseline: Figures | None) -> None:
             )
 
 
+def report_trust(figures: Figures, baseline: Figures | None) -> None:
+    t = figures.get("trust")
+    if not t:
+        return
+    b = (baseline or {}).get("trust", {})
+    for key in (*LANGS, "all"):
+        if f"precision_{key}" not in t:
+            continue
+        print(
+            f"  trust {key}: precision of confident answers "
+            f"{_fmt(t[f'precision_{key}'], b.get(f'precision_{key}'))} "
+            f"(of {int(t[f'answered_{key}'])})  coverage (in-scope answered confidently) "
+            f"{_fmt(t[f'coverage_{key}'], b.get(f'coverage_{key}'))}"
+        )
+    if "risk_at_10" in t:
+        cells = "  ".join(
+            f"{share}%:{t[f'risk_at_{share}']:.0%}@{t[f'conf_at_{share}']:.2f}"
+            for share in (10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+        )
+        print(f"  risk-coverage (coverage: wrong share @ confidence): {cells}")
+
+
+def latency(service: AnswerService, files: list[Path]) -> tuple[float, float, int]:
+    """Median and p99 milliseconds of the ranking (clause search + question matcher)."""
+    ranker = service.knowledge.ranker
+    questions = [
+        (json.loads(line)["question"], json.loads(line)["lang"])
+        for f in files
+        for line in f.open(encoding="utf-8")
+        if line.strip()
+    ]
+    for q, lang in questions[:20]:
+        ranker.rank(q, lang)  # warm the caches
+    times = []
+    for q, lang in questions:
+        start = time.perf_counter()
+        ranker.rank(q, lang)
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    p99 = times[min(len(times) - 1, int(0.99 * len(times)))]
+    return statistics.median(times), p99, len(times)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="+", type=Path)
@@ -147,9 +232,15 @@ def main(argv: list[str] | None = None) -> int:
     for f in args.files:
         figures, misses = evaluate(f, service, args.misses)
         report(f, figures, baseline.get(f.name) if args.baseline else None)
+        report_trust(figures, baseline.get(f.name) if args.baseline else None)
         for line in misses:
             print(line)
         saved[f.name] = figures
+    median, p99, n = latency(service, args.files)
+    print(
+        f"search latency per question (ranking, in process): median {median:.2f} ms, "
+        f"p99 {p99:.2f} ms (n={n}; targets: median < 2 ms, p99 < 10 ms)"
+    )
     if args.save:
         args.save.write_text(json.dumps(saved, indent=1), encoding="utf-8")
     return 0

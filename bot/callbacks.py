@@ -13,3 +13,12 @@ class AskPersonCallback(CallbackData, prefix="human"):
     """
 
     question_id: int = 0
+
+
+class StartApplicationCallback(CallbackData, prefix="apst"):
+    """«📝 Apply» under an answer: the knowledge area sends it, the applications area starts
+    ``/apply`` with the kind (``dl`` or ``online``) and, for distance learning, the ground the
+    question named (empty: the student chooses it) already chosen."""
+
+    kind: str = "dl"
+    ground: str = ""

@@ -23,6 +23,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import menu
+from bot.callbacks import StartApplicationCallback
 from bot.config import Settings
 from bot.db.models import User
 from bot.db.models.applications import Application, ApplicationKind, ApplicationStatus
@@ -492,6 +493,35 @@ async def apply_resume(
         await show_summary(message, state, applications)
     else:
         await ask(message, state, step)
+
+
+async def apply_from_answer(
+    callback: CallbackQuery,
+    callback_data: StartApplicationCallback,
+    state: FSMContext,
+    applications: ApplicationService,
+) -> None:
+    """«📝 Apply» under an answer: the wizard with the kind and the ground already chosen (an
+    application already in progress is resumed instead)."""
+    message = _msg(callback)
+    await callback.answer()
+    if message is None:
+        return
+    if step_of(await state.get_state()) is not None:
+        await apply_resume(message, state, applications)
+        return
+    kind = callback_data.kind if callback_data.kind in ("dl", "online") else "dl"
+    await state.set_data({"kind": kind, "done": []})
+    if kind == "dl" and callback_data.ground in GROUNDS:
+        await message.answer(
+            _("Distance-learning application. Ground: {ground}.").format(
+                ground=ground_label(callback_data.ground)
+            )
+        )
+        await state.set_state(ApplyForm.ground)
+        await advance(message, state, applications, "ground", ground=callback_data.ground)
+        return
+    await ask(message, state, steps_for({"kind": kind})[0])
 
 
 def _msg(callback: CallbackQuery) -> Message | None:
@@ -985,6 +1015,7 @@ def create_router() -> Router:
     router.message.register(on_other, any_apply, F.text == menu.MENU_ASK)
     router.message.register(my_applications, Command("myapplications"))
     router.callback_query.register(reply_start, ApplyCallback.filter(F.action == "reply"))
+    router.callback_query.register(apply_from_answer, StartApplicationCallback.filter())
     router.callback_query.register(on_button, ApplyCallback.filter())
     router.message.register(
         reply_received, StateFilter(ReplyForm.waiting), F.text | F.photo | F.document,

@@ -14,7 +14,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import AskPersonCallback
+from bot.callbacks import AskPersonCallback, StartApplicationCallback
 from bot.db.base import utcnow
 from bot.db.models import Question, User
 from bot.menu import MENU_APPLY, MENU_ASK, MENU_HUMAN, MENU_LANGUAGE, MENU_REMINDERS, MENU_RULES
@@ -95,6 +95,15 @@ def answer_keyboard(
                 ),
             ]
         )
+    if answer.action is not None and answer.action.startswith("apply:"):
+        target = answer.action.removeprefix("apply:")
+        if target == "online":
+            label = _("📝 Apply for the online form")
+            data = StartApplicationCallback(kind="online")
+        else:
+            label = _("📝 Apply for distance learning")
+            data = StartApplicationCallback(kind="dl", ground=target)
+        rows.append([_button(label, data)])
     for cid in answer.suggestions:
         rows.append(
             [

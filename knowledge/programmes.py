@@ -17,6 +17,7 @@ route "Can I study public health online?" here.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import unicodedata
@@ -29,6 +30,8 @@ from typing import Any, Literal
 
 import yaml
 from rapidfuzz import fuzz, process
+
+from knowledge.textnorm import transliterate
 
 LANGS: tuple[str, ...] = ("kk", "ru", "en")
 DATA_FILE = Path(__file__).resolve().parent / "data" / "programmes.yaml"
@@ -188,7 +191,7 @@ _LEVEL_LETTER = str.maketrans(
 )
 _CODE_IN_TEXT = re.compile(r"(?<![\w])([678])[-‐–]?([BbВвMmМмDdДд])\s?[-‐–]?\s?(\d{2,7})(?!\d)")
 _CODE_QUERY = re.compile(r"^([6-8])\s*[-‐–]?\s*([A-Za-zА-Яа-я])\s*[-‐–.]?\s*(\d{1,9})$")
-_PAIRS = {"6": "B", "7": "M"}
+_PAIRS = {"6": "B", "7": "M", "8": "D"}
 
 
 def _canonical_code(digit: str, letter: str, digits: str) -> str:
@@ -228,7 +231,7 @@ class Direction:
     """A direction of training, e.g. 6B061 "Information and communication technologies"."""
 
     code: str
-    level: Literal["bachelor", "master"]
+    level: Literal["bachelor", "master", "doctoral"]
     field: str
     category: Category
     appendix_1: bool
@@ -375,6 +378,7 @@ class ProgrammeCatalog:
         mention_exclude: Iterable[str] = (),
         kk_case_suffixes: Iterable[str] = (),
         level_words: Mapping[str, Iterable[str]] | None = None,
+        teacher_training: Mapping[str, Any] | None = None,
     ) -> None:
         self.fields: dict[str, Field] = {f.code: f for f in fields}
         self.directions: tuple[Direction, ...] = tuple(directions)
@@ -417,6 +421,18 @@ class ProgrammeCatalog:
         self._max_ngram = min(
             6, max(len(k.split()) for k in self._choices) if self._choices else 1
         )
+        tt = teacher_training or {}
+        self._teacher_words = tuple(normalise(w) for w in tt.get("teacher_words") or ())
+        self._education_words = tuple(
+            tuple(normalise(w).split()) for w in tt.get("education_words") or ()
+        )
+        self._subjects: list[tuple[str, tuple[str, ...]]] = [
+            (str(code), tuple(normalise(w).split()))
+            for code, words in (tt.get("subjects") or {}).items()
+            for w in words
+            if normalise(w)
+        ]
+        self._ask_when_alone = frozenset(str(c) for c in tt.get("ask_when_alone") or ())
 
     def _add(self, key: str, entry: _Entry) -> None:
         bucket = self._index.setdefault(key, [])
@@ -462,6 +478,7 @@ class ProgrammeCatalog:
             mention_exclude=[w for ws in (raw.get("mention_exclude") or {}).values() for w in ws],
             kk_case_suffixes=raw.get("kk_case_suffixes") or (),
             level_words=raw.get("level_words") or {},
+            teacher_training=raw.get("teacher_training") or {},
         )
 
     # --- lookup ---
@@ -477,7 +494,71 @@ class ProgrammeCatalog:
         codes = find_programme_mentions(query)
         if codes:
             return self._lookup_code(query, codes[0])
-        return self._lookup_name(query)
+        teacher = self.teacher_training_code(query)
+        if teacher is not None:
+            return self._lookup_code(query, teacher)
+        result = self._lookup_name(query)
+        if not result.found:
+            for reading in _latin_readings(query)[1:]:
+                retry = self._lookup_name(reading)
+                if retry.found:
+                    return dataclasses.replace(retry, query=query)
+        return result
+
+    # --- teacher training ---
+
+    def _words_at(self, words: list[str], seq: tuple[str, ...]) -> bool:
+        """Whether ``seq`` occurs in ``words`` as consecutive word prefixes."""
+        n = len(seq)
+        return any(
+            all(words[i + j].startswith(seq[j]) for j in range(n))
+            for i in range(len(words) - n + 1)
+        )
+
+    def _subject_codes(self, words: list[str]) -> list[str]:
+        return list(
+            dict.fromkeys(code for code, seq in self._subjects if self._words_at(words, seq))
+        )
+
+    def teacher_training_code(self, text: str) -> str | None:
+        """The teacher-training direction a question names with a teacher word and a subject
+        in any order ("учитель математики", "информатика педагогі", "music education"); the
+        master's one when the question says master's. None when it names no such pair."""
+        for reading in _latin_readings(text):
+            words = normalise(reading).split()
+            teacher = any(w.startswith(self._teacher_words) for w in words) if words else False
+            education = any(self._words_at(words, seq) for seq in self._education_words)
+            if not (teacher or education):
+                continue
+            subjects = self._subject_codes(words)
+            if not subjects:
+                continue
+            code = subjects[0]
+            if any(self._level_words.get(w) == "master" for w in words):
+                code = "7M" + code[2:]
+            return code if code in self.by_code else None
+        return None
+
+    def _teacher_alternatives(self, query: str, cands: list[Candidate]) -> list[Direction]:
+        """For a bare subject ("математика", "физика"): its teacher-training directions, to be
+        offered beside the subject's own ones (at the same levels)."""
+        if len({c.direction.suffix for c in cands}) != 1 or any(
+            c.direction.category is Category.PEDAGOGICAL for c in cands
+        ):
+            return []
+        words = normalise(query).split()
+        if any(w.startswith(self._teacher_words) for w in words):
+            return []
+        for code in self._subject_codes(words):
+            if code in self._ask_when_alone:
+                out = []
+                for level in dict.fromkeys(c.direction.level for c in cands):
+                    prefix = {"bachelor": "6B", "master": "7M"}.get(level)
+                    found = self.by_code.get(f"{prefix}{code[2:]}") if prefix else None
+                    if found is not None:
+                        out.append(found)
+                return out
+        return []
 
     def _empty(
         self, query: str, reason: Reason, kind: Any, code: str | None = None
@@ -498,6 +579,8 @@ class ProgrammeCatalog:
         prefix, digits = code[:2], code[2:]
         if _PAIRS.get(prefix[0]) != prefix[1] or len(digits) < 2 or len(digits) > 7:
             return self._empty(query, Reason.UNKNOWN_CODE, "code", code)
+        if prefix == "8D":
+            return self._lookup_doctoral(query, code, digits)
         if len(digits) == 2:
             fld = self.fields.get(code)
             members = [d for d in self.directions if d.field == code]
@@ -514,6 +597,31 @@ class ProgrammeCatalog:
             "code",
             [Candidate(direction, direction.verdict(), 100.0, code)],
             None,
+            code=code,
+        )
+
+    def _lookup_doctoral(self, query: str, code: str, digits: str) -> LookupResult:
+        """Doctoral (8D…) codes share their field and direction digits with master's ones
+        (8D042 ↔ 7M042): the distance-learning caps (5.4.5–5.4.7) apply to them as well,
+        while Appendix 1 lists only bachelor's and master's directions, so it does not bar
+        them."""
+        if len(digits) == 2:
+            members = [
+                _doctoral(d) for d in self.directions if d.field == "7M" + digits
+            ]
+            fld = self.fields.get("7M" + digits)
+            if not members or fld is None:
+                return self._empty(query, Reason.UNKNOWN_CODE, "field", code)
+            fld = Field(code=code, level="doctoral", name=fld.name)
+            cands = [Candidate(d, d.verdict(), 100.0, code) for d in members]
+            reason = Reason.FIELD_CODE if len(cands) > 1 else None
+            return self._result(query, "field", cands, reason, code=code, fld=fld)
+        master = self.by_code.get("7M" + digits[:3])
+        if master is None:
+            return self._empty(query, Reason.UNKNOWN_CODE, "code", code)
+        direction = _doctoral(master)
+        return self._result(
+            query, "code", [Candidate(direction, direction.verdict(), 100.0, code)], None,
             code=code,
         )
 
@@ -544,6 +652,8 @@ class ProgrammeCatalog:
             )
             for i in keep
         ]
+        for teacher in self._teacher_alternatives(query, cands):
+            cands.append(Candidate(teacher, teacher.verdict(), cands[0].score - 1.0, query))
         suffixes = {c.direction.suffix for c in cands}
         reason = Reason.AMBIGUOUS_NAME if len(suffixes) > 1 else None
         return self._result(query, "name", cands, reason)
@@ -623,13 +733,27 @@ class ProgrammeCatalog:
         codes = find_programme_mentions(text)
         if codes:
             return self._lookup_code(text, codes[0])
+        teacher = self.teacher_training_code(text)
+        if teacher is not None:
+            return self._lookup_code(text, teacher)
         mentions = self.find_name_mentions(text)
         if not mentions:
             return None
         return self.lookup(mentions[0].query)
 
     def find_name_mentions(self, text: str) -> list[NameMention]:
-        """Direction names in a sentence ("ветеринарияны онлайн оқуға бола ма"), best first."""
+        """Direction names in a sentence ("ветеринарияны онлайн оқуға бола ма"), best first;
+        Latin-typed Kazakh or Russian ("zanger", "informatika") is read in Cyrillic too."""
+        found = self._name_mentions(text)
+        if found:
+            return found
+        for reading in _latin_readings(text)[1:]:
+            found = self._name_mentions(reading)
+            if found:
+                return found
+        return []
+
+    def _name_mentions(self, text: str) -> list[NameMention]:
         spans = list(_WORD.finditer((text or "")[:2000]))
         raw = [m.group(0) for m in spans]
         norm = [normalise(t) for t in raw]
@@ -674,10 +798,13 @@ class ProgrammeCatalog:
         role = _role_direction(word, norm, i)
         if role is not None and role in self._index:
             return role, 90.0
-        if len(word) < 5:
-            return None
         beside = [norm[j] for j in (i - 1, i + 1) if 0 <= j < len(norm)]
         marked = any(w.startswith(_PROGRAMME_MARKERS) for w in beside)
+        if len(word) < 5:
+            # «заң мамандығы»: a short ambiguous name counts beside a programme word
+            if marked and word in self._mention_exclude and word in self._index:
+                return word, 95.0
+            return None
         if word in self._mention_exclude:
             if marked and word in self._index:
                 return word, 95.0
@@ -713,6 +840,37 @@ class ProgrammeCatalog:
         if hit is None or hit[0] in self._mention_exclude or len(hit[0]) <= 3:
             return None
         return hit[0], float(hit[1])
+
+
+_LATIN = re.compile(r"[a-z]", re.IGNORECASE)
+_CYRILLIC = re.compile(r"[а-яёәғқңөұүһі]", re.IGNORECASE)
+
+
+def _latin_readings(text: str) -> list[str]:
+    """The text, then (when it has Latin words) its Kazakh and Russian Cyrillic readings."""
+    if not _LATIN.search(text or ""):
+        return [text]
+    readings = [text]
+    for lang in ("kk", "ru"):
+        words = [
+            transliterate(w, lang) if _LATIN.search(w) and not _CYRILLIC.search(w) else w
+            for w in _WORD.findall(text)
+        ]
+        readings.append(" ".join(words))
+    return readings
+
+
+def _doctoral(master: Direction) -> Direction:
+    """The doctoral (8D…) counterpart of a master's direction: the same category and caps;
+    Appendix 1 does not list doctoral directions."""
+    return dataclasses.replace(
+        master,
+        code="8D" + master.code[2:],
+        level="doctoral",
+        appendix_1=False,
+        appendix_1_name_kk=None,
+        appendix_1_note=None,
+    )
 
 
 @functools.cache

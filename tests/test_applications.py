@@ -523,7 +523,7 @@ async def test_online_enrollment_records_each_consent_with_version_and_time(
     [app] = await stored(h)
     assert app.reference == "OL-2026-00001" and app.kind == "online"
     assert [(c.consent, c.version) for c in app.consents] == [
-        ("technical", "2026-11-tech-1"),
+        ("technical", "2026-12-tech-2"),
         ("personal_data", "2026-11-pd-1"),
         ("user_agreement", "2026-11-ua-1"),
     ]

@@ -107,7 +107,7 @@ def test_pedagogical_field_in_cyrillic_has_one_answer_for_all(catalog: Programme
     assert result.dl_cap is DLCap.NONE
 
 
-@pytest.mark.parametrize("query", ["6B999", "6B13", "7M000", "8D061", "7B061", "6B0"])
+@pytest.mark.parametrize("query", ["6B999", "6B13", "7M000", "8D999", "7B061", "6B0"])
 def test_unknown_code_is_reported_as_not_found(catalog: ProgrammeCatalog, query: str) -> None:
     result = catalog.lookup(query)
     assert not result.found
@@ -133,7 +133,7 @@ def test_unknown_code_is_reported_as_not_found(catalog: ProgrammeCatalog, query:
         ("IT", "061"),
         ("айти", "061"),
         ("программист", "061"),
-        ("computer science", "061"),
+        ("информационные системы", "061"),
         ("ақпараттық жүйелер", "061"),
         ("акпараттык жуйелер", "061"),  # no Kazakh keyboard
         ("юрист", "042"),

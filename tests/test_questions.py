@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +15,8 @@ from bot.config import Settings
 from bot.db.models import Question
 from bot.factory import create_app_context
 from bot.services.answers import AnswerService, Knowledge, load_knowledge
+from knowledge.qmatch import MatchResult
+from knowledge.ranking import FEATURES, Calibration, Ranked
 from knowledge.search import Hit, SearchResult
 from tests.harness import STUDENT, STUDENT_EN, STUDENT_RU, Harness
 
@@ -263,12 +266,26 @@ async def test_commands_and_menu_buttons_are_not_questions(harness: Harness) -> 
 # --- low confidence (a search that is never sure, so the path does not depend on tuning) ------
 
 
-class UnsureIndex:
-    """Ranks 5.4.5, 5.4.7, 5.4.6 with a weak confidence, whatever the question."""
+class UnsureRanker:
+    """Ranks 5.4.5, 5.4.7, 5.4.6, 6.2 whatever the question."""
 
-    def search(self, query: str, lang: str | None = None, k: int = 5) -> SearchResult:
+    def rank(self, question: str, lang: str | None, k: int = 8) -> Ranked:
         hits = [Hit("5.4.5", 20.0), Hit("5.4.7", 18.0), Hit("5.4.6", 15.0), Hit("6.2", 9.0)]
-        return SearchResult(hits=hits[:k], confidence=0.2, detected_lang=lang or "en")
+        search = SearchResult(hits=hits, confidence=0.2, detected_lang=lang or "en")
+        return Ranked(
+            clauses=tuple(h.clause_id for h in hits),
+            scores=(1.0, 0.9, 0.75, 0.45),
+            features=dict.fromkeys(FEATURES, 0.0),
+            search=search,
+            matches=MatchResult({}),
+        )
+
+
+# P(right) = 0.2 for every question (below the threshold), P(in scope) ≈ 0.95 (not "not covered")
+UNSURE_CALIBRATION = Calibration(
+    right={"intercept": math.log(0.2 / 0.8)}, in_scope={"intercept": 3.0}, confident=0.8,
+    covered=0.5,
+)
 
 
 @pytest.fixture
@@ -279,7 +296,10 @@ async def unsure_harness(database_url: str) -> AsyncIterator[Harness]:
     )
     ctx = await create_app_context(settings)
     ctx.services["answers"] = AnswerService(
-        Knowledge(real.regulation, real.catalog, UnsureIndex())  # type: ignore[arg-type]
+        Knowledge(
+            real.regulation, real.catalog, real.index, UnsureRanker(),  # type: ignore[arg-type]
+            UNSURE_CALIBRATION,
+        )
     )
     h = await Harness.create(database_url, ctx=ctx)
     try:

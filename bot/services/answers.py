@@ -25,6 +25,7 @@ The texts are HTML in the requested language; ``Answer.plain`` is the same witho
 from __future__ import annotations
 
 import asyncio
+import gc
 import html
 import re
 import unicodedata
@@ -37,7 +38,10 @@ from aiogram.utils.i18n import gettext as _
 from rapidfuzz import fuzz
 
 from bot.i18n import make_i18n, use_locale
-from knowledge.programmes import ProgrammeCatalog, find_programme_mentions
+from knowledge.intents import Intent, detect_intent
+from knowledge.programmes import LookupResult, ProgrammeCatalog, find_programme_mentions
+from knowledge.qmatch import NgramIndex, regulation_documents
+from knowledge.ranking import Calibration, Ranked, Ranker
 from knowledge.regulation import Clause, Regulation, load_regulation
 from knowledge.search import KnowledgeIndex, SearchResult
 
@@ -57,6 +61,19 @@ PROGRAMME_CLAUSES = frozenset({"5.4.5", "5.4.6", "5.4.7", *ONLINE_CLAUSES})
 # clause scoring at least this share of its best hit: "who ensures information security online"
 # names a direction but asks about 6.19.2.
 PROGRAMME_SCORE_RATIO = 0.6
+PROGRAMME_NAMED_SCORE = 95.0  # a direction name found as written (or with a case ending)
+PROGRAMME_SHORT_WORDS = 8
+GROUND_CLAUSES: dict[str, tuple[str, ...]] = {
+    "disability": ("5.1.1",),
+    "competition": ("5.2.2", "5.1.2", "5.2.1"),
+    "health": ("5.4.1", "5.4.2"),
+    "mobility": ("5.4.13",),
+    "double_degree": ("5.4.14",),
+}
+# A recognised question type is answered from its template unless the question is closer to a
+# known not-covered question than to any clause by more than this (n-gram cosine).
+INTENT_NC_LEAD = 0.05
+INTENT_CONFIDENCE = 0.9
 
 
 # Whole messages that are a greeting or a thank-you, not a question (lower case, no punctuation).
@@ -100,6 +117,10 @@ class Answer:
     confidence: float  # 0..1
     text: str  # HTML, in ``lang``
     lang: str
+    # what the answer offers to start: "apply:<ground>" (a distance-learning application with
+    # that ground chosen, "apply:" for none), "apply:online" (online-form enrollment)
+    action: str | None = None
+    intent: str | None = None  # the question type recognised (apply, eligibility, …), if any
 
     @property
     def primary(self) -> str | None:
@@ -137,14 +158,25 @@ class Knowledge:
     regulation: Regulation
     catalog: ProgrammeCatalog
     index: KnowledgeIndex
+    ranker: Ranker
+    calibration: Calibration
 
 
 @lru_cache(maxsize=1)
 def load_knowledge() -> Knowledge:
-    """Regulation, programme catalog and search index; built once, shared by every service."""
+    """Regulation, programme catalog, search index, question matcher and calibration; built
+    once, shared by every service."""
     regulation = load_regulation()
     catalog = ProgrammeCatalog.load()
-    return Knowledge(regulation, catalog, KnowledgeIndex.build(regulation, catalog))
+    index = KnowledgeIndex.build(regulation, catalog)
+    matcher = NgramIndex.build(regulation_documents(regulation))
+    knowledge = Knowledge(regulation, catalog, index, Ranker(index, matcher), Calibration.load())
+    # The indexes are a few hundred thousand long-lived objects that never change: moved out of
+    # the collector's generations, a full collection no longer walks them (it cost 10–60 ms
+    # pauses in the middle of a search).
+    gc.collect()
+    gc.freeze()
+    return knowledge
 
 
 # --- input checks ----------------------------------------------------------------------------
@@ -213,17 +245,21 @@ _DISTANCE = re.compile(
 )
 _SHARE = re.compile(
     r"(?i)%|процент|пайыз|percent|share|how many|how much|сколько|қанша|limit|лимит|дол[яию]|үлес|"
-    r"half|половин|жартыс|max|макс|неше"
+    r"half|половин|жартыс|max|макс|неше|"
+    r"qansha|kansha|skolk|neshe|protsent|procent|paiyz|pajyz"  # typed in Latin
 )
 _EVENT = re.compile(
     r"(?i)фестивал|festival|жарыс|турнир|tournament|competition|соревнован|олимпиад|olympiad|"
     r"конкурс|contest|сбор|жиын|training camp|чемпионат|championship|байқау"
 )
+_WHO = re.compile(r"(?i)\b(who|whom|кто|кому|кім|кімге|ким|кимге)\b")
 # Applicants: "поступить на …", "…-ға түсу", "enrol in …".
 _ENROL = re.compile(r"(?i)поступ|(?<!\w)т[үу]с(?![іи]н)|enrol|admission|admit")
 _STUDY = re.compile(
     r"(?i)учит|учёб|учеб|обуч|study|studi|learn|оқ[ыуи]|oqu|оку|можно|могу|бола ма|болад|"
     r"allowed|can i|may i|рұқсат|разреш|допуск|мамандық|мамандык|специальн|programme|program|"
+    r"бар ма|есть ли|available|offer|"
+    r"bola|mozhn|oqy|uchit|obuch|mamandy|bar ma|"  # typed in Latin
     r"направлени|бағыт|degree|major|" + _ENROL.pattern.removeprefix("(?i)")
 )
 
@@ -256,6 +292,20 @@ class AnswerService:
             return self._answer(question, lang)
 
     def _answer(self, raw: str, lang: str) -> Answer:
+        routed = self._route(raw, lang)
+        if isinstance(routed, Answer):
+            return routed
+        return self._decide(*routed, lang)
+
+    def route(self, question: str, lang: str) -> Answer | tuple[Ranked, Intent | None]:
+        """An answer decided by the rules (bad input, clause ID, programme, question type), or
+        the ranking that the calibration decides on (``bench/fit_calibration.py`` fits it on
+        exactly these)."""
+        lang = lang if lang in LANGS else "kk"
+        with use_locale(self.i18n, lang):
+            return self._route(question, lang)
+
+    def _route(self, raw: str, lang: str) -> Answer | tuple[Ranked, Intent | None]:
         question = clean_question(raw)
         bad = self._bad_input(question)
         if bad is not None:
@@ -273,28 +323,43 @@ class AnswerService:
                 return self._clause_answer(clause_id, lang, confidence=1.0, ranked=(clause_id,))
             return Answer(AnswerKind.EMPTY, (), 0.0, self.no_such_clause(clause_id), lang)
 
-        result = self.knowledge.index.search(question, lang, k=8)
+        ranked_result = self.knowledge.ranker.rank(question, lang)
+        result = ranked_result.search
         programme = self._programme(question, lang, result)
         if programme is not None:
             return programme
-        ranked = tuple(h.clause_id for h in result.hits)
+        ranked = ranked_result.clauses
         named = [cid for cid in mentioned_clauses(question) if cid in self.regulation]
         if named:
             ranked = tuple(dict.fromkeys([*named, *ranked]))
             confidence = max(result.confidence, PROGRAMME_CONFIDENCE)
             return self._clause_answer(named[0], lang, confidence, ranked)
-        if result.confident:
-            return self._clause_answer(ranked[0], lang, result.confidence, ranked)
-        if not result.on_topic:
-            # No clause matches fully, or most of the question is words the regulation never
-            # uses (SearchResult.on_topic). The text cites nothing; the weak ranking is kept for
-            # the log and the evaluation.
+        intent = detect_intent(question)
+        if intent is not None and ranked_result.features["nc_lead"] <= INTENT_NC_LEAD:
+            templated = self._intent_answer(intent, lang, ranked)
+            if templated is not None:
+                return templated
+        return ranked_result, intent
+
+    def _decide(self, ranked: Ranked, intent: Intent | None, lang: str) -> Answer:
+        """Confident / unsure / not covered, by the calibrated probabilities."""
+        calibration = self.knowledge.calibration
+        clauses = ranked.clauses
+        if not clauses:
             return Answer(
-                AnswerKind.OUT_OF_SCOPE, ranked, min(result.confidence, 0.2),
-                self._out_of_scope_text(), lang,
+                AnswerKind.OUT_OF_SCOPE, (), 0.0, self._out_of_scope_text(intent), lang
+            )
+        p_right = calibration.p_right(ranked.features)
+        if p_right >= calibration.confident:
+            return self._clause_answer(clauses[0], lang, round(p_right, 4), clauses)
+        if calibration.p_in_scope(ranked.features) < calibration.covered:
+            # The text cites nothing; the weak ranking is kept for the log and the evaluation.
+            return Answer(
+                AnswerKind.OUT_OF_SCOPE, clauses, round(min(p_right, 0.2), 4),
+                self._out_of_scope_text(intent), lang,
             )
         return Answer(
-            AnswerKind.UNSURE, ranked, result.confidence, self._unsure_text(ranked, lang), lang
+            AnswerKind.UNSURE, clauses, round(p_right, 4), self._unsure_text(clauses, lang), lang
         )
 
     def _bad_input(self, question: str) -> str | None:
@@ -338,12 +403,12 @@ class AnswerService:
         )
 
     def _programme(self, question: str, lang: str, result: SearchResult) -> Answer | None:
-        from bot.services.programmes import render_verdict
-
         catalog = self.knowledge.catalog
         codes = find_programme_mentions(question)
         if codes:
             lookup = catalog.lookup(codes[0])
+        elif (teacher := self._teacher_training(question, lang, result)) is not None:
+            return teacher
         else:
             online, distance = bool(_ONLINE.search(question)), bool(_DISTANCE.search(question))
             asks = bool(_SHARE.search(question) or _STUDY.search(question))
@@ -353,25 +418,59 @@ class AnswerService:
                 # "a dancer going to a festival": the event (5.1.2, 5.2.x) is the question,
                 # not the direction the word "dancer" names
                 return None
+            mentions = catalog.find_name_mentions(question)
+            if not mentions:
+                return None
             top = result.top
             # An applicant naming a programme ("поступить онлайн на геологию") is asking about
             # that programme even though the admission words make 6.1 score highest: a
-            # programme clause among the first three is enough then.
+            # programme clause among the first three is enough then. So is a short question
+            # that names a direction exactly ("is tourism available online?").
             enrolling = bool(_ENROL.search(question))
-            if top is None or not any(
-                h.clause_id in PROGRAMME_CLAUSES
-                and (h.score >= PROGRAMME_SCORE_RATIO * top.score or (enrolling and rank < 3))
-                for rank, h in enumerate(result.hits)
+            short_and_named = (
+                mentions[0].score >= PROGRAMME_NAMED_SCORE
+                and len(_WORDS.findall(question)) <= PROGRAMME_SHORT_WORDS
+                and not _WHO.search(question)  # "who ensures information security online"
+            )
+            if top is None or not (
+                short_and_named
+                or any(
+                    h.clause_id in PROGRAMME_CLAUSES
+                    and (h.score >= PROGRAMME_SCORE_RATIO * top.score or (enrolling and rank < 3))
+                    for rank, h in enumerate(result.hits)
+                )
             ):
-                return None
-            mentions = catalog.find_name_mentions(question)
-            if not mentions:
                 return None
             lookup = catalog.lookup(mentions[0].query)
             if not lookup.found:
                 return None
+        return self._programme_answer(question, lang, result, lookup)
+
+    def _teacher_training(self, question: str, lang: str, result: SearchResult) -> Answer | None:
+        """ "учитель математики онлайн?", "informatika pedagogi online": a teacher-training
+        direction named by a teacher word and a subject, in a question about studying online
+        or at a distance."""
+        code = self.knowledge.catalog.teacher_training_code(question)
+        if code is None:
+            return None
+        online, distance = bool(_ONLINE.search(question)), bool(_DISTANCE.search(question))
+        if not (online or distance or _SHARE.search(question)):
+            return None
+        lookup = self.knowledge.catalog.lookup(code)
+        if not lookup.found:
+            return None
+        return self._programme_answer(question, lang, result, lookup)
+
+    def _programme_answer(
+        self, question: str, lang: str, result: SearchResult, lookup: LookupResult
+    ) -> Answer:
+        from bot.services.programmes import render_verdict
+
         searched = [h.clause_id for h in result.hits]
-        verdict = list(lookup.clauses) or list(ONLINE_CLAUSES)
+        # the first candidate's clauses first: a bare subject ("computer science") is first of
+        # all its own direction; the teacher training offered beside it comes after
+        first = list(lookup.candidates[0].verdict.clauses) if lookup.candidates else []
+        verdict = list(dict.fromkeys([*first, *lookup.clauses])) or list(ONLINE_CLAUSES)
         online_first = self._online_first(question, verdict, searched)
         online_part = [c for c in verdict if c in ONLINE_CLAUSES]
         cap_part = [c for c in verdict if c not in ONLINE_CLAUSES]
@@ -384,7 +483,15 @@ class AnswerService:
         else:
             confidence = max(PROGRAMME_CONFIDENCE, result.confidence)
         text = render_verdict(lookup, lang)
-        if lookup.found:
+        if lookup.found and ranked[0] in ONLINE_CLAUSES and lookup.online_allowed:
+            # 6.2 lists where online learning is *not* allowed: quoting it under "allowed"
+            # reads as a refusal. Say what the online form is instead.
+            text += "\n\n" + _(
+                "The online form is a form of study you enrol in for the whole programme "
+                "({c61}); distance learning is a transfer of part of the disciplines of any form "
+                "for a period, on a ground ({c51}), within the cap above."
+            ).format(c61=self.cite("6.1"), c51=self.cite("5.1"))
+        elif lookup.found:
             text += "\n\n" + self._quote_block(ranked[0], lang, limit=QUOTE_CHARS // 2)[0]
         return Answer(AnswerKind.PROGRAMME, ranked, confidence, text, lang)
 
@@ -520,11 +627,162 @@ class AnswerService:
         )
         return "\n".join(lines)
 
-    def _out_of_scope_text(self) -> str:
-        return _(
+    def _out_of_scope_text(self, intent: Intent | None = None) -> str:
+        text = _(
             "Regulation No. 066 does not cover this. I answer questions about distance learning "
             "and the online form of study at the university. Send /rules to browse the "
             "regulation, or ask a person from the helpdesk."
+        )
+        if intent is not None and intent.dates:
+            text += "\n" + _(
+                "Dates and deadlines are set in the academic calendar, not in the regulation: "
+                "/reminders sends you the calendar's deadlines."
+            )
+        return text
+
+    # --- question types (intents) ---
+
+    def _intent_answer(
+        self, intent: Intent, lang: str, searched: tuple[str, ...]
+    ) -> Answer | None:
+        """The template answer of a recognised question type, with its clauses first."""
+        if intent.name == "difference":
+            order: tuple[str, ...] = (
+                ("3.8", "3.1", "6.2", "5.4.7") if intent.online else ("3.1", "3.8", "6.2", "5.4.7")
+            )
+            body = self._difference_text()
+            action = None
+        elif intent.name == "work":
+            order = ("6.17", "5.1", "6.1") if intent.switching and not intent.applicant else (
+                "6.1", "3.8", "6.2", "5.1", "6.17"
+            )
+            body = self._work_text()
+            action = "apply:online"
+        elif intent.name in ("apply", "eligibility"):
+            ground = intent.ground
+            if ground is not None:
+                order = (*GROUND_CLAUSES[ground], "5.1", "5.2.2", "5.4.1")
+            elif intent.name == "apply":
+                order = ("5.2.2", "5.1", "5.1.1", "5.1.2", "5.4.1")
+            else:
+                order = ("5.1", "5.1.1", "5.1.2", "5.4.1", "5.2.2")
+            body = (
+                self._apply_text(ground) if intent.name == "apply" else self._grounds_text(ground)
+            )
+            action = f"apply:{ground or ''}"
+        else:
+            return None
+        ranked = tuple(dict.fromkeys([*order, *searched]))
+        quote, _trimmed = self._quote_block(ranked[0], lang, limit=QUOTE_CHARS // 2)
+        text = f"{body}\n\n{quote}"
+        return Answer(
+            AnswerKind.ANSWER, ranked, INTENT_CONFIDENCE, text, lang, action=action,
+            intent=intent.name,
+        )
+
+    def _grounds_list(self) -> str:
+        return "\n".join(
+            [
+                _("• a child with disabilities, on the recommendation of the "
+                  "psychological-medical-pedagogical consultation (PMPC) ({cite});").format(
+                    cite=self.cite("5.1.1")
+                ),
+                _(
+                    "• a participant of international or national training camps, sports "
+                    "competitions, intellectual and creative contests and festivals ({cite});"
+                ).format(cite=self.cite("5.1.2")),
+                _("• a student with a conclusion of the medical advisory commission (VKK) on "
+                  "their health ({cite}); with temporary health limits the university decides "
+                  "how your classes run ({cite2});").format(
+                    cite=self.cite("5.4.1"), cite2=self.cite("5.4.2")
+                ),
+                _("• academic mobility (up to 20 % of credits, {cite}), double-degree and "
+                  "exchange programmes (up to 50 %, {cite2}).").format(
+                    cite=self.cite("5.4.13"), cite2=self.cite("5.4.14")
+                ),
+            ]
+        )
+
+    def _grounds_text(self, ground: str | None) -> str:
+        lines = [
+            _("🎓 <b>Who may study at a distance</b>"),
+            _("Distance learning is given on the grounds the regulation lists ({cite}):").format(
+                cite=self.cite("5.1")
+            ),
+            self._grounds_list(),
+            _("If none of them fits (for example, you work), the online form of study may: it "
+              "is a form you enrol in ({cite}).").format(cite=self.cite("6.1")),
+            _("To apply, press the button below."),
+        ]
+        return "\n".join(lines)
+
+    def _apply_text(self, ground: str | None) -> str:
+        lines = [_("📝 <b>How to apply for distance learning</b>")]
+        if ground == "health":
+            lines.append(
+                _("On health grounds you need the conclusion of the medical advisory commission "
+                  "(VKK) in the approved form ({cite}).").format(cite=self.cite("5.4.1"))
+            )
+        elif ground == "disability":
+            lines.append(
+                _("For a child with disabilities you need the recommendation of the "
+                  "psychological-medical-pedagogical consultation ({cite}).").format(
+                    cite=self.cite("5.1.1")
+                )
+            )
+        elif ground == "competition":
+            lines.append(
+                _("Participants of camps, competitions, contests and festivals apply in free "
+                  "form to the head of the university ({cite}).").format(cite=self.cite("5.2.2"))
+            )
+        lines += [
+            _("The application is written in free form to the head of the university by the "
+              "student, a parent or another legal representative ({cite}), with the document "
+              "of the ground:").format(cite=self.cite("5.2.2")),
+            self._grounds_list(),
+            _("Press the button below to fill it in here: the bot prepares the statement and "
+              "sends it to the university's staff."),
+        ]
+        return "\n".join(lines)
+
+    def _difference_text(self) -> str:
+        return "\n".join(
+            [
+                _("🔀 <b>The online form and distance learning are different things</b>"),
+                _("• <b>The online form</b> is a form of study, like full-time study: you are "
+                  "admitted to it ({c61}) and study the whole programme through the university's "
+                  "portal, with at least 20 % of every discipline live ({c66}) and at least 10 % "
+                  "of credits through MOOCs ({c694}). It is not allowed for the directions of "
+                  "Appendix 1 ({c62}). Definition: {c38}.").format(
+                    c61=self.cite("6.1"), c66=self.cite("6.6"), c694=self.cite("6.9.4"),
+                    c62=self.cite("6.2"), c38=self.cite("3.8"),
+                ),
+                _("• <b>Distance learning</b> is remote teaching ({c31}) that a student of any "
+                  "form gets for a period on a ground (disability, competitions, health: {c51}, "
+                  "{c541}), for at most 20 % or 50 % of the disciplines depending on the "
+                  "programme and not at all in teacher training ({c545}–{c547}).").format(
+                    c31=self.cite("3.1"), c51=self.cite("5.1"), c541=self.cite("5.4.1"),
+                    c545=self.cite("5.4.5"), c547=self.cite("5.4.7"),
+                ),
+                _("Neither is correspondence (extramural) study."),
+            ]
+        )
+
+    def _work_text(self) -> str:
+        return "\n".join(
+            [
+                _("💼 <b>Studying while working</b>"),
+                _("Work is not one of the grounds for a transfer to distance learning (they are "
+                  "disability, competitions and health: {c51}, {c541}).").format(
+                    c51=self.cite("5.1"), c541=self.cite("5.4.1")
+                ),
+                _("For studying while working the university has the <b>online form</b>: "
+                  "admission by the standard rules ({c61}), for every direction except those of "
+                  "Appendix 1 ({c62}). A student of another form moves to the online form only "
+                  "during the vacations and on a paid basis ({c617}).").format(
+                    c61=self.cite("6.1"), c62=self.cite("6.2"), c617=self.cite("6.17")
+                ),
+            ]
         )
 
     # --- clause IDs for /rules ---

@@ -196,7 +196,10 @@ def render_rule(rule: Rule | dict[str, Any]) -> str:
             "At least 10 % of the programme's credits are earned through MOOCs (the university's "
             "platform, Coursera, edX, FutureLearn, Udacity)"
         ),
-        "proctoring": _("Interim and final attestation online is proctored"),
+        "proctoring": _(
+            "The university chooses the form of interim and final attestation; when it is "
+            "held online, it is proctored online"
+        ),
         "transfer_paid": _(
             "Moving between the online and full-time forms happens only in vacations and is paid"
         ),

@@ -47,6 +47,8 @@ def _cite(clause: str) -> str:
 
 
 def _level(direction: Direction) -> str:
+    if direction.level == "doctoral":
+        return _("doctoral")
     return _("bachelor's") if direction.level == "bachelor" else _("master's")
 
 
@@ -70,6 +72,12 @@ def _title(group: list[Candidate], lang: str) -> str:
 
 def _online_line(direction: Direction, verdict: Verdict) -> str:
     cite_rule, cite_list = _cite("6.2"), _cite("appendix-1")
+    if direction.level == "doctoral":
+        return _(
+            "Online-learning form: Appendix 1 lists bachelor's and master's directions only, so "
+            "it does not bar doctoral programmes ({cite_rule}; {cite_list}); the "
+            "distance-learning caps apply to them as well."
+        ).format(cite_rule=cite_rule, cite_list=cite_list)
     if verdict.online_allowed:
         return _(
             "Online-learning form: <b>allowed</b>. The direction is not in the list of "
