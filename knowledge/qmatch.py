@@ -30,15 +30,17 @@ from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from knowledge.textnorm import fold, transliterate
+from knowledge.textnorm import fold, stopwords, transliterate
 
 QUESTIONS_DIR = Path(__file__).resolve().parent / "regulation" / "questions"
 NGRAM_MIN, NGRAM_MAX = 3, 5
+PREFIX_LEN = 4  # words compared by their first letters when checking what a match explains
 LANGS: tuple[str, ...] = ("kk", "ru", "en")
 
 SOURCE_QUESTION = 0  # an example question
@@ -73,6 +75,10 @@ class DocMatch:
     question: float
     title: float
     text: float
+    # share of the question's content words found (by their first letters) in the closest
+    # example question or title: a match on "what is distance learning" explains little of
+    # "what is the tutor's role in distance learning"
+    explained: float = 0.0
 
     @property
     def best(self) -> float:
@@ -125,6 +131,8 @@ class NgramIndex:
         self._entry_doc = np.zeros(0, dtype=np.int32)
         self._entry_source = np.zeros(0, dtype=np.int8)
         self._latin_words: frozenset[str] = frozenset()  # English words of the entries
+        self._entry_prefixes: list[frozenset[str]] = []  # per entry: its words' prefixes
+        self._doc_short_entries: list[np.ndarray] = []  # per document: question/title entries
 
     # --- building --------------------------------------------------------------------------
 
@@ -175,6 +183,15 @@ class NgramIndex:
         index._idf = idf
         index._entry_doc = np.array([d for d, _, _ in entries], dtype=np.int32)
         index._entry_source = np.array([s for _, s, _ in entries], dtype=np.int8)
+        index._entry_prefixes = [
+            frozenset(_prefix(w) for w in text.split()) if source != SOURCE_TEXT else frozenset()
+            for _, source, text in entries
+        ]
+        short: list[list[int]] = [[] for _ in index.docs]
+        for e, (d, source, _) in enumerate(entries):
+            if source != SOURCE_TEXT:
+                short[d].append(e)
+        index._doc_short_entries = [np.array(x, dtype=np.int64) for x in short]
         return index
 
     @property
@@ -231,12 +248,29 @@ class NgramIndex:
             self._rows[idx], weights=qw * self._vals[idx], minlength=self.size
         ).astype(np.float32)
 
+    def _explained(self, words: list[set[str]], sims: np.ndarray, doc: int) -> float:
+        """Share of the question's content words in the document's closest short entry."""
+        entries = self._doc_short_entries[doc]
+        if not words or entries.size == 0:
+            return 0.0
+        prefixes = self._entry_prefixes[int(entries[int(np.argmax(sims[entries]))])]
+        return sum(1 for readings in words if readings & prefixes) / len(words)
+
     def search(self, text: str, k: int = 10) -> MatchResult:
         sims = None
-        for reading in self._readings(text):
+        readings = self._readings(text)
+        for reading in readings:
             cos = self._cosines(reading)
             sims = cos if sims is None else np.maximum(sims, cos)
         assert sims is not None
+        stop = _stop_words()
+        # per content word of the question: the prefixes of its readings
+        split = [r.split() for r in readings]
+        words = [
+            {_prefix(r[i]) for r in split if i < len(r)}
+            for i, w in enumerate(split[0])
+            if w not in stop and len(w) >= 3
+        ]
         n_docs = len(self.docs)
         best = np.zeros((3, n_docs), dtype=np.float32)
         for source in (SOURCE_QUESTION, SOURCE_TITLE, SOURCE_TEXT):
@@ -257,9 +291,19 @@ class NgramIndex:
                     question=round(float(best[SOURCE_QUESTION, d]), 4),
                     title=round(float(best[SOURCE_TITLE, d]), 4),
                     text=round(float(best[SOURCE_TEXT, d]), 4),
+                    explained=round(self._explained(words, sims, int(d)), 4),
                 )
             )
         return MatchResult(dict(by_kind))
+
+
+def _prefix(word: str) -> str:
+    return word[:PREFIX_LEN]
+
+
+@lru_cache(maxsize=1)
+def _stop_words() -> frozenset[str]:
+    return frozenset().union(*stopwords().values())
 
 
 # --- the regulation's documents ----------------------------------------------------------------

@@ -53,6 +53,7 @@ FEATURES: tuple[str, ...] = (
     "search_top_is_top",  # 1 when the clause search's first clause is the answer
     "not_covered",  # cosine to the closest not-covered example question
     "nc_lead",  # how much closer that is than the best clause's example
+    "explained",  # share of the question's content words in the best clause's closest example
 )
 
 
@@ -156,6 +157,7 @@ class Ranker:
             "search_top_is_top": 1.0 if first_search is not None and first_search == top else 0.0,
             "not_covered": nc_best,
             "nc_lead": nc_best - (tm.best if tm else 0.0),
+            "explained": tm.explained if tm else 0.0,
         }
         return Ranked(
             clauses=clauses,
