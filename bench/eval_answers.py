@@ -124,14 +124,14 @@ def evaluate(path: Path, service: AnswerService, show_misses: bool) -> tuple[Fig
             out["trust"][f"coverage_{key}"] = (
                 sum(x[2] for x in per.get(key, [])) / n_in if n_in else 0.0
             )
-            if key == "all":
+            if n_in:
                 ranked_rows = sorted(t, key=lambda x: -x[0])
                 for share in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0):
                     top = ranked_rows[: max(1, round(share * max(n_in, 1)))]
-                    out["trust"][f"risk_at_{int(share * 100)}"] = 1 - _share(
+                    out["trust"][f"risk_{key}_at_{int(share * 100)}"] = 1 - _share(
                         [r for _c, _conf, r in top]
                     )
-                    out["trust"][f"conf_at_{int(share * 100)}"] = top[-1][0]
+                    out["trust"][f"conf_{key}_at_{int(share * 100)}"] = top[-1][0]
     return out, misses
 
 
@@ -188,12 +188,14 @@ def report_trust(figures: Figures, baseline: Figures | None) -> None:
             f"(of {int(t[f'answered_{key}'])})  coverage (in-scope answered confidently) "
             f"{_fmt(t[f'coverage_{key}'], b.get(f'coverage_{key}'))}"
         )
-    if "risk_at_10" in t:
+    for key in (*LANGS, "all"):
+        if f"risk_{key}_at_10" not in t:
+            continue
         cells = "  ".join(
-            f"{share}%:{t[f'risk_at_{share}']:.0%}@{t[f'conf_at_{share}']:.2f}"
+            f"{share}%:{t[f'risk_{key}_at_{share}']:.0%}@{t[f'conf_{key}_at_{share}']:.2f}"
             for share in (10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
         )
-        print(f"  risk-coverage (coverage: wrong share @ confidence): {cells}")
+        print(f"  risk-coverage {key} (coverage: wrong share @ confidence): {cells}")
 
 
 def latency(service: AnswerService, files: list[Path]) -> tuple[float, float, int]:
