@@ -54,7 +54,7 @@ async def test_how_to_apply_lists_the_grounds_and_offers_apply(harness: Harness)
     assert "How to apply for distance learning" in text
     for clause in ("clause 5.1.1", "clause 5.1.2", "clause 5.4.1", "clause 5.2.2"):
         assert clause in text, clause
-    assert "a parent or another legal representative" in text  # who may apply
+    assert "a parent or another legal representative" in text  # who may apply (5.2.2)
     assert "📝 Apply for distance learning" in harness.buttons(STUDENT_EN.id)
     row = await last_question(harness, STUDENT_EN)
     assert row.kind == "answer" and row.clauses[0] == "5.2.2"

@@ -736,9 +736,10 @@ class AnswerService:
                   "form to the head of the university ({cite}).").format(cite=self.cite("5.2.2"))
             )
         lines += [
-            _("The application is written in free form to the head of the university by the "
-              "student, a parent or another legal representative ({cite}), with the document "
-              "of the ground:").format(cite=self.cite("5.2.2")),
+            _("A transfer rests on the document of its ground. For camps, competitions, "
+              "contests and festivals the student, a parent or another legal representative "
+              "writes an application in free form to the head of the university ({cite}). The "
+              "grounds:").format(cite=self.cite("5.2.2")),
             self._grounds_list(),
             _("Press the button below to fill it in here: the bot prepares the statement and "
               "sends it to the university's staff."),
