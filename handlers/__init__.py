@@ -15,6 +15,10 @@ def get_routers() -> list[Router]:
     from handlers import applications, applications_staff, personal_data
 
     routers.append(applications_staff.create_router())
+    # 2b. issue 12: /unanswered (staff typing an answer, before the relay) and /offices
+    from handlers import offices, unanswered
+
+    routers += [unanswered.create_router(), offices.create_router()]
     # 1. helpdesk relay (an open ticket takes the student's messages before anything else)
     routers += [helpdesk.create_router(), helpdesk_staff.create_router()]
     # 2. applications wizard and staff decisions

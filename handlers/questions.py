@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks import AskPersonCallback, StartApplicationCallback
 from bot.db.base import utcnow
 from bot.db.models import Question, User
+from bot.db.models.faq import QueueReason
 from bot.menu import MENU_APPLY, MENU_ASK, MENU_HUMAN, MENU_LANGUAGE, MENU_REMINDERS, MENU_RULES
 from bot.metrics import metrics
 from bot.services.answers import (
@@ -26,6 +27,8 @@ from bot.services.answers import (
     AnswerKind,
     AnswerService,
 )
+from bot.services.faq import FaqService  # issue 12: FAQ and offices behind unsure answers
+from bot.services.unanswered import UnansweredService
 from handlers.rules import RulesCallback, clause_button
 
 MENU_ITEMS = (MENU_ASK, MENU_APPLY, MENU_RULES, MENU_REMINDERS, MENU_HUMAN, MENU_LANGUAGE)
@@ -113,7 +116,10 @@ def answer_keyboard(
                 )
             ]
         )
-    replied = answer.kind in (AnswerKind.ANSWER, AnswerKind.PROGRAMME, AnswerKind.UNSURE)
+    replied = answer.kind in (
+        AnswerKind.ANSWER, AnswerKind.PROGRAMME, AnswerKind.UNSURE, AnswerKind.FAQ,
+        AnswerKind.OFFICE,
+    )
     if replied:
         rows.append(
             [
@@ -121,7 +127,7 @@ def answer_keyboard(
                 _button("👎", AnswerCallback(action="down", q=question_id)),
             ]
         )
-    if replied or offer_person:
+    if replied or offer_person or answer.kind is AnswerKind.OUT_OF_SCOPE:  # no office: helpdesk
         rows.append([_button(_("🙋 Ask a person"), AskPersonCallback(question_id=question_id))])
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
@@ -139,16 +145,24 @@ def _not_a_menu_item(message: Message) -> bool:
 
 
 async def question(
-    message: Message, session: AsyncSession, db_user: User, answers: AnswerService, i18n: I18n
+    message: Message,
+    session: AsyncSession,
+    db_user: User,
+    answers: AnswerService,
+    i18n: I18n,
+    faq: FaqService,
+    unanswered: UnansweredService,
 ) -> None:
     text = message.text or ""
     lang = i18n.current_locale
     answer = await answers.ask(text, lang)
+    answer = await faq.resolve(text, lang, answer)  # issue 12: only unsure / not covered change
     repeated_low = False
     if answer.low_confidence:  # only then does the previous question matter
         previous = await previous_question(session, db_user.id)
         repeated_low = previous is not None and previous.kind in LOW_CONFIDENCE_KINDS
     row = await store_question(session, user_id=db_user.id, text=text, answer=answer)
+    await unanswered.record(session, row)  # issue 12: unsure / not covered -> the staff's queue
     # Stored before the reply goes out: the write lock (SQLite) and the row locks are not held
     # across the call to Telegram, and the question is kept even if that call fails.
     await session.commit()
@@ -239,7 +253,11 @@ async def show_clause(
 
 
 async def feedback(
-    callback: CallbackQuery, callback_data: AnswerCallback, session: AsyncSession, db_user: User
+    callback: CallbackQuery,
+    callback_data: AnswerCallback,
+    session: AsyncSession,
+    db_user: User,
+    unanswered: UnansweredService,
 ) -> None:
     row = await session.get(Question, callback_data.q)
     if row is None or row.user_id != db_user.id:
@@ -250,6 +268,7 @@ async def feedback(
     if row.feedback > 0:
         await callback.answer(_("Thank you! Glad it helped."))
     else:
+        await unanswered.record(session, row, reason=QueueReason.DISLIKED)  # issue 12
         await callback.answer(
             _("Thank you. Press «🙋 Ask a person» if you need a person to answer.")
         )

@@ -463,6 +463,9 @@ class _Analysis:
     features: dict[str, float]  # feature -> weight before idf
 
 
+_ANALYSED: dict[tuple[str, str], _Analysis] = {}  # see Analyzer.analyse_cached
+
+
 class Analyzer:
     """Turns a text into weighted features; Latin-typed kk/ru words are transliterated when the
     transliteration is a known word (``cyrillic`` prefixes) and the word is not English."""
@@ -479,13 +482,28 @@ class Analyzer:
         self.english = set(english)  # Latin words of the English texts
         self._en_stop = stopwords()["en"]
 
-    def learn(self, text: str) -> None:
-        """Add a text's words to the known vocabulary (call before analysing Latin input)."""
+    def learn(self, text: str, lang: str) -> None:
+        """Add a text's words to the known vocabulary (call before analysing Latin input).
+        Latin words count as English only in English texts: "jataqhana" in a Kazakh variant
+        is Kazakh typed in Latin letters."""
         for tok in tokenize(text):
             if tok.script == "cyr":
                 self.cyrillic.add(_prefix_key(tok.norm))
-            elif tok.script == "lat":
+            elif tok.script == "lat" and lang == "en":
                 self.english.add(tok.norm)
+
+    def analyse_cached(self, text: str, lang: str) -> _Analysis:
+        """``analyse`` for index documents. A text with no Latin word outside English reads the
+        same whatever the vocabulary, so its analysis is kept for the next rebuild."""
+        if lang != "en" and any(t.script == "lat" for t in tokenize(text)):
+            return self.analyse(text, lang)
+        key = (text, lang)
+        found = _ANALYSED.get(key)
+        if found is None:
+            found = self.analyse(text, lang)
+            if len(_ANALYSED) < 200_000:
+                _ANALYSED[key] = found
+        return found
 
     def words(self, text: str, lang: str | None = None) -> list[str]:
         out: list[str] = []
@@ -544,6 +562,23 @@ def _vector(
 # --- the FAQ index ----------------------------------------------------------------------------
 
 _SENTENCE = re.compile(r"(?<=[.;:!?])\s+|\n+")
+
+
+def _document_frequencies(
+    texts: tuple[tuple[str, str], ...], analyzer: Analyzer
+) -> tuple[int, dict[str, int]]:
+    df: dict[str, int] = defaultdict(int)
+    for lang, text in texts:
+        for feature in analyzer.analyse(text, lang).features:
+            df[feature] += 1
+    return len(texts), dict(df)
+
+
+@lru_cache(maxsize=1)
+def background_counts() -> tuple[int, dict[str, int]]:
+    """How many background documents there are, and each feature's count among them (once
+    per process: every rebuild of the index reuses them)."""
+    return _document_frequencies(background_texts(), Analyzer())
 
 
 @lru_cache(maxsize=1)
@@ -632,15 +667,15 @@ class FaqIndex:
         examples = list(examples)
         analyzer = analyzer or Analyzer()
         for entry in entries:
-            for _lang, text in entry.texts():
-                analyzer.learn(text)
+            for lang, text in entry.texts():
+                analyzer.learn(text, lang)
         for ex in examples:
-            analyzer.learn(ex.text)
+            analyzer.learn(ex.text, ex.lang)
         index = cls(analyzer)
         index.entries = entries
         index.examples = examples
         raw_docs: list[tuple[int, str, str, _Analysis]] = [
-            (i, lang, text, analyzer.analyse(text, lang))
+            (i, lang, text, analyzer.analyse_cached(text, lang))
             for i, entry in enumerate(entries)
             for lang, text in entry.texts()
         ]
@@ -652,11 +687,13 @@ class FaqIndex:
         for *_rest, analysis in raw_docs + raw_ex:
             for feature in analysis.features:
                 df[feature] += 1
-        extra = 0
-        for lang, text in background_texts() if background is None else background:
-            extra += 1
-            for feature in analyzer.analyse(text, lang).features:
-                df[feature] += 1
+        extra, background_df = (
+            background_counts()
+            if background is None
+            else _document_frequencies(tuple(background), Analyzer())
+        )
+        for feature, count in background_df.items():
+            df[feature] += count
         n = max(1, len(raw_docs) + len(raw_ex) + extra)
         index._idf = {f: math.log((n + 1) / (d + 1)) + 1.0 for f, d in df.items()}
         index._unseen = math.log(n + 1) + 1.0

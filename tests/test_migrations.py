@@ -57,4 +57,4 @@ def test_one_head() -> None:
 
     from bot.db.migrate import alembic_config
 
-    assert ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads() == ["0007"]
+    assert len(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()) == 1

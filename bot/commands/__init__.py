@@ -10,4 +10,5 @@ COMMAND_MODULES: list[str] = [
     "bot.commands.knowledge",
     "bot.commands.applications",
     "bot.commands.calendar",
+    "bot.commands.faq",  # issue 12
 ]

@@ -22,18 +22,23 @@ from bot.config import LANGUAGES, Settings
 def _service(settings: Settings) -> Any:
     from bot.i18n import make_i18n
     from bot.services.answers import AnswerService
+    from bot.services.faq import AnsweringWithFaq  # issue 12: the FAQ files, as the bot
 
-    return AnswerService(i18n=make_i18n(settings.default_language))
+    return AnsweringWithFaq(AnswerService(i18n=make_i18n(settings.default_language)))
 
 
 def _result(item_id: Any, answer: Any) -> dict[str, Any]:
-    return {
+    out = {
         "id": item_id,
         "clauses": list(answer.clauses),
         "confidence": round(float(answer.confidence), 4),
         "answer": answer.plain,
         "kind": str(answer.kind),
     }
+    for key in ("entry_key", "office_id"):  # issue 12: FAQ and office answers
+        if getattr(answer, key, None):
+            out[key.removesuffix("_key").removesuffix("_id")] = getattr(answer, key)
+    return out
 
 
 def _line_result(service: Any, line: str, default_lang: str) -> dict[str, Any]:

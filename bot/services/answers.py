@@ -105,6 +105,8 @@ class AnswerKind(StrEnum):
     OUT_OF_SCOPE = "out_of_scope"
     PROGRAMME = "programme"
     EMPTY = "empty"
+    FAQ = "faq"  # issue 12: an answer from the university FAQ (bot.services.faq), no clause
+    OFFICE = "office"  # issue 12: not covered; the office that handles it (bot.services.faq)
 
 
 LOW_CONFIDENCE_KINDS = frozenset({AnswerKind.UNSURE, AnswerKind.OUT_OF_SCOPE})

@@ -36,4 +36,12 @@ def build_services(
 
     services["broadcasts"] = BroadcastService(settings, sessionmaker)  # issue 5: delivery worker
     services["reminders"] = ReminderService(settings, sessionmaker, services["broadcasts"])
+    from bot.services.faq import FaqService
+    from bot.services.unanswered import UnansweredService
+
+    # issue 12: the FAQ and offices behind unsure answers; the unanswered-question loop
+    services["faq"] = FaqService(settings, sessionmaker, services["answers"])
+    services["unanswered"] = UnansweredService(
+        settings, sessionmaker, services["faq"], services["broadcasts"]
+    )
     return services
