@@ -72,6 +72,9 @@ def staff_help_text() -> str:
         "/calendar — the academic calendar for reminders\n"
         "/broadcast — a message to a group of students\n"
         "Applications are decided with the buttons under each card in the staff chat."
+    ) + "\n" + _(  # issue 12
+        "/unanswered — the questions I could not answer, grouped: answer each once for "
+        "everyone\n/offices — the offices I send students to (admins edit them)"
     )
 
 

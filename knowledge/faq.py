@@ -25,6 +25,7 @@ returns the office the question names most strongly, or None.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import defaultdict
@@ -68,8 +69,9 @@ _W_CONCEPT = 1.2
 _PREFIX = 5
 # Candidate generation: features in more than this share of the variants pick no candidates
 # (they still count in the score); at most this many variants are scored in full.
-_CANDIDATE_MAX_DF = 0.3
-_CANDIDATES = 60
+_CANDIDATE_MAX_DF = 0.1
+_CANDIDATES = 10  # entries scored in full
+_VARIANTS = 2  # of a candidate entry, the variants scored in full
 # An entry's score mixes its best variant's similarity with the similarity to all its variants
 # pooled (its centroid): one short variant sharing one rare word must not outrank an entry
 # whose variants, together, say what the question says.
@@ -637,19 +639,29 @@ class _Doc:
 
 
 class FaqIndex:
-    """Search over FAQ entries' question variants (and staff-taught clause examples)."""
+    """Search over FAQ entries' question variants (and staff-taught clause examples).
+
+    A question is scored in two steps so that thousands of entries stay fast: the words,
+    prefixes and concepts it shares with each entry's pooled variants (its centroid) pick the
+    ``_CANDIDATES`` most promising entries through an inverted index; then only those entries
+    are scored in full (every feature, trigrams included), their best variant and their
+    centroid together."""
 
     def __init__(self, analyzer: Analyzer) -> None:
         self.analyzer = analyzer
         self.entries: list[FaqEntry] = []
         self.examples: list[ClauseExample] = []
         self._docs: list[_Doc] = []
+        self._entry_docs: list[list[_Doc]] = []
+        # per entry: word/prefix/concept feature -> (its variant, weight) for the variants
+        # that have it
+        self._entry_features: list[dict[str, list[tuple[int, float]]]] = []
         self._ex_docs: list[_Doc] = []
         self._idf: dict[str, float] = {}
         self._unseen = 1.0
-        self._postings: dict[str, list[tuple[int, float]]] = {}
-        self._ex_postings: dict[str, list[tuple[int, float]]] = {}
         self._centroids: list[dict[str, float]] = []  # per entry
+        self._postings: dict[str, list[tuple[int, float]]] = {}  # over centroids
+        self._ex_postings: dict[str, list[tuple[int, float]]] = {}  # over example docs
 
     @classmethod
     def build(
@@ -666,8 +678,9 @@ class FaqIndex:
         entries = list(entries)
         examples = list(examples)
         analyzer = analyzer or Analyzer()
-        for entry in entries:
-            for lang, text in entry.texts():
+        texts = [entry.texts() for entry in entries]
+        for entry_texts in texts:
+            for lang, text in entry_texts:
                 analyzer.learn(text, lang)
         for ex in examples:
             analyzer.learn(ex.text, ex.lang)
@@ -676,8 +689,8 @@ class FaqIndex:
         index.examples = examples
         raw_docs: list[tuple[int, str, str, _Analysis]] = [
             (i, lang, text, analyzer.analyse_cached(text, lang))
-            for i, entry in enumerate(entries)
-            for lang, text in entry.texts()
+            for i, entry_texts in enumerate(texts)
+            for lang, text in entry_texts
         ]
         raw_ex = [
             (i, ex.lang, ex.text, analyzer.analyse(ex.text, ex.lang))
@@ -695,20 +708,28 @@ class FaqIndex:
         for feature, count in background_df.items():
             df[feature] += count
         n = max(1, len(raw_docs) + len(raw_ex) + extra)
+        unseen = math.log(n + 1) + 1.0
         index._idf = {f: math.log((n + 1) / (d + 1)) + 1.0 for f, d in df.items()}
-        index._unseen = math.log(n + 1) + 1.0
+        index._unseen = unseen
         index._docs = index._make_docs(raw_docs)
         index._ex_docs = index._make_docs(raw_ex)
-        index._postings = index._make_postings(index._docs)
-        index._ex_postings = index._make_postings(index._ex_docs)
+        index._entry_docs = [[] for _entry in entries]
+        index._entry_features = [defaultdict(list) for _entry in entries]
         pooled: list[dict[str, float]] = [defaultdict(float) for _entry in entries]
         for doc in index._docs:
+            position = len(index._entry_docs[doc.owner])
+            index._entry_docs[doc.owner].append(doc)
+            local = index._entry_features[doc.owner]
             bag = pooled[doc.owner]
             for feature, value in doc.vec.items():
                 bag[feature] += value
+                if feature[0] != "g":
+                    local[feature].append((position, value))
         for bag in pooled:
             norm = math.sqrt(sum(v * v for v in bag.values()))
             index._centroids.append({f: v / norm for f, v in bag.items()} if norm else {})
+        index._postings = _make_postings(index._centroids)
+        index._ex_postings = _make_postings([doc.vec for doc in index._ex_docs])
         return index
 
     def _make_docs(self, raw: list[tuple[int, str, str, _Analysis]]) -> list[_Doc]:
@@ -720,16 +741,6 @@ class FaqIndex:
             docs.append(_Doc(owner, lang, text, vec))
         return docs
 
-    @staticmethod
-    def _make_postings(docs: list[_Doc]) -> dict[str, list[tuple[int, float]]]:
-        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        for i, doc in enumerate(docs):
-            for feature, value in doc.vec.items():
-                if feature[0] != "g":  # trigrams only score, they never pick candidates
-                    postings[feature].append((i, value))
-        cap = max(50, int(_CANDIDATE_MAX_DF * max(1, len(docs))))
-        return {f: p for f, p in postings.items() if len(p) <= cap}
-
     def __len__(self) -> int:
         return len(self.entries)
 
@@ -737,53 +748,53 @@ class FaqIndex:
         vec, norm = _vector(self.analyzer.analyse(text, lang), self._idf, self._unseen)
         return {f: v / norm for f, v in vec.items()} if norm > 0 else {}
 
-    def _scored(
-        self,
-        query: dict[str, float],
-        docs: list[_Doc],
-        postings: dict[str, list[tuple[int, float]]],
-    ) -> list[tuple[float, int]]:
+    @staticmethod
+    def _candidates(
+        query: dict[str, float], postings: dict[str, list[tuple[int, float]]], k: int
+    ) -> list[int]:
         partial: dict[int, float] = defaultdict(float)
         for feature, weight in query.items():
-            for doc, value in postings.get(feature, ()):
-                partial[doc] += weight * value
-        if not partial:
-            return []
-        candidates = sorted(partial, key=partial.__getitem__, reverse=True)[:_CANDIDATES]
-        out = []
-        for i in candidates:
-            vec = docs[i].vec
-            score = 0.0
-            for feature, weight in query.items():
-                found = vec.get(feature)
-                if found is not None:
-                    score += weight * found
-            out.append((score, i))
-        out.sort(reverse=True)
-        return out
+            found = postings.get(feature)
+            if found:
+                for owner, value in found:
+                    partial[owner] += weight * value
+        if len(partial) <= k:
+            return list(partial)
+        return heapq.nlargest(k, partial, key=partial.__getitem__)
 
     def match(self, question: str, lang: str | None = None, k: int = 3) -> list[FaqMatch]:
         """The best ``k`` entries, one each, best first (empty when nothing shares a word)."""
         query = self.query_vector(question, lang)
-        if not query or not self._docs:
+        if not query or not self.entries:
             return []
-        best: dict[int, tuple[float, _Doc]] = {}
-        for score, i in self._scored(query, self._docs, self._postings):
-            doc = self._docs[i]
-            if doc.owner not in best:
-                best[doc.owner] = (score, doc)
-        mixed: dict[int, tuple[float, _Doc]] = {}
-        for owner, (score, doc) in best.items():
-            centroid = self._centroids[owner]
-            pooled = sum(w * centroid.get(f, 0.0) for f, w in query.items())
-            mixed[owner] = (_W_VARIANT * score + _W_CENTROID * pooled, doc)
-        ranked = sorted(mixed.items(), key=lambda kv: -kv[1][0])[: max(k, 2)]
+        scored: list[tuple[float, int, _Doc]] = []
+        keys = [(f, w) for f, w in query.items() if f[0] != "g"]
+        for owner in self._candidates(query, self._postings, _CANDIDATES):
+            # the variants sharing the most words, prefixes and concepts are scored in full
+            local = self._entry_features[owner]
+            partial: dict[int, float] = defaultdict(float)
+            for feature, weight in keys:
+                for position, value in local.get(feature, ()):
+                    partial[position] += weight * value
+            docs = self._entry_docs[owner]
+            chosen = heapq.nlargest(_VARIANTS, partial, key=partial.__getitem__) or range(
+                min(_VARIANTS, len(docs))
+            )
+            best, best_doc = -1.0, None
+            for position in chosen:
+                doc = docs[position]
+                score = _dot(query, doc.vec)
+                if score > best:
+                    best, best_doc = score, doc
+            if best_doc is None:
+                continue
+            pooled = _dot(query, self._centroids[owner])
+            scored.append((_W_VARIANT * best + _W_CENTROID * pooled, owner, best_doc))
+        scored.sort(key=lambda item: (-item[0], item[1]))
         out = []
-        for n, (owner, (score, doc)) in enumerate(ranked):
-            other = (
-                ranked[1][1][0]
-                if n == 0 and len(ranked) > 1
-                else (ranked[0][1][0] if n > 0 else 0.0)
+        for n, (score, owner, doc) in enumerate(scored[: max(k, 2)]):
+            other = scored[1][0] if n == 0 and len(scored) > 1 else (
+                scored[0][0] if n > 0 else 0.0
             )
             out.append(
                 FaqMatch(
@@ -801,19 +812,40 @@ class FaqIndex:
         if not self._ex_docs:
             return None
         query = self.query_vector(question, lang)
-        scored = self._scored(query, self._ex_docs, self._ex_postings) if query else []
-        if not scored:
+        if not query:
             return None
-        score, i = scored[0]
-        example = self.examples[self._ex_docs[i].owner]
-        return ClauseMatch(example.clause_id, round(min(1.0, score), 4), example.text)
+        best, best_doc = 0.0, None
+        for i in self._candidates(query, self._ex_postings, _CANDIDATES):
+            score = _dot(query, self._ex_docs[i].vec)
+            if score > best:
+                best, best_doc = score, self._ex_docs[i]
+        if best_doc is None:
+            return None
+        example = self.examples[best_doc.owner]
+        return ClauseMatch(example.clause_id, round(min(1.0, best), 4), example.text)
 
     def similarity(self, a: str, b: str) -> float:
         """Cosine similarity of two questions (grouping the unanswered questions)."""
-        va, vb = self.query_vector(a), self.query_vector(b)
-        if len(va) > len(vb):
-            va, vb = vb, va
-        return sum(w * vb.get(f, 0.0) for f, w in va.items())
+        return _dot(self.query_vector(a), self.query_vector(b))
+
+
+def _dot(a: Mapping[str, float], b: Mapping[str, float]) -> float:
+    if len(a) > len(b):
+        a, b = b, a
+    get = b.get
+    return sum(value * get(feature, 0.0) for feature, value in a.items())
+
+
+def _make_postings(vectors: list[dict[str, float]]) -> dict[str, list[tuple[int, float]]]:
+    """Words, prefixes and concepts -> (vector, weight); trigrams only score, and a feature in
+    more than ``_CANDIDATE_MAX_DF`` of the vectors picks no candidates (it still scores)."""
+    postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for i, vec in enumerate(vectors):
+        for feature, value in vec.items():
+            if feature[0] != "g":
+                postings[feature].append((i, value))
+    cap = max(50, int(_CANDIDATE_MAX_DF * max(1, len(vectors))))
+    return {f: p for f, p in postings.items() if len(p) <= cap}
 
 
 # --- office routing ---------------------------------------------------------------------------
