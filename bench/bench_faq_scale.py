@@ -15,9 +15,11 @@ is then timed, in this process, through:
   (``answer_over_confident``), so the FAQ's cost is always in the figure;
 * ``FAQ match``: ``FaqIndex.match`` alone.
 
-It prints median, p99 and max in milliseconds (the median of ``--repeat`` runs of each) next
-to the same figures with the shipped FAQ alone, the baseline, plus the time to build the index
-(a rebuild happens in every process when staff publish an entry). The target is p99 < 10 ms.
+It prints median and p99 in milliseconds (the median of ``--repeat`` runs of each), in wall
+time and in this thread's CPU time (on a shared, loaded machine the wall-time tail is mostly
+waiting for a CPU), next to the same figures with the shipped FAQ alone, the baseline, plus
+the time to build the index (a rebuild happens in every process when staff publish an
+entry). The target is p99 < 10 ms.
 """
 
 from __future__ import annotations
@@ -90,12 +92,12 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def timed(questions: list[tuple[str, str]], fn: object) -> list[float]:
+def timed(questions: list[tuple[str, str]], fn: object, clock: object) -> list[float]:
     out = []
     for question, lang in questions:
-        start = time.perf_counter()
+        start = clock()  # type: ignore[operator]
         fn(question, lang)  # type: ignore[operator]
-        out.append((time.perf_counter() - start) * 1000)
+        out.append((clock() - start) * 1000)  # type: ignore[operator]
     return out
 
 
@@ -111,21 +113,26 @@ def measure(
 
     figures: dict[str, list[float]] = {}
     for name, fn in (("answer path", path), ("FAQ match", match)):
-        timed(questions[:20], fn)  # warm caches (stems, typo fixes)
-        runs = [timed(questions, fn) for _ in range(repeat)]
-        for stat, pick in (
-            ("median", statistics.median),
-            ("p99", lambda v: percentile(v, 0.99)),
-            ("max", max),
-        ):
-            figures.setdefault(f"{name} {stat}", []).extend([pick(r) for r in runs])
+        timed(questions[:20], fn, time.perf_counter)  # warm caches (stems, typo fixes)
+        for clock_name, clock in (("wall", time.perf_counter), ("cpu", time.thread_time)):
+            runs = [timed(questions, fn, clock) for _ in range(repeat)]
+            for stat, pick in (
+                ("median", statistics.median),
+                ("p99", lambda v: percentile(v, 0.99)),
+                ("max", max),
+            ):
+                figures.setdefault(f"{name} {clock_name} {stat}", []).extend(
+                    [pick(r) for r in runs]
+                )
     result = {k: statistics.median(v) for k, v in figures.items()}
-    print(
-        f"  {label:<34} answer path: median {result['answer path median']:.2f} ms, "
-        f"p99 {result['answer path p99']:.2f} ms, max {result['answer path max']:.2f} ms | "
-        f"FAQ match: median {result['FAQ match median']:.2f} ms, "
-        f"p99 {result['FAQ match p99']:.2f} ms"
-    )
+    for clock_name in ("wall", "cpu"):
+        print(
+            f"  {label:<30} {clock_name:>4}: answer path median "
+            f"{result[f'answer path {clock_name} median']:.2f} ms, p99 "
+            f"{result[f'answer path {clock_name} p99']:.2f} ms | FAQ match median "
+            f"{result[f'FAQ match {clock_name} median']:.2f} ms, p99 "
+            f"{result[f'FAQ match {clock_name} p99']:.2f} ms"
+        )
     return result
 
 
@@ -161,13 +168,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{rebuilt:.1f} s (texts already analysed)"
     )
     big = measure(f"{len(entries)} entries", faq, answers, questions, args.repeat)
-    ratio = big["answer path p99"] / max(base["answer path p99"], 1e-9)
-    verdict = "meets" if big["answer path p99"] < 10 else "MISSES"
-    print(
-        f"  p99 of the answer path with {len(entries)} entries: "
-        f"{big['answer path p99']:.2f} ms ({ratio:.2f}x the baseline); {verdict} the "
-        f"10 ms target"
-    )
+    for clock_name in ("wall", "cpu"):
+        p99 = big[f"answer path {clock_name} p99"]
+        ratio = p99 / max(base[f"answer path {clock_name} p99"], 1e-9)
+        verdict = "meets" if p99 < 10 else "MISSES"
+        print(
+            f"  p99 of the answer path with {len(entries)} entries ({clock_name} time): "
+            f"{p99:.2f} ms ({ratio:.2f}x the baseline); {verdict} the 10 ms target"
+        )
     return 0
 
 

@@ -254,3 +254,12 @@ async def test_a_group_answered_meanwhile_is_not_answered_twice(harness: Harness
     await staff_click(h, "✅", STAFF)  # the old preview's button again
     assert "уже обработана" in " ".join(h.alerts()) + staff_texts(h)[-1]
     assert len([g for g in await rows(h, UnansweredGroup) if g.status == "answered"]) == 1
+
+
+async def test_staff_help_lists_unanswered_and_offices(harness: Harness) -> None:
+    h = harness
+    await make_staff(h, STAFF)
+    await h.send("/help", user=STAFF)
+    assert "/unanswered" in h.last_text(STAFF.id) and "/offices" in h.last_text(STAFF.id)
+    await h.send("/help", user=STUDENT_EN)
+    assert "/unanswered" not in h.last_text(STUDENT_EN.id)

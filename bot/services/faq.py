@@ -189,6 +189,10 @@ class FaqService:
         version = await self.current_version()
         if version == self._loaded and not force:
             return False
+        if self._lock.locked() and not force and self._loaded is not None:
+            # another update of this process is rebuilding the index: answer from the current
+            # snapshot rather than wait (a rebuild of thousands of entries takes seconds)
+            return False
         async with self._lock:
             if version == self._loaded and not force:
                 return False
