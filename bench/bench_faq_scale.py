@@ -102,7 +102,10 @@ def timed(questions: list[tuple[str, str]], fn: object, clock: object) -> list[f
 
 
 def measure(
-    label: str, faq: FaqService, answers: AnswerService, questions: list[tuple[str, str]],
+    label: str,
+    faq: FaqService,
+    answers: AnswerService,
+    questions: list[tuple[str, str]],
     repeat: int,
 ) -> dict[str, float]:
     def path(question: str, lang: str) -> object:

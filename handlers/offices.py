@@ -32,6 +32,10 @@ _TELEGRAM = re.compile(r"^(@[A-Za-z0-9_]{4,32}|https://t\.me/[A-Za-z0-9_/+]{4,64
 _WEBSITE = re.compile(r"^https?://[^\s<>\"]{3,200}$")
 
 
+def _esc(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
 class OfficeCallback(CallbackData, prefix="ofc"):
     action: str  # list, show, edit
     office: str = ""
@@ -68,27 +72,23 @@ def _unknown() -> str:
 
 
 def office_card(office: Office, lang: str) -> str:
-    lines = [f"<b>{html.escape(office.name_in(lang))}</b> · <code>{office.id}</code>"]
+    lines = [f"<b>{_esc(office.name_in(lang))}</b> · <code>{office.id}</code>"]
     for code in ("kk", "ru", "en"):
         value = office.name.get(code)
-        lines.append(
-            f"{field_label('name.' + code)}: {html.escape(value) if value else _unknown()}"
-        )
+        lines.append(f"{field_label('name.' + code)}: {_esc(value) if value else _unknown()}")
     if office.topics:
-        lines.append(_("Handles: {topics}").format(topics=html.escape(", ".join(office.topics))))
+        lines.append(_("Handles: {topics}").format(topics=_esc(", ".join(office.topics))))
     for key in ("phone", "email", "telegram", "website"):
         value = office.contacts.get(key)
-        lines.append(
-            f"{field_label('contacts.' + key)}: {html.escape(value) if value else _unknown()}"
-        )
+        lines.append(f"{field_label('contacts.' + key)}: {_esc(value) if value else _unknown()}")
     for group, values in (("hours", office.hours), ("location", office.location)):
         for code in ("kk", "ru", "en"):
             value = values.get(code)
             lines.append(
-                f"{field_label(f'{group}.{code}')}: {html.escape(value) if value else _unknown()}"
+                f"{field_label(f'{group}.{code}')}: {_esc(value) if value else _unknown()}"
             )
     keywords = ", ".join(office.keywords)
-    lines.append(f"{field_label('keywords')}: {html.escape(keywords[:600]) or _unknown()}")
+    lines.append(f"{field_label('keywords')}: {_esc(keywords[:600]) or _unknown()}")
     return "\n".join(lines)
 
 
@@ -176,7 +176,7 @@ async def on_button(
             _(
                 "«{field}» of «{office}». {hint} Send - to clear it (students then see no such "
                 "line); /cancel keeps it."
-            ).format(field=field_label(key), office=html.escape(office.name_in(lang)), hint=hint),
+            ).format(field=field_label(key), office=_esc(office.name_in(lang)), hint=hint),
             reply_markup=ForceReply(selective=True),
         )
         return
@@ -228,7 +228,7 @@ async def on_value(
     try:
         office = await faq.set_office_field(session, office_id, key, value, updated_by=db_user.id)
     except FaqDataError as exc:
-        await message.answer(html.escape(str(exc)))
+        await message.answer(_esc(str(exc)))
         return
     await session.commit()
     await state.clear()

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import html
 import logging
+from datetime import datetime, tzinfo
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -80,11 +81,12 @@ def reason_label(reason: str) -> str:
     }.get(reason, reason)
 
 
-def _date(value: object) -> str:
-    return value.strftime("%d.%m.%Y %H:%M") if hasattr(value, "strftime") else "—"
+def _date(value: datetime, tz: tzinfo) -> str:
+    """Local time (``TIMEZONE``), as staff read the clock."""
+    return value.astimezone(tz).strftime("%d.%m.%Y %H:%M")
 
 
-def group_lines(summary: GroupSummary, number: int | None = None) -> list[str]:
+def group_lines(summary: GroupSummary, tz: tzinfo, number: int | None = None) -> list[str]:
     head = f"{number}. " if number is not None else ""
     lines = [
         head
@@ -92,8 +94,8 @@ def group_lines(summary: GroupSummary, number: int | None = None) -> list[str]:
             title=html.escape(summary.title[:120]),
             count=summary.count,
             languages=", ".join(summary.languages),
-            first=_date(summary.first_at),
-            last=_date(summary.last_at),
+            first=_date(summary.first_at, tz),
+            last=_date(summary.last_at, tz),
         )
     ]
     for lang, text in summary.examples:
@@ -123,7 +125,7 @@ async def show_list(
     ]
     builder = InlineKeyboardBuilder()
     for i, summary in enumerate(groups, start=page * GROUPS_PER_PAGE + 1):
-        lines += group_lines(summary, i)
+        lines += group_lines(summary, unanswered.settings.tz, i)
         lines.append("")
         builder.button(
             text=str(i),
@@ -170,7 +172,7 @@ def card_keyboard(group_id: int, page: int) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def card_text(summary: GroupSummary) -> str:
+def card_text(summary: GroupSummary, tz: tzinfo) -> str:
     reasons = " · ".join(
         f"{reason_label(r)} {n}" for r, n in sorted(summary.reasons.items(), key=lambda x: -x[1])
     )
@@ -179,7 +181,7 @@ def card_text(summary: GroupSummary) -> str:
             id=summary.id, count=summary.count, languages=", ".join(summary.languages)
         ),
         _("First asked {first} · last {last}").format(
-            first=_date(summary.first_at), last=_date(summary.last_at)
+            first=_date(summary.first_at, tz), last=_date(summary.last_at, tz)
         ),
         _("Why it is here: {reasons}").format(reasons=reasons),
         _("Examples:"),
@@ -203,7 +205,6 @@ async def on_button(
     faq: FaqService,
     answers: AnswerService,
     i18n: I18n,
-    bot: Bot,
 ) -> None:
     if not has_role(db_user, Role.STAFF):
         await _refuse(callback)
@@ -232,7 +233,8 @@ async def on_button(
     await callback.answer()
     if action == "open":
         await message.answer(
-            card_text(summary), reply_markup=card_keyboard(summary.id, callback_data.page)
+            card_text(summary, unanswered.settings.tz),
+            reply_markup=card_keyboard(summary.id, callback_data.page),
         )
     elif action == "answer":
         await state.set_state(None)
@@ -384,11 +386,12 @@ async def preview(
     i18n: I18n,
 ) -> None:
     lang = i18n.current_locale
+    questions: dict[str, str] = {}
+    for example_lang, text in summary.examples:
+        questions.setdefault(example_lang, text)
     draft = FaqEntry(
         key="draft",
-        question={summary.examples[0][0]: summary.title}
-        if summary.examples
-        else {"en": summary.title},
+        question=questions or {"en": summary.title},
         answer=dict(texts),
         office=office,
         to_confirm=False,

@@ -601,7 +601,6 @@ def background_texts() -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-
 @dataclass(frozen=True, slots=True)
 class FaqMatch:
     """The best entry for a question: its cosine similarity (0..1), the margin over the best
@@ -793,8 +792,8 @@ class FaqIndex:
         scored.sort(key=lambda item: (-item[0], item[1]))
         out = []
         for n, (score, owner, doc) in enumerate(scored[: max(k, 2)]):
-            other = scored[1][0] if n == 0 and len(scored) > 1 else (
-                scored[0][0] if n > 0 else 0.0
+            other = (
+                scored[1][0] if n == 0 and len(scored) > 1 else (scored[0][0] if n > 0 else 0.0)
             )
             out.append(
                 FaqMatch(

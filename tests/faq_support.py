@@ -49,8 +49,13 @@ async def not_covered_harness(database_url: str, **settings: Any) -> Harness:
     """A harness whose clause search covers nothing; the FAQ and offices are the real ones."""
     real = load_knowledge()
     cfg = Settings(  # type: ignore[call-arg]
-        database_url=database_url, _env_file=None, redis_url=None, admin_ids=[9001],
-        staff_chat_id=STAFF_CHAT_ID, flood_limit=0, **settings,
+        database_url=database_url,
+        _env_file=None,
+        redis_url=None,
+        admin_ids=[9001],
+        staff_chat_id=STAFF_CHAT_ID,
+        flood_limit=0,
+        **settings,
     )
     ctx = await create_app_context(cfg)
     answers = AnswerService(

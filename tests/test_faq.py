@@ -71,9 +71,19 @@ def test_the_starter_faq_has_forty_entries_in_three_languages_with_known_offices
 def test_the_faq_covers_the_topics_the_regulation_touches_only_at_its_edges() -> None:
     tags = {tag for entry in load_faq_files() for tag in entry.tags}
     for topic in (
-        "academic mobility", "MOOC recognition", "proctoring technology", "plagiarism checks",
-        "Platonus", "transfer", "tuition fees", "dormitory", "reinstatement", "ECTS",
-        "academic debt", "summer semester", "temporary registration",
+        "academic mobility",
+        "MOOC recognition",
+        "proctoring technology",
+        "plagiarism checks",
+        "Platonus",
+        "transfer",
+        "tuition fees",
+        "dormitory",
+        "reinstatement",
+        "ECTS",
+        "academic debt",
+        "summer semester",
+        "temporary registration",
     ):
         assert topic in tags, topic
 
@@ -186,9 +196,7 @@ def test_not_covered_becomes_the_faq_answer_then_the_office_then_stays(faq: FaqS
     assert isinstance(faq_answer, FaqAnswer) and faq_answer.kind is AnswerKind.FAQ
     assert faq_answer.entry_key == "dorm-cost" and faq_answer.office_id == "housing"
     assert faq_answer.primary is None and faq_answer.suggestions == ()
-    routed = faq.consult(
-        "is the volleyball section free", "en", _answer(AnswerKind.OUT_OF_SCOPE)
-    )
+    routed = faq.consult("is the volleyball section free", "en", _answer(AnswerKind.OUT_OF_SCOPE))
     assert routed.kind is AnswerKind.OFFICE and routed.office_id == "student_affairs"  # type: ignore[attr-defined]
     assert "Regulation No. 066 does not cover this; Student Affairs" in routed.plain
     nothing = _answer(AnswerKind.OUT_OF_SCOPE)
@@ -247,24 +255,69 @@ def test_studentbot_ask_answers_as_the_bot(answers: AnswerService) -> None:
 
 # (kind, language, a question the FAQ answers, a question only an office handles, office name)
 OFF_TOPIC = [
-    ("fees", "en", "can i pay the tuition in instalments",
-     "who signs my payment receipt", "Accounting and Finance Office"),
-    ("dormitory", "kk", "жатақханаға қалай орналасамын",
-     "жатақханада кір жуатын машина бар ма", "Студенттер үйі"),
-    ("transfer / reinstatement", "en", "i was expelled last year, can i be reinstated",
-     "reinstatement order number", "Registrar's Office"),
-    ("academic mobility", "ru", "какие документы собрать для академической мобильности",
-     "кто координатор по мобильности на нашем факультете", "международного сотрудничества"),
-    ("ECTS", "en", "how many ECTS is one kazakh credit",
-     "ECTS grade letters on my diploma", "Registrar's Office"),
-    ("exam technology", "kk", "онлайн емтихан кезінде интернет үзіліп кетсе не болады",
-     "прокторинг бағдарламасы ашылмайды", "АКТ әзірлеу және дамыту орталығы"),
-    ("academic debt", "ru", "у меня академ задолженность что теперь будет",
-     "сколько хвостов можно иметь, задолженность по физкультуре", "Офис регистратора"),
-    ("summer semester", "en", "when does the summer semester start",
-     "summer semester group list", "Registrar's Office"),
-    ("temporary registration", "ru", "нужна ли временная регистрация если я из другого города",
-     "временная регистрация иностранного студента продление", "молодёжной политике"),
+    (
+        "fees",
+        "en",
+        "can i pay the tuition in instalments",
+        "who signs my payment receipt",
+        "Accounting and Finance Office",
+    ),
+    (
+        "dormitory",
+        "kk",
+        "жатақханаға қалай орналасамын",
+        "жатақханада кір жуатын машина бар ма",
+        "Студенттер үйі",
+    ),
+    (
+        "transfer / reinstatement",
+        "en",
+        "i was expelled last year, can i be reinstated",
+        "reinstatement order number",
+        "Registrar's Office",
+    ),
+    (
+        "academic mobility",
+        "ru",
+        "какие документы собрать для академической мобильности",
+        "кто координатор по мобильности на нашем факультете",
+        "международного сотрудничества",
+    ),
+    (
+        "ECTS",
+        "en",
+        "how many ECTS is one kazakh credit",
+        "ECTS grade letters on my diploma",
+        "Registrar's Office",
+    ),
+    (
+        "exam technology",
+        "kk",
+        "онлайн емтихан кезінде интернет үзіліп кетсе не болады",
+        "прокторинг бағдарламасы ашылмайды",
+        "АКТ әзірлеу және дамыту орталығы",
+    ),
+    (
+        "academic debt",
+        "ru",
+        "у меня академ задолженность что теперь будет",
+        "сколько хвостов можно иметь, задолженность по физкультуре",
+        "Офис регистратора",
+    ),
+    (
+        "summer semester",
+        "en",
+        "when does the summer semester start",
+        "summer semester group list",
+        "Registrar's Office",
+    ),
+    (
+        "temporary registration",
+        "ru",
+        "нужна ли временная регистрация если я из другого города",
+        "временная регистрация иностранного студента продление",
+        "молодёжной политике",
+    ),
 ]
 
 

@@ -75,9 +75,12 @@ def test_import_then_export_round_trips_and_a_bad_file_changes_nothing(
     code, out, _err = run(["faq", "import", str(path)], capsys)
     assert "imported 1 entries and 0 new clause examples" in out
     # a file with one bad entry: refused whole, with where and why
-    bad = {"entries": [NEW["entries"][0] | {"id": "other"}, {"id": "x2", "office": "nowhere",
-                                                            "answer": {"en": "a"},
-                                                            "question": {"en": "q"}}]}
+    bad = {
+        "entries": [
+            NEW["entries"][0] | {"id": "other"},
+            {"id": "x2", "office": "nowhere", "answer": {"en": "a"}, "question": {"en": "q"}},
+        ]
+    }
     path.write_text(yaml.safe_dump(bad, allow_unicode=True), encoding="utf-8")
     code, _out, err = run(["faq", "import", str(path)], capsys)
     assert code == 1 and "unknown office 'nowhere'" in err and "nothing was imported" in err

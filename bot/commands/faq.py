@@ -98,9 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sub = faq.add_subparsers(dest="faq_command", metavar="FAQ_COMMAND", required=True)
     exp = sub.add_parser("export", help="write the database's FAQ entries as YAML")
     exp.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
-    exp.add_argument(
-        "--all", action="store_true", help="also the entries of knowledge/faq/*.yaml"
-    )
+    exp.add_argument("--all", action="store_true", help="also the entries of knowledge/faq/*.yaml")
     exp.set_defaults(func=cmd_export)
     imp = sub.add_parser("import", help="add or replace FAQ entries from a YAML file")
     imp.add_argument("file", metavar="FILE")

@@ -600,9 +600,7 @@ class AnsweringWithFaq:
 
     def __init__(self, answers: AnswerService, *, answer_over_confident: bool = False) -> None:
         self.answers = answers
-        self.faq = FaqService(
-            None, None, answers, answer_over_confident=answer_over_confident
-        )
+        self.faq = FaqService(None, None, answers, answer_over_confident=answer_over_confident)
 
     def answer(self, question: str, lang: str) -> Answer:
         return self.faq.consult(question, lang, self.answers.answer(question, lang))
