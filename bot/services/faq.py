@@ -12,6 +12,13 @@ The interface the answer path uses (and the clause search will merge with, "one 
   «FAQ · <office>», never as a clause), or for ``out_of_scope`` the office that handles it
   (``AnswerKind.OFFICE``: "Regulation No. 066 does not cover this; <office> handles it").
 
+For "one index" later: the documents are ``FaqService.snapshot.entries`` (``FaqEntry.texts()``
+gives every (language, question) pair, ``FaqEntry.clauses`` the clauses an entry names) and
+``snapshot.index.examples`` (``ClauseExample``: questions staff marked "answered by clause X",
+a bank of example questions per clause); ``consult`` is the one place the answer path changes,
+and ``AnswerKind.FAQ`` / ``OFFICE`` answers carry the search's ranking in ``clauses`` (for the
+log and the evaluation) but cite none of it (``primary`` is None).
+
 Data: the YAML files (``knowledge/faq/*.yaml``, ``knowledge/data/offices.yaml``) and the
 database (staff-made and imported entries, the admins' office overlay, taught clause examples).
 Each process holds one immutable snapshot (index, router, offices) and, before consulting it,
