@@ -156,7 +156,8 @@ async def question(
     text = message.text or ""
     lang = i18n.current_locale
     answer = await answers.ask(text, lang)
-    answer = await faq.resolve(text, lang, answer)  # issue 12: only unsure / not covered change
+    # issue 12: the FAQ and the offices; only an unsure or not-covered answer changes
+    answer = await faq.resolve(text, lang, answer, session=session)
     repeated_low = False
     if answer.low_confidence:  # only then does the previous question matter
         previous = await previous_question(session, db_user.id)

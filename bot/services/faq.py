@@ -188,12 +188,13 @@ class FaqService:
         async with self.sessionmaker() as own:
             return await self.current_version(own)
 
-    async def refresh(self, *, force: bool = False) -> bool:
-        """Reload the database part when another process (or this one) changed it. Without a
-        database (``studentbot ask``, the evaluation) the files alone are the FAQ."""
+    async def refresh(self, session: AsyncSession | None = None, *, force: bool = False) -> bool:
+        """Reload the database part when another process (or this one) changed it; the version
+        is read in ``session`` when given (the update's own). Without a database (``studentbot
+        ask``, the evaluation) the files alone are the FAQ."""
         if self.sessionmaker is None:
             return False
-        version = await self.current_version()
+        version = await self.current_version(session)
         if version == self._loaded and not force:
             return False
         if self._lock.locked() and not force and self._loaded is not None:
@@ -280,12 +281,14 @@ class FaqService:
         route = self.snapshot.router.route(question, lang)
         return route.office if route is not None else None
 
-    async def resolve(self, question: str, lang: str, answer: Answer) -> Answer:
+    async def resolve(
+        self, question: str, lang: str, answer: Answer, *, session: AsyncSession | None = None
+    ) -> Answer:
         """The hook: what the bot answers once the FAQ and the offices are consulted."""
         if not self._consults(answer):
             return answer
         try:
-            await self.refresh()
+            await self.refresh(session)
         except Exception:  # the database is down: answer from what this process has
             log.exception("FAQ refresh failed; answering from the loaded snapshot")
         return self.consult(question, lang, answer)
