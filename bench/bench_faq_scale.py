@@ -13,7 +13,8 @@ is then timed, in this process, through:
 * ``answer path``: what the bot's question handler runs, ``AnswerService.answer`` and then
   the FAQ hook (``FaqService.consult``), with the hook consulting the FAQ on every question
   (``answer_over_confident``), so the FAQ's cost is always in the figure;
-* ``FAQ match``: ``FaqIndex.match`` alone.
+* ``FAQ match``: ``FaqIndex.match`` alone;
+* ``clause path``: ``AnswerService.answer`` alone (no FAQ), for reference.
 
 It prints median and p99 in milliseconds (the median of ``--repeat`` runs of each), in wall
 time and in this thread's CPU time (on a shared, loaded machine the wall-time tail is mostly
@@ -114,8 +115,11 @@ def measure(
     def match(question: str, lang: str) -> object:
         return faq.snapshot.index.match(question, lang)
 
+    def clauses(question: str, lang: str) -> object:
+        return answers.answer(question, lang)
+
     figures: dict[str, list[float]] = {}
-    for name, fn in (("answer path", path), ("FAQ match", match)):
+    for name, fn in (("answer path", path), ("FAQ match", match), ("clause path", clauses)):
         timed(questions[:20], fn, time.perf_counter)  # warm caches (stems, typo fixes)
         for clock_name, clock in (("wall", time.perf_counter), ("cpu", time.thread_time)):
             runs = [timed(questions, fn, clock) for _ in range(repeat)]
@@ -134,7 +138,8 @@ def measure(
             f"{result[f'answer path {clock_name} median']:.2f} ms, p99 "
             f"{result[f'answer path {clock_name} p99']:.2f} ms | FAQ match median "
             f"{result[f'FAQ match {clock_name} median']:.2f} ms, p99 "
-            f"{result[f'FAQ match {clock_name} p99']:.2f} ms"
+            f"{result[f'FAQ match {clock_name} p99']:.2f} ms | clause path alone p99 "
+            f"{result[f'clause path {clock_name} p99']:.2f} ms"
         )
     return result
 
