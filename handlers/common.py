@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
@@ -33,7 +33,24 @@ def help_text() -> str:
     )
 
 
-async def start(message: Message, db_user: User, state: FSMContext) -> None:
+async def open_ticket_note(
+    message: Message, session: AsyncSession, db_user: User, helpdesk: HelpdeskService
+) -> None:
+    """While a request to the Helpdesk is open, say where typed text goes and how to leave."""
+    ticket = await helpdesk.open_ticket_of(session, db_user.id)
+    if ticket is not None:
+        from handlers.helpdesk import close_keyboard, still_open_notice
+
+        await message.answer(still_open_notice(ticket), reply_markup=close_keyboard(ticket.id))
+
+
+async def start(
+    message: Message,
+    db_user: User,
+    state: FSMContext,
+    session: AsyncSession,
+    helpdesk: HelpdeskService,
+) -> None:
     # /start leaves any wizard; say so when that throws away a half-filled application.
     dropped = (await state.get_state() or "").startswith("ApplyForm:") and bool(
         (await state.get_data()).get("done")
@@ -54,6 +71,7 @@ async def start(message: Message, db_user: User, state: FSMContext) -> None:
             + note,
             reply_markup=language_keyboard(),
         )
+        await open_ticket_note(message, session, db_user, helpdesk)
         return
     await message.answer(
         _("Hello, {name}! Ask me about distance learning and the online form of study.").format(
@@ -62,6 +80,7 @@ async def start(message: Message, db_user: User, state: FSMContext) -> None:
         + note,
         reply_markup=main_menu(),
     )
+    await open_ticket_note(message, session, db_user, helpdesk)
 
 
 def staff_help_text() -> str:
@@ -78,11 +97,14 @@ def staff_help_text() -> str:
     )
 
 
-async def show_help(message: Message, db_user: User) -> None:
+async def show_help(
+    message: Message, db_user: User, session: AsyncSession, helpdesk: HelpdeskService
+) -> None:
     text = help_text()
     if db_user.role in (Role.STAFF.value, Role.ADMIN.value):
         text += "\n\n" + staff_help_text()
     await message.answer(text, reply_markup=main_menu())
+    await open_ticket_note(message, session, db_user, helpdesk)
 
 
 async def choose_language(message: Message) -> None:
@@ -116,12 +138,27 @@ async def language_chosen(
                 await apply_resume(callback.message, state, applications)
 
 
-async def cancel(message: Message, state: FSMContext) -> None:
+async def cancel(
+    message: Message,
+    bot: Bot,
+    state: FSMContext,
+    session: AsyncSession,
+    db_user: User,
+    helpdesk: HelpdeskService,
+) -> None:
+    """/cancel leaves the wizard in hand; with none, it leaves an open Helpdesk request."""
+    ticket = await helpdesk.open_ticket_of(session, db_user.id)
     if await state.get_state() is None:
+        if ticket is not None:
+            from handlers.helpdesk import leave_ticket
+
+            await leave_ticket(message, bot, session, ticket, helpdesk)
+            return
         await message.answer(_("There is nothing to cancel."), reply_markup=main_menu())
         return
     await state.clear()
     await message.answer(_("Cancelled. What would you like to do?"), reply_markup=main_menu())
+    await open_ticket_note(message, session, db_user, helpdesk)
 
 
 async def ask_prompt(

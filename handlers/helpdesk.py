@@ -1,32 +1,42 @@
 """Student side of the helpdesk: open a ticket, talk to a person, close it and rate the answer.
 
-While a ticket is open this router takes everything the student sends (after /start, /help,
-/language and /cancel, which the common router answers first) and relays it to the staff chat.
+While a ticket is open, what the student types outside a wizard (text, photos, documents) is
+relayed to the staff chat and marked ✍ as sent; commands and the menu keep working as usual, and
+/cancel, /close or the button under the notice leave the request.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
-from aiogram.filters import Command, Filter
+from aiogram.filters import Command, Filter, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, TelegramObject
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    Message,
+    ReactionTypeEmoji,
+    ReplyParameters,
+    TelegramObject,
+)
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import AskPersonCallback
 from bot.db.models import User
-from bot.db.models.helpdesk import Ticket, TicketStatus, TicketTopic
+from bot.db.models.helpdesk import Direction, Ticket, TicketMessage, TicketStatus, TicketTopic
 from bot.i18n import use_locale
-from bot.menu import MENU_HUMAN, is_menu_item, main_menu, not_menu_item
+from bot.menu import MENU_ASK, MENU_HUMAN, is_menu_item, main_menu, not_menu_item
 from bot.services.helpdesk import (
     TOPIC_LABELS,
     HelpdeskError,
@@ -112,10 +122,31 @@ def rating_prompt() -> str:
     return _("How would you rate the help you received? Press 1 (poor) to 5 (excellent).")
 
 
+# The mark on each relayed message, and how long a pause makes the next one get a note too.
+SENT_MARK = "✍"
+NOTE_AFTER = timedelta(minutes=30)
+
+
 def open_notice(ticket: Ticket) -> str:
     return _(
-        "Request #{id} is open: a person from the Helpdesk will answer here. Everything you "
-        "send now goes to them, and I stay quiet until the request is closed."
+        "Request #{id} is open: a person from the Helpdesk will answer here. What you type now "
+        "goes to them, and I mark each message with ✍. Commands such as /rules or /apply still "
+        "work. To leave the request, send /cancel or press the button below."
+    ).format(id=ticket.id)
+
+
+def still_open_notice(ticket: Ticket) -> str:
+    """Said by /start, /help and /cancel (of a wizard) while a request is open."""
+    return _(
+        "Your request #{id} to the Helpdesk is open: what you type goes to a person, not to me. "
+        "/cancel or the button below leaves it."
+    ).format(id=ticket.id)
+
+
+def sent_note(ticket: Ticket) -> str:
+    return _(
+        "✍ Sent to the Helpdesk (request #{id}). A person will answer here; /cancel leaves "
+        "the request."
     ).format(id=ticket.id)
 
 
@@ -279,21 +310,60 @@ async def question_received(
 # An open ticket ------------------------------------------------------------------------------
 async def already_open(message: Message, ticket: Ticket) -> None:
     await message.answer(
-        _("Your request #{id} is already open. Just write here: a person will answer.").format(
-            id=ticket.id
-        ),
+        _(
+            "Your request #{id} is already open. Just write here: a person will answer. "
+            "/cancel leaves the request, and I answer your questions again."
+        ).format(id=ticket.id),
         reply_markup=close_keyboard(ticket.id),
+    )
+
+
+async def _needs_note(session: AsyncSession, helpdesk: HelpdeskService, ticket: Ticket) -> bool:
+    """A note goes with the first message of a turn: after a staff answer or a long pause."""
+    last = await session.scalar(
+        select(TicketMessage)
+        .where(TicketMessage.ticket_id == ticket.id)
+        .order_by(TicketMessage.id.desc())
+        .limit(1)
+    )
+    return (
+        last is None
+        or last.direction == Direction.FROM_STAFF.value
+        or helpdesk.now() - last.created_at > NOTE_AFTER
     )
 
 
 async def relay(
     message: Message, bot: Bot, session: AsyncSession, ticket: Ticket, helpdesk: HelpdeskService
 ) -> None:
+    note = await _needs_note(session, helpdesk, ticket)
     try:
         await helpdesk.relay_from_student(bot, session, ticket, message)
     except TelegramAPIError as exc:
         log.warning("ticket %s: could not relay to the staff chat: %s", ticket.id, exc)
         await message.answer(unreachable_text())
+        return
+    await mark_sent(message, bot, ticket, note=note)
+
+
+async def mark_sent(message: Message, bot: Bot, ticket: Ticket, *, note: bool) -> None:
+    """✍ on the student's message; the words too at a turn's start or if the mark failed."""
+    try:
+        await bot.set_message_reaction(
+            chat_id=message.chat.id,
+            message_id=message.message_id,
+            reaction=[ReactionTypeEmoji(emoji=SENT_MARK)],
+        )
+    except TelegramAPIError as exc:
+        log.info("ticket %s: could not mark a message as sent: %s", ticket.id, exc)
+        note = True
+    if note:
+        await message.answer(
+            sent_note(ticket),
+            reply_parameters=ReplyParameters(
+                message_id=message.message_id, allow_sending_without_reply=True
+            ),
+        )
 
 
 async def relay_edit(
@@ -332,6 +402,24 @@ async def close_command(
         _("Request #{id} is closed.").format(id=ticket.id), reply_markup=main_menu()
     )
     await message.answer(rating_prompt(), reply_markup=rating_keyboard(ticket.id))
+
+
+async def leave_ticket(
+    message: Message, bot: Bot, session: AsyncSession, ticket: Ticket, helpdesk: HelpdeskService
+) -> None:
+    """/cancel with nothing else to cancel: the student leaves the open request."""
+    user = await session.get(User, ticket.user_id)
+    assert user is not None
+    await _student_closes(bot, session, ticket, user, helpdesk)
+    await message.answer(
+        _(
+            "You left request #{id}; the Helpdesk was told. I answer your questions again, "
+            "and /human opens a new request."
+        ).format(id=ticket.id),
+        reply_markup=main_menu(),
+    )
+    if ticket.first_response_at is not None:  # someone answered: their help can be rated
+        await message.answer(rating_prompt(), reply_markup=rating_keyboard(ticket.id))
 
 
 async def close_button(
@@ -482,12 +570,15 @@ def create_router() -> Router:
     router.edited_message.filter(F.chat.type == "private")
     router.callback_query.filter(F.message.chat.type == "private")
 
-    # Open ticket first: nothing else answers the student while a person is on it.
+    # An open ticket: what the student types outside a wizard goes to the person on it;
+    # commands and the other menu buttons fall through to their routers and keep working.
     router.message.register(already_open, OpenTicket(), Command("human"))
     router.message.register(already_open, OpenTicket(), F.text == MENU_HUMAN)
-    router.message.register(already_open, OpenTicket(), is_menu_item)  # a tap is no message
+    router.message.register(already_open, OpenTicket(), F.text == MENU_ASK)
     router.message.register(close_command, OpenTicket(), Command("close"))
-    router.message.register(relay, OpenTicket())
+    router.message.register(
+        relay, OpenTicket(), StateFilter(None), ~F.text.startswith("/"), not_menu_item
+    )
     router.edited_message.register(relay_edit, OpenTicket())
 
     router.message.register(human_command, Command("human"))
