@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import LANGUAGES, Settings
 from bot.db.models import Role, User
 from bot.db.models.reminders import Broadcast, CuratorGroup
+from bot.edits import edit_or_send
 from bot.filters import RoleFilter, has_role
 from bot.i18n import LANGUAGE_NAMES
 from bot.services.broadcast import (
@@ -193,7 +194,7 @@ async def show_audience(
     )
     markup = await audience_keyboard(session, db_user, audience)
     if edit:
-        await message.edit_text(text, reply_markup=markup)
+        await edit_or_send(message, text, reply_markup=markup)
     else:
         await message.answer(text, reply_markup=markup)
 
@@ -324,7 +325,7 @@ async def send_pressed(
     assert isinstance(message, Message)
     if callback_data.action == "abort":
         await state.clear()
-        await message.edit_text(_("Broadcast cancelled, nothing was sent."))
+        await edit_or_send(message, _("Broadcast cancelled, nothing was sent."))
         return
     if callback_data.action == "schedule":
         await state.set_state(BroadcastForm.schedule)
@@ -457,7 +458,8 @@ async def cancel_pressed(
     await session.refresh(b)
     await callback.answer(_("Cancelled."))
     if isinstance(callback.message, Message):
-        await callback.message.edit_text(
+        await edit_or_send(
+            callback.message,
             broadcasts.progress_text(b, await counts(session, b.id), final=True)
         )
 

@@ -11,6 +11,7 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Role, User
+from bot.edits import edit_or_send
 from bot.menu import MENU_ASK, MENU_LANGUAGE, LanguageCallback, language_keyboard, main_menu
 from bot.services.applications import ApplicationService
 from bot.services.helpdesk import HelpdeskService
@@ -124,11 +125,13 @@ async def language_chosen(
         await callback.answer(_("This language is not available."), show_alert=True)
         return
     first_choice = db_user.language is None
+    # The choice is stored before anything is shown: a failed edit must not lose it.
     await UserRepository(session).set_language(db_user, callback_data.code)
+    await session.commit()
     with i18n.use_locale(callback_data.code):
         await callback.answer()
         if isinstance(callback.message, Message):
-            await callback.message.edit_text(_("Language: English"))
+            await edit_or_send(callback.message, _("Language: English"))
             text = help_text() if first_choice else _("Done. I will write in English now.")
             await callback.message.answer(text, reply_markup=main_menu())
             if (await state.get_state() or "").startswith("ApplyForm:"):

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Role, User
 from bot.db.models.reminders import CuratorGroup, GroupMember, StudentProfile
+from bot.edits import edit_or_send
 from bot.filters import RoleFilter
 from handlers.broadcast import STUDY_FORMS, form_name
 
@@ -232,7 +233,8 @@ async def profile_pressed(
     await session.flush()
     await callback.answer(_("Saved."))
     if isinstance(callback.message, Message):
-        await callback.message.edit_text(
+        await edit_or_send(
+            callback.message,
             await profile_text(session, db_user), reply_markup=profile_keyboard()
         )
 

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks import AskPersonCallback
 from bot.db.models import User
 from bot.db.models.helpdesk import Direction, Ticket, TicketMessage, TicketStatus, TicketTopic
+from bot.edits import edit_or_send
 from bot.i18n import use_locale
 from bot.menu import MENU_ASK, MENU_HUMAN, is_menu_item, main_menu, not_menu_item
 from bot.services.helpdesk import (
@@ -237,7 +238,8 @@ async def topic_chosen(
     await state.set_state(HelpdeskForm.question)
     await callback.answer()
     if isinstance(callback.message, Message):
-        await callback.message.edit_text(
+        await edit_or_send(
+            callback.message,
             _("Topic: {topic}").format(topic=str(TOPIC_LABELS[topic]))
         )
         await callback.message.answer(
@@ -486,13 +488,14 @@ async def rated(
         if await state.get_state() == RatingForm.comment.state:
             await state.clear()
         if isinstance(callback.message, Message):
-            await callback.message.edit_text(_("Thank you for your feedback!"))
+            await edit_or_send(callback.message, _("Thank you for your feedback!"))
         return
     # The FSM is left alone: what the student sends next is answered as usual. A comment is
     # taken only after they press «Add a comment» (comment_requested).
     await helpdesk.rate(session, ticket, callback_data.score)
     if isinstance(callback.message, Message):
-        await callback.message.edit_text(
+        await edit_or_send(
+            callback.message,
             _(
                 "Thank you! Your rating: {score} of 5. To add a comment for the Helpdesk, "
                 "press the button below."
@@ -532,7 +535,8 @@ async def comment_requested(
     await state.set_state(RatingForm.comment)
     await state.update_data(ticket_id=ticket.id)
     if isinstance(callback.message, Message):
-        await callback.message.edit_text(
+        await edit_or_send(
+            callback.message,
             _("Write your comment in one message. Changed your mind? Press Skip or send /cancel."),
             reply_markup=skip_keyboard(ticket.id),
         )

@@ -16,6 +16,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import User
+from bot.edits import edit_or_send
 from bot.factory import AppContext
 from bot.services.personal_data import PersonalDataRegistry
 
@@ -79,14 +80,15 @@ async def forget_answer(
     if not callback_data.confirm:
         await state.clear()
         if message is not None:
-            await message.edit_text(_("Nothing was deleted."))
+            await edit_or_send(message, _("Nothing was deleted."))
         return
     # The FSM storage has its own session: clear it before this session takes write locks.
     await state.clear()
     await personal_data.erase(session, db_user.id, app.services.values())
     await session.commit()
     if message is not None:
-        await message.edit_text(
+        await edit_or_send(
+            message,
             _("Your data is deleted. If you write again, I will start from a clean slate.")
         )
 

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Role, User
 from bot.db.models.reminders import CalendarEvent, EventKind
+from bot.edits import edit_or_send
 from bot.filters import RoleFilter
 from bot.menu import MENU_REMINDERS
 from bot.services.calendar import CalendarImportError, content_deadline, parse_calendar
@@ -138,7 +139,7 @@ async def toggle(
     await callback.answer(_("On.") if now_on else _("Off."))
     if isinstance(callback.message, Message):
         text, markup = await reminders_view(session, db_user, reminders)
-        await callback.message.edit_text(text, reply_markup=markup)
+        await edit_or_send(callback.message, text, reply_markup=markup)
 
 
 # Staff: the calendar --------------------------------------------------------------------------
@@ -290,7 +291,7 @@ async def show_page(
     if isinstance(callback.message, Message):
         text, markup = await calendar_view(session, reminders, page)
         try:
-            await callback.message.edit_text(text, reply_markup=markup)
+            await edit_or_send(callback.message, text, reply_markup=markup)
         except TelegramBadRequest as exc:  # a second press of the same page button
             if "not modified" not in str(exc):
                 raise
@@ -341,7 +342,8 @@ async def calendar_pressed(
                 callback_data=CalendarCallback(action="keep", event_id=event.id, page=page),
             )
             builder.adjust(2)
-            await callback.message.edit_text(
+            await edit_or_send(
+                callback.message,
                 _("Delete «{title}» ({dates}) and its planned reminders ({n})?").format(
                     title=html.escape(title), dates=event_dates(event), n=planned
                 ),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
@@ -13,6 +12,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.edits import edit_or_send
 from bot.menu import MENU_RULES
 from bot.services.answers import AnswerService, parse_clause_id
 from knowledge.regulation import Clause
@@ -184,11 +184,7 @@ async def navigate(
         return
     await callback.answer()
     if isinstance(callback.message, Message):
-        try:
-            await callback.message.edit_text(text, reply_markup=markup)
-        except TelegramBadRequest as exc:
-            if "not modified" not in str(exc):
-                raise
+        await edit_or_send(callback.message, text, reply_markup=markup)
 
 
 def create_router() -> Router:
