@@ -103,9 +103,8 @@ async def test_the_mark_falls_back_to_words_when_reactions_fail(harness: Harness
     await make_staff(h)
     await open_ticket(h, user, "Вопрос про LMS", "Техническ")
     await h.send("Первое", user=user)
-    h.session.fail_next(
-        "setMessageReaction", TelegramBadRequest(method=Method(chat_id=1, message_id=1), message="x")
-    )
+    refused = TelegramBadRequest(method=Method(chat_id=1, message_id=1), message="no reactions")
+    h.session.fail_next("setMessageReaction", refused)
     calls = await h.send("Второе", user=user)
     assert copies_to_staff(calls) and of(calls, SendMessage, user.id)
 

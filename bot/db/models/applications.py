@@ -34,6 +34,8 @@ class ApplicationStatus(enum.StrEnum):
 
 class Application(Base):
     __tablename__ = "applications"
+    # The reference (DL-2026-00042) is the id: SQLite must not hand out an erased one again.
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     # NULL once the applicant used /forget while the office still reviews it (anonymised).

@@ -34,6 +34,8 @@ class User(Base):
     telegram_language: Mapped[str | None] = mapped_column(String(16))
     role: Mapped[str] = mapped_column(String(16), default=Role.STUDENT.value, index=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # "role:lang" of the Telegram command menu set for this user's chat; None: the default one.
+    commands_menu: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -35,6 +35,8 @@ class Direction(enum.StrEnum):
 
 class Ticket(Base):
     __tablename__ = "helpdesk_tickets"
+    # Ticket numbers are shown to people: SQLite must not hand out an erased one again.
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(
