@@ -70,9 +70,37 @@ async def cmd_grant(args: argparse.Namespace, settings: Settings) -> int:
             user = await UserRepository(session).set_role(args.user_id, Role(args.role))
             await session.commit()
             print(f"user {user.id} is now {user.role}")
+            print(await _refresh_command_menu(settings, user))
+            await session.commit()
     finally:
         await engine.dispose()
     return 0
+
+
+async def _refresh_command_menu(settings: Settings, user: Any) -> str:
+    """With a token, the user's Telegram command menu shows their new role at once."""
+    if settings.bot_token is None or not settings.bot_token.get_secret_value().strip():
+        return "their command menu follows on their next message to the bot"
+    from aiogram import Router
+
+    from bot.factory import create_bot
+    from bot.i18n import make_i18n
+    from bot.menu import registered_commands
+    from bot.services.command_menu import CommandMenus, wanted_menu
+    from handlers import get_routers
+
+    root = Router(name="commands")
+    root.include_routers(*get_routers())
+    if wanted_menu(user, settings.default_language)[0] == user.commands_menu:
+        return "their Telegram command menu already fits"
+    bot = create_bot(settings)
+    try:
+        menus = CommandMenus(make_i18n(settings.default_language), settings.default_language)
+        if await menus.sync(bot, user, registered_commands(root)):
+            return "their Telegram command menu is updated"
+        return "their command menu could not be set now; it follows on their next message"
+    finally:
+        await bot.session.close()
 
 
 def build_parser() -> argparse.ArgumentParser:

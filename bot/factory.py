@@ -27,13 +27,14 @@ from bot.db.base import create_engine, create_sessionmaker
 from bot.fsm import SQLAlchemyStorage
 from bot.i18n import UserLocaleMiddleware, make_i18n, use_locale
 from bot.isolation import PerKeyIsolation
-from bot.middlewares import DbSessionMiddleware, UserMiddleware
+from bot.middlewares import CommandMenuMiddleware, DbSessionMiddleware, UserMiddleware
 from bot.reliability import (
     inline_magic_filters,
     install_api_metrics,
     setup_flood_control,
     setup_reliability,
 )
+from bot.services.command_menu import CommandMenus
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,9 @@ def create_dispatcher(ctx: AppContext) -> Dispatcher:
     dp.update.outer_middleware(DbSessionMiddleware(ctx.sessionmaker))
     dp.update.outer_middleware(UserMiddleware(ctx.settings))
     UserLocaleMiddleware(ctx.i18n).setup(dp)
+    dp.update.outer_middleware(
+        CommandMenuMiddleware(CommandMenus(ctx.i18n, ctx.settings.default_language))
+    )
     setup_flood_control(dp, ctx)  # after the locale: the notice is in the user's language
     dp.include_routers(*get_routers())
     inline_magic_filters(dp)  # F-filters on the loop, not one worker-thread hop each
@@ -145,20 +149,12 @@ def create_bot(
 
 
 def bot_commands(i18n: I18n, lang: str) -> list[BotCommand]:
-    from aiogram.utils.i18n import gettext as _
+    """The default menu of every private chat: a student's commands (bot.menu.COMMANDS)."""
+    from bot.db.models import Role
+    from bot.menu import bot_commands_for
 
     with use_locale(i18n, lang):
-        return [
-            BotCommand(command="start", description=_("Start and main menu")),
-            BotCommand(command="help", description=_("What I can do")),
-            BotCommand(command="rules", description=_("Browse the regulation")),
-            BotCommand(command="apply", description=_("Apply for distance or online learning")),
-            BotCommand(command="myapplications", description=_("My applications")),
-            BotCommand(command="reminders", description=_("Reminder settings")),
-            BotCommand(command="human", description=_("Ask a person")),
-            BotCommand(command="language", description=_("Change language")),
-            BotCommand(command="cancel", description=_("Cancel the current action")),
-        ]
+        return bot_commands_for(Role.STUDENT)
 
 
 async def register_commands(bot: Bot, i18n: I18n) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+import html
+import re
+
+from aiogram import Bot, Dispatcher, F, Router
 from aiogram.filters import Command, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
@@ -10,28 +13,74 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.config import Settings
 from bot.db.models import Role, User
 from bot.edits import edit_or_send
-from bot.menu import MENU_ASK, MENU_LANGUAGE, LanguageCallback, language_keyboard, main_menu
+from bot.filters import RoleFilter
+from bot.menu import (
+    COMMANDS,
+    MENU_ASK,
+    MENU_LANGUAGE,
+    LanguageCallback,
+    language_keyboard,
+    main_menu,
+    registered_commands,
+    role_help,
+)
 from bot.services.applications import ApplicationService
 from bot.services.helpdesk import HelpdeskService
 from bot.services.users import UserRepository
+from handlers.helpdesk import OpenTicket
 
 
-def help_text() -> str:
-    return _(
-        "I answer questions about Regulation No. 066 on distance learning and the online "
-        "form of study, citing the clause each answer rests on.\n\n"
-        "Just type your question, in Kazakh, Russian or English.\n\n"
-        "/rules — browse the regulation\n"
-        "/apply — apply for distance learning or the online form\n"
-        "/myapplications — your applications and their status\n"
-        "/reminders — deadline and orientation-week reminders\n"
-        "/human — ask a person from the helpdesk\n"
-        "/language — change the language\n"
-        "/cancel — leave what you are doing\n"
-        "/mydata — everything stored about you; /forget — delete it"
+def help_text(role: str, available: frozenset[str] | None = None) -> str:
+    """What the bot does and the commands of the reader's role (those that exist)."""
+    return (
+        _(
+            "I answer questions about Regulation No. 066 on distance learning and the online "
+            "form of study, citing the clause each answer rests on.\n\n"
+            "Just type your question, in Kazakh, Russian or English."
+        )
+        + "\n\n"
+        + role_help(role, available)
     )
+
+
+def introduction(role: str, available: frozenset[str] | None = None) -> str:
+    """The answer to "Who are you?"."""
+    return (
+        _(
+            "I am the student assistant of Kh. Dosmukhamedov Atyrau University: a program, not "
+            "a person. I answer questions about Regulation No. 066 on distance learning and the "
+            "online form of study and cite the clause each answer rests on; I tell applicants "
+            "whether a programme may be studied online; I help you fill in an application and "
+            "follow it; I remind you of deadlines; and when I cannot help, /human passes you to "
+            "a person from the Helpdesk."
+        )
+        + "\n\n"
+        + role_help(role, available)
+    )
+
+
+# "Who are you?" and the like, as whole messages (lower case, words only).
+WHO_ARE_YOU = re.compile(
+    r"^(?:"
+    r"(?:and )?who (?:are|r) (?:you|u)|what (?:are|r) (?:you|u)|who is this|what is this bot|"
+    r"what can you do|introduce yourself|are you a (?:bot|robot|human|person)|"
+    r"(?:а )?(?:кто|что) (?:ты|вы)(?: такой| такая| такое| такие)?|"
+    r"(?:ты|вы) кто(?: такой| такие)?|"
+    r"что (?:ты|вы) умеешь|что (?:ты|вы) умеете|что умеешь|что это за бот|представься|"
+    r"представьтесь|(?:ты|вы) бот|(?:ты|вы) робот|"
+    r"(?:сен|сіз) кімсің|(?:сен|сіз) кімсіз|кімсің|кімсіз|сен кім|сіз кім|кім сен|кім сіз|"
+    r"(?:сен|сіз) не істей аласың|(?:сен|сіз) не істей аласыз|не істей аласың|не істей аласыз|"
+    r"(?:сен|сіз) ботсың ба|(?:сен|сіз) ботсыз ба|(?:сен|сіз) бот па"
+    r")$"
+)
+
+
+def asks_who_i_am(message: Message) -> bool:
+    words = " ".join(re.findall(r"\w+", (message.text or "").lower()))
+    return bool(WHO_ARE_YOU.match(words))
 
 
 async def open_ticket_note(
@@ -84,28 +133,38 @@ async def start(
     await open_ticket_note(message, session, db_user, helpdesk)
 
 
-def staff_help_text() -> str:
-    return _(
-        "For staff:\n"
-        "/tickets — open helpdesk requests (in the staff chat); in a request's topic: "
-        "/take, /close, /ban, /unban\n"
-        "/calendar — the academic calendar for reminders\n"
-        "/broadcast — a message to a group of students\n"
-        "Applications are decided with the buttons under each card in the staff chat."
-    ) + "\n" + _(  # issue 12
-        "/unanswered — the questions I could not answer, grouped: answer each once for "
-        "everyone\n/offices — the offices I send students to (admins edit them)"
+async def show_help(
+    message: Message,
+    db_user: User,
+    session: AsyncSession,
+    helpdesk: HelpdeskService,
+    dispatcher: Dispatcher,
+) -> None:
+    text = help_text(db_user.role, registered_commands(dispatcher))
+    await message.answer(text, reply_markup=main_menu())
+    await open_ticket_note(message, session, db_user, helpdesk)
+
+
+async def introduce(message: Message, db_user: User, dispatcher: Dispatcher) -> None:
+    await message.answer(
+        introduction(db_user.role, registered_commands(dispatcher)), reply_markup=main_menu()
     )
 
 
-async def show_help(
-    message: Message, db_user: User, session: AsyncSession, helpdesk: HelpdeskService
-) -> None:
-    text = help_text()
-    if db_user.role in (Role.STAFF.value, Role.ADMIN.value):
-        text += "\n\n" + staff_help_text()
-    await message.answer(text, reply_markup=main_menu())
-    await open_ticket_note(message, session, db_user, helpdesk)
+async def staff_chat_command(message: Message, settings: Settings) -> None:
+    """A staff-chat command (/tickets, /take …) sent to the bot in private: say where it works."""
+    command = (message.text or "/").split()[0].split("@")[0]
+    if settings.staff_chat_id is None:
+        where = _("STAFF_CHAT_ID is not set yet, so there is no staff chat to use it in.")
+    else:
+        where = _("Helpdesk requests are answered there, each in its own topic.")
+    await message.answer(
+        _("{command} works in the staff chat (the Helpdesk group), not here.").format(
+            command=html.escape(command)
+        )
+        + " "
+        + where
+    )
 
 
 async def choose_language(message: Message) -> None:
@@ -120,6 +179,7 @@ async def language_chosen(
     i18n: I18n,
     state: FSMContext,
     applications: ApplicationService,
+    dispatcher: Dispatcher,
 ) -> None:
     if callback_data.code not in i18n.available_locales:
         await callback.answer(_("This language is not available."), show_alert=True)
@@ -132,7 +192,11 @@ async def language_chosen(
         await callback.answer()
         if isinstance(callback.message, Message):
             await edit_or_send(callback.message, _("Language: English"))
-            text = help_text() if first_choice else _("Done. I will write in English now.")
+            text = (
+                help_text(db_user.role, registered_commands(dispatcher))
+                if first_choice
+                else _("Done. I will write in English now.")
+            )
             await callback.message.answer(text, reply_markup=main_menu())
             if (await state.get_state() or "").startswith("ApplyForm:"):
                 # The question above is in the old language: ask it again in the new one.
@@ -185,6 +249,12 @@ def create_router() -> Router:
     # Invite links (/start join_CODE) belong to the curator groups' router.
     router.message.register(start, CommandStart(), ~F.text.regexp(r"^/start(@\w+)?\s+join_"))
     router.message.register(show_help, Command("help"))
+    router.message.register(
+        staff_chat_command,
+        Command(*(c.name for c in COMMANDS if c.staff_chat and c.name != "close")),
+        RoleFilter(Role.STAFF),
+    )
+    router.message.register(introduce, StateFilter(None), asks_who_i_am, ~OpenTicket())
     router.message.register(choose_language, Command("language"))
     router.message.register(choose_language, F.text == MENU_LANGUAGE)
     router.message.register(ask_prompt, StateFilter(None), F.text == MENU_ASK)

@@ -7,12 +7,22 @@ from aiogram.filters import StateFilter
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.menu import main_menu
+from bot.db.models import Role, User
+from bot.menu import COMMANDS_BY_NAME, main_menu, may_use
 
 MAX_TEXT = 4096
 
 
-async def unknown_command(message: Message) -> None:
+async def unknown_command(message: Message, db_user: User | None = None) -> None:
+    name = (message.text or "/").split()[0].split("@")[0].lstrip("/").lower()
+    info = COMMANDS_BY_NAME.get(name)
+    if info is not None and db_user is not None and not may_use(db_user.role, info):
+        text = {
+            Role.CURATOR: _("/{command} is for curators and staff. Send /help to see yours."),
+            Role.STAFF: _("/{command} is for Helpdesk staff. Send /help to see yours."),
+        }.get(info.role, _("I don't know this command. Send /help to see what I can do."))
+        await message.answer(text.format(command=name))
+        return
     await message.answer(_("I don't know this command. Send /help to see what I can do."))
 
 

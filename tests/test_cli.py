@@ -104,4 +104,4 @@ def test_piped_local_chat_answers_start_in_chosen_language(tmp_path: Path) -> No
     out = result.stdout
     assert "Здравствуйте" in out and "[2] Русский" in out
     assert "Язык: русский" in out
-    assert "/rules — просмотреть положение" in out
+    assert "/rules — Просмотреть положение" in out
