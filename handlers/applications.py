@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 import logging
+from contextlib import nullcontext
+from datetime import datetime
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -24,20 +26,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import menu
 from bot.callbacks import StartApplicationCallback
-from bot.config import Settings
+from bot.config import LANGUAGES, Settings
 from bot.db.models import User
 from bot.db.models.applications import Application, ApplicationKind, ApplicationStatus
+from bot.db.models.helpdesk import TicketTopic
 from bot.services import validators as v
 from bot.services.applications import (
     CONSENTS,
     GROUNDS,
     ApplicationService,
     consent_text,
+    load_texts,
     render_rule,
 )
 from bot.services.documents import statement_docx, statement_pdf
+from bot.services.helpdesk import HelpdeskService
 from bot.services.programmes import render_verdict
-from knowledge.programmes import Category, Reason
+from knowledge.programmes import Category, Direction, DLCap, Reason
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +168,87 @@ def status_label(status: str) -> str:
     }.get(status, status)
 
 
+def clerk_label(key: str) -> str:
+    """Labels of the summary and the staff card: what a clerk reads, not the buttons."""
+    return {
+        "ground": _("Ground"),
+        "role": _("Applicant"),
+        "full_name": _("Student"),
+        "iin": _("IIN"),
+        "student_id": _("Student ID"),
+        "passport": _("No IIN; passport / ID document"),
+        "programme": _("Programme"),
+        "course": _("Course year"),
+        "period": _("Period"),
+        "phone": _("Phone"),
+        "document": _("Supporting document"),
+    }[key]
+
+
+def applicant_value(role: str | None, name: str | None) -> str:
+    who = {
+        "student": _("the student themself"),
+        "parent": _("a parent"),
+        "representative": _("another legal representative"),
+    }.get(role or "", "—")
+    return f"{who}, {name}" if name and role in ("parent", "representative") else who
+
+
+def ground_value(ground: str | None) -> str:
+    """The ground as the statement words it, with its clauses."""
+    if not ground:
+        return "—"
+    item = load_texts()["grounds"][ground]
+    words = str(item["statement"].get(current_lang()) or item["statement"]["kk"])
+    return f"{words[:1].upper()}{words[1:]} ({', '.join(item['clauses'])})"
+
+
+def document_value(kind: str | None, name: str | None) -> str:
+    if kind == "in_person":
+        return _("will be brought in person")
+    if kind == "photo":
+        return _("photo attached")
+    if kind == "document":
+        return _("file attached: {name}").format(name=name or "PDF")
+    return "—"
+
+
+def record_rows(fields: dict[str, Any], *, mask: bool = False) -> list[tuple[str, str]]:
+    """(label, value) rows of an application's answers, in the order a clerk checks them.
+
+    ``fields`` uses the wizard's keys (``ground``, ``role``, ``id_kind`` …); ``mask`` hides
+    all but the last digits of the identifier (the staff chat)."""
+    rows: list[tuple[str, str]] = []
+    online = fields.get("kind") == ApplicationKind.ONLINE.value
+    if not online:
+        rows.append((clerk_label("ground"), ground_value(fields.get("ground"))))
+        who = applicant_value(fields.get("role"), fields.get("applicant_name"))
+        rows.append((clerk_label("role"), who))
+    rows.append((clerk_label("full_name"), fields.get("full_name") or "—"))
+    id_kind = fields.get("id_kind") or "student_id"
+    ident = str(fields.get("id_value") or "—")
+    rows.append((clerk_label(id_kind), v.mask_identifier(ident) if mask else ident))
+    programme = f"{fields.get('programme_code') or '—'} {fields.get('programme_name') or ''}"
+    rows.append((clerk_label("programme"), programme.strip()))
+    if not online:
+        rows.append((clerk_label("course"), str(fields.get("course") or "—")))
+        rows.append(
+            (
+                clerk_label("period"),
+                f"{v.format_date(fields.get('start'))} – {v.format_date(fields.get('end'))}",
+            )
+        )
+    rows.append((clerk_label("phone"), fields.get("phone") or "—"))
+    if not online:
+        document = document_value(fields.get("doc_kind"), fields.get("doc_name"))
+        rows.append((clerk_label("document"), document))
+    return rows
+
+
+def render_rows(rows: list[tuple[str, str]]) -> list[str]:
+    return [f"<b>{html.escape(label)}:</b> {html.escape(value)}" for label, value in rows]
+
+
 def field_label(step: str) -> str:
     return {
         "ground": _("Ground"),
@@ -189,6 +275,9 @@ def error_text(exc: v.Invalid) -> str:
             "apostrophes (not: {chars})."
         ),
         "name_words": _("Please write at least the surname and the first name."),
+        "doc_format": _(
+            "Send the document number as printed in it: 5 to 16 letters and digits."
+        ),
         "id_empty": _("The student ID or IIN is empty."),
         "iin_checksum": _(
             "This IIN is not valid: its check digit or date of birth does not match. Check the "
@@ -237,8 +326,18 @@ def question(step: str, data: dict[str, Any]) -> str:
             "Your full name (the parent or representative signing the application):"
         ),
         "full_name": _("The student's full name (surname, first name, patronymic if any):"),
-        "identifier": _("The student ID or the IIN (12 digits):"),
-        "programme": _("The code of the educational programme (for example 6B06102) or its name:"),
+        "identifier": _("The student ID or the IIN (12 digits):")
+        if not data.get("no_iin")
+        else _(
+            "The number of the passport or another identity document, as printed in it "
+            "(letters and digits):"
+        ),
+        "programme": _("The code of the educational programme (for example 6B06102) or its name:")
+        if not data.get("arts_pending")
+        else _(
+            "Is your programme in music art or choreography? Press a button below, or send "
+            "another programme."
+        ),
         "course": _("Which course year? (1 to {max})").format(max=v.MAX_COURSE.get(level, 5)),
         "start": _("First day of the period, as DD.MM.YYYY:"),
         "end": _("Last day of the period, as DD.MM.YYYY:"),
@@ -265,6 +364,23 @@ def consent_title(key: str) -> str:
         "personal_data": _("Processing of personal data"),
         "user_agreement": _("The online platform's user agreement"),
     }.get(key, key)
+
+
+def pedagogical_exception(ground: str | None) -> str:
+    """5.4.6's exception in plain words; for a health or disability ground, why to ask."""
+    text = _(
+        "In plain words: Regulation No. 066 does not allow distance learning in teacher-training "
+        "programmes (5.4.6), except in the cases set out in paragraph 2 of article 37-2 of the "
+        "Law «On Education». Those cases are written in the Law, not in the Regulation, so I "
+        "cannot check whether yours is one of them: the registrar's office decides, case by "
+        "case."
+    )
+    if ground in ("health", "disability"):
+        text += "\n\n" + _(
+            "With a health condition or a disability it is worth asking. A person from the "
+            "Helpdesk can take your case to the office, with the answers you have given so far."
+        )
+    return text
 
 
 def pedagogical_refusal() -> str:
@@ -304,14 +420,33 @@ def step_keyboard(step: str, data: dict[str, Any]) -> InlineKeyboardMarkup:
             kb.button(
                 text=str(year), callback_data=ApplyCallback(action="course", value=str(year))
             )
+    elif step == "identifier" and not data.get("no_iin"):
+        kb.button(text=_("🪪 I have no IIN"), callback_data=ApplyCallback(action="noiin"))
+    elif step == "identifier":
+        kb.button(text=_("↩️ I have an IIN"), callback_data=ApplyCallback(action="hasiin"))
     elif step == "document":
         kb.button(
             text=_("I will bring it in person"), callback_data=ApplyCallback(action="inperson")
         )
     elif step.startswith("consent_"):
         kb.button(text=_("✅ I accept"), callback_data=ApplyCallback(action="accept"))
+    elif step == "programme" and data.get("arts_pending"):
+        # 6B021/7M021: the cap depends on the programme (5.4.5 or 5.4.7).
+        kb.button(
+            text=_("🎼 Music art or choreography"),
+            callback_data=ApplyCallback(action="arts", value=DLCap.TWENTY.value),
+        )
+        kb.button(
+            text=_("🎨 Another arts programme"),
+            callback_data=ApplyCallback(action="arts", value=DLCap.FIFTY.value),
+        )
     elif step == "programme" and data.get("refused_programme"):
-        # The programme sent was pedagogical (5.4.6): they may retype it, or stop here.
+        # The programme sent was pedagogical (5.4.6): they may retype it, ask a person whether
+        # the exception applies, or stop here.
+        kb.button(
+            text=_("🙋 Ask a person, with my answers"),
+            callback_data=ApplyCallback(action="person"),
+        )
         kb.button(text=_("✖️ Stop the application"), callback_data=ApplyCallback(action="stop"))
     kb.button(text=_("⬅️ Back"), callback_data=ApplyCallback(action="back"))
     sizes = {"course": [5, 1]}.get(step, [1])
@@ -358,7 +493,7 @@ def value_of(step: str, data: dict[str, Any]) -> str:
     if step == "role":
         return role_label(data["role"]) if data.get("role") else "—"
     if step == "identifier":
-        kind = _("IIN") if data.get("id_kind") == "iin" else _("student ID")
+        kind = clerk_label(data.get("id_kind") or "student_id")
         return f"{kind} {data.get('id_value', '—')}"
     if step == "programme":
         return f"{data.get('programme_code', '—')} {data.get('programme_name', '')}".strip()
@@ -379,10 +514,7 @@ def value_of(step: str, data: dict[str, Any]) -> str:
 def summary_text(data: dict[str, Any], service: ApplicationService) -> str:
     kind = data.get("kind", "dl")
     lines = [_("<b>Your application: {kind}</b>").format(kind=kind_label(kind)), ""]
-    for step in steps_for(data):
-        if step.startswith("consent_"):
-            continue
-        lines.append(f"<b>{field_label(step)}:</b> {html.escape(value_of(step, data))}")
+    lines += render_rows(record_rows(data))
     if kind == ApplicationKind.ONLINE.value:
         accepted = data.get("consents") or {}
         lines.append(
@@ -537,6 +669,7 @@ async def on_button(
     settings: Settings,
     db_user: User,
     bot: Bot,
+    helpdesk: HelpdeskService,
 ) -> None:
     message = _msg(callback)
     action, value = callback_data.action, callback_data.value
@@ -611,6 +744,32 @@ async def on_button(
             data["done"] = [s for s in data.get("done", []) if s != value]
             await state.set_data(data)
             await ask(message, state, value)
+    elif action == "noiin" and current == "identifier":
+        await state.update_data(no_iin=True)
+        await ask(message, state, "identifier")
+    elif action == "hasiin" and current == "identifier":
+        await state.update_data(no_iin=False)
+        await ask(message, state, "identifier")
+    elif action == "arts" and current == "programme" and value in ("20", "50"):
+        arts = (await state.get_data()).get("arts_pending")
+        if not isinstance(arts, dict):
+            await apply_resume(message, state, applications)
+            return
+        await advance(
+            message,
+            state,
+            applications,
+            "programme",
+            **{**arts, "dl_cap": value, "arts_pending": None},
+        )
+    elif action == "person" and current == "programme":
+        data = await state.get_data()
+        if not data.get("refused_programme"):
+            await apply_resume(message, state, applications)
+            return
+        await ask_person_about_exception(
+            message, state, session, db_user, helpdesk, settings, data
+        )
     elif action == "stop" and current == "programme":
         data = await state.get_data()
         if not data.get("refused_programme"):
@@ -656,7 +815,9 @@ async def on_text(message: Message, state: FSMContext, applications: Application
         elif step == "full_name":
             await advance(message, state, applications, step, full_name=v.full_name(text))
         elif step == "identifier":
-            ident = v.student_identifier(text)
+            ident = (
+                v.document_number(text) if data.get("no_iin") else v.student_identifier(text)
+            )
             await advance(
                 message, state, applications, step, id_kind=ident.kind, id_value=ident.value
             )
@@ -739,11 +900,15 @@ async def take_programme(
         # 5.4.6: no distance learning for pedagogical programmes. The code may simply be
         # mistyped, so keep every answer and ask for the programme again, like any invalid
         # answer; «Stop the application» ends it if the programme really is pedagogical.
-        await state.update_data(refused_programme=result.code or direction.code)
+        await state.update_data(
+            refused_programme=result.code or direction.code, arts_pending=None
+        )
         await message.answer(
             _("<b>Distance learning is not possible for this programme.</b>")
             + "\n\n"
             + render_verdict(result, lang)
+            + "\n\n"
+            + pedagogical_exception(data.get("ground"))
             + "\n\n"
             + _(
                 "If you made a mistake in the code, send your programme again: your other "
@@ -752,18 +917,22 @@ async def take_programme(
         )
         await ask(message, state, "programme")
         return
+    values = {
+        "refused_programme": None,
+        "programme_code": result.code if result.code and len(result.code) > 5 else direction.code,
+        "programme_name": direction.name_in(lang),
+        "programme_level": direction.level,
+        "dl_cap": str(cand.verdict.dl_cap),
+    }
+    if not online and cand.verdict.dl_cap is DLCap.ASK:
+        # Arts (6B021): music art and choreography 20 % (5.4.5), the others 50 % (5.4.7).
+        # The verdict ends with that question; the answer is a button.
+        await state.update_data(refused_programme=None, arts_pending=values)
+        await message.answer(render_verdict(result, lang))
+        await ask(message, state, "programme")
+        return
     await message.answer(render_verdict(result, lang))
-    await advance(
-        message,
-        state,
-        service,
-        "programme",
-        refused_programme=None,
-        programme_code=result.code if result.code and len(result.code) > 5 else direction.code,
-        programme_name=direction.name_in(lang),
-        programme_level=direction.level,
-        dl_cap=str(cand.verdict.dl_cap),
-    )
+    await advance(message, state, service, "programme", arts_pending=None, **values)
 
 
 async def on_upload(message: Message, state: FSMContext, applications: ApplicationService) -> None:
@@ -820,6 +989,46 @@ async def on_other(message: Message, state: FSMContext, applications: Applicatio
         await ask(message, state, step)
 
 
+async def ask_person_about_exception(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    db_user: User,
+    helpdesk: HelpdeskService,
+    settings: Settings,
+    data: dict[str, Any],
+) -> None:
+    """5.4.6: the student asks the office about the exception; the answers go with the ticket."""
+    from handlers.helpdesk import begin_request
+
+    i18n = I18n.get_current(no_error=True)
+    staff_lang = settings.default_language
+    refused = {**data, "programme_code": data.get("refused_programme")}
+    with i18n.use_locale(staff_lang) if i18n is not None else nullcontext():
+        attachment = "\n".join(
+            [
+                _(
+                    "📎 <b>Unfinished application ({kind})</b>: teacher-training programme "
+                    "{programme}, distance learning refused by 5.4.6; the student asks whether "
+                    "the exception of art. 37-2 p. 2 of the Law «On Education» applies."
+                ).format(
+                    kind=kind_label(data.get("kind", "dl")),
+                    programme=html.escape(str(data.get("refused_programme") or "—")),
+                ),
+                *render_rows(record_rows(refused, mask=True)),
+            ]
+        )
+    await begin_request(
+        message,
+        state,
+        session,
+        db_user,
+        helpdesk,
+        topic=TicketTopic.APPLICATION,
+        attachment=attachment,
+    )
+
+
 # --- submitting -------------------------------------------------------------------------------
 
 
@@ -845,29 +1054,103 @@ async def submit(
     direction = service.direction(app.programme_code)
     local = service.now().astimezone(settings.tz)
     docx = statement_docx(app, direction, local)
-    await message.answer(
-        _(
+    if settings.staff_chat_id is None:
+        # Nobody would get it: say so instead of promising a review.
+        log.warning("STAFF_CHAT_ID is not set: application %s reaches no one", app.reference)
+        submitted = _(
+            "Your application is saved. Reference number: <b>{reference}</b>.\n"
+            "⚠️ This assistant is not connected to the office yet, so nobody has received it: "
+            "please take the statement below to the registrar's office in person. "
+            "/myapplications shows what is saved."
+        )
+    else:
+        submitted = _(
             "Your application is submitted. Reference number: <b>{reference}</b>.\n"
             "The office will review it; I will tell you about every change. "
             "/myapplications shows its status."
-        ).format(reference=app.reference),
-        reply_markup=menu.main_menu(),
+        )
+    await message.answer(
+        submitted.format(reference=app.reference), reply_markup=menu.main_menu()
     )
+    await send_statement(message, app, direction, local, app.language)
+    copies = [lang for lang in OFFICE_LANGUAGES if lang != app.language]
+    await message.answer(
+        _("The office works in Kazakh and Russian. Would you like the statement in:"),
+        reply_markup=copies_keyboard(app, copies),
+    )
+    from handlers.applications_staff import send_to_staff
+
+    office = None
+    if app.language != settings.default_language:
+        office = statement_docx(app, direction, local, settings.default_language)
+    await send_to_staff(
+        bot, settings, app, docx=docx, direction=direction, office_docx=office
+    )
+
+
+OFFICE_LANGUAGES = ("kk", "ru")
+
+
+class StatementCallback(CallbackData, prefix="apst"):
+    """A copy of a submitted statement in another language."""
+
+    id: int
+    lang: str
+
+
+def copies_keyboard(app: Application, langs: list[str]) -> InlineKeyboardMarkup:
+    names = {"kk": _("📄 Kazakh"), "ru": _("📄 Russian"), "en": _("📄 English")}
+    kb = InlineKeyboardBuilder()
+    for lang in langs:
+        kb.button(text=names[lang], callback_data=StatementCallback(id=app.id, lang=lang))
+    kb.adjust(len(langs))
+    return kb.as_markup()
+
+
+async def send_statement(
+    message: Message,
+    app: Application,
+    direction: Direction | None,
+    local: datetime,
+    lang: str,
+) -> None:
+    """The statement as DOCX (and PDF when a font is installed) in ``lang``."""
+    suffix = "" if lang == app.language else f"-{lang}"
+    docx = statement_docx(app, direction, local, lang)
     await message.answer_document(
-        BufferedInputFile(docx, filename=f"{app.reference}.docx"),
+        BufferedInputFile(docx, filename=f"{app.reference}{suffix}.docx"),
         caption=_(
             "Your statement to the Rector ({reference}). Print and sign it if the office asks."
         ).format(reference=app.reference),
     )
-    pdf = statement_pdf(app, direction, local)
+    pdf = statement_pdf(app, direction, local, lang)
     if pdf is not None:
         await message.answer_document(
-            BufferedInputFile(pdf, filename=f"{app.reference}.pdf"),
+            BufferedInputFile(pdf, filename=f"{app.reference}{suffix}.pdf"),
             caption=_("The same statement as PDF ({reference}).").format(reference=app.reference),
         )
-    from handlers.applications_staff import send_to_staff
 
-    await send_to_staff(bot, settings, app, docx=docx, direction=direction)
+
+async def statement_copy(
+    callback: CallbackQuery,
+    callback_data: StatementCallback,
+    session: AsyncSession,
+    db_user: User,
+    applications: ApplicationService,
+    settings: Settings,
+) -> None:
+    app = await applications.get(session, callback_data.id)
+    if app is None or app.user_id != db_user.id or callback_data.lang not in LANGUAGES:
+        await callback.answer(_("This button is no longer active."))
+        return
+    await callback.answer()
+    message = _msg(callback)
+    if message is None:
+        return
+    local = app.created_at.astimezone(settings.tz)
+    await send_statement(
+        message, app, applications.direction(app.programme_code), local, callback_data.lang
+    )
 
 
 # --- /myapplications and replies --------------------------------------------------------------
@@ -1016,6 +1299,7 @@ def create_router() -> Router:
     router.message.register(my_applications, Command("myapplications"))
     router.callback_query.register(reply_start, ApplyCallback.filter(F.action == "reply"))
     router.callback_query.register(apply_from_answer, StartApplicationCallback.filter())
+    router.callback_query.register(statement_copy, StatementCallback.filter())
     router.callback_query.register(on_button, ApplyCallback.filter())
     router.message.register(
         reply_received, StateFilter(ReplyForm.waiting), F.text | F.photo | F.document,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import logging
 from contextlib import nullcontext
+from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
@@ -31,16 +32,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.db.models import Role, User
-from bot.db.models.applications import Application, ApplicationKind, ApplicationStatus
+from bot.db.models.applications import Application, ApplicationStatus
 from bot.filters import has_role
 from bot.services import validators as v
 from bot.services.applications import ApplicationService, StaleAction, render_rule
 from handlers.applications import (
     ApplyCallback,
     consent_title,
-    field_label,
-    ground_label,
     kind_label,
+    record_rows,
+    render_rows,
     status_label,
 )
 from knowledge.programmes import Direction
@@ -82,51 +83,36 @@ def decision_keyboard(app: Application) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
+def application_fields(app: Application, direction: Direction | None, lang: str) -> dict[str, Any]:
+    """A stored application in the wizard's keys, for :func:`record_rows`."""
+    return {
+        "kind": app.kind,
+        "ground": app.ground,
+        "role": app.applicant_role,
+        "applicant_name": app.applicant_name,
+        "full_name": app.full_name,
+        "id_kind": app.identifier_kind,
+        "id_value": app.identifier,
+        "programme_code": app.programme_code,
+        "programme_name": direction.name_in(lang) if direction is not None else "",
+        "course": app.course,
+        "start": app.period_start,
+        "end": app.period_end,
+        "phone": app.phone,
+        "doc_kind": app.document_kind,
+        "doc_name": app.document_name,
+    }
+
+
 def staff_card(app: Application, direction: Direction | None, lang: str) -> str:
+    """The card for the office: the answers as a clerk checks them, the rules in their terms."""
     lines = [
         _("<b>New application {reference}</b> — {kind}").format(
             reference=app.reference, kind=kind_label(app.kind)
         ),
         _("Status: <b>{status}</b>").format(status=status_label(app.status)),
+        *render_rows(record_rows(application_fields(app, direction, lang), mask=True)),
     ]
-    if app.ground:
-        lines.append(f"<b>{field_label('ground')}:</b> {ground_label(app.ground)}")
-    if app.applicant_role:
-        who = {
-            "student": _("the student"),
-            "parent": _("a parent"),
-            "representative": _("another legal representative"),
-        }.get(app.applicant_role, app.applicant_role)
-        if app.applicant_name:
-            who += f" — {html.escape(app.applicant_name)}"
-        lines.append(f"<b>{field_label('role')}:</b> {who}")
-    programme = app.programme_code or "—"
-    if direction is not None:
-        programme += f" {direction.name_in(lang)}"
-    rows = [
-        ("full_name", app.full_name or "—"),
-        (
-            "identifier",
-            f"{_('IIN') if app.identifier_kind == 'iin' else _('student ID')} "
-            f"{v.mask_identifier(app.identifier or '—')}",
-        ),
-        ("programme", programme),
-    ]
-    if app.kind_enum is ApplicationKind.DISTANCE:
-        rows += [
-            ("course", str(app.course or "—")),
-            ("start", v.format_date(app.period_start)),
-            ("end", v.format_date(app.period_end)),
-        ]
-    rows.append(("phone", app.phone or "—"))
-    if app.kind_enum is ApplicationKind.DISTANCE:
-        document = {
-            "in_person": _("will be brought in person"),
-            "photo": _("photo attached"),
-            "document": _("file attached: {name}").format(name=app.document_name or "PDF"),
-        }.get(app.document_kind or "", "—")
-        rows.append(("document", document))
-    lines += [f"<b>{field_label(k)}:</b> {html.escape(val)}" for k, val in rows]
     if app.consents:
         lines.append(
             _("<b>Accepted:</b> {items}").format(
@@ -137,7 +123,7 @@ def staff_card(app: Application, direction: Direction | None, lang: str) -> str:
             )
         )
     lines.append("")
-    lines += [f"• {render_rule(rule)}" for rule in app.trace]
+    lines += [f"• {render_rule(rule, for_staff=True)}" for rule in app.trace]
     return "\n".join(lines)
 
 
@@ -150,8 +136,10 @@ async def send_to_staff(
     direction: Direction | None,
     reply_text: str | None = None,
     reply_upload: v.Upload | None = None,
+    office_docx: bytes | None = None,
 ) -> None:
-    """The card with decision buttons, then the supporting document and the statement."""
+    """The card with decision buttons, then the supporting document and the statement (and its
+    copy in the staff language when the applicant wrote in another)."""
     if settings.staff_chat_id is None:
         log.warning("STAFF_CHAT_ID is not set; application %s reaches no one", app.reference)
         return
@@ -187,6 +175,14 @@ async def send_to_staff(
                     chat,
                     BufferedInputFile(docx, filename=f"{app.reference}.docx"),
                     caption=_("Statement {reference}").format(reference=app.reference),
+                )
+            if office_docx is not None:
+                await bot.send_document(
+                    chat,
+                    BufferedInputFile(office_docx, filename=f"{app.reference}-{lang}.docx"),
+                    caption=_("Statement {reference}, in the office's language").format(
+                        reference=app.reference
+                    ),
                 )
     except TelegramAPIError as exc:
         log.error("could not send application %s to the staff chat: %s", app.reference, exc)

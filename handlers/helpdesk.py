@@ -169,14 +169,19 @@ def out_of_hours_notice(helpdesk: HelpdeskService) -> str | None:
 
 
 # Opening ---------------------------------------------------------------------------------------
-async def _begin(
+async def begin_request(
     message: Message,
     state: FSMContext,
     session: AsyncSession,
     db_user: User,
     helpdesk: HelpdeskService,
     question_id: int = 0,
+    *,
+    topic: TicketTopic | None = None,
+    attachment: str | None = None,
 ) -> None:
+    """Start a request: ask its topic, then the question. With ``topic`` the topic is known;
+    ``attachment`` (HTML, in the staff language) is posted in the ticket after the question."""
     if await helpdesk.is_banned(session, db_user.id):
         await message.answer(_("You cannot open helpdesk requests."))
         return
@@ -193,6 +198,19 @@ async def _begin(
         )
         return
     await state.clear()  # leaves any wizard the student was in
+    if topic is not None:
+        await state.set_state(HelpdeskForm.question)
+        await state.update_data(
+            question_id=question_id, topic=topic.value, attachment=attachment
+        )
+        await message.answer(
+            _(
+                "Write your question for the office in one message. Your application was not "
+                "submitted; the answers you have given so far go with your question, so you "
+                "need not repeat them."
+            )
+        )
+        return
     await state.set_state(HelpdeskForm.topic)
     await state.update_data(question_id=question_id)
     await message.answer(
@@ -208,7 +226,7 @@ async def human_command(
     db_user: User,
     helpdesk: HelpdeskService,
 ) -> None:
-    await _begin(message, state, session, db_user, helpdesk)
+    await begin_request(message, state, session, db_user, helpdesk)
 
 
 async def ask_person_button(
@@ -221,7 +239,7 @@ async def ask_person_button(
 ) -> None:
     await callback.answer()
     if isinstance(callback.message, Message):
-        await _begin(
+        await begin_request(
             callback.message, state, session, db_user, helpdesk, callback_data.question_id
         )
 
@@ -302,6 +320,8 @@ async def question_received(
     except HelpdeskError as exc:
         await message.answer(str(exc), reply_markup=main_menu())
         return
+    if data.get("attachment"):
+        await helpdesk.notify_staff(bot, ticket, str(data["attachment"]))
     text = open_notice(ticket)
     late = out_of_hours_notice(helpdesk)
     if late:

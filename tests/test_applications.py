@@ -122,7 +122,7 @@ async def test_student_applies_for_distance_learning_in_their_language(
     for clause in ("5.4.1", "5.4.2", "5.2.2", "5.4.7", "5.4.3", "5.4.10"):
         assert clause in summary, clause
     await h.click("ap:submit:", user)
-    assert any(submitted in t for t in h.texts(user.id)[-3:])
+    assert any(submitted in t for t in h.texts(user.id)[-4:])
     docs = [m for m in h.session.requests if isinstance(m, SendDocument) and m.chat_id == user.id]
     names = [d.document.filename for d in docs]
     assert names[0] == "DL-2026-00001.docx"
@@ -139,15 +139,16 @@ async def test_student_applies_for_distance_learning_in_their_language(
     assert app.user_id == user.id and app.language == user.language_code
     assert app.period_start.isoformat() == "2027-02-01" and app.document_file_id == PDF["file_id"]
     assert [e.status for e in app.events] == ["submitted"]
-    # The office sees the card, the applicant's file and the statement.
-    assert "DL-2026-00001" in h.last_text(STAFF_CHAT_ID)
+    # The office sees the card, the applicant's file and the statement, and a copy in its own
+    # language (kk here) when the applicant wrote in another.
     staff_docs = [
         m for m in h.session.requests if isinstance(m, SendDocument) and m.chat_id == STAFF_CHAT_ID
     ]
-    assert [d.document if isinstance(d.document, str) else "docx" for d in staff_docs] == [
-        PDF["file_id"],
-        "docx",
-    ]
+    assert "DL-2026-00001" in (staff_docs[-1].caption or "")
+    copies = [] if user.language_code == "kk" else ["DL-2026-00001-kk.docx"]
+    assert [
+        d.document if isinstance(d.document, str) else d.document.filename for d in staff_docs
+    ] == [PDF["file_id"], "DL-2026-00001.docx", *copies]
     assert set(staff_buttons(h)) == {"approve", "reject", "more"}
 
 
@@ -294,7 +295,11 @@ async def test_pedagogical_programme_is_refused_with_the_legal_exception(h: Harn
     assert "Для этой программы дистанционное обучение невозможно" in refusal
     assert "5.4.6" in refusal and "37-2" in refusal
     assert asked_again.startswith("Код образовательной программы")
-    assert h.buttons(STUDENT_RU.id) == ["✖️ Прекратить оформление заявления", "⬅️ Назад"]
+    assert h.buttons(STUDENT_RU.id) == [
+        "🙋 Спросить человека, с моими ответами",
+        "✖️ Прекратить оформление заявления",
+        "⬅️ Назад",
+    ]
     await h.click_button("Прекратить", user=STUDENT_RU)
     stop = h.last_text(STUDENT_RU.id)
     assert "Для этой программы дистанционное обучение невозможно" in stop
@@ -364,7 +369,11 @@ async def test_pedagogical_refusal_survives_a_restart_and_back(h: Harness) -> No
     h2 = await h.restart()
     await h2.send("/apply", user=u)
     assert "unfinished application" in h2.texts(u.id)[-2]
-    assert h2.buttons(u.id) == ["✖️ Stop the application", "⬅️ Back"]
+    assert h2.buttons(u.id) == [
+        "🙋 Ask a person, with my answers",
+        "✖️ Stop the application",
+        "⬅️ Back",
+    ]
     await h2.click("ap:back:", u)
     assert "student ID or the IIN" in h2.last_text(u.id)
     await h2.send("900101300126", user=u)

@@ -134,10 +134,60 @@ def _cite(clause: str) -> str:
     return _("clauses {ids}").format(ids=", ".join(ids))
 
 
-def render_rule(rule: Rule | dict[str, Any]) -> str:
-    """One trace line in the current locale, with its clause."""
+def staff_rule_text(code: str) -> str | None:
+    """A trace line as the office reads it (the applicant's version says "you", "your")."""
+    return {
+        "ground_disability": _("Ground: child with disabilities, PMPC recommendation"),
+        "ground_competition": _(
+            "Ground: training camps, competitions, contests or festivals; classes asynchronous "
+            "and/or synchronous"
+        ),
+        "ground_health": _(
+            "Ground: health condition, medical advisory commission's conclusion; classes "
+            "organised by the university's decision"
+        ),
+        "ground_mobility": _("Ground: academic mobility programme"),
+        "ground_double_degree": _("Ground: double-degree or student exchange programme"),
+        "free_form": _(
+            "Free-form application to the Rector by the student or a legal representative"
+        ),
+        "pedagogical": _(
+            "Teacher-training programme: distance learning not allowed, except art. 37-2 p. 2 "
+            "of the Law «On Education»"
+        ),
+        "cap_20": _("Cap: at most 20 % of all disciplines at a distance over the whole study"),
+        "cap_arts": _(
+            "Cap: 20 % of disciplines for music art and choreography, 50 % for other arts; "
+            "check which"
+        ),
+        "cap_50": _("Cap: at most 50 % of all disciplines at a distance over the whole study"),
+        "credits_20": _("Academic mobility: at most 20 % of the credits at a distance"),
+        "credits_50": _("Double degree / exchange: at most 50 % of the credits at a distance"),
+        "next_order": _("If approved: the Rector's order lists the disciplines at a distance"),
+        "next_plan": _("If approved: an individual study plan and schedule"),
+        "next_monitoring": _("Monitoring: Platonus and the tutor"),
+        "online_allowed": _("Direction not in Appendix 1: the online form is allowed"),
+        "individual_plan": _("Individual study plan and schedule"),
+        "synchronous_20": _(
+            "At least 20 % of each discipline synchronous (MOOC disciplines excepted)"
+        ),
+        "mooc_10": _("At least 10 % of the credits through MOOCs"),
+        "proctoring": _("Online attestation with proctoring"),
+        "transfer_paid": _("Moving between forms: in vacations only, paid"),
+        "contract": _(
+            "Contract: technical requirements, personal data consent, platform user agreement"
+        ),
+    }.get(code)
+
+
+def render_rule(rule: Rule | dict[str, Any], *, for_staff: bool = False) -> str:
+    """One trace line in the current locale, with its clause (``for_staff``: the office's)."""
     if isinstance(rule, dict):
         rule = Rule(rule["clause"], rule["code"], dict(rule.get("params") or {}))
+    if for_staff:
+        text = staff_rule_text(rule.code)
+        if text is not None:
+            return f"{text} ({_cite(rule.clause)})."
     texts: dict[str, str] = {
         "ground_disability": _(
             "Ground: a child with disabilities, on the recommendation of a psychological-"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,6 +13,8 @@ from bot.services.applications import ApplicationService
 from bot.services.helpdesk import HelpdeskService
 from bot.services.personal_data import PersonalDataRegistry
 from knowledge.programmes import load_catalog
+
+log = logging.getLogger(__name__)
 
 
 def build_services(
@@ -24,6 +27,11 @@ def build_services(
     files (knowledge base, programme list) is cached by its loader, so tests building many
     contexts load it once.
     """
+    if settings.staff_chat_id is None:
+        log.warning(
+            "STAFF_CHAT_ID is not set: applications and helpdesk requests reach no one "
+            "(applicants are told to take their statement to the office)"
+        )
     services: dict[str, Any] = {}
     # Areas register here, one line each, e.g. services["knowledge"] = load_knowledge()
     services["programmes"] = load_catalog()  # knowledge.programmes.ProgrammeCatalog

@@ -80,7 +80,7 @@ def is_valid_iin(value: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Identifier:
-    kind: str  # "iin" or "student_id"
+    kind: str  # "iin", "student_id" or "passport" (no IIN: a passport or ID document)
     value: str
 
 
@@ -98,6 +98,17 @@ def student_identifier(text: str) -> Identifier:
     if re.fullmatch(r"[A-Za-z0-9]{4,10}", compact) and any(c.isdigit() for c in compact):
         return Identifier("student_id", compact.upper())
     raise Invalid("id_format")
+
+
+def document_number(text: str) -> Identifier:
+    """A passport or other identity document number, for applicants without an IIN: 5-16
+    letters and digits as printed (spaces, dashes and "№" dropped), at least one digit."""
+    compact = re.sub(r"[\s№#-]+", "", text or "").upper()
+    if not compact:
+        raise Invalid("id_empty")
+    if not re.fullmatch(r"[A-ZА-ЯЁ0-9]{5,16}", compact) or not any(c.isdigit() for c in compact):
+        raise Invalid("doc_format")
+    return Identifier("passport", compact)
 
 
 def mask_identifier(value: str) -> str:
