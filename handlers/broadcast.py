@@ -11,7 +11,7 @@ sends nothing yet: it offers to schedule for the end of quiet hours or to send a
 from __future__ import annotations
 
 import html
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -41,6 +41,7 @@ from bot.services.broadcast import (
     curator_group_ids,
 )
 from bot.services.calendar import in_quiet_hours, out_of_quiet_hours
+from knowledge.programmes import ProgrammeCatalog
 
 
 class BroadcastForm(StatesGroup):
@@ -123,7 +124,13 @@ async def got_content(
         await message.answer(_("Please send text, a photo or a document."))
         return
     text = message.html_text if (message.text or message.caption) else ""
-    await state.update_data(text=text, media_kind=media_kind, media_file_id=file_id, audience={})
+    # A curator can only reach their own groups: start from all of them, not "all students".
+    audience: dict[str, Any] = {}
+    if not is_staff(db_user):
+        audience = {"groups": await curator_group_ids(session, db_user.id)}
+    await state.update_data(
+        text=text, media_kind=media_kind, media_file_id=file_id, audience=audience
+    )
     await state.set_state(BroadcastForm.audience)
     await show_audience(message, state, db_user, session)
 
@@ -134,7 +141,7 @@ async def audience_keyboard(session: AsyncSession, db_user: User, audience: dict
         builder.button(text=_("Everyone"), callback_data=AudienceCallback(key="everyone"))
         builder.button(text=_("Faculty…"), callback_data=AudienceCallback(key="faculty"))
         builder.button(text=_("Programme…"), callback_data=AudienceCallback(key="programme"))
-        for year in range(1, 5):
+        for year in range(1, 6):  # the course years /profile and /apply offer
             mark = "✅ " if audience.get("course_year") == year else ""
             builder.button(
                 text=mark + _("Year {n}").format(n=year),
@@ -153,7 +160,7 @@ async def audience_keyboard(session: AsyncSession, db_user: User, audience: dict
                 callback_data=AudienceCallback(key="language", value=lang),
             )
         builder.button(text=_("➡️ Preview"), callback_data=AudienceCallback(key="done"))
-        builder.adjust(3, 4, 3, 3, 1)
+        builder.adjust(3, 5, 3, 3, 1)
         return builder.as_markup()
     groups = list(
         await session.scalars(
@@ -189,9 +196,14 @@ async def show_audience(
         await state.clear()
         await message.answer(_("You have no groups yet. Create one with /newgroup NAME."))
         return
-    text = _("Who gets it? Now: {audience} — {n} recipients.").format(
-        audience=await describe(session, audience), n=await count_audience(session, audience)
-    )
+    if not is_staff(db_user) and not audience.get("groups"):
+        # An empty choice is no group, not "all students" (which a curator cannot reach).
+        text = _("Who gets it? Choose at least one of your groups.")
+    else:
+        text = _("Who gets it? Now: {audience} — {n} recipients.").format(
+            audience=await describe(session, audience),
+            n=await count_audience(session, audience),
+        )
     markup = await audience_keyboard(session, db_user, audience)
     if edit:
         await edit_or_send(message, text, reply_markup=markup)
@@ -250,11 +262,20 @@ async def audience_pressed(
 
 
 async def segment_text(
-    message: Message, state: FSMContext, db_user: User, session: AsyncSession
+    message: Message,
+    state: FSMContext,
+    db_user: User,
+    session: AsyncSession,
+    programmes: ProgrammeCatalog,
 ) -> None:
     data = await state.get_data()
     audience = dict(data.get("audience") or {})
-    audience[data.get("segment", "faculty")] = (message.text or "").strip()[:128]
+    segment = data.get("segment", "faculty")
+    value = (message.text or "").strip()[:128]
+    if segment == "programme":
+        # Students' /profile stores the direction code (6B061): match it, not a spelling.
+        value = resolve_programme(programmes, value) or value
+    audience[segment] = value
     await state.update_data(audience={k: v for k, v in audience.items() if v})
     await state.set_state(BroadcastForm.audience)
     await show_audience(message, state, db_user, session)
@@ -284,6 +305,9 @@ async def preview(
         await message.answer(_("Pick at least one of your groups."))
         return
     n = await count_audience(session, audience)
+    if n == 0:
+        await nobody(message, state, session, audience)
+        return
     await state.set_state(BroadcastForm.confirm)
     await message.answer(_("Preview — this is exactly what the students will see:"))
     assert message.bot is not None
@@ -301,8 +325,37 @@ async def preview(
     )
 
 
+async def nobody(
+    message: Message, state: FSMContext, session: AsyncSession, audience: dict[str, Any]
+) -> None:
+    """No one would get it: say why, and offer a change of audience instead of "Send"."""
+    await state.set_state(BroadcastForm.confirm)
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("⬅️ Change the audience"), callback_data=SendCallback(action="audience"))
+    builder.button(text=_("✖️ Cancel"), callback_data=SendCallback(action="abort"))
+    builder.adjust(1)
+    await message.answer(
+        _(
+            "Nobody would receive this: {audience} has no students with announcements "
+            "switched on. Choose another audience, or invite students first (/groups shows "
+            "your groups' links)."
+        ).format(audience=await describe(session, audience)),
+        reply_markup=builder.as_markup(),
+    )
+
+
+def resolve_programme(programmes: ProgrammeCatalog, text: str) -> str | None:
+    """The direction code (6B061) a programme's name or code stands for, if only one."""
+    result = programmes.lookup(text)
+    directions = {c.direction.code for c in result.candidates}
+    return directions.pop() if len(directions) == 1 else None
+
+
+WHEN_FORMAT = "%d.%m.%Y %H:%M"
+
+
 def parse_when(text: str, settings: Settings) -> datetime | None:
-    for fmt in ("%Y-%m-%d %H:%M", "%d.%m.%Y %H:%M"):
+    for fmt in (WHEN_FORMAT, "%Y-%m-%d %H:%M"):
         try:
             local = datetime.strptime(text.strip(), fmt)
         except ValueError:
@@ -327,12 +380,20 @@ async def send_pressed(
         await state.clear()
         await edit_or_send(message, _("Broadcast cancelled, nothing was sent."))
         return
+    if callback_data.action == "audience":
+        await state.set_state(BroadcastForm.audience)
+        await show_audience(message, state, db_user, session)
+        return
     if callback_data.action == "schedule":
         await state.set_state(BroadcastForm.schedule)
+        example = (broadcasts.now().astimezone(settings.tz) + timedelta(days=1)).replace(
+            hour=10, minute=0
+        )
         await message.answer(
-            _("When? Send the date and time in {zone} time, e.g. 2026-09-01 10:00").format(
-                zone=settings.timezone
-            )
+            _(
+                "When? Send the date and time in {zone} time as DD.MM.YYYY HH:MM, for "
+                "example {example}"
+            ).format(zone=settings.timezone, example=example.strftime(WHEN_FORMAT))
         )
         return
     now = broadcasts.now()
@@ -382,8 +443,14 @@ async def got_schedule(
 ) -> None:
     when = parse_when(message.text or "", settings)
     if when is None or when <= broadcasts.now():
+        example = (broadcasts.now().astimezone(settings.tz) + timedelta(days=1)).replace(
+            hour=10, minute=0
+        )
         await message.answer(
-            _("I could not read a future date and time. Example: 2026-09-01 10:00")
+            _(
+                "I could not read a future date and time. Write it as DD.MM.YYYY HH:MM, for "
+                "example {example}"
+            ).format(example=example.strftime(WHEN_FORMAT))
         )
         return
     shifted = out_of_quiet_hours(
@@ -394,7 +461,7 @@ async def got_schedule(
             _("That is within quiet hours ({start}–{end}); I will send it at {when}.").format(
                 start=settings.quiet_hours_start.strftime("%H:%M"),
                 end=settings.quiet_hours_end.strftime("%H:%M"),
-                when=shifted.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M"),
+                when=shifted.astimezone(settings.tz).strftime(WHEN_FORMAT),
             )
         )
     await confirm(message, state, db_user, session, settings, broadcasts, scheduled_at=shifted)
@@ -411,6 +478,10 @@ async def confirm(
     scheduled_at: datetime | None,
 ) -> None:
     data = await state.get_data()
+    if not await count_audience(session, data.get("audience") or {}):
+        # The audience emptied since the preview (students left, switched announcements off).
+        await nobody(message, state, session, data.get("audience") or {})
+        return
     # The FSM storage writes with its own session: finish with it before this one writes.
     await state.clear()
     try:
@@ -431,7 +502,7 @@ async def confirm(
         text = _("Broadcast #{id}: sending to {n} recipients…").format(id=b.id, n=b.total)
     else:
         text = _("Broadcast #{id} is scheduled for {when}.").format(
-            id=b.id, when=scheduled_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+            id=b.id, when=scheduled_at.astimezone(settings.tz).strftime(WHEN_FORMAT)
         )
     progress = await message.answer(text, reply_markup=broadcasts.cancel_keyboard(b.id))
     b.progress_chat_id = progress.chat.id

@@ -11,6 +11,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import func, select
@@ -20,9 +21,13 @@ from bot.db.models import Role, User
 from bot.db.models.reminders import CuratorGroup, GroupMember, StudentProfile
 from bot.edits import edit_or_send
 from bot.filters import RoleFilter
+from bot.services.programmes import render_verdict
+from bot.services.validators import MAX_COURSE
 from handlers.broadcast import STUDY_FORMS, form_name
+from knowledge.programmes import ProgrammeCatalog
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+MAX_COURSE_YEAR = max(MAX_COURSE.values())  # as in /apply: a bachelor's 5th year exists
 
 
 class ProfileForm(StatesGroup):
@@ -154,7 +159,7 @@ def profile_keyboard() -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=_("Faculty"), callback_data=ProfileCallback(field="faculty"))
     builder.button(text=_("Programme"), callback_data=ProfileCallback(field="programme"))
-    for year in range(1, 5):
+    for year in range(1, MAX_COURSE_YEAR + 1):
         builder.button(
             text=_("Year {n}").format(n=year),
             callback_data=ProfileCallback(field="course_year", value=str(year)),
@@ -163,11 +168,26 @@ def profile_keyboard() -> InlineKeyboardMarkup:
         builder.button(
             text=form_name(code), callback_data=ProfileCallback(field="study_form", value=code)
         )
-    builder.adjust(2, 4, 3)
+    builder.adjust(2, MAX_COURSE_YEAR, 3)
     return builder.as_markup()
 
 
-async def profile_text(session: AsyncSession, user: User) -> str:
+def programme_text(programmes: ProgrammeCatalog, value: str) -> str:
+    """A stored programme: its code and name when it is one (older rows hold free text)."""
+    direction = programmes.by_code.get(value[:5])
+    if direction is None:
+        return html.escape(value)
+    return f"{html.escape(value)} {html.escape(direction.name_in(current_locale()))}"
+
+
+def current_locale() -> str:
+    i18n = I18n.get_current(no_error=True)
+    return i18n.current_locale if i18n is not None else "kk"
+
+
+async def profile_text(
+    session: AsyncSession, user: User, programmes: ProgrammeCatalog
+) -> str:
     profile = await session.get(StudentProfile, user.id)
     groups = list(
         await session.scalars(
@@ -184,7 +204,9 @@ async def profile_text(session: AsyncSession, user: User) -> str:
                 v=html.escape(profile.faculty) if profile and profile.faculty else unset
             ),
             _("Programme: {v}").format(
-                v=html.escape(profile.programme) if profile and profile.programme else unset
+                v=programme_text(programmes, profile.programme)
+                if profile and profile.programme
+                else unset
             ),
             _("Course year: {v}").format(
                 v=profile.course_year if profile and profile.course_year else unset
@@ -198,10 +220,16 @@ async def profile_text(session: AsyncSession, user: User) -> str:
 
 
 async def show_profile(
-    message: Message, db_user: User, session: AsyncSession, state: FSMContext
+    message: Message,
+    db_user: User,
+    session: AsyncSession,
+    state: FSMContext,
+    programmes: ProgrammeCatalog,
 ) -> None:
     await state.clear()
-    await message.answer(await profile_text(session, db_user), reply_markup=profile_keyboard())
+    await message.answer(
+        await profile_text(session, db_user, programmes), reply_markup=profile_keyboard()
+    )
 
 
 async def profile_pressed(
@@ -210,19 +238,24 @@ async def profile_pressed(
     db_user: User,
     session: AsyncSession,
     state: FSMContext,
+    programmes: ProgrammeCatalog,
 ) -> None:
     field = callback_data.field
     if field in ("faculty", "programme"):
         await state.set_state(ProfileForm.faculty if field == "faculty" else ProfileForm.programme)
         await callback.answer()
-        prompt = _("Type your faculty:") if field == "faculty" else _("Type your programme:")
+        prompt = (
+            _("Type your faculty:")
+            if field == "faculty"
+            else _("Type your programme's code (for example 6B06102) or its name:")
+        )
         await callback.message.answer(prompt)  # type: ignore[union-attr]
         return
     profile = await get_profile(session, db_user.id)
     if (
         field == "course_year"
         and callback_data.value.isdigit()
-        and 1 <= int(callback_data.value) <= 6
+        and 1 <= int(callback_data.value) <= MAX_COURSE_YEAR
     ):
         profile.course_year = int(callback_data.value)
     elif field == "study_form" and callback_data.value in STUDY_FORMS:
@@ -235,19 +268,39 @@ async def profile_pressed(
     if isinstance(callback.message, Message):
         await edit_or_send(
             callback.message,
-            await profile_text(session, db_user), reply_markup=profile_keyboard()
+            await profile_text(session, db_user, programmes), reply_markup=profile_keyboard()
         )
 
 
 async def profile_typed(
-    message: Message, db_user: User, session: AsyncSession, state: FSMContext
+    message: Message,
+    db_user: User,
+    session: AsyncSession,
+    state: FSMContext,
+    programmes: ProgrammeCatalog,
 ) -> None:
     field = "faculty" if await state.get_state() == ProfileForm.faculty.state else "programme"
+    value = (message.text or "").strip()[: 128 if field == "faculty" else 256]
+    if field == "programme":
+        # The programme lookup the wizard uses: the profile keeps the direction's code, which
+        # is what reminders and broadcasts by programme match on.
+        result = programmes.lookup(value)
+        directions = {c.direction.code for c in result.candidates}
+        if len(directions) != 1:
+            await message.answer(
+                render_verdict(result, current_locale())
+                + "\n\n"
+                + _("Send the exact code of your programme (6B… or 7M…), or /cancel.")
+            )
+            return
+        value = directions.pop()
     await state.clear()  # before this session writes (the FSM storage has its own session)
     profile = await get_profile(session, db_user.id)
-    setattr(profile, field, (message.text or "").strip()[: 128 if field == "faculty" else 256])
+    setattr(profile, field, value)
     await session.flush()
-    await message.answer(await profile_text(session, db_user), reply_markup=profile_keyboard())
+    await message.answer(
+        await profile_text(session, db_user, programmes), reply_markup=profile_keyboard()
+    )
 
 
 def create_router() -> Router:

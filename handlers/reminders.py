@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Role, User
-from bot.db.models.reminders import CalendarEvent, EventKind
+from bot.db.models.reminders import Audience, CalendarEvent, CuratorGroup, EventKind
 from bot.edits import edit_or_send
 from bot.filters import RoleFilter
 from bot.menu import MENU_REMINDERS
@@ -84,6 +84,22 @@ def event_line(event: CalendarEvent, lang: str, *, teaching: bool) -> str:
             "weekends and public holidays not counted (clause 6.9.2)."
         ).format(deadline=fmt_date(content_deadline(event.starts_on)))
     return line
+
+
+async def audience_label(session: AsyncSession, audience: str, value: str | None) -> str:
+    """Who an event is for, as words ("everyone", "year 2"), never the stored «[all]»."""
+    shown = html.escape(value or "?")
+    if audience == Audience.GROUP.value and value and value.isdigit():
+        name = await session.scalar(select(CuratorGroup.name).where(CuratorGroup.id == int(value)))
+        shown = html.escape(name or value)
+    return {
+        Audience.ALL.value: _("for everyone"),
+        Audience.ONLINE.value: _("for online-form students"),
+        Audience.DISTANCE.value: _("for distance-learning students"),
+        Audience.FACULTY.value: _("for the faculty {value}"),
+        Audience.COURSE.value: _("for year {value}"),
+        Audience.GROUP.value: _("for the group {value}"),
+    }.get(audience, html.escape(audience)).format(value=shown)
 
 
 async def reminders_view(
@@ -197,8 +213,11 @@ async def calendar_view(
     lines = [header]
     builder = InlineKeyboardBuilder()
     for event in events:
-        audience = event.audience + (f":{event.audience_value}" if event.audience_value else "")
-        lines.append(event_line(event, lang, teaching=True) + f" [{html.escape(audience)}]")
+        lines.append(
+            event_line(event, lang, teaching=True)
+            + " · "
+            + await audience_label(session, event.audience, event.audience_value)
+        )
         title = event.title(lang)[:30]
         builder.row(
             InlineKeyboardButton(

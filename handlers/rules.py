@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
@@ -124,11 +125,44 @@ def clause_view(
     return answers.clause_card(clause_id, lang, items=False), builder.as_markup()
 
 
+# "/rules appendix", "/rules приложение", "/rules қосымша": there is one appendix.
+_APPENDIX_WORD = re.compile(
+    r"(?i)^\s*(?:appendix|app\.?|прил(?:ожени[а-я]*|\.)?|қосымша[а-я]*|косымша[а-я]*|"
+    r"qosymsha)\s*(?:№\s*)?(?:1|i)?\s*$"
+)
+_NUMBERED = re.compile(r"\d+(?:\.\d+)+")
+
+
+def nearest_clauses(answers: AnswerService, wanted: str, k: int = 3) -> list[str]:
+    """Clauses next to a number that does not exist: "5.4.17" → 5.4.16, 5.4.15 and 5.4 (its
+    neighbours by number under the same parent, then the parent); otherwise the search's."""
+    reg = answers.regulation
+    clause_id = parse_clause_id(wanted)
+    if clause_id is not None and _NUMBERED.fullmatch(clause_id):
+        parent, _dot, last = clause_id.rpartition(".")
+        if parent in reg:
+            siblings = reg.children(parent)
+        elif parent in reg.sections:
+            siblings = _top_level(answers, parent)
+        else:
+            siblings = []
+        if siblings:
+            wanted_no = int(last)
+
+            def distance(clause: Clause) -> tuple[int, int]:
+                number = int(clause.id.rsplit(".", 1)[1])
+                return abs(number - wanted_no), -number
+
+            near = [c.id for c in sorted(siblings, key=distance)]
+            return [*near[: k - 1], parent] if parent in reg else near[:k]
+    return answers.nearest_ids(wanted)
+
+
 def not_found_view(
     answers: AnswerService, lang: str, wanted: str
 ) -> tuple[str, InlineKeyboardMarkup]:
     builder = InlineKeyboardBuilder()
-    nearest = answers.nearest_ids(wanted)
+    nearest = nearest_clauses(answers, wanted)
     for cid in nearest:
         builder.button(
             text=clause_button(answers.regulation.clauses[cid], lang, answers),
@@ -154,6 +188,8 @@ async def rules_command(
         text, markup = root_view(answers, lang)
     else:
         clause_id = parse_clause_id(wanted)
+        if clause_id is None and _APPENDIX_WORD.match(wanted):
+            clause_id = "appendix-1"
         if clause_id is not None and clause_id in answers.regulation:
             text, markup = clause_view(answers, lang, clause_id)
         elif clause_id is not None and clause_id in answers.regulation.sections:

@@ -58,8 +58,9 @@ async def test_curator_broadcasts_to_their_group(harness: Harness) -> None:
     await harness.send("/broadcast", user=CURATOR)
     await harness.send("Собрание группы в 15:00 <завтра>", user=CURATOR)
     assert "2" not in harness.buttons(CURATOR.id)  # curators see groups, not segments
-    await harness.click_button("IT-21", user=CURATOR)
-    assert "2" in harness.last_text(CURATOR.id)  # two recipients
+    # Their own groups are chosen from the start (not "all students", which they can't use).
+    assert "✅ IT-21" in harness.buttons(CURATOR.id)
+    assert "IT-21" in harness.last_text(CURATOR.id) and "2" in harness.last_text(CURATOR.id)
     await harness.click_button("➡️", user=CURATOR)
     preview = harness.texts(CURATOR.id)[-2]
     assert preview == "Собрание группы в 15:00 &lt;завтра&gt;"
@@ -183,6 +184,7 @@ async def test_reminders_list_and_staff_calendar(harness: Harness) -> None:
 
 
 async def test_schedule_at_night_moves_to_the_morning(harness: Harness) -> None:
+    await harness.send("/help", user=STUDENT)  # someone to receive it
     await harness.send("/help", user=STAFF)
     await set_role(harness, STAFF.id, "staff")
     await harness.send("/broadcast", user=STAFF)
@@ -191,8 +193,8 @@ async def test_schedule_at_night_moves_to_the_morning(harness: Harness) -> None:
     await harness.click_button("🕒", user=STAFF)
     await harness.send("2030-01-10 23:30", user=STAFF)
     texts = harness.texts(STAFF.id)
-    assert "2030-01-11 08:00" in texts[-2]  # quiet hours: moved to the morning
-    assert "2030-01-11 08:00" in texts[-1] and "№" in texts[-1]
+    assert "11.01.2030 08:00" in texts[-2]  # quiet hours: moved to the morning
+    assert "11.01.2030 08:00" in texts[-1] and "№" in texts[-1]
 
 
 # "Send now" within quiet hours (22:00–08:00 in settings.tz) asks first ----------------------
@@ -208,8 +210,7 @@ async def _to_send_choice(harness: Harness) -> None:
     """The curator has written the notice, picked IT-21 and sees the preview."""
     await _setup(harness)
     await harness.send("/broadcast", user=CURATOR)
-    await harness.send(NOTICE, user=CURATOR)
-    await harness.click_button("IT-21", user=CURATOR)
+    await harness.send(NOTICE, user=CURATOR)  # their group IT-21 is chosen from the start
     await harness.click_button("➡️", user=CURATOR)
     assert "🚀 Отправить сейчас" in harness.buttons(CURATOR.id)
 
@@ -250,7 +251,7 @@ async def test_send_at_the_end_of_quiet_hours_schedules_for_eight(harness: Harne
     assert b.status == "scheduled" and deliveries == 0
     assert b.scheduled_at == datetime(2026, 9, 2, 8, 0, tzinfo=tz)
     assert b.text == NOTICE
-    assert harness.last_text(CURATOR.id) == f"Рассылка №{b.id} запланирована на 2026-09-02 08:00."
+    assert harness.last_text(CURATOR.id) == f"Рассылка №{b.id} запланирована на 02.09.2026 08:00."
 
     # The delivery worker leaves it alone until 08:00, then sends it.
     early, _ = services(harness, FakeClock(datetime(2026, 9, 2, 7, 59, tzinfo=tz)))

@@ -96,7 +96,7 @@ async def test_rules_with_a_wrong_number_names_the_nearest_clauses(harness: Harn
 
     await harness.send("/rules 5.4.20", user=STUDENT_RU)
     text = harness.last_text(STUDENT_RU.id)
-    assert "нет пункта «5.4.20»" in text and "Ближайшие: п. 5.4," in text
+    assert "нет пункта «5.4.20»" in text and "Ближайшие: п. 5.4.16, п. 5.4.15, п. 5.4." in text
 
 
 async def test_rules_with_garbage_is_answered_not_crashed(harness: Harness) -> None:

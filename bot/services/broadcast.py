@@ -135,9 +135,10 @@ class RateLimiter:
 def audience_condition(audience: dict[str, Any]) -> ColumnElement[bool]:
     """Users matching a stored audience (students of groups and/or profile segments)."""
     conds: list[ColumnElement[bool]] = [User.is_active.is_(True)]
-    roles = audience.get("roles") or [Role.STUDENT.value]
-    conds.append(User.role.in_(roles))
     groups = audience.get("groups")
+    roles = audience.get("roles") or ([] if groups else [Role.STUDENT.value])
+    if roles:  # a group's members are its audience whatever their role (a co-curator too)
+        conds.append(User.role.in_(roles))
     if groups:
         conds.append(
             User.id.in_(select(GroupMember.user_id).where(GroupMember.group_id.in_(groups)))
