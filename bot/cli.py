@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -16,6 +18,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from bot.config import LANGUAGES, ConfigError, Settings, load_settings
 
 EXIT_CONFIG = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 
@@ -162,6 +165,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         func: Handler = args.func
         result: Any = asyncio.run(func(args, settings))
         return int(result or 0)
+    except BrokenPipeError:
+        # The reader went away (`studentbot ask … | head`): nothing more to write, and no
+        # database to blame. Point stdout at /dev/null so the exit's flush stays quiet too.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except ConfigError as exc:
         return _fail(str(exc))
     except ArgumentError as exc:

@@ -398,9 +398,10 @@ class RedisFloodCounter:
 
 
 def flood_notice() -> str:
+    # The messages over the limit are dropped, not queued: say so, promise no later answer.
     return _(
-        "You are sending messages very fast. I will answer again in a few seconds — "
-        "please send one question at a time."
+        "You are sending messages very fast, so I did not read your last ones. Wait a few "
+        "seconds, then send your question again — one message at a time."
     )
 
 
