@@ -48,7 +48,13 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     from bot.localchat import run_chat
 
-    await run_chat(settings, lang=args.lang or settings.default_language)
+    await run_chat(
+        settings,
+        lang=args.lang or settings.default_language,
+        user_id=getattr(args, "user", None) or 1,
+        name=getattr(args, "name", None),
+        staff=bool(getattr(args, "staff", False)),
+    )
     return 0
 
 
@@ -123,6 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chat.add_argument(
         "--lang", choices=LANGUAGES, help="your Telegram language (default: DEFAULT_LANGUAGE)"
+    )
+    chat.add_argument(
+        "--user", type=int, metavar="ID", help="act as this Telegram user id (default: 1)"
+    )
+    chat.add_argument("--name", help="your first name as the bot sees it")
+    chat.add_argument(
+        "--staff",
+        action="store_true",
+        help="show the staff chat too; a line starting with '>' is written there",
     )
     chat.set_defaults(func=cmd_chat)
 

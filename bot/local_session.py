@@ -26,6 +26,8 @@ from aiogram.types import (
     User,
 )
 
+from bot.devtools.localhub import LocalHub, Record, record_of
+
 BOT_USER = {
     "id": 7066000001,
     "is_bot": True,
@@ -35,17 +37,32 @@ BOT_USER = {
 
 
 class LocalSession(BaseSession):
+    """``hub``: the local chat's shared folder; message and topic ids come from it, and every
+    message shown in a chat is published there as a :class:`Record` (and handed to
+    ``on_record``), so other local-chat processes see what was sent to their users."""
+
     def __init__(
-        self, on_request: Callable[[TelegramMethod[Any], Any], None] | None = None
+        self,
+        on_request: Callable[[TelegramMethod[Any], Any], None] | None = None,
+        *,
+        hub: LocalHub | None = None,
+        on_record: Callable[[Record], None] | None = None,
     ) -> None:
         super().__init__()
         self.requests: list[TelegramMethod[Any]] = []
         self.on_request = on_request
+        self.hub = hub
+        self.on_record = on_record
+        # (chat, message id) -> (text, sender) of messages typed here, for copyMessage.
+        self.known: dict[tuple[int, int], tuple[str, str]] = {}
         self._ids: dict[int | str, itertools.count[int]] = defaultdict(
             lambda: itertools.count(1000)
         )
         self._failures: dict[str, list[BaseException]] = defaultdict(list)
         self._topics = itertools.count(100)
+
+    def new_message_id(self, chat_id: int | str) -> int:
+        return self.hub.next_id() if self.hub is not None else next(self._ids[chat_id])
 
     # Test helpers -------------------------------------------------------------------------
     def fail_next(self, method_name: str, exc: BaseException) -> None:
@@ -88,13 +105,45 @@ class LocalSession(BaseSession):
         result = self._answer(bot, method)
         if self.on_request:
             self.on_request(method, result)
+        if self.hub is not None or self.on_record is not None:
+            self._record(method, result)
         return typing.cast(TelegramType, result)
+
+    def _record(self, method: Any, result: Any) -> None:
+        if method.__api_method__ == "answerCallbackQuery":
+            if getattr(method, "text", None) and self.on_record is not None:
+                self.on_record(Record(method="notice", chat_id=0, text=method.text))
+            return
+        record = record_of(method, result, self.known)
+        if record is None:
+            return
+        if record.method in {"sendDocument", "sendPhoto"} and self.hub is not None:
+            record.file = self._save_file(method)
+        if self.hub is not None:
+            self.hub.publish(record)
+        if self.on_record is not None:
+            self.on_record(record)
+
+    def _save_file(self, method: Any) -> str:
+        from aiogram.types import BufferedInputFile, FSInputFile
+
+        assert self.hub is not None
+        file = getattr(method, "document", None) or getattr(method, "photo", None)
+        if isinstance(file, BufferedInputFile):
+            folder = self.hub.path / "files"
+            folder.mkdir(exist_ok=True)
+            path = folder / (file.filename or "file.bin")
+            path.write_bytes(file.data)
+            return str(path)
+        if isinstance(file, FSInputFile):
+            return str(file.path)
+        return str(file)
 
     # Synthesised answers ------------------------------------------------------------------
     def _message(self, bot: Bot, method: Any, message_id: int | None = None) -> Message:
         chat_id = getattr(method, "chat_id", None) or 0
         payload: dict[str, Any] = {
-            "message_id": message_id or next(self._ids[chat_id]),
+            "message_id": message_id or self.new_message_id(chat_id),
             "date": int(time.time()),
             "chat": {
                 "id": chat_id,
@@ -141,11 +190,10 @@ class LocalSession(BaseSession):
                 return True
             return self._message(bot, method, message_id=method.message_id)
         if name in {"copyMessage"}:
-            return MessageId(message_id=next(self._ids[method.chat_id]))
+            return MessageId(message_id=self.new_message_id(method.chat_id))
         if name == "createForumTopic":
-            return ForumTopic(
-                message_thread_id=next(self._topics), name=method.name, icon_color=0x6FB9F0
-            )
+            topic = self.hub.next_id() if self.hub is not None else next(self._topics)
+            return ForumTopic(message_thread_id=topic, name=method.name, icon_color=0x6FB9F0)
         if name == "getFile":
             return File(
                 file_id=method.file_id,
