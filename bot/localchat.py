@@ -345,12 +345,21 @@ class LocalChatApp:
             await self.ctx.close()
         await self.bot.session.close()
 
-    def follow(self) -> None:
-        """Print what other local chats send to this one as it arrives."""
+    def follow(self, *, prompt: str | None = None) -> None:
+        """Print what other local chats send to this one as it arrives (below the ``prompt``
+        the user is typing at, which is shown again after)."""
 
         async def loop() -> None:
             while True:
-                self.chat.poll_hub()
+                records = self.hub.new_records()
+                mine = [r for r in records if self.printer.mine(r)]
+                if mine and prompt:
+                    self.printer.out.write("\r")
+                for record in records:
+                    self.printer.show(record)
+                if mine and prompt:
+                    self.printer.out.write(prompt)
+                    self.printer.out.flush()
                 await asyncio.sleep(HUB_POLL_SECONDS)
 
         self._follower = asyncio.create_task(loop(), name="localchat:hub")
@@ -415,7 +424,7 @@ async def run_chat(
                 )
         if staff:
             await app.staff_role_hint()
-        app.follow()
+        app.follow(prompt="you> " if interactive else None)
         while True:
             if interactive:
                 stdout.write("you> ")
