@@ -172,7 +172,7 @@ def staff_rule_text(code: str) -> str | None:
             "At least 20 % of each discipline synchronous (MOOC disciplines excepted)"
         ),
         "mooc_10": _("At least 10 % of the credits through MOOCs"),
-        "proctoring": _("Online attestation with proctoring"),
+        "proctoring": _("Attestation form chosen by the university; proctored when online"),
         "transfer_paid": _("Moving between forms: in vacations only, paid"),
         "contract": _(
             "Contract: technical requirements, personal data consent, platform user agreement"
