@@ -1091,7 +1091,7 @@ async def submit(
 OFFICE_LANGUAGES = ("kk", "ru")
 
 
-class StatementCallback(CallbackData, prefix="apst"):
+class StatementCallback(CallbackData, prefix="apcopy"):
     """A copy of a submitted statement in another language."""
 
     id: int

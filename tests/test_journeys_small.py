@@ -51,3 +51,19 @@ def test_a_reader_that_leaves_early_is_not_reported_as_a_database_error(
             pass
     err = capsys.readouterr().err
     assert "database" not in err and "Traceback" not in err
+
+
+def test_every_button_family_has_its_own_prefix() -> None:
+    """Two CallbackData classes with one prefix route each other's presses (a merge once
+    gave the statement-copy buttons the prefix of «📝 Apply» under an answer)."""
+    from aiogram.filters.callback_data import CallbackData
+
+    from handlers import get_routers
+
+    get_routers()  # imports every handler module
+
+    def subclasses(cls: type) -> list[type]:
+        return [c for sub in cls.__subclasses__() for c in (sub, *subclasses(sub))]
+
+    prefixes = [c.__prefix__ for c in subclasses(CallbackData)]  # type: ignore[attr-defined]
+    assert len(prefixes) == len(set(prefixes)), sorted(prefixes)
