@@ -16,12 +16,19 @@ MAX_TEXT = 4096
 async def unknown_command(message: Message, db_user: User | None = None) -> None:
     name = (message.text or "/").split()[0].split("@")[0].lstrip("/").lower()
     info = COMMANDS_BY_NAME.get(name)
-    if info is not None and db_user is not None and not may_use(db_user.role, info):
-        text = {
-            Role.CURATOR: _("/{command} is for curators and staff. Send /help to see yours."),
-            Role.STAFF: _("/{command} is for Helpdesk staff. Send /help to see yours."),
-        }.get(info.role, _("I don't know this command. Send /help to see what I can do."))
-        await message.answer(text.format(command=name))
+    # A curator not yet granted the role learns why /broadcast does nothing; staff tools stay
+    # unknown to everyone else (their names and existence are the staff's business).
+    if (
+        info is not None
+        and info.role is Role.CURATOR
+        and db_user is not None
+        and not may_use(db_user.role, info)
+    ):
+        await message.answer(
+            _("/{command} is for curators and staff. Send /help to see yours.").format(
+                command=name
+            )
+        )
         return
     await message.answer(_("I don't know this command. Send /help to see what I can do."))
 
