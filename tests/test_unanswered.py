@@ -263,3 +263,19 @@ async def test_staff_help_lists_unanswered_and_offices(harness: Harness) -> None
     assert "/unanswered" in h.last_text(STAFF.id) and "/offices" in h.last_text(STAFF.id)
     await h.send("/help", user=STUDENT_EN)
     assert "/unanswered" not in h.last_text(STUDENT_EN.id)
+
+
+async def test_follow_ups_queued_before_quiet_hours_wait_for_their_end(harness: Harness) -> None:
+    h = harness
+    daytime(h, hour=21)
+    await make_staff(h, STAFF)
+    await _ask_the_unanswerable(h)
+    await _publish(h)
+    assert {n.status for n in await rows(h, FaqNotification)} == {"queued"}  # at 21:00
+    daytime(h, hour=23)  # the sender wakes up inside quiet hours
+    for _ in range(3):
+        await h.ctx.services["broadcasts"].step(h.bot)
+    assert not [m for m in sent_to(h, STUDENT_RU.id) if "ответили сотрудники" in m.text]
+    daytime(h, hour=9)
+    await h.ctx.services["broadcasts"].drain(h.bot)
+    assert len([m for m in sent_to(h, STUDENT_RU.id) if "ответили сотрудники" in m.text]) == 1

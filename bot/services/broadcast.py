@@ -62,6 +62,9 @@ log = logging.getLogger(__name__)
 
 D = BroadcastDelivery
 FINAL = ("sent", "failed", "blocked", "unknown", "cancelled")
+# Kinds whose deliveries wait out quiet hours even when queued before they began (a curator's
+# broadcast is sent when the curator says so; quiet-hours «Send now» asks first).
+HELD_IN_QUIET_HOURS = ("reminder", "faq")
 SEGMENT_KEYS = ("faculty", "programme", "course_year", "study_form", "language")
 
 
@@ -442,7 +445,7 @@ class BroadcastService:
                 D.status == "pending",
                 Broadcast.status == "sending",
                 or_(D.next_attempt_at.is_(None), D.next_attempt_at <= now),
-                Broadcast.kind != "reminder" if quiet else true(),
+                Broadcast.kind.notin_(HELD_IN_QUIET_HOURS) if quiet else true(),
             )
             .order_by(D.id)
             .limit(1)
