@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     working_hours_start: time = time(9, 0)
     working_hours_end: time = time(18, 0)
     reminder_grace_hours: int = 12  # issue 5: missed reminders older than this are dropped
+    # Web chat (issue 14): /chat on the bot's own aiohttp server.
+    web_chat_enabled: bool = False
+    web_chat_port: int | None = None  # None: the webhook port (webhook mode) or 8080
+    web_chat_host: str | None = None  # None: WEBHOOK_HOST
+    web_chat_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    web_chat_secret: SecretStr | None = None  # signs the session cookie; same in every process
+    web_chat_cookie_secure: bool = True  # False only for plain-http development
+    web_chat_max_message: int = 4000  # characters per browser message
+    web_chat_rate: float = 2.0  # browser frames per second per connection (burst: 10)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -63,6 +72,13 @@ class Settings(BaseSettings):
             return [int(part) for part in re.split(r"[,\s]+", value.strip()) if part]
         if isinstance(value, int):
             return [value]
+        return value
+
+    @field_validator("web_chat_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.rstrip("/") for part in re.split(r"[,\s]+", value.strip()) if part]
         return value
 
     @field_validator("default_language")
@@ -99,6 +115,17 @@ class Settings(BaseSettings):
                 "as given by @BotFather"
             )
         return token
+
+    def web_secret(self) -> bytes:
+        """The cookie-signing key, checked; the web chat refuses to run without one."""
+        secret = self.web_chat_secret.get_secret_value() if self.web_chat_secret else ""
+        if len(secret.strip()) < 32:
+            raise ConfigError(
+                "WEB_CHAT_SECRET is not set or too short: the web chat signs its session cookie "
+                "with it; use at least 32 random characters, the same in every bot process "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        return secret.strip().encode()
 
     @property
     def is_postgres(self) -> bool:

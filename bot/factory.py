@@ -35,6 +35,7 @@ from bot.reliability import (
     setup_reliability,
 )
 from bot.services.command_menu import CommandMenus
+from bot.web.ids import UpdateContext, WebIdGuard
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,9 @@ def create_dispatcher(ctx: AppContext) -> Dispatcher:
         app=ctx,
         **ctx.services,
     )
+    # issue 14: web ids only from the web chat; its messages written after the update.
+    webchat = ctx.services.get("webchat")
+    dp.update.outer_middleware(WebIdGuard(webchat.write if webchat is not None else None))
     # First: claim the update id, so a redelivered update is skipped before any work.
     setup_reliability(dp, ctx)
     dp.update.outer_middleware(DbSessionMiddleware(ctx.sessionmaker))
@@ -125,6 +129,7 @@ def create_dispatcher(ctx: AppContext) -> Dispatcher:
         CommandMenuMiddleware(CommandMenus(ctx.i18n, ctx.settings.default_language))
     )
     setup_flood_control(dp, ctx)  # after the locale: the notice is in the user's language
+    dp.update.outer_middleware(UpdateContext())  # the update in hand, for the web chat
     dp.include_routers(*get_routers())
     inline_magic_filters(dp)  # F-filters on the loop, not one worker-thread hop each
     return dp

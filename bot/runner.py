@@ -28,6 +28,7 @@ from bot.factory import (
     register_commands,
 )
 from bot.reliability import Reliability, polling_tasks
+from bot.web.server import start_web_chat
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,9 @@ async def run_polling(settings: Settings) -> None:
 
     ctx, bot, dp, _workers = await prepare(settings)
     health: web.AppRunner | None = None
+    webchat: web.AppRunner | None = None
     try:
+        webchat = await start_web_chat(ctx, dp, bot)  # issue 14: /chat when WEB_CHAT_ENABLED
         if settings.metrics_port:
             health = await _start_site(
                 build_health_app(ctx, dp["reliability"]),
@@ -114,6 +117,8 @@ async def run_polling(settings: Settings) -> None:
             tasks_concurrency_limit=settings.max_concurrent_updates,
         )
     finally:
+        if webchat is not None:
+            await webchat.cleanup()
         if health is not None:
             await health.cleanup()
         await ctx.close()
@@ -131,6 +136,7 @@ async def run_webhook(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
     try:
         app = build_webhook_app(ctx, bot, dp, secret=secret)
+        webchat = await start_web_chat(ctx, dp, bot, webhook_app=app)  # issue 14
 
         async def set_hook(_: web.Application) -> None:
             await bot.set_webhook(
@@ -154,6 +160,8 @@ async def run_webhook(settings: Settings) -> None:
             dp["reliability"].draining = True
         finally:
             await runner.cleanup()
+            if webchat is not None:
+                await webchat.cleanup()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):

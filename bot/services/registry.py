@@ -52,4 +52,7 @@ def build_services(
     services["unanswered"] = UnansweredService(
         settings, sessionmaker, services["faq"], services["broadcasts"]
     )
+    from bot.web.store import WebChatStore
+
+    services["webchat"] = WebChatStore(sessionmaker)  # issue 14: web chat history, /mydata
     return services

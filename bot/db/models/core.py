@@ -36,6 +36,8 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     # "role:lang" of the Telegram command menu set for this user's chat; None: the default one.
     commands_menu: Mapped[str | None] = mapped_column(String(32))
+    # "telegram", or "web" for a browser user of the web chat (ids from bot.web.ids' range).
+    channel: Mapped[str] = mapped_column(String(8), default="telegram", server_default="telegram")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
