@@ -20,6 +20,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import html
 import json
 import logging
 import time
@@ -249,7 +250,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         connecting=_html(strings["connecting"]),
         options=options,
         embed="1" if request.query.get("embed") == "1" else "0",
-        strings=_html(json.dumps(strings, ensure_ascii=False)),
+        strings=_script_json(strings),
     )
     response = web.Response(text=body, content_type="text/html", charset="utf-8")
     if user_id is None:
@@ -259,9 +260,13 @@ async def page(request: web.Request) -> web.StreamResponse:
 
 
 def _html(value: str) -> str:
-    import html
-
     return html.escape(value, quote=True)
+
+
+def _script_json(value: Any) -> str:
+    """JSON to put inside a ``<script type="application/json">``: no ``</script>`` in it."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 async def widget(request: web.Request) -> web.StreamResponse:
