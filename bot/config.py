@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import time
 from functools import cached_property
+from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -64,6 +65,14 @@ class Settings(BaseSettings):
     web_chat_cookie_secure: bool = True  # False only for plain-http development
     web_chat_max_message: int = 4000  # characters per browser message
     web_chat_rate: float = 2.0  # browser frames per second per connection (burst: 10)
+    # issue 18: the question matcher's index is kept here, under a hash of its documents
+    # ("" or "-": built in memory at every start)
+    search_cache_dir: str = "data/cache"
+
+    @property
+    def search_cache_path(self) -> Path | None:
+        value = self.search_cache_dir.strip()
+        return None if value in ("", "-") else Path(value)
 
     @field_validator("admin_ids", mode="before")
     @classmethod

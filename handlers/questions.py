@@ -155,8 +155,9 @@ async def question(
 ) -> None:
     text = message.text or ""
     lang = i18n.current_locale
-    answer = await answers.ask(text, lang)
-    # issue 12: the FAQ and the offices; only an unsure or not-covered answer changes
+    # the clauses and the FAQ in one index (issues 12, 18): ranked with the FAQ's matcher;
+    # only an unsure or not-covered answer turns into an FAQ entry or an office
+    answer = await answers.ask(text, lang, matcher=faq.matcher)
     answer = await faq.resolve(text, lang, answer, session=session)
     repeated_low = False
     if answer.low_confidence:  # only then does the previous question matter

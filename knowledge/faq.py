@@ -10,14 +10,10 @@ Data (issue 12):
 * ``knowledge/data/faq_concepts.yaml``: words that name one thing in several languages and
   slangs (общага = жатақхана = dorm), shared by the matcher and the router.
 
-Matching (:class:`FaqIndex`) is a cosine similarity of TF-IDF vectors between the question and
-every question variant of every entry. A word contributes its folded form, its 5-letter prefix
-(a crude stem that works for all three languages), its character trigrams (typos, endings) and
-the concepts it names (other languages, slang); Latin-typed Kazakh and Russian words are
-transliterated when the transliteration is a word the FAQ knows. Retrieval has two steps so
-that 2,000 entries still answer in a few milliseconds: the words, prefixes and concepts pick
-candidate variants through an inverted index, then the full vectors (with trigrams) score only
-those. An entry's score is its best variant's. Everything here is pure and synchronous.
+Matching: :func:`faq_documents` makes each entry (its title and question variants) and the
+questions staff taught a clause into documents of the question matcher
+(``knowledge.qmatch.NgramIndex``), the one index that also holds the clauses; an entry's score
+is the character n-gram cosine of its closest variant. Everything here is pure and synchronous.
 
 The office router (:class:`OfficeRouter`) matches the offices' keywords (prefixes, concepts) and
 returns the office the question names most strongly, or None.
@@ -25,8 +21,6 @@ returns the office the question names most strongly, or None.
 
 from __future__ import annotations
 
-import heapq
-import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from knowledge.qmatch import Document
 from knowledge.textnorm import (
     LANGS,
     Token,
@@ -61,22 +56,7 @@ FALLBACK_ORDER: dict[str, tuple[str, ...]] = {
 }
 _KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
-# Feature weights (before idf): the whole word, its prefix, each trigram, each concept it names.
-_W_WORD = 1.0
-_W_PREFIX = 0.7
-_W_GRAM = 0.55  # a word's trigrams together (spread so a long word does not outweigh a short)
-_W_CONCEPT = 1.2
-_PREFIX = 5
-# Candidate generation: features in more than this share of the variants pick no candidates
-# (they still count in the score); at most this many variants are scored in full.
-_CANDIDATE_MAX_DF = 0.1
-_CANDIDATES = 10  # entries scored in full
-_VARIANTS = 2  # of a candidate entry, the variants scored in full
-# An entry's score mixes its best variant's similarity with the similarity to all its variants
-# pooled (its centroid): one short variant sharing one rare word must not outrank an entry
-# whose variants, together, say what the question says.
-_W_VARIANT = 0.6
-_W_CENTROID = 0.4
+_PREFIX = 5  # letters of a word compared by the office router (a crude stem)
 
 
 class FaqDataError(ValueError):
@@ -459,15 +439,6 @@ class _ConceptTable:
         return found
 
 
-@dataclass(slots=True)
-class _Analysis:
-    words: list[str]
-    features: dict[str, float]  # feature -> weight before idf
-
-
-_ANALYSED: dict[tuple[str, str], _Analysis] = {}  # see Analyzer.analyse_cached
-
-
 class Analyzer:
     """Turns a text into weighted features; Latin-typed kk/ru words are transliterated when the
     transliteration is a known word (``cyrillic`` prefixes) and the word is not English."""
@@ -494,19 +465,6 @@ class Analyzer:
             elif tok.script == "lat" and lang == "en":
                 self.english.add(tok.norm)
 
-    def analyse_cached(self, text: str, lang: str) -> _Analysis:
-        """``analyse`` for index documents. A text with no Latin word outside English reads the
-        same whatever the vocabulary, so its analysis is kept for the next rebuild."""
-        if lang != "en" and any(t.script == "lat" for t in tokenize(text)):
-            return self.analyse(text, lang)
-        key = (text, lang)
-        found = _ANALYSED.get(key)
-        if found is None:
-            found = self.analyse(text, lang)
-            if len(_ANALYSED) < 200_000:
-                _ANALYSED[key] = found
-        return found
-
     def words(self, text: str, lang: str | None = None) -> list[str]:
         out: list[str] = []
         for tok in tokenize(text[:1000]):
@@ -530,87 +488,7 @@ class Analyzer:
             return readings[0]
         return tok.norm
 
-    def analyse(self, text: str, lang: str | None = None) -> _Analysis:
-        words = self.words(text, lang)
-        features: dict[str, float] = {}
-
-        def add(feature: str, weight: float) -> None:
-            if weight > features.get(feature, 0.0):
-                features[feature] = weight
-
-        for word in words:
-            add("w:" + word, _W_WORD)
-            if len(word) > _PREFIX and not word.isdigit():
-                add("p:" + word[:_PREFIX], _W_PREFIX)
-            padded = f"<{word}>"
-            n = len(padded) - 2
-            share = _W_GRAM / math.sqrt(n)
-            for i in range(n):
-                gram = "g:" + padded[i : i + 3]
-                features[gram] = features.get(gram, 0.0) + share
-        for concept in self.concepts.find(words):
-            add(f"c:{concept}", _W_CONCEPT)
-        return _Analysis(words, features)
-
-
-def _vector(
-    analysis: _Analysis, idf: Mapping[str, float], unseen: float
-) -> tuple[dict[str, float], float]:
-    vec = {f: w * idf.get(f, unseen) for f, w in analysis.features.items()}
-    norm = math.sqrt(sum(v * v for v in vec.values()))
-    return vec, norm
-
-
-# --- the FAQ index ----------------------------------------------------------------------------
-
-_SENTENCE = re.compile(r"(?<=[.;:!?])\s+|\n+")
-
-
-def _document_frequencies(
-    texts: tuple[tuple[str, str], ...], analyzer: Analyzer
-) -> tuple[int, dict[str, int]]:
-    df: dict[str, int] = defaultdict(int)
-    for lang, text in texts:
-        for feature in analyzer.analyse(text, lang).features:
-            df[feature] += 1
-    return len(texts), dict(df)
-
-
-@lru_cache(maxsize=1)
-def background_counts() -> tuple[int, dict[str, int]]:
-    """How many background documents there are, and each feature's count among them (once
-    per process: every rebuild of the index reuses them)."""
-    return _document_frequencies(background_texts(), Analyzer())
-
-
-@lru_cache(maxsize=1)
-def background_texts() -> tuple[tuple[str, str], ...]:
-    """The regulation's titles and sentences in kk/ru/en: the background document frequencies
-    of the FAQ's words."""
-    from knowledge.regulation import load_regulation
-
-    out: list[tuple[str, str]] = []
-    for clause in load_regulation():
-        for lang in LANGS:
-            out.append((lang, clause.title_in(lang)))
-            out += [
-                (lang, part)
-                for part in _SENTENCE.split(clause.text_in(lang))
-                if len(part.split()) >= 3
-            ]
-    return tuple(out)
-
-
-@dataclass(frozen=True, slots=True)
-class FaqMatch:
-    """The best entry for a question: its cosine similarity (0..1), the margin over the best
-    other entry, and the variant that matched."""
-
-    entry: FaqEntry
-    score: float
-    margin: float
-    variant: str
-    variant_lang: str
+# --- FAQ entries as documents of the question matcher ------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -623,228 +501,79 @@ class ClauseExample:
 
 
 @dataclass(frozen=True, slots=True)
-class ClauseMatch:
-    clause_id: str
+class FaqMatch:
+    """The best entry for a question: the cosine of its closest question variant (0..1), the
+    margin over the next entry, and the share of the question's content words its variants
+    have (by their first letters): "во сколько открывается столовая" shares its frame with
+    "во сколько открывается портал" but not what it asks about."""
+
+    entry: FaqEntry
     score: float
-    example: str
+    margin: float
+    explained: float = 0.0
 
 
-@dataclass(slots=True)
-class _Doc:
-    owner: int  # entry index (or example index)
-    lang: str
-    text: str
-    vec: dict[str, float]
+FAQ_KIND = "faq"
+TAUGHT_KIND = "taught"
+CONCEPT_VARIANTS = 6  # variants an entry gains per language from its concepts' other names
 
 
-class FaqIndex:
-    """Search over FAQ entries' question variants (and staff-taught clause examples).
-
-    A question is scored in two steps so that thousands of entries stay fast: the words,
-    prefixes and concepts it shares with each entry's pooled variants (its centroid) pick the
-    ``_CANDIDATES`` most promising entries through an inverted index; then only those entries
-    are scored in full (every feature, trigrams included), their best variant and their
-    centroid together."""
-
-    def __init__(self, analyzer: Analyzer) -> None:
-        self.analyzer = analyzer
-        self.entries: list[FaqEntry] = []
-        self.examples: list[ClauseExample] = []
-        self._docs: list[_Doc] = []
-        self._entry_docs: list[list[_Doc]] = []
-        # per entry: word/prefix/concept feature -> (its variant, weight) for the variants
-        # that have it
-        self._entry_features: list[dict[str, list[tuple[int, float]]]] = []
-        self._ex_docs: list[_Doc] = []
-        self._idf: dict[str, float] = {}
-        self._unseen = 1.0
-        self._centroids: list[dict[str, float]] = []  # per entry
-        self._postings: dict[str, list[tuple[int, float]]] = {}  # over centroids
-        self._ex_postings: dict[str, list[tuple[int, float]]] = {}  # over example docs
-
-    @classmethod
-    def build(
-        cls,
-        entries: Iterable[FaqEntry],
-        examples: Iterable[ClauseExample] = (),
-        *,
-        analyzer: Analyzer | None = None,
-        background: Iterable[tuple[str, str]] | None = None,
-    ) -> FaqIndex:
-        """``background`` (language, text) pairs count only in the document frequencies: the
-        regulation's sentences by default, so the words every student question shares with it
-        ("university", "learning", "оқу") weigh little and topic words weigh much."""
-        entries = list(entries)
-        examples = list(examples)
-        analyzer = analyzer or Analyzer()
-        texts = [entry.texts() for entry in entries]
-        for entry_texts in texts:
-            for lang, text in entry_texts:
-                analyzer.learn(text, lang)
-        for ex in examples:
-            analyzer.learn(ex.text, ex.lang)
-        index = cls(analyzer)
-        index.entries = entries
-        index.examples = examples
-        raw_docs: list[tuple[int, str, str, _Analysis]] = [
-            (i, lang, text, analyzer.analyse_cached(text, lang))
-            for i, entry_texts in enumerate(texts)
-            for lang, text in entry_texts
-        ]
-        raw_ex = [
-            (i, ex.lang, ex.text, analyzer.analyse(ex.text, ex.lang))
-            for i, ex in enumerate(examples)
-        ]
-        df: dict[str, int] = defaultdict(int)
-        for *_rest, analysis in raw_docs + raw_ex:
-            for feature in analysis.features:
-                df[feature] += 1
-        extra, background_df = (
-            background_counts()
-            if background is None
-            else _document_frequencies(tuple(background), Analyzer())
-        )
-        for feature, count in background_df.items():
-            df[feature] += count
-        n = max(1, len(raw_docs) + len(raw_ex) + extra)
-        unseen = math.log(n + 1) + 1.0
-        index._idf = {f: math.log((n + 1) / (d + 1)) + 1.0 for f, d in df.items()}
-        index._unseen = unseen
-        index._docs = index._make_docs(raw_docs)
-        index._ex_docs = index._make_docs(raw_ex)
-        index._entry_docs = [[] for _entry in entries]
-        index._entry_features = [defaultdict(list) for _entry in entries]
-        pooled: list[dict[str, float]] = [defaultdict(float) for _entry in entries]
-        for doc in index._docs:
-            position = len(index._entry_docs[doc.owner])
-            index._entry_docs[doc.owner].append(doc)
-            local = index._entry_features[doc.owner]
-            bag = pooled[doc.owner]
-            for feature, value in doc.vec.items():
-                bag[feature] += value
-                if feature[0] != "g":
-                    local[feature].append((position, value))
-        for bag in pooled:
-            norm = math.sqrt(sum(v * v for v in bag.values()))
-            index._centroids.append({f: v / norm for f, v in bag.items()} if norm else {})
-        index._postings = _make_postings(index._centroids)
-        index._ex_postings = _make_postings([doc.vec for doc in index._ex_docs])
-        return index
-
-    def _make_docs(self, raw: list[tuple[int, str, str, _Analysis]]) -> list[_Doc]:
-        docs = []
-        for owner, lang, text, analysis in raw:
-            vec, norm = _vector(analysis, self._idf, self._unseen)
-            if norm > 0:
-                vec = {f: v / norm for f, v in vec.items()}
-            docs.append(_Doc(owner, lang, text, vec))
-        return docs
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def query_vector(self, text: str, lang: str | None = None) -> dict[str, float]:
-        vec, norm = _vector(self.analyzer.analyse(text, lang), self._idf, self._unseen)
-        return {f: v / norm for f, v in vec.items()} if norm > 0 else {}
-
-    @staticmethod
-    def _candidates(
-        query: dict[str, float], postings: dict[str, list[tuple[int, float]]], k: int
-    ) -> list[int]:
-        partial: dict[int, float] = defaultdict(float)
-        for feature, weight in query.items():
-            found = postings.get(feature)
-            if found:
-                for owner, value in found:
-                    partial[owner] += weight * value
-        if len(partial) <= k:
-            return list(partial)
-        return heapq.nlargest(k, partial, key=partial.__getitem__)
-
-    def match(self, question: str, lang: str | None = None, k: int = 3) -> list[FaqMatch]:
-        """The best ``k`` entries, one each, best first (empty when nothing shares a word)."""
-        query = self.query_vector(question, lang)
-        if not query or not self.entries:
-            return []
-        scored: list[tuple[float, int, _Doc]] = []
-        keys = [(f, w) for f, w in query.items() if f[0] != "g"]
-        for owner in self._candidates(query, self._postings, _CANDIDATES):
-            # the variants sharing the most words, prefixes and concepts are scored in full
-            local = self._entry_features[owner]
-            partial: dict[int, float] = defaultdict(float)
-            for feature, weight in keys:
-                for position, value in local.get(feature, ()):
-                    partial[position] += weight * value
-            docs = self._entry_docs[owner]
-            chosen = heapq.nlargest(_VARIANTS, partial, key=partial.__getitem__) or range(
-                min(_VARIANTS, len(docs))
-            )
-            best, best_doc = -1.0, None
-            for position in chosen:
-                doc = docs[position]
-                score = _dot(query, doc.vec)
-                if score > best:
-                    best, best_doc = score, doc
-            if best_doc is None:
-                continue
-            pooled = _dot(query, self._centroids[owner])
-            scored.append((_W_VARIANT * best + _W_CENTROID * pooled, owner, best_doc))
-        scored.sort(key=lambda item: (-item[0], item[1]))
-        out = []
-        for n, (score, owner, doc) in enumerate(scored[: max(k, 2)]):
-            other = (
-                scored[1][0] if n == 0 and len(scored) > 1 else (scored[0][0] if n > 0 else 0.0)
-            )
-            out.append(
-                FaqMatch(
-                    entry=self.entries[owner],
-                    score=round(min(1.0, score), 4),
-                    margin=round(score - other, 4),
-                    variant=doc.text,
-                    variant_lang=doc.lang,
-                )
-            )
-        return out[:k]
-
-    def best_clause(self, question: str, lang: str | None = None) -> ClauseMatch | None:
-        """The staff-taught clause whose example question is nearest, with its similarity."""
-        if not self._ex_docs:
-            return None
-        query = self.query_vector(question, lang)
-        if not query:
-            return None
-        best, best_doc = 0.0, None
-        for i in self._candidates(query, self._ex_postings, _CANDIDATES):
-            score = _dot(query, self._ex_docs[i].vec)
-            if score > best:
-                best, best_doc = score, self._ex_docs[i]
-        if best_doc is None:
-            return None
-        example = self.examples[best_doc.owner]
-        return ClauseMatch(example.clause_id, round(min(1.0, best), 4), example.text)
-
-    def similarity(self, a: str, b: str) -> float:
-        """Cosine similarity of two questions (grouping the unanswered questions)."""
-        return _dot(self.query_vector(a), self.query_vector(b))
+@lru_cache(maxsize=1)
+def concept_words() -> dict[str, dict[str, tuple[str, ...]]]:
+    """Per language: the first letters of a one-word name of a FAQ concept (folded, as
+    ``_prefix_key``) -> the concept's other one-word names in that language
+    (``faq_concepts.yaml``: «общеж» -> «общага», «обшага» …)."""
+    out: dict[str, dict[str, tuple[str, ...]]] = {lang: {} for lang in LANGS}
+    for concept in load_data("faq_concepts.yaml").get("concepts", []) or []:
+        for lang in LANGS:
+            forms = [fold(str(f)) for f in concept.get(lang, []) or [] if " " not in str(f)]
+            for form in forms:
+                key = _prefix_key(form)
+                others = tuple(f for f in forms if _prefix_key(f) != key)
+                if others:
+                    out[lang][key] = tuple(dict.fromkeys([*out[lang].get(key, ()), *others]))
+    return out
 
 
-def _dot(a: Mapping[str, float], b: Mapping[str, float]) -> float:
-    if len(a) > len(b):
-        a, b = b, a
-    get = b.get
-    return sum(value * get(feature, 0.0) for feature, value in a.items())
+def _concept_variants(lang: str, text: str) -> list[str]:
+    """The text with a word that names a FAQ concept replaced by the concept's other names:
+    a question in slang («общага») then meets the entry written with «общежитие»."""
+    table = concept_words().get(lang, {})
+    words = fold(text).split()
+    out: list[str] = []
+    for i, word in enumerate(words):
+        key = _prefix_key(word.strip("?!.,;:«»\"'()"))
+        for other in table.get(key, ()) if len(key) >= 3 else ():
+            out.append(" ".join([*words[:i], other, *words[i + 1 :]]))
+    return out
 
 
-def _make_postings(vectors: list[dict[str, float]]) -> dict[str, list[tuple[int, float]]]:
-    """Words, prefixes and concepts -> (vector, weight); trigrams only score, and a feature in
-    more than ``_CANDIDATE_MAX_DF`` of the vectors picks no candidates (it still scores)."""
-    postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    for i, vec in enumerate(vectors):
-        for feature, value in vec.items():
-            if feature[0] != "g":
-                postings[feature].append((i, value))
-    cap = max(50, int(_CANDIDATE_MAX_DF * max(1, len(vectors))))
-    return {f: p for f, p in postings.items() if len(p) <= cap}
+def faq_documents(
+    entries: Iterable[FaqEntry], examples: Iterable[ClauseExample] = ()
+) -> list[Document]:
+    """FAQ entries (their titles and question variants, and variants with a concept's other
+    names: ``faq_concepts.yaml``) and the questions staff taught each clause, as documents of
+    the question matcher (``knowledge.qmatch``): kinds ``faq`` (id: the entry's key) and
+    ``taught`` (id: the clause)."""
+    docs: list[Document] = []
+    for entry in entries:
+        questions: dict[str, list[str]] = defaultdict(list)
+        extra: list[tuple[str, str]] = []
+        for lang, text in entry.texts():
+            questions[lang].append(text)
+            extra += [(lang, v) for v in _concept_variants(lang, text)]
+        added: dict[str, int] = defaultdict(int)
+        for lang, text in dict.fromkeys(extra):
+            if added[lang] < CONCEPT_VARIANTS:
+                questions[lang].append(text)
+                added[lang] += 1
+        docs.append(Document(kind=FAQ_KIND, id=entry.key, questions=dict(questions)))
+    taught: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for ex in examples:
+        taught[ex.clause_id][ex.lang if ex.lang in LANGS else "kk"].append(ex.text)
+    for clause_id, questions_by_lang in taught.items():
+        docs.append(Document(kind=TAUGHT_KIND, id=clause_id, questions=dict(questions_by_lang)))
+    return docs
 
 
 # --- office routing ---------------------------------------------------------------------------
@@ -903,17 +632,18 @@ class OfficeRouter:
 
 __all__ = [
     "FALLBACK_ORDER",
+    "FAQ_KIND",
     "PLACEHOLDER",
+    "TAUGHT_KIND",
     "Analyzer",
     "ClauseExample",
-    "ClauseMatch",
     "FaqDataError",
     "FaqEntry",
-    "FaqIndex",
     "FaqMatch",
     "Office",
     "OfficeRoute",
     "OfficeRouter",
+    "faq_documents",
     "fold",
     "load_faq_files",
     "load_offices",

@@ -9,24 +9,36 @@ analyser of the IR literature). n-grams meet across Kazakh and Russian endings (
 «оқуды»), typos («дистанционка», «дистанцонка») and folded letters without a stemmer.
 
 The index holds *documents* of any kind: a regulation clause (``kind="clause"``), an example
-of a question the regulation does not cover (``kind="not_covered"``), and later a FAQ entry
-(``kind="faq"``): each document has example questions and texts per language, and a search
-reports, per document, its best question match and its best text match. Nothing here knows
-what a clause is.
+of a question the regulation does not cover (``kind="not_covered"``), a FAQ entry
+(``kind="faq"``), the questions staff taught a clause (``kind="taught"``): each document has
+example questions and texts per language, and a search reports, per kind, the documents with
+their best question match and best text match. Nothing here knows what a clause is. The
+``background`` kinds alone give the n-grams' document frequencies (an n-gram they never use
+weighs as their rarest one): documents of other kinds can be added without moving the scores
+of the background's documents, so the calibrated clause ranking does not shift when the FAQ
+grows.
 
 Latin-typed Kazakh and Russian ("qashyqtan oqu", "distancionno") are read a second time
 transliterated to Cyrillic (``textnorm.transliterate``) and the better reading counts.
 
-numpy is the only dependency: the n-gram → entry postings are flat arrays, and a query is one
-``np.bincount`` over the postings of its n-grams (about 0.1–0.3 ms for ~3,000 entries).
+numpy only, and no Python object per n-gram or posting: an n-gram is a 64-bit hash of its
+letters, computed for all texts at once by array arithmetic; the n-gram → entry postings are
+flat arrays (a CSC matrix), and a query is one ``np.bincount`` over the postings of its
+n-grams. 88 clauses with ~1,300 example questions and 2,000 FAQ entries (~30,000 texts) build
+in about a second; ``NgramIndex.cached`` keeps the built arrays on disk under a hash of the
+documents and of this code, so a process starts by reading one file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import logging
 import math
+import os
 import re
 import unicodedata
-from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +49,8 @@ import numpy as np
 import yaml
 
 from knowledge.textnorm import fold, stopwords, transliterate
+
+log = logging.getLogger(__name__)
 
 QUESTIONS_DIR = Path(__file__).resolve().parent / "regulation" / "questions"
 NGRAM_MIN, NGRAM_MAX = 3, 5
@@ -87,9 +101,11 @@ class DocMatch:
 
 @dataclass(frozen=True, slots=True)
 class MatchResult:
-    """Per document kind, the documents best first by ``DocMatch.best``."""
+    """Per document kind, the documents best first by ``DocMatch.best``; ``index`` is the
+    index that searched (a caller holding several can tell whose result this is)."""
 
     by_kind: dict[str, list[DocMatch]]
+    index: object | None = field(default=None, compare=False, repr=False)
 
     def top(self, kind: str) -> list[DocMatch]:
         return self.by_kind.get(kind, [])
@@ -101,102 +117,318 @@ class MatchResult:
 def normalise(text: str) -> str:
     """Lower-case, Kazakh letters folded onto Russian ones, words separated by one space."""
     text = unicodedata.normalize("NFKC", text)
-    return " ".join(fold(w) for w in _WORD.findall(text))
+    return fold(" ".join(_WORD.findall(text)))
 
 
 def ngrams(text: str) -> dict[str, int]:
-    """Character n-grams of each word padded with spaces ("char_wb"), with their counts."""
+    """Character n-grams of each word padded with spaces ("char_wb"), with their counts
+    (the index hashes the same n-grams; this is their readable form)."""
     out: dict[str, int] = defaultdict(int)
     for word in text.split():
         padded = f" {word} "
-        n_max = min(NGRAM_MAX, len(padded))
-        for n in range(NGRAM_MIN, n_max + 1):
+        for n in range(NGRAM_MIN, min(NGRAM_MAX, len(padded)) + 1):
             for i in range(len(padded) - n + 1):
                 out[padded[i : i + n]] += 1
-        if len(padded) < NGRAM_MIN:
-            out[padded] += 1
     return out
+
+
+_HASH_MUL = np.uint64(0x100000001B3)  # FNV-1's 64-bit prime
+
+
+def ngram_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(text number, 64-bit n-gram hash) of every char_wb n-gram occurrence in ``texts``
+    (normalised, words separated by spaces), for all of them in a few array operations."""
+    words: list[str] = []
+    owner: list[int] = []
+    for t, text in enumerate(texts):
+        split = text.split()
+        words += split
+        owner += [t] * len(split)
+    if not words:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
+    joined = " " + "  ".join(words) + " "  # every word padded with a space on both sides
+    codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    lengths = np.fromiter((len(w) + 2 for w in words), dtype=np.int64, count=len(words))
+    word_of = np.repeat(np.arange(len(words), dtype=np.int64), lengths)
+    owner_arr = np.asarray(owner, dtype=np.int64)
+    out_text: list[np.ndarray] = []
+    out_hash: list[np.ndarray] = []
+    for n in range(NGRAM_MIN, NGRAM_MAX + 1):
+        m = codes.shape[0] - n + 1
+        if m <= 0:
+            continue
+        inside = word_of[:m] == word_of[n - 1 :]  # the window stays inside one padded word
+        h = np.full(m, n, dtype=np.uint64)
+        for k in range(n):
+            h = (h * _HASH_MUL) ^ codes[k : k + m]
+        out_hash.append(h[inside])
+        out_text.append(owner_arr[word_of[:m][inside]])
+    return np.concatenate(out_text), np.concatenate(out_hash)
+
+
+def _counts(text_ids: np.ndarray, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (text, hash) pairs with how often each occurs."""
+    if text_ids.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, np.zeros(0, dtype=np.uint64), empty
+    order = np.lexsort((hashes, text_ids))
+    t, h = text_ids[order], hashes[order]
+    new = np.ones(t.shape[0], dtype=bool)
+    new[1:] = (t[1:] != t[:-1]) | (h[1:] != h[:-1])
+    starts = np.flatnonzero(new)
+    counts = np.diff(np.append(starts, t.shape[0]))
+    return t[starts], h[starts], counts
+
+
+CACHE_FORMAT = 1
+CACHE_KEEP = 4  # index files kept in a cache directory (the newest used)
 
 
 class NgramIndex:
     """TF-IDF (sublinear tf, l2-normalised) over character n-grams of every entry."""
 
     def __init__(self) -> None:
-        self.docs: list[Document] = []
-        self._vocab: dict[str, int] = {}
+        self.kinds: list[str] = []  # per document
+        self.ids: list[str] = []
+        self._hashes = np.zeros(0, dtype=np.uint64)  # the vocabulary, sorted
         self._idf = np.zeros(0, dtype=np.float32)
+        self._top_idf = 1.0  # weight of an n-gram the background never uses
         self._indptr = np.zeros(1, dtype=np.int64)  # per n-gram: slice of the postings
         self._rows = np.zeros(0, dtype=np.int32)  # entry of each posting
         self._vals = np.zeros(0, dtype=np.float32)  # its weight (tf-idf, normalised)
         self._entry_doc = np.zeros(0, dtype=np.int32)
         self._entry_source = np.zeros(0, dtype=np.int8)
-        self._latin_words: frozenset[str] = frozenset()  # English words of the entries
-        self._entry_prefixes: list[frozenset[str]] = []  # per entry: its words' prefixes
-        self._doc_short_entries: list[np.ndarray] = []  # per document: question/title entries
+        self._latin_words: frozenset[str] = frozenset()  # English words of the background
+        # documents whose matches say how much of a question they explain: per document its
+        # question/title entries, per such entry its words' prefixes
+        self._explain_entries: dict[int, np.ndarray] = {}
+        self._entry_prefixes: dict[int, frozenset[str]] = {}
+        self._derive()
+
+    def _derive(self) -> None:
+        """Lookup arrays computed from the stored ones (after a build or a load)."""
+        n_docs = len(self.kinds)
+        self._by_source: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for source in (SOURCE_QUESTION, SOURCE_TITLE, SOURCE_TEXT):
+            entries = np.flatnonzero(self._entry_source == source)
+            docs = self._entry_doc[entries]  # ascending: entries are stored document by document
+            new = np.ones(docs.shape[0], dtype=bool)
+            new[1:] = docs[1:] != docs[:-1]
+            starts = np.flatnonzero(new)
+            self._by_source.append((entries, starts, docs[starts]))
+        kinds = sorted(set(self.kinds))
+        kind_arr = np.asarray([kinds.index(k) for k in self.kinds], dtype=np.int32)
+        self._kind_docs = {
+            k: np.flatnonzero(kind_arr == i) for i, k in enumerate(kinds)
+        } if n_docs else {}
 
     # --- building --------------------------------------------------------------------------
 
     @classmethod
-    def build(cls, documents: Iterable[Document]) -> NgramIndex:
+    def build(
+        cls,
+        documents: Iterable[Document],
+        *,
+        background: Iterable[str] | None = None,
+        explain: Iterable[str] | None = None,
+    ) -> NgramIndex:
+        """``background``: the kinds whose entries give the document frequencies and the
+        English vocabulary (None: every kind); ``explain``: the kinds whose matches report
+        ``explained`` (None: every kind)."""
+        docs = list(documents)
+        back = None if background is None else frozenset(background)
+        expl = None if explain is None else frozenset(explain)
         index = cls()
-        index.docs = list(documents)
-        entries: list[tuple[int, int, str]] = []  # (doc, source, normalised text)
+        index.kinds = [d.kind for d in docs]
+        index.ids = [d.id for d in docs]
+        texts: list[str] = []
+        entry_doc: list[int] = []
+        entry_source: list[int] = []
         latin: set[str] = set()
-        for d, doc in enumerate(index.docs):
+        for d, doc in enumerate(docs):
             for lang in LANGS:
                 for q in doc.questions.get(lang, ()):
-                    entries.append((d, SOURCE_QUESTION, normalise(q)))
+                    texts.append(normalise(q))
+                    entry_doc.append(d)
+                    entry_source.append(SOURCE_QUESTION)
                 for t in doc.titles.get(lang, ()):
-                    entries.append((d, SOURCE_TITLE, normalise(t)))
+                    texts.append(normalise(t))
+                    entry_doc.append(d)
+                    entry_source.append(SOURCE_TITLE)
                 text = doc.texts.get(lang)
                 if text:
-                    entries.append((d, SOURCE_TEXT, normalise(text)))
-            for q in doc.questions.get("en", ()):
-                latin.update(normalise(q).split())
-            for t in (*doc.titles.get("en", ()), doc.texts.get("en", "")):
-                latin.update(normalise(t).split())
+                    texts.append(normalise(text))
+                    entry_doc.append(d)
+                    entry_source.append(SOURCE_TEXT)
+            if back is None or doc.kind in back:
+                for t in (
+                    *doc.questions.get("en", ()), *doc.titles.get("en", ()),
+                    doc.texts.get("en", ""),
+                ):
+                    latin.update(normalise(t).split())
         index._latin_words = frozenset(w for w in latin if _LATIN_WORD.match(w))
-        # Flat (entry, n-gram, count) triples in typed arrays: no Python object per posting,
-        # so building stays fast and lean as the index grows (a FAQ of thousands of entries).
-        vocab: dict[str, int] = {}
-        rows, cols, counts = array("i"), array("i"), array("f")
-        for e, (_, _, text) in enumerate(entries):
-            for key, count in ngrams(text).items():
-                rows.append(e)
-                cols.append(vocab.setdefault(key, len(vocab)))
-                counts.append(count)
-        row_arr = np.frombuffer(rows, dtype=np.int32)
-        col_arr = np.frombuffer(cols, dtype=np.int32)
-        n = max(1, len(entries))
-        df = np.bincount(col_arr, minlength=len(vocab)).astype(np.float32)
-        idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
-        weights = (1.0 + np.log(np.frombuffer(counts, dtype=np.float32))) * idf[col_arr]
-        norms = np.sqrt(np.bincount(row_arr, weights=weights * weights, minlength=n))
-        weights = (weights / np.maximum(norms[row_arr], 1e-9)).astype(np.float32)
-        order = np.argsort(col_arr, kind="stable")  # postings grouped by n-gram
-        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
-        indptr[1:] = np.cumsum(np.bincount(col_arr, minlength=len(vocab)))
-        index._rows = row_arr[order].copy()
+        index._entry_doc = np.asarray(entry_doc, dtype=np.int32)
+        index._entry_source = np.asarray(entry_source, dtype=np.int8)
+        n = len(texts)
+        rows, hashes, counts = _counts(*ngram_hashes(texts))
+        vocab, cols = np.unique(hashes, return_inverse=True)
+        cols = cols.reshape(-1)
+        if back is None:
+            in_back = np.ones(n, dtype=bool)
+        else:
+            doc_in_back = np.asarray([k in back for k in index.kinds], dtype=bool)
+            in_back = doc_in_back[index._entry_doc] if n else np.zeros(0, dtype=bool)
+        n_back = max(1, int(in_back.sum()))
+        df = np.bincount(cols[in_back[rows]], minlength=vocab.shape[0]).astype(np.float32)
+        # an n-gram the background never uses weighs as its rarest n-gram (df = 1)
+        idf = (np.log((1.0 + n_back) / (1.0 + np.maximum(df, 1.0))) + 1.0).astype(np.float32)
+        weights = (1.0 + np.log(counts.astype(np.float32))) * idf[cols]
+        norms = np.sqrt(np.bincount(rows, weights=weights * weights, minlength=max(1, n)))
+        weights = (weights / np.maximum(norms[rows], 1e-9)).astype(np.float32)
+        order = np.argsort(cols, kind="stable")  # postings grouped by n-gram
+        indptr = np.zeros(vocab.shape[0] + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum(np.bincount(cols, minlength=vocab.shape[0]))
+        index._hashes = vocab
+        index._idf = idf
+        index._top_idf = float(np.log((1.0 + n_back) / 2.0) + 1.0)
+        index._rows = rows[order].astype(np.int32)
         index._vals = weights[order]
         index._indptr = indptr
-        index._vocab = vocab
-        index._idf = idf
-        index._entry_doc = np.array([d for d, _, _ in entries], dtype=np.int32)
-        index._entry_source = np.array([s for _, s, _ in entries], dtype=np.int8)
-        index._entry_prefixes = [
-            frozenset(_prefix(w) for w in text.split()) if source != SOURCE_TEXT else frozenset()
-            for _, source, text in entries
-        ]
-        short: list[list[int]] = [[] for _ in index.docs]
-        for e, (d, source, _) in enumerate(entries):
-            if source != SOURCE_TEXT:
-                short[d].append(e)
-        index._doc_short_entries = [np.array(x, dtype=np.int64) for x in short]
+        for e, (d, source) in enumerate(zip(entry_doc, entry_source, strict=True)):
+            if source == SOURCE_TEXT or (expl is not None and docs[d].kind not in expl):
+                continue
+            index._entry_prefixes[e] = frozenset(_prefix(w) for w in texts[e].split())
+        by_doc: dict[int, list[int]] = defaultdict(list)
+        for e in index._entry_prefixes:
+            by_doc[entry_doc[e]].append(e)
+        index._explain_entries = {d: np.asarray(es, dtype=np.int64) for d, es in by_doc.items()}
+        index._derive()
         return index
 
     @property
     def size(self) -> int:
         return int(self._entry_doc.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the index's arrays."""
+        return sum(
+            a.nbytes
+            for a in (
+                self._hashes, self._idf, self._indptr, self._rows, self._vals,
+                self._entry_doc, self._entry_source,
+            )
+        )
+
+    # --- the disk cache ----------------------------------------------------------------------
+
+    @staticmethod
+    def content_key(
+        documents: Sequence[Document],
+        background: Iterable[str] | None = None,
+        explain: Iterable[str] | None = None,
+    ) -> str:
+        """A hash of the documents, the build options and this code: equal keys, equal
+        indexes."""
+        digest = hashlib.sha256()
+        for path in _CODE_FILES:
+            digest.update(path.read_bytes())
+        options = [
+            CACHE_FORMAT,
+            sorted(background) if background is not None else None,
+            sorted(explain) if explain is not None else None,
+        ]
+        digest.update(json.dumps(options).encode())
+        for doc in documents:
+            digest.update(
+                json.dumps(
+                    [doc.kind, doc.id, doc.questions, doc.titles, doc.texts],
+                    ensure_ascii=False,
+                    sort_keys=True,
+                    default=list,
+                ).encode()
+            )
+        return digest.hexdigest()[:32]
+
+    @classmethod
+    def cached(
+        cls,
+        documents: Iterable[Document],
+        directory: Path | None,
+        *,
+        background: Iterable[str] | None = None,
+        explain: Iterable[str] | None = None,
+    ) -> NgramIndex:
+        """The index of ``documents``, read from ``directory`` when it was built before with
+        the same documents, options and code; else built and written there (no directory:
+        built). A cache that cannot be read or written is rebuilt, never fatal."""
+        docs = list(documents)
+        if directory is None:
+            return cls.build(docs, background=background, explain=explain)
+        path = directory / f"ngram-{cls.content_key(docs, background, explain)}.npz"
+        if path.exists():
+            try:
+                index = cls.load(path)
+                os.utime(path)  # the newest used are the ones kept
+                return index
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("search index cache %s unreadable (%s); rebuilding", path, exc)
+        index = cls.build(docs, background=background, explain=explain)
+        try:
+            index.save(path)
+            _prune(directory)
+        except OSError as exc:
+            log.warning("search index cache %s not written: %s", path, exc)
+        return index
+
+    def save(self, path: Path) -> None:
+        """Write the index to ``path`` (atomically: readers see the old file or the new)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format": CACHE_FORMAT,
+            "kinds": self.kinds,
+            "ids": self.ids,
+            "top_idf": self._top_idf,
+            "latin": sorted(self._latin_words),
+            "prefixes": {str(e): " ".join(sorted(p)) for e, p in self._entry_prefixes.items()},
+        }
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with tmp.open("wb") as fh:
+            np.savez(
+                fh,
+                meta=np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), np.uint8),
+                hashes=self._hashes, idf=self._idf, indptr=self._indptr, rows=self._rows,
+                vals=self._vals, entry_doc=self._entry_doc, entry_source=self._entry_source,
+            )
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> NgramIndex:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(data["meta"].tobytes().decode())
+            if meta.get("format") != CACHE_FORMAT:
+                raise ValueError(f"format {meta.get('format')}, expected {CACHE_FORMAT}")
+            index = cls()
+            index._hashes = data["hashes"]
+            index._idf = data["idf"]
+            index._indptr = data["indptr"]
+            index._rows = data["rows"]
+            index._vals = data["vals"]
+            index._entry_doc = data["entry_doc"]
+            index._entry_source = data["entry_source"]
+        index.kinds = list(meta["kinds"])
+        index.ids = list(meta["ids"])
+        index._top_idf = float(meta["top_idf"])
+        index._latin_words = frozenset(meta["latin"])
+        index._entry_prefixes = {
+            int(e): frozenset(p.split()) for e, p in meta["prefixes"].items()
+        }
+        by_doc: dict[int, list[int]] = defaultdict(list)
+        for e in sorted(index._entry_prefixes):
+            by_doc[int(index._entry_doc[e])].append(e)
+        index._explain_entries = {d: np.asarray(es, dtype=np.int64) for d, es in by_doc.items()}
+        index._derive()
+        return index
 
     # --- searching -------------------------------------------------------------------------
 
@@ -216,29 +448,30 @@ class NgramIndex:
             )
         return readings
 
-    def _cosines(self, text: str) -> np.ndarray:
-        g = ngrams(text)
-        cols: list[int] = []
-        weights: list[float] = []
-        for key, count in g.items():
-            col = self._vocab.get(key)
-            if col is None:
-                continue
-            cols.append(col)
-            weights.append((1.0 + math.log(count)) * float(self._idf[col]))
-        if not cols:
-            return np.zeros(self.size, dtype=np.float32)
+    def _query(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """(columns of the known n-grams, their tf-idf, their hashes, sum of squares of the
+        unknown ones' weights) of a normalised text."""
+        _t, hashes, counts = _counts(*ngram_hashes([text]))
+        tf = 1.0 + np.log(counts.astype(np.float32))
+        pos = np.searchsorted(self._hashes, hashes)
+        pos_ok = np.minimum(pos, max(0, self._hashes.shape[0] - 1))
+        known = (
+            (self._hashes[pos_ok] == hashes) if self._hashes.shape[0] else np.zeros_like(pos, bool)
+        )
         # unknown n-grams still count in the query's norm (as the rarest known n-gram): a
         # question mostly made of words the index never saw is far from every entry
-        top_idf = float(self._idf.max(initial=1.0))
-        unknown_sq = sum(
-            ((1.0 + math.log(c)) * top_idf) ** 2 for k, c in g.items() if k not in self._vocab
-        )
-        w = np.asarray(weights, dtype=np.float32)
+        unknown_sq = float(((tf[~known] * self._top_idf) ** 2).sum())
+        cols = pos[known]
+        return cols, tf[known] * self._idf[cols], hashes[known], unknown_sq
+
+    def _cosines(self, text: str) -> np.ndarray:
+        cols, w, _h, unknown_sq = self._query(text)
+        if cols.size == 0:
+            return np.zeros(self.size, dtype=np.float32)
+        w = w.astype(np.float32)
         w /= math.sqrt(float(w @ w) + unknown_sq) or 1.0
-        col_arr = np.asarray(cols, dtype=np.int64)
-        starts = self._indptr[col_arr]
-        lengths = self._indptr[col_arr + 1] - starts
+        starts = self._indptr[cols]
+        lengths = self._indptr[cols + 1] - starts
         total = int(lengths.sum())
         # the postings of every query n-gram, gathered without a Python loop
         offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
@@ -248,10 +481,26 @@ class NgramIndex:
             self._rows[idx], weights=qw * self._vals[idx], minlength=self.size
         ).astype(np.float32)
 
+    def vector(self, text: str) -> dict[int, float]:
+        """The question's l2-normalised tf-idf vector, n-gram hash → weight, unknown n-grams
+        included (two questions can share words no document has): compare two with
+        :func:`cosine`."""
+        _t, hashes, counts = _counts(*ngram_hashes([normalise(text)]))
+        if hashes.size == 0:
+            return {}
+        pos = np.minimum(np.searchsorted(self._hashes, hashes), max(0, self._hashes.shape[0] - 1))
+        idf = np.full(hashes.shape[0], self._top_idf, dtype=np.float64)
+        if self._hashes.shape[0]:
+            known = self._hashes[pos] == hashes
+            idf[known] = self._idf[pos[known]]
+        w = (1.0 + np.log(counts)) * idf
+        w /= math.sqrt(float(w @ w)) or 1.0
+        return dict(zip(hashes.tolist(), w.tolist(), strict=True))
+
     def _explained(self, words: list[set[str]], sims: np.ndarray, doc: int) -> float:
         """Share of the question's content words in the document's closest short entry."""
-        entries = self._doc_short_entries[doc]
-        if not words or entries.size == 0:
+        entries = self._explain_entries.get(doc)
+        if not words or entries is None or entries.size == 0:
             return 0.0
         prefixes = self._entry_prefixes[int(entries[int(np.argmax(sims[entries]))])]
         return sum(1 for readings in words if readings & prefixes) / len(words)
@@ -271,34 +520,68 @@ class NgramIndex:
             for i, w in enumerate(split[0])
             if w not in stop and len(w) >= 3
         ]
-        n_docs = len(self.docs)
+        n_docs = len(self.kinds)
         best = np.zeros((3, n_docs), dtype=np.float32)
-        for source in (SOURCE_QUESTION, SOURCE_TITLE, SOURCE_TEXT):
-            mask = self._entry_source == source
-            np.maximum.at(best[source], self._entry_doc[mask], sims[mask])
-        overall = best.max(axis=0)
-        by_kind: dict[str, list[DocMatch]] = defaultdict(list)
-        order = np.argsort(-overall, kind="stable")
-        for d in order:
-            doc = self.docs[int(d)]
-            bucket = by_kind[doc.kind]
-            if len(bucket) >= k:
-                continue
-            bucket.append(
+        for source, (entries, starts, docs) in enumerate(self._by_source):
+            if entries.size:
+                best[source, docs] = np.maximum.reduceat(sims[entries], starts)
+        overall = best.max(axis=0) if n_docs else best[0]
+        by_kind: dict[str, list[DocMatch]] = {}
+        for kind, kind_docs in self._kind_docs.items():
+            scores = overall[kind_docs]
+            if kind_docs.shape[0] > 4 * k:
+                # the k best (ties by document order, as a full stable sort would give)
+                cut = np.partition(-scores, k - 1)[k - 1]
+                kind_docs = kind_docs[-scores <= cut]
+                scores = overall[kind_docs]
+            top = kind_docs[np.argsort(-scores, kind="stable")[:k]]
+            by_kind[kind] = [
                 DocMatch(
-                    kind=doc.kind,
-                    id=doc.id,
+                    kind=kind,
+                    id=self.ids[d],
                     question=round(float(best[SOURCE_QUESTION, d]), 4),
                     title=round(float(best[SOURCE_TITLE, d]), 4),
                     text=round(float(best[SOURCE_TEXT, d]), 4),
                     explained=round(self._explained(words, sims, int(d)), 4),
                 )
-            )
-        return MatchResult(dict(by_kind))
+                for d in top.tolist()
+            ]
+        return MatchResult(by_kind, self)
+
+
+def cosine(a: Mapping[int, float], b: Mapping[int, float]) -> float:
+    """Dot product of two :meth:`NgramIndex.vector` results (their cosine)."""
+    if len(a) > len(b):
+        a, b = b, a
+    get = b.get
+    return sum(value * get(key, 0.0) for key, value in a.items())
+
+
+def _prune(directory: Path, keep: int = CACHE_KEEP) -> None:
+    """Keep the ``keep`` most recently used index files (each change of the FAQ writes one)."""
+    files = sorted(directory.glob("ngram-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in files[keep:]:
+        with contextlib.suppress(OSError):
+            old.unlink()
+
+
+_CODE_FILES: tuple[Path, ...] = (
+    Path(__file__),
+    Path(__file__).resolve().parent / "textnorm.py",
+)
 
 
 def _prefix(word: str) -> str:
     return word[:PREFIX_LEN]
+
+
+def content_prefixes(text: str, *, stop: bool = True) -> list[str]:
+    """The first letters of the text's words (with ``stop``, of its content words only: no
+    stop words, at least 3 letters), as ``DocMatch.explained`` compares them."""
+    stops = _stop_words() if stop else frozenset()
+    return [
+        _prefix(w) for w in normalise(text).split() if not stop or (w not in stops and len(w) >= 3)
+    ]
 
 
 @lru_cache(maxsize=1)
@@ -331,6 +614,12 @@ def load_question_bank(
     )
 
 
+# The regulation's kinds of document: they alone weigh the n-grams (``background``) when other
+# kinds (FAQ entries) share the index; a clause's match reports how much it explains.
+REGULATION_KINDS: tuple[str, ...] = ("clause", "not_covered")
+EXPLAIN_KINDS: tuple[str, ...] = ("clause",)
+
+
 def regulation_documents(regulation: Iterable[object]) -> list[Document]:
     """Clause documents (bank questions, title and aliases, text) and not-covered topics."""
     bank, topics = load_question_bank()
@@ -355,11 +644,16 @@ def regulation_documents(regulation: Iterable[object]) -> list[Document]:
 
 
 __all__ = [
+    "EXPLAIN_KINDS",
+    "REGULATION_KINDS",
     "DocMatch",
     "Document",
     "MatchResult",
     "NgramIndex",
+    "content_prefixes",
+    "cosine",
     "load_question_bank",
+    "ngram_hashes",
     "ngrams",
     "normalise",
     "regulation_documents",

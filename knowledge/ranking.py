@@ -122,9 +122,13 @@ class Ranker:
         self.search_index = search
         self.matcher = matcher
 
-    def rank(self, question: str, lang: str | None, k: int = 8) -> Ranked:
+    def rank(
+        self, question: str, lang: str | None, k: int = 8, *, matcher: NgramIndex | None = None
+    ) -> Ranked:
+        """``matcher``: a question matcher to use instead of the one built with (the same
+        regulation with other FAQ entries)."""
         result = self.search_index.search(question, lang, k=10)
-        matches = self.matcher.search(question, k=12)
+        matches = (matcher or self.matcher).search(question, k=12)
         bank = {m.id: m for m in matches.top("clause")}
         top_score = result.hits[0].score if result.hits else 0.0
         search = {h.clause_id: h.score / top_score for h in result.hits} if top_score else {}

@@ -9,8 +9,10 @@ Redis likewise: ``TEST_REDIS_URL`` (default redis://127.0.0.1:6379/0).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +26,13 @@ from bot.db.base import Base, create_engine
 from bot.db.migrate import upgrade_sync
 from bot.devtools.pgdb import pg_admin
 from tests.harness import Harness
+
+# The question matcher's disk cache of this test run (the bot processes it starts inherit it),
+# never the working tree's data/cache.
+if "SEARCH_CACHE_DIR" not in os.environ:
+    _CACHE = tempfile.mkdtemp(prefix="studentbot-search-cache-")
+    os.environ["SEARCH_CACHE_DIR"] = _CACHE
+    atexit.register(shutil.rmtree, _CACHE, True)
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"

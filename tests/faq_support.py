@@ -24,7 +24,9 @@ class NotCoveredRanker:
     """Every question is outside the regulation: a weak ranking, and (with
     ``NOT_COVERED_CALIBRATION``) "not covered"."""
 
-    def rank(self, question: str, lang: str | None, k: int = 8) -> Ranked:
+    def rank(
+        self, question: str, lang: str | None, k: int = 8, *, matcher: object = None
+    ) -> Ranked:
         hits = [Hit("1.1", 0.5), Hit("1.2", 0.4)]
         search = SearchResult(
             hits=hits, confidence=0.05, detected_lang=lang or "en", strength=0.0,
@@ -61,7 +63,7 @@ async def not_covered_harness(database_url: str, **settings: Any) -> Harness:
     answers = AnswerService(
         Knowledge(
             real.regulation, real.catalog, real.index, NotCoveredRanker(),  # type: ignore[arg-type]
-            NOT_COVERED_CALIBRATION,
+            NOT_COVERED_CALIBRATION, real.documents, real.cache_dir,
         )
     )
     ctx.services["answers"] = answers

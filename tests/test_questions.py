@@ -269,7 +269,9 @@ async def test_commands_and_menu_buttons_are_not_questions(harness: Harness) -> 
 class UnsureRanker:
     """Ranks 5.4.5, 5.4.7, 5.4.6, 6.2 whatever the question."""
 
-    def rank(self, question: str, lang: str | None, k: int = 8) -> Ranked:
+    def rank(
+        self, question: str, lang: str | None, k: int = 8, *, matcher: object = None
+    ) -> Ranked:
         hits = [Hit("5.4.5", 20.0), Hit("5.4.7", 18.0), Hit("5.4.6", 15.0), Hit("6.2", 9.0)]
         search = SearchResult(hits=hits, confidence=0.2, detected_lang=lang or "en")
         return Ranked(
@@ -298,7 +300,7 @@ async def unsure_harness(database_url: str) -> AsyncIterator[Harness]:
     ctx.services["answers"] = AnswerService(
         Knowledge(
             real.regulation, real.catalog, real.index, UnsureRanker(),  # type: ignore[arg-type]
-            UNSURE_CALIBRATION,
+            UNSURE_CALIBRATION, real.documents, real.cache_dir,
         )
     )
     h = await Harness.create(database_url, ctx=ctx)

@@ -28,7 +28,9 @@ def _service(settings: Settings, sessionmaker: Any) -> Any:
     from bot.services.answers import AnswerService
     from bot.services.faq import FaqService
 
-    answers = AnswerService(i18n=make_i18n(settings.default_language))
+    answers = AnswerService(
+        i18n=make_i18n(settings.default_language), cache_dir=settings.search_cache_path
+    )
     return FaqService(settings, sessionmaker, answers)
 
 

@@ -24,7 +24,11 @@ def _service(settings: Settings) -> Any:
     from bot.services.answers import AnswerService
     from bot.services.faq import AnsweringWithFaq  # issue 12: the FAQ files, as the bot
 
-    return AnsweringWithFaq(AnswerService(i18n=make_i18n(settings.default_language)))
+    return AnsweringWithFaq(
+        AnswerService(
+            i18n=make_i18n(settings.default_language), cache_dir=settings.search_cache_path
+        )
+    )
 
 
 def _result(item_id: Any, answer: Any) -> dict[str, Any]:

@@ -29,18 +29,28 @@ import gc
 import html
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from rapidfuzz import fuzz
 
 from bot.i18n import make_i18n, use_locale
+from knowledge.faq import ClauseExample, FaqEntry, faq_documents, load_faq_files
 from knowledge.intents import Intent, detect_intent
 from knowledge.programmes import LookupResult, ProgrammeCatalog, find_programme_mentions
-from knowledge.qmatch import NgramIndex, regulation_documents
+from knowledge.qmatch import (
+    EXPLAIN_KINDS,
+    REGULATION_KINDS,
+    Document,
+    MatchResult,
+    NgramIndex,
+    regulation_documents,
+)
 from knowledge.ranking import Calibration, Ranked, Ranker
 from knowledge.regulation import Clause, Regulation, load_regulation
 from knowledge.search import KnowledgeIndex, SearchResult
@@ -123,6 +133,9 @@ class Answer:
     # that ground chosen, "apply:" for none), "apply:online" (online-form enrollment)
     action: str | None = None
     intent: str | None = None  # the question type recognised (apply, eligibility, …), if any
+    # what the question matcher found (every kind: clauses, FAQ entries, taught questions),
+    # when the answer came from the ranking; the FAQ hook reads its entries from here
+    matches: MatchResult | None = field(default=None, compare=False, repr=False)
 
     @property
     def primary(self) -> str | None:
@@ -162,17 +175,45 @@ class Knowledge:
     index: KnowledgeIndex
     ranker: Ranker
     calibration: Calibration
+    # the regulation's documents of the question matcher (clauses, not-covered topics), kept to
+    # build it again with other FAQ entries
+    documents: tuple[Document, ...] = ()
+    cache_dir: Path | None = None
 
 
-@lru_cache(maxsize=1)
-def load_knowledge() -> Knowledge:
-    """Regulation, programme catalog, search index, question matcher and calibration; built
-    once, shared by every service."""
+def build_matcher(
+    documents: Iterable[Document],
+    entries: Iterable[FaqEntry],
+    examples: Iterable[ClauseExample] = (),
+    *,
+    cache_dir: Path | None = None,
+) -> NgramIndex:
+    """One question matcher over the regulation's documents, the FAQ entries and the questions
+    staff taught clauses (``NgramIndex.cached``: read from ``cache_dir`` when these documents
+    were indexed before). The regulation's documents alone weigh the n-grams, so FAQ entries
+    never move a clause's scores."""
+    return NgramIndex.cached(
+        [*documents, *faq_documents(entries, examples)],
+        cache_dir,
+        background=REGULATION_KINDS,
+        explain=EXPLAIN_KINDS,
+    )
+
+
+@lru_cache(maxsize=2)
+def load_knowledge(cache_dir: Path | None = None) -> Knowledge:
+    """Regulation, programme catalog, search index, question matcher (with the FAQ files'
+    entries) and calibration; built once, shared by every service. ``cache_dir``: where the
+    question matcher is cached on disk (``SEARCH_CACHE_DIR``; None: built in memory)."""
     regulation = load_regulation()
     catalog = ProgrammeCatalog.load()
     index = KnowledgeIndex.build(regulation, catalog)
-    matcher = NgramIndex.build(regulation_documents(regulation))
-    knowledge = Knowledge(regulation, catalog, index, Ranker(index, matcher), Calibration.load())
+    documents = tuple(regulation_documents(regulation))
+    matcher = build_matcher(documents, load_faq_files(), cache_dir=cache_dir)
+    knowledge = Knowledge(
+        regulation, catalog, index, Ranker(index, matcher), Calibration.load(), documents,
+        cache_dir,
+    )
     # The indexes are a few hundred thousand long-lived objects that never change: moved out of
     # the collector's generations, a full collection no longer walks them (it cost 10–60 ms
     # pauses in the middle of a search).
@@ -272,8 +313,14 @@ _STUDY = re.compile(
 class AnswerService:
     """Answers questions with cited clauses; one per process, shared by bot and CLI."""
 
-    def __init__(self, knowledge: Knowledge | None = None, i18n: I18n | None = None) -> None:
-        self.knowledge = knowledge or load_knowledge()
+    def __init__(
+        self,
+        knowledge: Knowledge | None = None,
+        i18n: I18n | None = None,
+        *,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.knowledge = knowledge or load_knowledge(cache_dir)
         self.i18n = i18n or make_i18n()
 
     @property
@@ -282,32 +329,49 @@ class AnswerService:
 
     # --- answering ---
 
-    async def ask(self, question: str, lang: str) -> Answer:
+    async def ask(
+        self, question: str, lang: str, *, matcher: NgramIndex | None = None
+    ) -> Answer:
         """``answer`` without blocking the event loop on long questions."""
         if len(question or "") > THREAD_ABOVE_CHARS:
-            return await asyncio.to_thread(self.answer, question, lang)
-        return self.answer(question, lang)
+            return await asyncio.to_thread(self.answer, question, lang, matcher=matcher)
+        return self.answer(question, lang, matcher=matcher)
 
-    def answer(self, question: str, lang: str) -> Answer:
+    def answer(self, question: str, lang: str, *, matcher: NgramIndex | None = None) -> Answer:
+        """``matcher``: the question matcher to rank with (the FAQ's, with the entries staff
+        added; default the one built with the FAQ files)."""
         lang = lang if lang in LANGS else "kk"
         with use_locale(self.i18n, lang):
-            return self._answer(question, lang)
+            return self._answer(question, lang, matcher)
 
-    def _answer(self, raw: str, lang: str) -> Answer:
-        routed = self._route(raw, lang)
+    def _answer(self, raw: str, lang: str, matcher: NgramIndex | None = None) -> Answer:
+        routed = self._route(raw, lang, matcher)
         if isinstance(routed, Answer):
             return routed
         return self._decide(*routed, lang)
 
-    def route(self, question: str, lang: str) -> Answer | tuple[Ranked, Intent | None]:
+    def route(
+        self, question: str, lang: str, *, matcher: NgramIndex | None = None
+    ) -> Answer | tuple[Ranked, Intent | None]:
         """An answer decided by the rules (bad input, clause ID, programme, question type), or
         the ranking that the calibration decides on (``bench/fit_calibration.py`` fits it on
         exactly these)."""
         lang = lang if lang in LANGS else "kk"
         with use_locale(self.i18n, lang):
-            return self._route(question, lang)
+            return self._route(question, lang, matcher)
 
-    def _route(self, raw: str, lang: str) -> Answer | tuple[Ranked, Intent | None]:
+    def matcher_with(
+        self, entries: Iterable[FaqEntry], examples: Iterable[ClauseExample] = ()
+    ) -> NgramIndex:
+        """The question matcher over the regulation and these FAQ entries and taught
+        questions (cached on disk like the first)."""
+        return build_matcher(
+            self.knowledge.documents, entries, examples, cache_dir=self.knowledge.cache_dir
+        )
+
+    def _route(
+        self, raw: str, lang: str, matcher: NgramIndex | None = None
+    ) -> Answer | tuple[Ranked, Intent | None]:
         question = clean_question(raw)
         bad = self._bad_input(question)
         if bad is not None:
@@ -325,7 +389,7 @@ class AnswerService:
                 return self._clause_answer(clause_id, lang, confidence=1.0, ranked=(clause_id,))
             return Answer(AnswerKind.EMPTY, (), 0.0, self.no_such_clause(clause_id), lang)
 
-        ranked_result = self.knowledge.ranker.rank(question, lang)
+        ranked_result = self.knowledge.ranker.rank(question, lang, matcher=matcher)
         result = ranked_result.search
         programme = self._programme(question, lang, result)
         if programme is not None:
@@ -347,21 +411,25 @@ class AnswerService:
         """Confident / unsure / not covered, by the calibrated probabilities."""
         calibration = self.knowledge.calibration
         clauses = ranked.clauses
+        matches = ranked.matches
         if not clauses:
             return Answer(
-                AnswerKind.OUT_OF_SCOPE, (), 0.0, self._out_of_scope_text(intent), lang
+                AnswerKind.OUT_OF_SCOPE, (), 0.0, self._out_of_scope_text(intent), lang,
+                matches=matches,
             )
         p_right = calibration.p_right(ranked.features)
         if p_right >= calibration.confident:
-            return self._clause_answer(clauses[0], lang, round(p_right, 4), clauses)
+            answer = self._clause_answer(clauses[0], lang, round(p_right, 4), clauses)
+            return replace(answer, matches=matches)
         if calibration.p_in_scope(ranked.features) < calibration.covered:
             # The text cites nothing; the weak ranking is kept for the log and the evaluation.
             return Answer(
                 AnswerKind.OUT_OF_SCOPE, clauses, round(min(p_right, 0.2), 4),
-                self._out_of_scope_text(intent), lang,
+                self._out_of_scope_text(intent), lang, matches=matches,
             )
         return Answer(
-            AnswerKind.UNSURE, clauses, round(p_right, 4), self._unsure_text(clauses, lang), lang
+            AnswerKind.UNSURE, clauses, round(p_right, 4), self._unsure_text(clauses, lang), lang,
+            matches=matches,
         )
 
     def _bad_input(self, question: str) -> str | None:

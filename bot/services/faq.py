@@ -1,29 +1,32 @@
 """The university FAQ and the offices directory behind the question path (issue 12).
 
-The interface the answer path uses (and the clause search will merge with, "one index"):
+The interface the answer path uses:
 
-* ``FaqService.match(question, lang) -> FaqMatch | None``: the FAQ entry the question asks, if
-  one matches well enough to answer a question the regulation does not cover;
-* ``FaqService.route_office(question, lang) -> Office | None``: the office the question names;
-* ``await FaqService.resolve(question, lang, answer) -> Answer``: the hook. It leaves a
-  confident clause alone (a regulation clause wins when the question is about the regulation),
-  and turns an ``unsure`` or ``out_of_scope`` answer into, in order: the clause staff taught for
-  this question ("answered by clause X"), an FAQ answer (``AnswerKind.FAQ``, cited
-  «FAQ · <office>», never as a clause), or for ``out_of_scope`` the office that handles it
-  (``AnswerKind.OFFICE``: "Regulation No. 066 does not cover this; <office> handles it").
+* ``await FaqService.ask(question, lang, session=...) -> Answer``: what the bot's question
+  handler answers. It checks the FAQ's version, ranks the question with the snapshot's question
+  matcher (one index: the clauses, the FAQ entries, the questions staff taught clauses), and
+  hands the answer to the hook;
+* ``FaqService.consult(question, lang, answer) -> Answer``: the hook. It leaves a confident
+  clause alone (a regulation clause wins when the question is about the regulation), and turns
+  an ``unsure`` or ``out_of_scope`` answer into, in order: the clause staff taught for this
+  question ("answered by clause X"), an FAQ answer (``AnswerKind.FAQ``, cited «FAQ · <office>»,
+  never as a clause), or for ``out_of_scope`` the office that handles it (``AnswerKind.OFFICE``:
+  "Regulation No. 066 does not cover this; <office> handles it"). It reads the FAQ entries the
+  ranking's search already found (``Answer.matches``) and searches only when the answer did not
+  come from this snapshot's matcher;
+* ``FaqService.match(question, lang)`` and ``route_office(question, lang)``: the entry a
+  question asks and the office it names.
 
-For "one index" later: the documents are ``FaqService.snapshot.entries`` (``FaqEntry.texts()``
-gives every (language, question) pair, ``FaqEntry.clauses`` the clauses an entry names) and
-``snapshot.index.examples`` (``ClauseExample``: questions staff marked "answered by clause X",
-a bank of example questions per clause); ``consult`` is the one place the answer path changes,
-and ``AnswerKind.FAQ`` / ``OFFICE`` answers carry the search's ranking in ``clauses`` (for the
-log and the evaluation) but cite none of it (``primary`` is None).
+``AnswerKind.FAQ`` / ``OFFICE`` answers carry the search's ranking in ``clauses`` (for the log
+and the evaluation) but cite none of it (``primary`` is None).
 
 Data: the YAML files (``knowledge/faq/*.yaml``, ``knowledge/data/offices.yaml``) and the
 database (staff-made and imported entries, the admins' office overlay, taught clause examples).
-Each process holds one immutable snapshot (index, router, offices) and, before consulting it,
+Each process holds one immutable snapshot (matcher, router, offices) and, before answering,
 compares the ``faq_versions`` row with the version it loaded (one primary-key read); every
 change bumps that row in its own transaction, so a new entry is live in every process at once.
+The new matcher is built in a worker thread, or read from the disk cache when another process
+already built it for the same entries (``SEARCH_CACHE_DIR``).
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -48,14 +52,21 @@ from bot.config import Settings
 from bot.db.base import utcnow
 from bot.db.models.faq import ClauseExampleRow, FaqEntryRow, FaqVersion, OfficeOverride
 from bot.i18n import use_locale
-from bot.services.answers import Answer, AnswerKind, AnswerService
+from bot.services.answers import (
+    Answer,
+    AnswerKind,
+    AnswerService,
+    build_matcher,
+    load_knowledge,
+)
 from knowledge.faq import (
+    FAQ_KIND,
     LANGS,
+    TAUGHT_KIND,
     Analyzer,
     ClauseExample,
     FaqDataError,
     FaqEntry,
-    FaqIndex,
     FaqMatch,
     Office,
     OfficeRouter,
@@ -64,17 +75,23 @@ from knowledge.faq import (
     load_offices_data,
     merge_office,
 )
+from knowledge.qmatch import MatchResult, NgramIndex, content_prefixes
 
 log = logging.getLogger(__name__)
 
 VERSION_NAME = "faq"
-# Similarity an FAQ entry needs (0..1). Chosen on bench/data/faq_dev.jsonl and the
-# out-of-scope rows of the earlier sets: right entries score 0.31-1.0 (tenth percentile 0.53),
-# wrong entries for questions the FAQ does not cover up to 0.46 (a wifi password, a bus
-# discount). An "unsure" answer is on the regulation's topic: it yields only to a clearer match.
-MATCH_OUT_OF_SCOPE = 0.45
+# Cosine (character n-grams) of an FAQ entry's closest question variant, needed to answer with
+# it. Chosen on bench/data/faq_dev.jsonl and the out-of-scope rows of the dev sets. An "unsure"
+# answer is on the regulation's topic: it yields only to a clearer match.
+MATCH_OUT_OF_SCOPE = 0.42
 MATCH_UNSURE = 0.5
 MATCH_OVER_CONFIDENT = 0.6  # only with answer_over_confident (off by default, see resolve)
+# ... and the share of the question's content words (first letters; not the generic ones, see
+# GENERIC_SHARE) the entry's variants have: a look-alike sharing only a frame ("во сколько
+# открывается …") or a generic word ("university") explains less. Chosen on the dev sets.
+MATCH_EXPLAINED = 0.5
+GENERIC_SHARE = 0.1  # a word in this share of the entries (and at least 5) is generic
+GENERIC_MIN_ENTRIES = 5
 TAUGHT_CLAUSE = 0.6  # a question this close to one staff marked "answered by clause X"
 EDITABLE_OFFICE_FIELDS: tuple[str, ...] = (
     "name.kk",
@@ -111,8 +128,68 @@ class Snapshot:
     version: int
     entries: dict[str, FaqEntry]
     offices: dict[str, Office]
-    index: FaqIndex
+    matcher: NgramIndex  # the clauses, these entries and the taught questions: one index
     router: OfficeRouter
+    examples: tuple[ClauseExample, ...] = ()
+    # word prefixes in many entries' variants ("univ", "stud"): they explain nothing
+    generic: frozenset[str] = frozenset()
+    # per word prefix: how many entries use it (the rarest word of a question must be explained)
+    word_df: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    # per entry matched so far: its variants' word prefixes (bounded by the entries)
+    _entry_prefixes: dict[str, frozenset[str]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def search(self, question: str, matches: MatchResult | None = None) -> MatchResult:
+        """The matcher's result for ``question``: ``matches`` when this matcher made it."""
+        if matches is not None and matches.index is self.matcher:
+            return matches
+        return self.matcher.search(question, k=12)
+
+    def match(
+        self, question: str, lang: str | None = None, k: int = 3,
+        matches: MatchResult | None = None,
+    ) -> list[FaqMatch]:
+        """The best ``k`` entries, best first, by their closest variant's cosine."""
+        found = [
+            m for m in self.search(question, matches).top(FAQ_KIND) if m.id in self.entries
+        ]
+        words = [w for w in content_prefixes(question) if w not in self.generic]
+        return [
+            FaqMatch(
+                entry=self.entries[m.id],
+                score=round(min(1.0, m.question), 4),
+                margin=round(m.question - (found[i + 1].question if i + 1 < len(found) else 0), 4),
+                explained=round(self._explained(words, m.id), 4),
+            )
+            for i, m in enumerate(found[:k])
+        ]
+
+    def _explained(self, words: list[str], key: str) -> float:
+        """Share of the question's content words the entry's variants have; 0 when the
+        question's rarest word (fewest entries use it: "canteen") is not among them."""
+        if not words:
+            return 0.0
+        prefixes = self._entry_prefixes.get(key)
+        if prefixes is None:  # computed for the entries questions come close to, then kept
+            prefixes = frozenset(
+                p for _l, text in self.entries[key].texts() for p in content_prefixes(text)
+            )
+            self._entry_prefixes[key] = prefixes
+        return sum(w in prefixes for w in words) / len(words)
+
+    def taught_clause(
+        self, question: str, matches: MatchResult | None = None
+    ) -> tuple[str, float] | None:
+        """The clause whose staff-taught question is nearest, with the cosine."""
+        if not self.examples:
+            return None
+        taught = self.search(question, matches).top(TAUGHT_KIND)
+        return (taught[0].id, taught[0].question) if taught else None
+
+    def similarity_vector(self, text: str) -> dict[int, float]:
+        """A question as a vector for grouping (``cosine`` of two is their similarity)."""
+        return self.matcher.vector(text)
 
 
 def build_snapshot(
@@ -120,24 +197,62 @@ def build_snapshot(
     entries: Iterable[FaqEntry],
     examples: Iterable[ClauseExample] = (),
     overlay: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    answers: AnswerService | None = None,
 ) -> Snapshot:
+    """A snapshot of these entries: the matcher is built (or read from the disk cache) over
+    the regulation of ``answers`` (default: the process's) and them."""
     entries = list(entries)
-    analyzer = Analyzer()
-    index = FaqIndex.build(entries, examples, analyzer=analyzer)
+    examples = tuple(examples)
+    if answers is None:
+        matcher = build_matcher(load_knowledge().documents, entries, examples)
+    else:
+        matcher = answers.matcher_with(entries, examples)
+    return _snapshot(version, entries, examples, overlay, matcher)
+
+
+def _snapshot(
+    version: int,
+    entries: list[FaqEntry],
+    examples: tuple[ClauseExample, ...],
+    overlay: Mapping[str, Mapping[str, Any]] | None,
+    matcher: NgramIndex,
+) -> Snapshot:
+    analyzer = Analyzer()  # the office router reads Latin-typed words the FAQ knows
+    df: Counter[str] = Counter()
+    for entry in entries:
+        seen: set[str] = set()
+        for lang, text in entry.texts():
+            analyzer.learn(text, lang)
+            seen.update(content_prefixes(text))
+        df.update(seen)
+    cut = max(GENERIC_MIN_ENTRIES, GENERIC_SHARE * len(entries))
     offices = load_offices(overlay)
     return Snapshot(
         version=version,
         entries={e.key: e for e in entries},
         offices=offices,
-        index=index,
+        matcher=matcher,
         router=OfficeRouter(offices, analyzer),
+        examples=examples,
+        generic=frozenset(p for p, n in df.items() if n >= cut),
+        word_df=dict(df),
     )
 
 
-@lru_cache(maxsize=1)
-def base_snapshot() -> Snapshot:
-    """The files alone (built once per process; a database with no FAQ rows uses it as is)."""
-    return build_snapshot(0, load_faq_files())
+@lru_cache(maxsize=4)
+def _files_snapshot(matcher: NgramIndex) -> Snapshot:
+    return _snapshot(0, list(load_faq_files()), (), None, matcher)
+
+
+def base_snapshot(answers: AnswerService | None = None) -> Snapshot:
+    """The files alone, with the matcher the answer service was built with (which holds the
+    files' entries); a database with no FAQ rows uses it as is."""
+    knowledge = answers.knowledge if answers is not None else load_knowledge()
+    matcher = getattr(knowledge.ranker, "matcher", None)  # a stand-in ranker may have none
+    if not isinstance(matcher, NgramIndex):
+        matcher = load_knowledge(knowledge.cache_dir).ranker.matcher
+    return _files_snapshot(matcher)
 
 
 def merge_entries(base: Iterable[FaqEntry], rows: Iterable[FaqEntry]) -> list[FaqEntry]:
@@ -172,7 +287,8 @@ class FaqService:
         # regulation). On: a strong FAQ match replaces a confident clause that the entry does
         # not name itself; measured with bench/eval_answers.py --faq-over-confident.
         self.answer_over_confident = answer_over_confident
-        self.snapshot: Snapshot = base_snapshot()
+        self._base = base_snapshot(answers)  # the files alone
+        self.snapshot: Snapshot = self._base
         self._loaded: int | None = None  # None: the database was never read
         self._lock = asyncio.Lock()
 
@@ -218,11 +334,11 @@ class FaqService:
                     for r in await session.scalars(select(OfficeOverride))
                 }
             if not entries and not examples and not overlay:
-                snapshot = replace(base_snapshot(), version=version)
+                snapshot = replace(self._base, version=version)
             else:
                 merged = merge_entries(load_faq_files(), entries)
                 snapshot = await asyncio.to_thread(
-                    build_snapshot, version, merged, examples, overlay
+                    build_snapshot, version, merged, examples, overlay, answers=self.answers
                 )
             self.snapshot = snapshot
             self._loaded = version
@@ -268,12 +384,26 @@ class FaqService:
     def office(self, office_id: str | None) -> Office | None:
         return self.snapshot.offices.get(office_id or "")
 
+    @property
+    def matcher(self) -> NgramIndex:
+        """The question matcher of the snapshot this process holds (clauses and FAQ)."""
+        return self.snapshot.matcher
+
     def match(
-        self, question: str, lang: str, *, threshold: float = MATCH_OUT_OF_SCOPE
+        self,
+        question: str,
+        lang: str,
+        *,
+        threshold: float = MATCH_OUT_OF_SCOPE,
+        matches: MatchResult | None = None,
     ) -> FaqMatch | None:
         """The entry a question asks, when its similarity reaches ``threshold``."""
-        found = self.snapshot.index.match(question, lang, k=2)
-        if found and found[0].score >= threshold:
+        found = self.snapshot.match(question, lang, k=2, matches=matches)
+        if (
+            found
+            and found[0].score >= threshold
+            and found[0].explained >= MATCH_EXPLAINED
+        ):
             return found[0]
         return None
 
@@ -281,10 +411,20 @@ class FaqService:
         route = self.snapshot.router.route(question, lang)
         return route.office if route is not None else None
 
+    async def ask(
+        self, question: str, lang: str, *, session: AsyncSession | None = None
+    ) -> Answer:
+        """What the bot answers: the ranking over this process's matcher (clauses and FAQ in
+        one index), then :meth:`resolve`. A confident clause does not wait for the FAQ's
+        version check: FAQ entries never move a clause's scores."""
+        answer = await self.answers.ask(question, lang, matcher=self.snapshot.matcher)
+        return await self.resolve(question, lang, answer, session=session)
+
     async def resolve(
         self, question: str, lang: str, answer: Answer, *, session: AsyncSession | None = None
     ) -> Answer:
-        """The hook: what the bot answers once the FAQ and the offices are consulted."""
+        """The hook: what the bot answers once the FAQ and the offices are consulted (after
+        reloading them when another process changed them)."""
         if not self._consults(answer):
             return answer
         try:
@@ -299,29 +439,33 @@ class FaqService:
         return self.answer_over_confident and answer.kind is AnswerKind.ANSWER
 
     def consult(self, question: str, lang: str, answer: Answer) -> Answer:
-        """Synchronous part of :meth:`resolve` (the snapshot this process holds)."""
+        """Synchronous part of :meth:`resolve` (the snapshot this process holds). The FAQ
+        entries and taught questions come from the answer's own search when this snapshot's
+        matcher made it (no second search), else from a search of the snapshot."""
         if not self._consults(answer):
             return answer
         lang = lang if lang in LANGS else "kk"
         snap = self.snapshot
+        matches = snap.search(question, answer.matches)
         if answer.kind is not AnswerKind.ANSWER:
-            taught = snap.index.best_clause(question, lang)
+            taught = snap.taught_clause(question, matches)
             if (
                 taught is not None
-                and taught.score >= TAUGHT_CLAUSE
-                and taught.clause_id in self.answers.regulation
+                and taught[1] >= TAUGHT_CLAUSE
+                and taught[0] in self.answers.regulation
             ):
-                clause = self.answers.answer(taught.clause_id, lang)
+                clause_id, score = taught
+                clause = self.answers.answer(clause_id, lang)
                 return replace(
                     clause,
-                    confidence=taught.score,
-                    clauses=tuple(dict.fromkeys([taught.clause_id, *answer.clauses])),
+                    confidence=round(score, 4),
+                    clauses=tuple(dict.fromkeys([clause_id, *answer.clauses])),
                 )
         threshold = {
             AnswerKind.UNSURE: MATCH_UNSURE,
             AnswerKind.OUT_OF_SCOPE: MATCH_OUT_OF_SCOPE,
         }.get(answer.kind, MATCH_OVER_CONFIDENT)
-        found = self.match(question, lang, threshold=threshold)
+        found = self.match(question, lang, threshold=threshold, matches=matches)
         if found is not None and not (
             answer.kind is AnswerKind.ANSWER and answer.primary in found.entry.clauses
         ):
@@ -613,7 +757,8 @@ class AnsweringWithFaq:
         self.faq = FaqService(None, None, answers, answer_over_confident=answer_over_confident)
 
     def answer(self, question: str, lang: str) -> Answer:
-        return self.faq.consult(question, lang, self.answers.answer(question, lang))
+        answer = self.answers.answer(question, lang, matcher=self.faq.matcher)
+        return self.faq.consult(question, lang, answer)
 
 
 def load_faq_files_keys() -> set[str]:

@@ -35,7 +35,8 @@ def build_services(
     services: dict[str, Any] = {}
     # Areas register here, one line each, e.g. services["knowledge"] = load_knowledge()
     services["programmes"] = load_catalog()  # knowledge.programmes.ProgrammeCatalog
-    services["answers"] = AnswerService()  # bot.services.answers: cited answers, question log
+    # bot.services.answers: cited answers, question log; the matcher's index cached on disk
+    services["answers"] = AnswerService(cache_dir=settings.search_cache_path)
     services["helpdesk"] = HelpdeskService(settings, sessionmaker)  # tickets, relay, SLA worker
     services["applications"] = ApplicationService(settings)  # bot.services.applications: /apply
     services["personal_data"] = PersonalDataRegistry()  # /mydata, /forget; see personal_data.py

@@ -3,8 +3,8 @@
 * Every reply that was ``unsure``, ``out_of_scope`` or only an office routing, and every 👎,
   puts the question in ``unanswered_items`` (one row per question; :meth:`record`).
 * :meth:`assign_groups` files new items under the open group they are most like (cosine of the
-  FAQ matcher's vectors against the group's centroid, so concepts such as «общага» =
-  «жатақхана» join languages) or starts a group. It runs when staff look at the queue, not on
+  question matcher's character n-gram vectors against the group's centroid: endings, typos
+  and folded letters meet) or starts a group. It runs when staff look at the queue, not on
   the students' path. Groups staff called "not for us" keep absorbing their look-alikes, so
   the same question does not come back.
 * Staff answer a group once (:meth:`publish_answer`): the answer becomes an FAQ entry whose
@@ -51,6 +51,7 @@ from bot.services.broadcast import BroadcastService
 from bot.services.calendar import in_quiet_hours
 from bot.services.faq import FaqService
 from knowledge.faq import FaqDataError, FaqEntry
+from knowledge.qmatch import cosine
 
 log = logging.getLogger(__name__)
 
@@ -84,19 +85,13 @@ class GroupSummary:
     reasons: dict[str, int] = field(default_factory=dict)
 
 
-def _centroid(vectors: list[dict[str, float]]) -> dict[str, float]:
-    total: dict[str, float] = defaultdict(float)
+def _centroid(vectors: list[dict[int, float]]) -> dict[int, float]:
+    total: dict[int, float] = defaultdict(float)
     for vec in vectors:
         for f, v in vec.items():
             total[f] += v
     norm = math.sqrt(sum(v * v for v in total.values()))
     return {f: v / norm for f, v in total.items()} if norm else {}
-
-
-def _dot(a: dict[str, float], b: dict[str, float]) -> float:
-    if len(a) > len(b):
-        a, b = b, a
-    return sum(v * b.get(f, 0.0) for f, v in a.items())
 
 
 class UnansweredService:
@@ -164,7 +159,7 @@ class UnansweredService:
         )
         if not items:
             return 0
-        index = self.faq.snapshot.index
+        snap = self.faq.snapshot
         since = self.now() - timedelta(days=DISMISSED_ABSORB_DAYS)
         groups = list(
             await session.scalars(
@@ -177,7 +172,7 @@ class UnansweredService:
                 )
             )
         )
-        members: dict[int, list[dict[str, float]]] = defaultdict(list)
+        members: dict[int, list[dict[int, float]]] = defaultdict(list)
         if groups:
             rows = await session.execute(
                 select(UnansweredItem.group_id, UnansweredItem.text)
@@ -186,14 +181,14 @@ class UnansweredService:
             )
             for group_id, text in rows.all():
                 if group_id is not None and len(members[group_id]) < 12:
-                    members[group_id].append(index.query_vector(text))
+                    members[group_id].append(snap.similarity_vector(text))
         centroids = {g.id: _centroid(members[g.id]) for g in groups}
         filed = 0
         for item in items:
-            vec = index.query_vector(item.text, item.language)
+            vec = snap.similarity_vector(item.text)
             best_id, best = None, 0.0
             for group_id, centroid in centroids.items():
-                score = _dot(vec, centroid)
+                score = cosine(vec, centroid)
                 if score > best:
                     best_id, best = group_id, score
             if best_id is None or best < GROUP_SIMILARITY:
