@@ -66,12 +66,11 @@ class WebIntake:
         file: dict[str, Any] | None = None,
     ) -> int:
         """Store the user's message and hand it to the dispatcher; returns its seq."""
-        await self.store.ensure_user(user_id, first_name=web_name(user_id), language=lang)
         row = WebMessage(
             message_id=await self.store.next_message_id(), user_id=user_id, kind="message",
             sender="user", text=text, file_token=file_token, created_at=utcnow(),
         )
-        await self.store.add(row)
+        await self.store.add_from_user(row, first_name=web_name(user_id), language=lang)
         message: dict[str, Any] = {
             "message_id": row.message_id,
             "date": int(time.time()),
@@ -111,12 +110,11 @@ class WebIntake:
             b.get("callback_data") == data for row in buttons for b in row
         ):
             raise StaleButton(message_id)
-        await self.store.ensure_user(user_id, first_name=web_name(user_id), language=lang)
         row = WebMessage(
             message_id=0, user_id=user_id, kind="press", sender="user", ref=message_id,
             text=data, created_at=utcnow(),
         )
-        await self.store.add(row)
+        await self.store.add_from_user(row, first_name=web_name(user_id), language=lang)
         message: dict[str, Any] = {
             "message_id": message_id,
             "date": int(time.time()),

@@ -372,7 +372,11 @@ async def poll(request: web.Request) -> web.StreamResponse:
         events = await chat.store.history(user_id, after=after)
         if after is not None:
             events = [e for e in events if e["seq"] > after]
-            deadline = time.monotonic() + float(request.query.get("wait", LONG_POLL_SECONDS))
+            try:
+                wait = min(float(request.query.get("wait", LONG_POLL_SECONDS)), LONG_POLL_SECONDS)
+            except ValueError:
+                wait = LONG_POLL_SECONDS
+            deadline = time.monotonic() + max(wait, 0.0)
             while not events and time.monotonic() < deadline:
                 timeout = min(POLL_SECONDS, deadline - time.monotonic())
                 try:

@@ -85,6 +85,9 @@ class WebSession(BaseSession):
         if name == "getFile" and str(getattr(method, "file_id", "")).startswith(WEB_FILE_PREFIX):
             return typing.cast(TelegramType, self._file(method))
         chat_id = getattr(method, "chat_id", None)
+        scope = getattr(method, "scope", None)
+        if is_web_id(getattr(scope, "chat_id", None)):
+            return typing.cast(TelegramType, True)  # a web user's command menu: none to set
         if is_web_id(chat_id):
             return typing.cast(TelegramType, await self._web(bot, method))
         method = await self._for_telegram(bot, method)

@@ -80,20 +80,35 @@ class WebChatStore:
     async def ensure_user(self, user_id: int, *, first_name: str, language: str | None) -> None:
         """The web user's row, made with ``channel = web`` (again after /forget)."""
         async with self.sessionmaker() as session:
-            values = {
-                "id": user_id,
-                "first_name": first_name,
-                "telegram_language": language,
-                "channel": "web",
-                "role": "student",
-                "is_active": True,
-                "created_at": utcnow(),
-                "last_seen_at": utcnow(),
-            }
-            dialect = session.get_bind().dialect.name
-            insert = pg_insert if dialect == "postgresql" else sqlite_insert
-            await session.execute(insert(User).values(**values).on_conflict_do_nothing())
+            await self._ensure_user(session, user_id, first_name=first_name, language=language)
             await session.commit()
+
+    async def add_from_user(
+        self, row: WebMessage, *, first_name: str, language: str | None
+    ) -> None:
+        """What the user typed or pressed, and their row if /forget erased it: one commit."""
+        async with self.sessionmaker() as session:
+            await self._ensure_user(session, row.user_id, first_name=first_name, language=language)
+            session.add(row)
+            await session.commit()
+        self.publish(row.user_id, self.event(row))
+
+    async def _ensure_user(
+        self, session: AsyncSession, user_id: int, *, first_name: str, language: str | None
+    ) -> None:
+        values = {
+            "id": user_id,
+            "first_name": first_name,
+            "telegram_language": language,
+            "channel": "web",
+            "role": "student",
+            "is_active": True,
+            "created_at": utcnow(),
+            "last_seen_at": utcnow(),
+        }
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        await session.execute(insert(User).values(**values).on_conflict_do_nothing())
 
     # Message ids -----------------------------------------------------------------------------
     async def next_message_id(self) -> int:

@@ -360,3 +360,41 @@ async def test_mydata_and_forget_cover_the_web_history(web: Any) -> None:
         )
         user = await session.get(User, b.user_id)
     assert left == 0 and user is None
+
+
+async def test_nothing_for_a_web_chat_reaches_telegram(web: Any) -> None:
+    """Every Bot API call of a web user's story is answered in the process: the Telegram
+    session sees only the staff chat's calls."""
+    harness, _, _ = web
+    b = await browser(web, "en")
+    await b.say("/start")
+    await b.press("lang:en", data=True)
+    await b.say("How do I transfer to distance learning?")
+    await b.say("/help")
+    for call in harness.session.requests:
+        chat = getattr(call, "chat_id", None) or getattr(getattr(call, "scope", None), "chat_id",
+                                                         None)
+        assert not is_web_id(chat), call
+
+
+async def test_the_widget_is_one_script_that_frames_the_page_in_the_portals_language(
+    web: Any,
+) -> None:
+    _, _, client = web
+    response = await client.get("/chat/widget.js")
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/javascript")
+    script = await response.text()
+    assert "/chat?embed=1" in script and "documentElement.lang" in script
+    assert "Көмекшімен сөйлесу" in script and "Chat with the assistant" in script
+
+
+def test_the_web_chat_refuses_to_run_without_a_cookie_secret() -> None:
+    from bot.config import ConfigError, Settings
+
+    settings = Settings(_env_file=None, web_chat_enabled=True)  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match="WEB_CHAT_SECRET"):
+        settings.web_secret()
+    short = Settings(_env_file=None, web_chat_secret="short")  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match="WEB_CHAT_SECRET"):
+        short.web_secret()
