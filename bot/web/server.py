@@ -302,24 +302,29 @@ async def socket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     queue = chat.store.subscribe(user_id)
     last_seq = 0
+    sent: set[int] = set()  # seqs this socket carried: PostgreSQL may commit them out of order
 
     async def send(payload: dict[str, Any]) -> None:
         nonlocal last_seq
         seq = payload.get("seq")
-        if isinstance(seq, int) and seq < 2**62:
+        if isinstance(seq, int):
+            if seq in sent:
+                return
+            if len(sent) > 5000:
+                sent.clear()
+            sent.add(seq)
             last_seq = max(last_seq, seq)
         await ws.send_json(payload)
 
     async def pump() -> None:
-        nonlocal last_seq
         while not ws.closed:
             try:
                 payload = await asyncio.wait_for(queue.get(), timeout=POLL_SECONDS)
             except TimeoutError:
-                # Rows another process wrote (a staff answer it handled) reach us this way.
+                # Rows another process wrote (a staff answer it handled) reach us this way;
+                # the last half-minute is read again for rows committed after later ones.
                 for event in await chat.store.history(user_id, after=last_seq):
-                    if event["seq"] > last_seq:
-                        await send(event)
+                    await send(event)
                 continue
             await send(payload)
 
@@ -341,6 +346,7 @@ async def socket(request: web.Request) -> web.StreamResponse:
                     user_id, after=after if isinstance(after, int) else None
                 )
                 for event in events:
+                    sent.add(event["seq"])
                     last_seq = max(last_seq, event["seq"])
                 await ws.send_json({"kind": "history", "events": events,
                                     "resumed": isinstance(after, int)})

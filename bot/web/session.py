@@ -49,7 +49,6 @@ WEB_FILE_PREFIX = "web:"  # file ids of web-chat files (uploads and documents th
 FILE_PATH_PREFIX = "webchat-file/"
 CALLBACK_PREFIX = "web:"  # callback query ids of presses in the browser: web:<user>:<seq>
 EDITS = {"editMessageText", "editMessageCaption", "editMessageReplyMarkup"}
-_transient = iter(range(2**62, 2**63))
 
 
 def _dump(markup: Any) -> dict[str, Any] | None:

@@ -97,7 +97,7 @@ class Browser:
 
     def _seen(self, events: list[dict[str, Any]]) -> None:
         for event in events:
-            if isinstance(event.get("seq"), int) and event["seq"] < 2**62:
+            if isinstance(event.get("seq"), int):
                 if self.last_seq is not None and event["seq"] <= self.last_seq and any(
                     e.get("seq") == event["seq"] for e in self.events
                 ):

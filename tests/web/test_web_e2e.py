@@ -149,3 +149,29 @@ def test_a_closed_browser_finds_the_staff_answer_on_return(
     server.staff_reply("The session starts on 12 January.")
     page.open("en")
     page.wait_text("12 January", sender="staff")
+
+
+def test_keyboard_only_a_visitor_reaches_the_buttons_and_the_answer_is_announced(
+    page: Page,
+) -> None:
+    """No mouse: Tab reaches the language buttons, Enter presses one; new messages land in an
+    aria-live log; the message box has a label."""
+    from selenium.webdriver.common.keys import Keys
+
+    page.open("en")
+    page.wait_text("Қазақша")
+    driver = page.driver
+    log = driver.find_element("id", "log")
+    assert log.get_attribute("role") == "log" and log.get_attribute("aria-live") == "polite"
+    assert driver.find_element("css selector", "label[for=text]").get_attribute("textContent")
+    before = page.count()
+    for _ in range(30):
+        driver.switch_to.active_element.send_keys(Keys.TAB)
+        if driver.switch_to.active_element.text == "English":
+            break
+    else:
+        raise AssertionError("Tab never reached the «English» button")
+    driver.switch_to.active_element.send_keys(Keys.ENTER)
+    page.wait_text("Language: English", after=before - 1)
+    focused = driver.switch_to.active_element
+    assert focused.tag_name in {"button", "textarea"}, "focus stays in the chat after a press"

@@ -101,7 +101,7 @@
     if (ev.seq != null) {
       if (seen[ev.seq]) return;
       seen[ev.seq] = true;
-      if (ev.seq < 4611686018427387904 && (lastSeq === null || ev.seq > lastSeq)) lastSeq = ev.seq;
+      if (lastSeq === null || ev.seq > lastSeq) lastSeq = ev.seq;
     }
     if (ev.kind === "typing") { showTyping(true); return; }
     if (ev.kind === "notice") { notice(ev.text); return; }
@@ -116,7 +116,12 @@
         r.className = "reaction"; r.textContent = ev.html || ""; target.appendChild(r);
         return;
       }
+      var hadFocus = target.contains(document.activeElement);
       fill(target, ev);
+      if (hadFocus) {  /* the pressed button was replaced: keep the keyboard user in place */
+        var next = target.querySelector(".buttons button");
+        (next || input).focus();
+      }
       return;
     }
     if (ev.kind !== "message") return;
