@@ -10,13 +10,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
+from aiogram.exceptions import AiogramError
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
 from aiogram.types import BotCommand
 from aiogram.utils.i18n import I18n
@@ -120,8 +121,13 @@ def create_dispatcher(ctx: AppContext) -> Dispatcher:
     # issue 14: web ids only from the web chat; its messages written after the update.
     webchat = ctx.services.get("webchat")
     dp.update.outer_middleware(WebIdGuard(webchat.write if webchat is not None else None))
-    # First: claim the update id, so a redelivered update is skipped before any work.
+    # First: claim the update id, so a redelivered update is skipped before any work. The
+    # claim opens the update's session; aiogram's FSM middleware (the per-user lock, the state
+    # read through that session) comes next, and the session is committed inside the lock, so
+    # the user's next update reads the state this one wrote.
+    dp.update.outer_middleware.unregister(dp.fsm)
     setup_reliability(dp, ctx)
+    dp.update.outer_middleware(dp.fsm)
     dp.update.outer_middleware(DbSessionMiddleware(ctx.sessionmaker))
     dp.update.outer_middleware(UserMiddleware(ctx.settings))
     UserLocaleMiddleware(ctx.i18n).setup(dp)
@@ -162,15 +168,28 @@ def bot_commands(i18n: I18n, lang: str) -> list[BotCommand]:
         return bot_commands_for(Role.STUDENT)
 
 
+# What a cosmetic call (the command menu) may meet: a Bot API error, a server lacking the
+# method, a proxy's HTML error page (not JSON), a network failure or timeout.
+COSMETIC_ERRORS: tuple[type[BaseException], ...] = (
+    AiogramError,
+    aiohttp.ClientError,
+    TimeoutError,
+    OSError,
+)
+
+
 async def register_commands(bot: Bot, i18n: I18n) -> None:
-    """Cosmetic: a server that rejects these calls (older self-hosted Bot API) gets a warning."""
-    for lang in LANGUAGES:
+    """Cosmetic: any failure (a server without the method, a proxy's 502 page, the network) is
+    logged once and start-up goes on — the bot works without its command menu."""
+    calls: list[tuple[str, str | None]] = [(lang, lang) for lang in LANGUAGES]
+    calls.append(("en", None))
+    for lang, language_code in calls:
         try:
-            await bot.set_my_commands(bot_commands(i18n, lang), language_code=lang)
-        except (TelegramAPIError, TelegramNetworkError) as exc:
-            log.warning("could not register bot commands for %s: %s", lang, exc)
+            await bot.set_my_commands(bot_commands(i18n, lang), language_code=language_code)
+        except COSMETIC_ERRORS as exc:
+            log.warning(
+                "could not register the command menu (%s: %s); going on without it",
+                type(exc).__name__,
+                str(exc).splitlines()[0][:200] if str(exc) else "",
+            )
             return
-    try:
-        await bot.set_my_commands(bot_commands(i18n, "en"))
-    except (TelegramAPIError, TelegramNetworkError) as exc:
-        log.warning("could not register default bot commands: %s", exc)

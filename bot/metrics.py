@@ -8,6 +8,7 @@ Other areas count their events through the process-wide :data:`metrics` object::
     metrics.broadcast_deliveries.inc()     # one broadcast or reminder message delivered
     metrics.broadcast_failures.inc()       # one delivery given up (blocked user, 400 ...)
     metrics.questions_answered.inc()       # a free-text question answered
+    metrics.poison_updates.inc()           # an update that could not be parsed, skipped
 
 Like ``prometheus_client.REGISTRY`` it is per process (each process of a deployment is scraped
 on its own); tests build their own :class:`Metrics` or read differences of these counters.
@@ -75,6 +76,11 @@ class Metrics:
             "studentbot_errors",
             "Errors: handler exceptions, database failures, Bot API errors, network errors",
             ["kind"],
+            registry=r,
+        )
+        self.poison_updates = Counter(
+            "studentbot_poison_updates",
+            "Updates that could not be parsed: logged once, kept for inspection, skipped",
             registry=r,
         )
         self.throttled = Counter(

@@ -41,7 +41,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.base import utcnow
+from bot.db.base import update_session, utcnow
 from bot.db.models.reliability import ProcessedUpdate
 from bot.metrics import Metrics
 from bot.metrics import metrics as default_metrics
@@ -199,7 +199,11 @@ class ReliabilityMiddleware(BaseMiddleware):
             # inside what counts as in flight, so a drain on shutdown waits for that commit too.
             async with self.ledger.sessionmaker() as session:
                 data["session"] = session
-                return await self._handle(handler, event, data, bot, session)
+                token = update_session.set(session)  # the FSM storage writes through it
+                try:
+                    return await self._handle(handler, event, data, bot, session)
+                finally:
+                    update_session.reset(token)
         finally:
             self.metrics.in_flight.dec()
             self.in_flight.exit()
@@ -308,8 +312,10 @@ class Reliability:
 
 
 def polling_tasks(dp: Dispatcher) -> set[asyncio.Task[Any]]:
-    """The update tasks aiogram's polling loop started and has not finished."""
-    return set(getattr(dp, "_handle_update_tasks", ()))
+    """The update tasks the polling loop (:mod:`bot.polling`, or aiogram's) started and has not
+    finished."""
+    poller = dp.workflow_data.get("poller")
+    return set(getattr(poller, "tasks", ())) | set(getattr(dp, "_handle_update_tasks", ()))
 
 
 # --------------------------------------------------------------------------- flood control

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -93,12 +94,32 @@ async def _start_site(app: web.Application, host: str, port: int) -> web.AppRunn
     return runner
 
 
+def _on_signals(stop: asyncio.Event) -> Callable[[], None]:
+    """SIGTERM and SIGINT set ``stop``; returns the function that removes the handlers."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+
+    def remove() -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
+
+    return remove
+
+
 async def run_polling(settings: Settings) -> None:
+    from bot.polling import run_polling_loop
     from bot.webhook import build_health_app
 
     ctx, bot, dp, _workers = await prepare(settings)
     health: web.AppRunner | None = None
     webchat: web.AppRunner | None = None
+    stop = asyncio.Event()
+    remove_signals = _on_signals(stop)
+    workflow_data = {"dispatcher": dp, "bots": [bot], **dp.workflow_data}
+    workflow_data.pop("bot", None)
     try:
         webchat = await start_web_chat(ctx, dp, bot)  # issue 14: /chat when WEB_CHAT_ENABLED
         if settings.metrics_port:
@@ -108,15 +129,17 @@ async def run_polling(settings: Settings) -> None:
                 settings.metrics_port,
             )
             log.info("/healthz and /metrics on port %s", settings.metrics_port)
-        await bot.delete_webhook(drop_pending_updates=False)
-        # Bounded: updates beyond the limit stay unconfirmed at Telegram (not lost in memory).
-        await dp.start_polling(
-            bot,
-            handle_signals=True,
-            close_bot_session=True,
-            tasks_concurrency_limit=settings.max_concurrent_updates,
-        )
+        await dp.emit_startup(bot=bot, **workflow_data)
+        try:
+            log.info("polling for updates")
+            # Bounded: updates beyond the limit stay unread at Telegram (not lost in memory).
+            await run_polling_loop(dp, bot, ctx, stop=stop)
+            log.info("stopping: no new updates; finishing those in flight")
+        finally:
+            await dp.emit_shutdown(bot=bot, **workflow_data)
+            await bot.session.close()
     finally:
+        remove_signals()
         if webchat is not None:
             await webchat.cleanup()
         if health is not None:
@@ -130,10 +153,7 @@ async def run_webhook(settings: Settings) -> None:
     secret = webhook_secret(settings)
     ctx, bot, dp, _workers = await prepare(settings)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    remove_signals = _on_signals(stop)
     try:
         app = build_webhook_app(ctx, bot, dp, secret=secret)
         webchat = await start_web_chat(ctx, dp, bot, webhook_app=app)  # issue 14
@@ -163,9 +183,7 @@ async def run_webhook(settings: Settings) -> None:
             if webchat is not None:
                 await webchat.cleanup()
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):
-                loop.remove_signal_handler(sig)
+        remove_signals()
         await ctx.close()
 
 

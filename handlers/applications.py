@@ -1048,9 +1048,9 @@ async def submit(
         return
     lang = current_lang()
     app = await service.create(session, user_id=db_user.id, language=lang, data=data)
-    # Commit before touching the FSM: the storage writes through its own session.
-    await session.commit()
+    # The wizard ends in the same commit as the application is stored.
     await state.clear()
+    await session.commit()
     direction = service.direction(app.programme_code)
     local = service.now().astimezone(settings.tz)
     docx = statement_docx(app, direction, local)

@@ -482,7 +482,7 @@ async def confirm(
         # The audience emptied since the preview (students left, switched announcements off).
         await nobody(message, state, session, data.get("audience") or {})
         return
-    # The FSM storage writes with its own session: finish with it before this one writes.
+    # The wizard ends in the same commit as the broadcast is stored.
     await state.clear()
     try:
         b = await create_broadcast(

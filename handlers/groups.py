@@ -294,7 +294,7 @@ async def profile_typed(
             )
             return
         value = directions.pop()
-    await state.clear()  # before this session writes (the FSM storage has its own session)
+    await state.clear()  # committed with what this update writes
     profile = await get_profile(session, db_user.id)
     setattr(profile, field, value)
     await session.flush()

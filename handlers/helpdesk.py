@@ -310,11 +310,10 @@ async def question_received(
             question_id=int(data.get("question_id") or 0) or None,
         )
     except StaffChatUnreachable as exc:
-        # Keep the question step so the student can simply send it again. The ticket is gone;
-        # commit first, as the FSM storage writes in a session of its own.
-        await session.commit()
+        # Keep the question step so the student can simply send it again (the ticket is gone).
         await state.set_state(HelpdeskForm.question)
         await state.set_data(data)
+        await session.commit()
         await message.answer(str(exc))
         return
     except HelpdeskError as exc:

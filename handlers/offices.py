@@ -230,8 +230,8 @@ async def on_value(
     except FaqDataError as exc:
         await message.answer(_esc(str(exc)))
         return
-    await session.commit()
     await state.clear()
+    await session.commit()
     await faq.refresh()
     office = faq.office(office_id) or office
     await message.answer(

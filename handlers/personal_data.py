@@ -82,7 +82,7 @@ async def forget_answer(
         if message is not None:
             await edit_or_send(message, _("Nothing was deleted."))
         return
-    # The FSM storage has its own session: clear it before this session takes write locks.
+    # The wizard ends in the same commit as what follows.
     await state.clear()
     await personal_data.erase(session, db_user.id, app.services.values())
     await session.commit()

@@ -295,7 +295,7 @@ async def calendar_upload(
             _("The file was not imported: {error}").format(error=html.escape(str(exc)))
         )
         return
-    await state.clear()  # before this session writes (the FSM storage has its own session)
+    await state.clear()  # committed with what this update writes
     events = await reminders.add_and_plan(session, specs, created_by=db_user.id)
     await message.answer(
         _(
@@ -390,7 +390,7 @@ async def calendar_pressed(
     ):
         await callback.answer(_("This button is no longer active."))
         return
-    await back_to_list(state)  # before this session writes (the FSM storage has its own)
+    await back_to_list(state)  # committed with what this update writes
     await reminders.remove(session, event)
     await callback.answer(_("Deleted: {title}").format(title=title[:100]), show_alert=True)
     await show_page(callback, session, reminders, page)
@@ -420,7 +420,7 @@ async def calendar_new_dates(
         )
         return
     event_id = (await state.get_data()).get("event_id")
-    await state.clear()  # before this session writes (the FSM storage has its own session)
+    await state.clear()  # committed with what this update writes
     event = await session.get(CalendarEvent, event_id) if isinstance(event_id, int) else None
     if event is None:
         await message.answer(_("This event is no longer in the calendar."))

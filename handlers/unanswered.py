@@ -283,8 +283,10 @@ async def on_button(
             await session.rollback()
             await message.answer(html.escape(str(exc)))
             return
-        await session.commit()
+        # State first: it is written through this session, and tick() writes through its own,
+        # so nothing of this update may stay uncommitted (SQLite has one writer).
         await state.clear()
+        await session.commit()
         await faq.refresh()
         await unanswered.tick()
         missing = [LANGUAGE_NAMES[code] for code in LANGUAGES if code not in entry.answer]
@@ -315,8 +317,10 @@ async def on_button(
             await state.clear()
             await message.answer(_("This group was already handled."))
             return
-        await session.commit()
+        # State first: it is written through this session, and tick() writes through its own,
+        # so nothing of this update may stay uncommitted (SQLite has one writer).
         await state.clear()
+        await session.commit()
         await faq.refresh()
         await unanswered.tick()
         await message.answer(

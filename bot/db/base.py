@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,6 +19,19 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_only
+
+# The session of the update being handled in this task (set by the reliability middleware):
+# the FSM storage and other per-update helpers read and write through it.
+update_session: contextvars.ContextVar[AsyncSession | None] = contextvars.ContextVar(
+    "update_session", default=None
+)
+
+SQLITE_BUSY_SECONDS = 30.0
+# A connection per update in flight and a few for the workers; SQLite connections are cheap.
+SQLITE_POOL = {"pool_size": 10, "max_overflow": 100, "pool_timeout": 30}
+POSTGRES_POOL = {"pool_size": 10, "max_overflow": 30, "pool_timeout": 30}
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -53,31 +70,96 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-def create_engine(url: str, **kwargs: object) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys and a busy timeout, its folder created."""
+class SQLiteWriteGate:
+    """One write transaction at a time on a SQLite database, queued in order on the event loop.
+
+    SQLite allows one writer; others wait in its busy handler, which polls with sleeps and,
+    under a rush, gives up with "database is locked". Here a connection takes an asyncio lock
+    before its transaction's first write and gives it back at commit or rollback: writers queue
+    fairly and never poll. Reads never wait (WAL). A task that already writes through one
+    connection and starts writing through a second would wait for itself: that is a bug in
+    the caller, reported at once instead of after the busy timeout.
+    """
+
+    def __init__(self, timeout: float = SQLITE_BUSY_SECONDS) -> None:
+        self.timeout = timeout
+        self._lock = asyncio.Lock()
+        self._holder: Any = None  # the pool's record of the connection holding the lock
+        self._task: asyncio.Task[Any] | None = None
+
+    def install(self, engine: AsyncEngine) -> None:
+        sync = engine.sync_engine
+        event.listen(sync, "before_cursor_execute", self._before_execute)
+        # Released when the connection goes back to the pool: after its commit or rollback
+        # has completed (a session gives its connection back at the end of each transaction).
+        event.listen(sync.pool, "checkin", self._on_checkin)
+
+    async def _acquire(self) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._lock.acquire()
+        except TimeoutError:
+            raise OperationalError(
+                "BEGIN", None, Exception("database is locked (writer queue timed out)")
+            ) from None
+
+    def _before_execute(self, conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if not statement.lstrip()[:7].upper().startswith(_WRITES):
+            return
+        record = conn.connection._connection_record
+        if self._holder is record:
+            return
+        task = asyncio.current_task()
+        if self._holder is not None and task is not None and task is self._task:
+            raise RuntimeError(
+                "a write through a second database connection while this update's own "
+                "session holds the SQLite write lock: commit the first session before "
+                "calling code that opens its own"
+            )
+        await_only(self._acquire())
+        self._holder = record
+        self._task = task
+
+    def _on_checkin(self, _dbapi, record) -> None:  # type: ignore[no-untyped-def]
+        if record is not None and self._holder is record:
+            self._holder = None
+            self._task = None
+            self._lock.release()
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine; SQLite gets WAL, foreign keys, a busy timeout and one writer at a time
+    (:class:`SQLiteWriteGate`), its folder created."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        kwargs.setdefault("connect_args", {"timeout": 30})
-        engine = create_async_engine(url, **kwargs)  # type: ignore[arg-type]
+        on_disk = bool(database) and database != ":memory:"
+        if on_disk and not str(database).startswith("file:"):
+            Path(str(database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_SECONDS})
+        if on_disk:
+            for name, value in SQLITE_POOL.items():
+                kwargs.setdefault(name, value)
+        engine = create_async_engine(url, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
-            if database and database != ":memory:":
+            if on_disk:
                 cursor.execute("PRAGMA journal_mode=WAL")
                 # WAL with NORMAL sync: durable across an application crash, one fsync per
                 # checkpoint instead of per commit (several commits per update).
                 cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
             cursor.close()
 
+        SQLiteWriteGate().install(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)  # type: ignore[arg-type]
+    for name, value in POSTGRES_POOL.items():
+        kwargs.setdefault(name, value)
+    return create_async_engine(url, **kwargs)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -1,0 +1,176 @@
+"""Long polling that one bad update cannot stop, used instead of aiogram's ``start_polling``.
+
+aiogram's loop asks ``getUpdates`` for parsed :class:`~aiogram.types.Update` objects: one
+payload its models reject fails the whole batch, and the same ``getUpdates`` is retried with a
+growing backoff for ever — nobody is answered. Here the batch is read as plain JSON and each
+update parsed on its own; one that does not parse is a *poison* update: logged once, counted
+(``studentbot_poison_updates_total``), handed to ``on_poison`` (which keeps it for
+inspection) and skipped — the offset moves past it like any other.
+
+Handled updates run as tasks, at most ``limit`` at once (the rest wait unread at Telegram).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from aiogram import Bot, Dispatcher
+from aiogram.exceptions import TelegramAPIError, TelegramConflictError, TelegramNetworkError
+from aiogram.methods import GetUpdates
+from aiogram.types import Update
+from pydantic import ValidationError
+
+from bot.metrics import Metrics
+from bot.metrics import metrics as default_metrics
+
+log = logging.getLogger(__name__)
+
+POLL_TIMEOUT = 30  # seconds Telegram holds a getUpdates open when there is nothing
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
+
+PoisonHandler = Callable[[dict[str, Any], str], Awaitable[None]]
+
+
+class GetRawUpdates(GetUpdates):
+    """``getUpdates`` answered as plain JSON objects: parsing is left to the caller."""
+
+    __returning__ = list[dict[str, Any]]  # type: ignore[assignment]
+
+
+def parse_update(bot: Bot, raw: dict[str, Any]) -> Update | None:
+    """The update, or None when aiogram cannot parse it (a poison update)."""
+    try:
+        return Update.model_validate(raw, context={"bot": bot})
+    except (ValidationError, ValueError, TypeError):
+        return None
+
+
+def describe_error(raw: dict[str, Any]) -> str:
+    try:
+        Update.model_validate(raw)
+    except (ValidationError, ValueError, TypeError) as exc:
+        return str(exc).splitlines()[0][:300]
+    return "unknown"
+
+
+class Poller:
+    """Fetches batches with ``getUpdates`` and hands each update on; see the module doc."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        allowed_updates: list[str] | None,
+        handle: Callable[[Update], Awaitable[Any]],
+        limit: int = 64,
+        on_poison: PoisonHandler | None = None,
+        metrics: Metrics | None = None,
+        poll_timeout: int = POLL_TIMEOUT,
+    ) -> None:
+        self.bot = bot
+        self.allowed_updates = allowed_updates
+        self.handle = handle
+        self.on_poison = on_poison
+        self.metrics = metrics if metrics is not None else default_metrics
+        self.poll_timeout = poll_timeout
+        self.offset: int | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self._slots = asyncio.Semaphore(max(limit, 1))
+
+    async def fetch(self) -> list[dict[str, Any]]:
+        """One ``getUpdates`` (long poll) from the current offset, with network retries."""
+        delay = BACKOFF_FIRST
+        method = GetRawUpdates(
+            offset=self.offset, timeout=self.poll_timeout, allowed_updates=self.allowed_updates
+        )
+        timeout = int((self.bot.session.timeout or 0) + self.poll_timeout)
+        while True:
+            try:
+                raw: Any = await self.bot(cast(Any, method), request_timeout=timeout)
+                return list(raw)
+            except TelegramConflictError:
+                raise
+            except (TelegramNetworkError, TelegramAPIError) as exc:
+                log.warning("getUpdates failed (%s); again in %.0fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    async def poison(self, raw: dict[str, Any]) -> None:
+        reason = describe_error(raw)
+        self.metrics.poison_updates.inc()
+        log.error("update %s could not be parsed and is skipped: %s", raw.get("update_id"), reason)
+        if self.on_poison is not None:
+            try:
+                await self.on_poison(raw, reason)
+            except Exception as exc:  # keeping it is a courtesy; polling goes on regardless
+                log.warning("could not keep poison update %s: %s", raw.get("update_id"), exc)
+
+    async def dispatch(self, raw_updates: list[dict[str, Any]]) -> None:
+        """Parse and start each update of a batch; the offset moves past every one."""
+        for raw in raw_updates:
+            update_id = raw.get("update_id")
+            if not isinstance(update_id, int):
+                log.error("getUpdates returned an object without update_id; skipped")
+                self.metrics.poison_updates.inc()
+                continue
+            self.offset = max(self.offset or 0, update_id + 1)
+            update = parse_update(self.bot, raw)
+            if update is None:
+                await self.poison(raw)
+                continue
+            await self.start(update)
+
+    async def start(self, update: Update) -> None:
+        await self._slots.acquire()
+        task = asyncio.create_task(self._run(update), name=f"update:{update.update_id}")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, update: Update) -> None:
+        try:
+            await self.handle(update)
+        except Exception:
+            log.exception("update %s failed outside its handlers", update.update_id)
+        finally:
+            self._slots.release()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until ``stop`` is set (a getUpdates in progress is abandoned at once)."""
+        while not stop.is_set():
+            fetching = asyncio.ensure_future(self.fetch())
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({fetching, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not fetching.done():
+                fetching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await fetching
+                stopping.cancel()
+                break
+            stopping.cancel()
+            await self.dispatch(fetching.result())
+
+
+async def run_polling_loop(
+    dp: Dispatcher,
+    bot: Bot,
+    ctx: Any,
+    *,
+    stop: asyncio.Event,
+    limit: int | None = None,
+) -> Poller:
+    """Delete any webhook, then poll for ``dp`` until ``stop``; returns the poller (its tasks
+    may still be running: the caller drains them)."""
+    await bot.delete_webhook(drop_pending_updates=False)
+    poller = Poller(
+        bot,
+        allowed_updates=dp.resolve_used_update_types(),
+        handle=lambda update: dp.feed_update(bot, update),
+        limit=limit if limit is not None else ctx.settings.max_concurrent_updates,
+    )
+    dp["poller"] = poller
+    await poller.run(stop)
+    return poller
