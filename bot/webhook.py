@@ -1,5 +1,9 @@
 """Webhook mode on aiohttp: the secret-checked update endpoint, ``/healthz`` and ``/metrics``.
 
+``/healthz`` is 200 only when the database answers **and** its schema is at this code's Alembic
+head (an empty database, or one a newer or older release migrated, is a 503), Redis answers
+when configured, and the process is not shutting down.
+
 Telegram is answered at once (``handle_in_background``) and aiogram handles the update in a
 task, as with polling. The ``X-Telegram-Bot-Api-Secret-Token`` header is compared with the
 configured secret in constant time; a wrong or missing one is a 401 and nothing is handled.
@@ -17,14 +21,18 @@ import re
 from typing import Any
 
 from aiogram import Bot, Dispatcher
+from aiogram.methods import TelegramMethod
+from aiogram.types import Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from sqlalchemy import text
 
 from bot.config import ConfigError, Settings
+from bot.db.migrate import schema_head
 from bot.factory import AppContext
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
 from bot.metrics import metrics as default_metrics
+from bot.polling import describe_error, parse_update
 from bot.reliability import Reliability
 
 log = logging.getLogger(__name__)
@@ -38,6 +46,7 @@ CTX_KEY: web.AppKey[AppContext] = web.AppKey("studentbot_ctx", AppContext)
 RELIABILITY_KEY: web.AppKey[Reliability] = web.AppKey("studentbot_reliability", Reliability)
 METRICS_KEY: web.AppKey[Metrics] = web.AppKey("studentbot_metrics", Metrics)
 HANDLER_KEY: web.AppKey[SecretCheckedRequestHandler] = web.AppKey("studentbot_webhook")
+HEAD_KEY: web.AppKey[str] = web.AppKey("studentbot_schema_head", str)
 
 
 def webhook_secret(settings: Settings) -> str:
@@ -94,12 +103,28 @@ class SecretCheckedRequestHandler(SimpleRequestHandler):
             update = None
         if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
             return web.json_response({"ok": False, "error": "not an update"}, status=400)
-        task = asyncio.create_task(self._background_feed_update(bot=self.bot, update=update))
+        parsed = parse_update(self.bot, update)
+        if parsed is None:
+            # A payload aiogram cannot read (a malformed ``message``): refused here, once,
+            # rather than a stray traceback from a background task after a 200.
+            log.warning(
+                "webhook update %s is malformed and refused: %s",
+                update["update_id"],
+                describe_error(update),
+            )
+            default_metrics.poison_updates.inc()
+            return web.json_response({"ok": False, "error": "malformed update"}, status=400)
+        task = asyncio.create_task(self._feed(parsed))
         self._background_feed_update_tasks.add(task)
         task.add_done_callback(self._background_feed_update_tasks.discard)
         return web.json_response({})
 
     __call__ = handle
+
+    async def _feed(self, update: Update) -> None:
+        result = await self.dispatcher.feed_update(self.bot, update, **self.data)
+        if isinstance(result, TelegramMethod):
+            await self.dispatcher.silent_call_request(bot=self.bot, result=result)
 
     async def wait_handled(self) -> None:
         """Until the updates accepted so far are handled (tests; the drain uses the same set)."""
@@ -126,8 +151,14 @@ async def _healthz(request: web.Request) -> web.Response:
     try:
         async with asyncio.timeout(HEALTH_TIMEOUT):
             async with ctx.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        checks["database"] = "ok"
+                revision = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+        head = request.app[HEAD_KEY]
+        if revision == head:
+            checks["database"] = "ok"
+        else:
+            # Tables missing or older than this code: the process would fail on first use.
+            checks["database"] = f"schema at {revision or 'nothing'}, code needs {head}"
+            healthy = False
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
         healthy = False
@@ -163,6 +194,7 @@ def add_health_routes(
     app[CTX_KEY] = ctx
     app[RELIABILITY_KEY] = reliability
     app[METRICS_KEY] = metrics if metrics is not None else default_metrics
+    app[HEAD_KEY] = schema_head()
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
 

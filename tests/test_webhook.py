@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiogram.methods import SendMessage
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import text
 
 from bot.config import ConfigError, Settings
 from bot.db.base import create_engine
+from bot.metrics import metrics
 from bot.reliability import Reliability
 from bot.webhook import HANDLER_KEY, SECRET_HEADER, build_webhook_app, webhook_secret
 from tests.harness import STUDENT, Harness
@@ -92,6 +95,28 @@ async def test_a_body_that_is_not_an_update_is_400(
     assert harness.session.requests == []
 
 
+async def test_a_malformed_message_is_400_logged_once_without_a_traceback(
+    hooked: tuple[Harness, TestClient[Any, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    harness, client = hooked
+    before = metrics.value("studentbot_poison_updates_total")
+    body = {"update_id": 11, "message": {"message_id": "not a number", "text": "hi"}}
+    response = await client.post(PATH, json=body, headers={SECRET_HEADER: SECRET})
+    assert response.status == 400
+    assert (await response.json())["error"] == "malformed update"
+    await handled(client)
+    assert harness.session.requests == []
+    assert metrics.value("studentbot_poison_updates_total") == before + 1
+    [record] = [r for r in caplog.records if "malformed" in r.getMessage()]
+    assert record.exc_info is None
+    assert not [r for r in caplog.records if r.exc_info]
+    # the next update is handled as usual
+    response = await client.post(PATH, json=update(harness, 12), headers={SECRET_HEADER: SECRET})
+    assert response.status == 200
+    await handled(client)
+    assert "/rules" in harness.last_text(STUDENT.id)
+
+
 async def test_a_retried_webhook_update_is_answered_once(
     hooked: tuple[Harness, TestClient[Any, Any]],
 ) -> None:
@@ -149,6 +174,32 @@ async def test_healthz_is_503_when_the_database_is_gone(
         await harness.ctx.engine.dispose()
         harness.ctx.engine = working
     assert (await client.get("/healthz")).status == 200
+
+
+async def test_healthz_is_503_unless_the_schema_is_at_the_code_s_head(
+    hooked: tuple[Harness, TestClient[Any, Any]], tmp_path: Path
+) -> None:
+    harness, client = hooked
+    async with harness.ctx.engine.begin() as conn:
+        head = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+        await conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    try:
+        response = await client.get("/healthz")
+        assert response.status == 503
+        assert (await response.json())["database"] == f"schema at 0001, code needs {head}"
+    finally:
+        async with harness.ctx.engine.begin() as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head})
+    assert (await client.get("/healthz")).status == 200
+    # A database nobody migrated (no tables at all) is not healthy either.
+    working = harness.ctx.engine
+    harness.ctx.engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    try:
+        response = await client.get("/healthz")
+        assert response.status == 503
+    finally:
+        await harness.ctx.engine.dispose()
+        harness.ctx.engine = working
 
 
 async def test_while_draining_new_updates_are_refused_and_healthz_is_503(

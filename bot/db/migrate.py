@@ -7,6 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -29,3 +30,8 @@ def downgrade_sync(database_url: str, revision: str = "base") -> None:
 async def upgrade(database_url: str, revision: str = "heads") -> None:
     """Upgrade in a worker thread: Alembic's env runs its own event loop there."""
     await asyncio.to_thread(upgrade_sync, database_url, revision)
+
+
+def schema_head() -> str:
+    """The Alembic revision this code expects the database at (the single head)."""
+    return str(ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head())

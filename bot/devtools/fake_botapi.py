@@ -293,6 +293,9 @@ class FakeBotAPI:
         self._faults: dict[str, collections.deque[_Fault]] = collections.defaultdict(
             collections.deque
         )
+        self._raw_faults: dict[str, collections.deque[tuple[int, str]]] = (
+            collections.defaultdict(collections.deque)
+        )
         self._updates: collections.deque[dict[str, Any]] = collections.deque()
         self._update_ids = itertools.count(1)
         self._allowed_updates: frozenset[str] | None = None
@@ -469,6 +472,17 @@ class FakeBotAPI:
         self._faults[self._canonical(method)].append(
             _Fault(error_code, description, retry_after, times)
         )
+
+    def fail_next_raw(
+        self,
+        method: str,
+        status: int = 502,
+        text: str = "<html><body><h1>502 Bad Gateway</h1></body></html>",
+        times: int = 1,
+    ) -> None:
+        """Answer the next ``times`` calls of ``method`` with a non-JSON page, as a proxy in
+        front of the Bot API does when it fails."""
+        self._raw_faults[self._canonical(method)].extend([(status, text)] * times)
 
     def set_delay(self, method: str, seconds: float | None) -> None:
         """Wait ``seconds`` before answering ``method`` (``None`` removes the delay)."""
@@ -647,6 +661,14 @@ class FakeBotAPI:
         call = Call(method, params)
         self.calls.append(call)
         self._changed()
+        raw = self._raw_faults.get(method)
+        if raw:
+            status, text = raw.popleft()
+            call.error_code = status
+            call.answered = True
+            self.errors.append(call)
+            self._changed()
+            return web.Response(text=text, status=status, content_type="text/html")
         try:
             try:
                 result = await self._answer(token, method, params)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
+from aiogram.exceptions import AiogramError
 from aiogram.types import BotCommandScopeChat
 from aiogram.utils.i18n import I18n
 
@@ -69,7 +69,7 @@ class CommandMenus:
                 with use_locale(self.i18n, lang):
                     commands = bot_commands_for(user.role, available)
                 await bot.set_my_commands(commands, scope=scope)
-        except (TelegramAPIError, TelegramNetworkError) as exc:
+        except (AiogramError, TimeoutError, OSError) as exc:  # a proxy's HTML page included
             log.warning("could not set the command menu of chat %s: %s", user.id, exc)
             if len(self._refused) > 10_000:
                 self._refused.clear()
