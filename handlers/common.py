@@ -106,7 +106,7 @@ async def start(
         (await state.get_data()).get("done")
     )
     await state.clear()
-    name = db_user.first_name or _("student")
+    name = html.escape(db_user.first_name or "", quote=False) or _("student")
     note = (
         "\n\n" + _("Your unfinished application was not kept; /apply starts a new one.")
         if dropped

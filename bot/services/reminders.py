@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -152,7 +153,7 @@ async def render_reminder(session: AsyncSession, job_id: int, lang: str) -> str:
     assert job is not None
     event = await session.get(CalendarEvent, job.event_id)
     assert event is not None
-    title = event.title(lang)
+    title = html.escape(event.title(lang), quote=False)  # staff-typed, sent as HTML
     start = fmt_date(event.starts_on)
     if job.stage == "orientation_before":
         return _(
