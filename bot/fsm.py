@@ -3,10 +3,11 @@
 While an update is handled, state is read and written through that update's own database
 session (:data:`bot.db.base.update_session`, set by the reliability middleware): no second
 connection per update (which starved the pool under a rush of returning users), and the new
-state is committed together with what the handler wrote, or not at all. The changes are made
-on ORM objects and reach the database at the session's next flush — usually its commit — so
-on SQLite the single writer is held only for that moment. Outside an update (a background
-worker, a CLI command) each call opens and commits a session of its own.
+state is committed together with what the handler wrote, or not at all. Changes wait in the
+session (``session.info``) and are written when it commits, so on SQLite the single writer is
+taken only for the commit, not across the Telegram calls the handler makes meanwhile. Outside
+an update (a background worker, a CLI command) each call opens and commits a session of its
+own.
 """
 
 from __future__ import annotations
@@ -22,10 +23,40 @@ from aiogram.fsm.storage.base import (
     StateType,
     StorageKey,
 )
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.db.base import update_session
 from bot.db.models import FsmRecord
+
+PENDING = "fsm_pending"  # session.info key: {storage key: {"state": ..., "data": ...}}
+
+
+def _store(session: Session, key: str, values: dict[str, Any]) -> None:
+    record = session.get(FsmRecord, key)
+    if record is None:
+        if values.get("state") is None and not values.get("data"):
+            return
+        session.add(FsmRecord(key=key, state=values.get("state"), data=values.get("data", {})))
+        return
+    # An emptied record stays as a row (state NULL, data {}): one row per person at most.
+    for name, value in values.items():
+        setattr(record, name, value)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    pending = session.info.pop(PENDING, None)
+    if pending:
+        with session.no_autoflush:
+            for key, values in pending.items():
+                _store(session, key, values)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, _previous: Any) -> None:
+    session.info.pop(PENDING, None)
 
 
 class SQLAlchemyStorage(BaseStorage):
@@ -35,44 +66,34 @@ class SQLAlchemyStorage(BaseStorage):
         self._sessionmaker = sessionmaker
         self._keys = key_builder or DefaultKeyBuilder(with_destiny=True)
 
-    @staticmethod
-    async def _record(session: AsyncSession, key: str) -> FsmRecord | None:
-        # From the identity map when this session loaded or wrote it already.
-        return await session.get(FsmRecord, key)
-
     async def _write(self, key: StorageKey, **values: Any) -> None:
+        k = self._keys.build(key)
         session = update_session.get()
         if session is not None:
-            await self._apply(session, self._keys.build(key), values)
+            session.info.setdefault(PENDING, {}).setdefault(k, {}).update(values)
             return
         async with self._sessionmaker() as own, own.begin():
-            await self._apply(own, self._keys.build(key), values)
+            await own.run_sync(_store, k, values)
 
-    async def _apply(self, session: AsyncSession, k: str, values: dict[str, Any]) -> None:
-        record = await self._record(session, k)
-        if record is None:
-            if values.get("state") is None and not values.get("data"):
-                return
-            session.add(FsmRecord(key=k, state=values.get("state"), data=values.get("data", {})))
-            return
-        # An emptied record stays as a row (state NULL, data {}); deleting it here and adding
-        # it again in the same session would need a flush in between.
-        for name, value in values.items():
-            setattr(record, name, value)
-
-    async def _read(self, key: StorageKey) -> FsmRecord | None:
+    async def _read(self, key: StorageKey, name: str) -> Any:
+        k = self._keys.build(key)
         session = update_session.get()
         if session is not None:
-            return await self._record(session, self._keys.build(key))
-        async with self._sessionmaker() as own:
-            return await self._record(own, self._keys.build(key))
+            pending = session.info.get(PENDING, {}).get(k, {})
+            if name in pending:
+                return pending[name]
+            record = await session.get(FsmRecord, k)
+        else:
+            async with self._sessionmaker() as own:
+                record = await own.get(FsmRecord, k)
+        return getattr(record, name) if record is not None else None
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         await self._write(key, state=state.state if isinstance(state, State) else state)
 
     async def get_state(self, key: StorageKey) -> str | None:
-        record = await self._read(key)
-        return record.state if record is not None else None
+        state = await self._read(key, "state")
+        return str(state) if state is not None else None
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         if not isinstance(data, dict):
@@ -80,8 +101,7 @@ class SQLAlchemyStorage(BaseStorage):
         await self._write(key, data=dict(data))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        record = await self._read(key)
-        return dict(record.data or {}) if record is not None else {}
+        return dict(await self._read(key, "data") or {})
 
     async def close(self) -> None:
         return None
