@@ -1,5 +1,5 @@
 """Outer middlewares: a database session per update, the user row (made on first contact), and
-the user's command menu."""
+the user's command menu; the wizard-run recorder that a wizard's router installs."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from bot.db.models import Role, User
 from bot.menu import registered_commands
 from bot.services.command_menu import CommandMenus
 from bot.services.users import WROTE, UserRepository
+from bot.services.wizard_runs import step_name, track
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -82,4 +83,38 @@ class CommandMenuMiddleware(BaseMiddleware):
         dispatcher = data.get("dispatcher")
         available = registered_commands(dispatcher) if dispatcher is not None else None
         await self.menus.sync(bot, user, available)
+        return result
+
+
+class WizardRunMiddleware(BaseMiddleware):
+    """Inner middleware of a wizard's router: records each run's steps (issue 13's funnel).
+
+    It runs only for updates a handler of that router took, so the rest of the bot pays
+    nothing; the state before the update is aiogram's ``raw_state``, the state after is read
+    once more from the FSM."""
+
+    def __init__(self, group: str, wizard: str) -> None:
+        self.group = group
+        self.wizard = wizard
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        result = await handler(event, data)
+        state = data.get("state")
+        session: AsyncSession | None = data.get("session")
+        user: User | None = data.get("db_user")
+        if state is None or session is None or user is None:
+            return result
+        before = step_name(data.get("raw_state"), self.group)
+        after = step_name(await state.get_state(), self.group)
+        if before is None and after is None:
+            return result
+        kind = (await state.get_data()).get("kind") if after is not None else None
+        await track(
+            session,
+            user_id=user.id,
+            wizard=self.wizard,
+            before=before,
+            after=after,
+            kind=kind if isinstance(kind, str) else None,
+        )
         return result

@@ -30,6 +30,7 @@ from bot.config import LANGUAGES, Settings
 from bot.db.models import User
 from bot.db.models.applications import Application, ApplicationKind, ApplicationStatus
 from bot.db.models.helpdesk import TicketTopic
+from bot.middlewares import WizardRunMiddleware
 from bot.services import validators as v
 from bot.services.applications import (
     CONSENTS,
@@ -1290,6 +1291,10 @@ async def reply_received(
 def create_router() -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
+    # issue 13: each run of the wizard (started, step reached, submitted or left) for /stats
+    runs = WizardRunMiddleware("ApplyForm", "apply")
+    router.message.middleware(runs)
+    router.callback_query.middleware(runs)
     any_apply = StateFilter(*ApplyForm.__states__)
     router.message.register(apply_resume, Command("apply"), any_apply)
     router.message.register(apply_resume, any_apply, F.text == menu.MENU_APPLY)

@@ -64,6 +64,9 @@ async def store_question(
         clauses=list(answer.clauses),
         confidence=float(answer.confidence),
         kind=str(answer.kind),
+        # issue 13: counted by /stats from an index, without reading the JSON
+        top_clause=answer.clauses[0] if answer.clauses else None,
+        faq_key=getattr(answer, "entry_key", None),
         created_at=utcnow(),
     )
     session.add(row)

@@ -11,4 +11,5 @@ COMMAND_MODULES: list[str] = [
     "bot.commands.applications",
     "bot.commands.calendar",
     "bot.commands.faq",  # issue 12
+    "bot.commands.stats",  # issue 13
 ]
