@@ -114,6 +114,9 @@ class LocalSession(BaseSession):
             if getattr(method, "text", None) and self.on_record is not None:
                 self.on_record(Record(method="notice", chat_id=0, text=method.text))
             return
+        if method.__api_method__ == "sendMediaGroup":
+            self._record_album(method, result)
+            return
         record = record_of(method, result, self.known)
         if record is None:
             return
@@ -124,11 +127,29 @@ class LocalSession(BaseSession):
         if self.on_record is not None:
             self.on_record(record)
 
-    def _save_file(self, method: Any) -> str:
+    def _record_album(self, method: Any, result: list[Message]) -> None:
+        """An album is shown as its photos (or documents), one record each, files saved."""
+        for item, sent in zip(method.media, result, strict=False):
+            kind = "sendDocument" if item.type == "document" else "sendPhoto"
+            record = Record(
+                method=kind,
+                chat_id=method.chat_id,
+                message_id=sent.message_id,
+                thread_id=method.message_thread_id,
+                text=item.caption or "",
+            )
+            if self.hub is not None:
+                record.file = self._save_file(item, item.media)
+                self.hub.publish(record)
+            if self.on_record is not None:
+                self.on_record(record)
+
+    def _save_file(self, method: Any, file: Any = None) -> str:
         from aiogram.types import BufferedInputFile, FSInputFile
 
         assert self.hub is not None
-        file = getattr(method, "document", None) or getattr(method, "photo", None)
+        if file is None:
+            file = getattr(method, "document", None) or getattr(method, "photo", None)
         if isinstance(file, BufferedInputFile):
             folder = self.hub.path / "files"
             folder.mkdir(exist_ok=True)
@@ -181,6 +202,21 @@ class LocalSession(BaseSession):
             ]
         return Message.model_validate(payload, context={"bot": bot})
 
+    def _album_item(self, bot: Bot, method: Any, item: Any) -> Message:
+        """One message of a media group, as Telegram returns it (photo or document)."""
+        message = self._message(bot, method)
+        kind = "document" if item.type == "document" else "photo"
+        extra: dict[str, Any] = {"caption": item.caption} if item.caption else {}
+        i = message.message_id
+        if kind == "photo":
+            extra["photo"] = [
+                {"file_id": f"ph{i}", "file_unique_id": f"p{i}", "width": 1, "height": 1}
+            ]
+        else:
+            extra["document"] = {"file_id": f"doc{i}", "file_unique_id": f"u{i}"}
+        payload = message.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return Message.model_validate({**payload, **extra}, context={"bot": bot})
+
     def _answer(self, bot: Bot, method: Any) -> Any:
         name = method.__api_method__
         if name == "getMe":
@@ -203,6 +239,8 @@ class LocalSession(BaseSession):
             )
         if name == "getChat":
             return Chat(id=method.chat_id, type="private")
+        if name == "sendMediaGroup":
+            return [self._album_item(bot, method, item) for item in method.media]
         if name.startswith("send") and name != "sendChatAction":
             return self._message(bot, method)
         if name == "forwardMessage":

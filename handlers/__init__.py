@@ -19,6 +19,10 @@ def get_routers() -> list[Router]:
     from handlers import offices, unanswered
 
     routers += [unanswered.create_router(), offices.create_router()]
+    # 2c. issue 13: /stats (staff; before the relay, which takes every staff-chat message)
+    from handlers import stats
+
+    routers.append(stats.create_router())
     # 1. helpdesk relay (an open ticket takes the student's messages before anything else)
     routers += [helpdesk.create_router(), helpdesk_staff.create_router()]
     # 2. applications wizard and staff decisions

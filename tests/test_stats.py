@@ -416,3 +416,188 @@ async def test_each_wizard_run_is_recorded(harness: Harness) -> None:
         ("online", runs[2].step, None),
     ]
     assert runs[2].step != "kind" and all(r.user_id == STUDENT.id for r in runs)
+
+
+# --- charts and /stats ---------------------------------------------------------------------
+
+def png_info(data: bytes) -> tuple[int, int, dict[str, str]]:
+    """Width, height and text chunks of a PNG (raises on anything that is not one)."""
+    import struct
+    import zlib
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, texts, size = 8, {}, (0, 0)
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        crc = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])[0]
+        assert zlib.crc32(kind + body) == crc, "a damaged chunk"
+        if kind == b"IHDR":
+            size = struct.unpack(">II", body[:8])
+        elif kind == b"tEXt":
+            key, _, value = body.partition(b"\0")
+            texts[key.decode("latin-1")] = value.decode("latin-1")
+        elif kind == b"iTXt":
+            key, _, rest = body.partition(b"\0")
+            value = rest[2:].split(b"\0", 2)[2]  # flags, language tag, translated keyword
+            texts[key.decode("latin-1")] = value.decode("utf-8")
+        pos += 12 + length
+        if kind == b"IEND":
+            break
+    return size[0], size[1], texts
+
+
+async def make_staff(h: Harness, user: Any) -> None:
+    from bot.db.models import Role
+    from bot.services.users import UserRepository
+
+    async with h.ctx.sessionmaker() as session:
+        await UserRepository(session).set_role(user.id, Role.STAFF)
+        await session.commit()
+
+
+async def test_staff_get_an_album_of_charts_with_a_summary(seeded: str) -> None:
+    from aiogram.methods import SendMediaGroup
+
+    from tests.harness import STAFF, STAFF_CHAT_ID
+
+    h = await Harness.create(seeded)
+    try:
+        await make_staff(h, STAFF)
+        calls = await h.send(
+            "/stats 02.11.2026 08.11.2026", user=STAFF, chat_id=STAFF_CHAT_ID,
+            chat_type="supergroup",
+        )
+        albums = [c for c in calls if isinstance(c, SendMediaGroup)]
+        assert len(albums) == 1 and albums[0].chat_id == STAFF_CHAT_ID
+        media = albums[0].media
+        assert len(media) == 10  # every section has data in the seeded week
+        caption = media[0].caption or ""
+        # the staff member's language (ru), the numbers of the week
+        assert "02.11.2026 – 08.11.2026" in caption
+        assert "Вопросы: 7" in caption and "67 %" in caption
+        assert "1 нарушений SLA" in caption or "SLA: 1" in caption or "SLA 1" in caption
+        assert "«можно ли жить в общежитии? мой номер …» (2)" in caption
+        assert all(m.caption is None for m in media[1:])
+        titles = []
+        for m in media:
+            width, height, texts = png_info(m.media.data)
+            assert (width, height) == (900, 500)
+            assert 10_000 < len(m.media.data) < 400_000
+            titles.append(texts["Title"])
+        assert titles[0] == "Вопросы по дням, по языкам"
+        assert "Где бросали заявки" in " ".join(titles)
+        for personal in ("Aigerim", "1001", "555"):
+            assert personal not in caption
+    finally:
+        await h.close()
+
+
+async def test_others_get_nothing_and_an_empty_period_says_so(seeded: str) -> None:
+    from aiogram.methods import SendMediaGroup, SendMessage, SendPhoto
+
+    from tests.harness import STAFF, STAFF_CHAT_ID, STUDENT_EN
+
+    h = await Harness.create(seeded)
+    try:
+        # a student in the staff chat: no answer at all
+        calls = await h.send("/stats", user=STUDENT_EN, chat_id=STAFF_CHAT_ID,
+                             chat_type="supergroup")
+        assert not [c for c in calls if isinstance(c, (SendMessage, SendMediaGroup, SendPhoto))]
+        # a student in private: an unknown command, like any other
+        calls = await h.send("/stats 02.11.2026 08.11.2026", user=STUDENT_EN)
+        assert not [c for c in calls if isinstance(c, (SendMediaGroup, SendPhoto))]
+        assert "don't know this command" in h.last_text(STUDENT_EN.id)
+        # staff, in private, a period with nothing in it
+        await make_staff(h, STAFF)
+        calls = await h.send("/stats 01.01.2025 31.01.2025", user=STAFF)
+        assert not [c for c in calls if isinstance(c, (SendMediaGroup, SendPhoto))]
+        assert "Нет данных за 01.01.2025 – 31.01.2025" in h.last_text(STAFF.id)
+        await h.send("/stats сегодня", user=STAFF)
+        assert "/stats 7" in h.last_text(STAFF.id)
+    finally:
+        await h.close()
+
+
+@pytest.mark.parametrize(
+    "lang, title",
+    [
+        ("kk", "Сұрақтар күн сайын, тіл бойынша"),
+        ("ru", "Вопросы по дням, по языкам"),
+        ("en", "Questions per day, by language"),
+    ],
+)
+async def test_charts_are_drawn_in_each_language(seeded: str, lang: str, title: str) -> None:
+    from bot.i18n import make_i18n, use_locale
+    from bot.views.stats_charts import draw_charts
+
+    report = await report_for(seeded)
+    with use_locale(make_i18n("kk"), lang):
+        charts = draw_charts(report)  # a missing glyph would warn, and warnings fail tests
+    assert charts[0].title == title and png_info(charts[0].png)[2]["Title"] == title
+    assert len({c.key for c in charts}) == len(charts) == 10
+
+
+async def test_a_period_with_one_section_sends_one_photo(database_url: str) -> None:
+    from aiogram.methods import SendMediaGroup, SendPhoto
+
+    from tests.harness import STAFF
+
+    h = await Harness.create(database_url)
+    try:
+        await make_staff(h, STAFF)
+        async with h.ctx.sessionmaker() as session:
+            session.add(Broadcast(kind="message", text="x", total=0, created_at=local(2, 9)))
+            await session.commit()
+        calls = await h.send("/stats 02.11.2026 08.11.2026", user=STAFF)
+        assert not [c for c in calls if isinstance(c, SendMediaGroup)]
+        photo = [c for c in calls if isinstance(c, SendPhoto)]
+        assert len(photo) == 1 and "Рассылки" in (photo[0].caption or "")
+    finally:
+        await h.close()
+
+
+async def test_cli_writes_the_charts_as_a_zip(
+    seeded: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import zipfile
+
+    from bot.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", seeded)
+    monkeypatch.setenv("DEFAULT_LANGUAGE", "en")
+    target = tmp_path / "week.zip"
+    args = ["stats", "--since", "2026-11-02", "--until", "2026-11-08", "-o", str(target)]
+    assert await asyncio.to_thread(main, args) == 0
+    with zipfile.ZipFile(target) as archive:
+        names = archive.namelist()
+        first = archive.read("questions_per_day.png")
+    assert len(names) == 10 and all(n.endswith(".png") for n in names)
+    assert png_info(first)[2]["Title"] == "Questions per day, by language"
+
+
+async def test_the_local_chat_shows_an_album_as_its_photos(tmp_path: Path) -> None:
+    from aiogram.types import BufferedInputFile, InputMediaPhoto
+
+    from bot.devtools.localhub import LocalHub, Record
+    from bot.factory import create_bot
+    from bot.local_session import LocalSession
+    from tests.harness import TEST_TOKEN
+
+    shown: list[Record] = []
+    session = LocalSession(hub=LocalHub(tmp_path / "hub"), on_record=shown.append)
+    bot = create_bot(settings_for("sqlite://"), session=session, token=TEST_TOKEN)
+    sent = await bot.send_media_group(
+        -100,
+        [
+            InputMediaPhoto(media=BufferedInputFile(b"one", "a.png"), caption="summary"),
+            InputMediaPhoto(media=BufferedInputFile(b"two", "b.png")),
+        ],
+        message_thread_id=7,
+    )
+    assert [bool(m.photo) for m in sent] == [True, True] and sent[0].caption == "summary"
+    assert [(r.method, r.text, r.thread_id) for r in shown] == [
+        ("sendPhoto", "summary", 7),
+        ("sendPhoto", "", 7),
+    ]
+    assert [Path(r.file or "").read_bytes() for r in shown] == [b"one", b"two"]

@@ -3,7 +3,8 @@
 The same report as /stats (issue 13) for a period of local dates (both included; default: the
 last 30 days up to today in ``TIMEZONE``). CSV and JSON go to stdout or ``-o FILE``; PNG charts
 go to a directory (``-o DIR``, default ``stats-SINCE-UNTIL``) or, when ``-o`` ends in ``.zip``,
-into one zip file. Without ``--format`` the suffix of ``-o`` decides (.csv, .json, .zip), else CSV.
+into one zip file; their labels are in ``DEFAULT_LANGUAGE``. Without ``--format`` the suffix
+of ``-o`` decides (.csv, .json, .zip), else CSV.
 """
 
 from __future__ import annotations
@@ -11,10 +12,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import zipfile
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import Settings
+
+if TYPE_CHECKING:
+    from bot.services.stats import StatsReport
 
 FORMATS = ("csv", "json", "png")
 
@@ -59,7 +65,7 @@ async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         print(f"no data for {since}…{until}: nothing was asked, opened, applied for or sent",
               file=sys.stderr)
     if fmt == "png":
-        return write_png(report, args.output, settings)
+        return await asyncio.to_thread(write_png, report, args.output, settings)
     from bot.services.stats_export import to_csv, to_json
 
     text = to_json(report) + "\n" if fmt == "json" else to_csv(report)
@@ -71,9 +77,28 @@ async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def write_png(report: object, output: str | None, settings: Settings) -> int:
-    print("studentbot: error: PNG charts are not available yet", file=sys.stderr)
-    return 2
+def write_png(report: StatsReport, output: str | None, settings: Settings) -> int:
+    """The charts in ``settings.default_language``: a directory of PNGs, or a zip."""
+    from bot.i18n import make_i18n, use_locale
+    from bot.views.stats_charts import draw_charts
+
+    if report.is_empty:
+        return 0
+    with use_locale(make_i18n(settings.default_language), settings.default_language):
+        charts = draw_charts(report)
+    period = report.period
+    target = Path(output or f"stats-{period.since}-{period.until}")
+    if target.suffix.lower() == ".zip":
+        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:
+            for chart in charts:
+                archive.writestr(chart.filename, chart.png)
+    else:
+        target.mkdir(parents=True, exist_ok=True)
+        for chart in charts:
+            (target / chart.filename).write_bytes(chart.png)
+    print(f"{len(charts)} charts for {period.since}…{period.until} written to {target}",
+          file=sys.stderr)
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -56,4 +56,8 @@ def build_services(
     from bot.web.store import WebChatStore
 
     services["webchat"] = WebChatStore(sessionmaker)  # issue 14: web chat history, /mydata
+
+    from bot.services.stats import StatsService
+
+    services["stats"] = StatsService(settings)  # issue 13: /stats, studentbot stats, digest
     return services
