@@ -600,4 +600,5 @@ async def test_the_local_chat_shows_an_album_as_its_photos(tmp_path: Path) -> No
         ("sendPhoto", "summary", 7),
         ("sendPhoto", "", 7),
     ]
-    assert [Path(r.file or "").read_bytes() for r in shown] == [b"one", b"two"]
+    saved = [await asyncio.to_thread(Path(r.file or "").read_bytes) for r in shown]
+    assert saved == [b"one", b"two"]
