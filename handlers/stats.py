@@ -3,6 +3,7 @@
     /stats                      the last 30 days
     /stats 7                    the last 7 days (up to 366)
     /stats 01.11.2026 30.11.2026   a period of local dates, both included
+    /stats weekly on|off        this chat gets the previous week every Monday morning
 
 In the staff chat or a private chat with the bot. Anyone else gets nothing: in the staff chat
 the command is ignored, in a private chat it is an unknown command like any other.
@@ -10,22 +11,21 @@ the command is ignored, in a private chat it is an unknown command like any othe
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import date, datetime
 
-from aiogram import F, Router
-from aiogram.enums import ChatAction
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import BufferedInputFile, InputMediaPhoto, Message, TelegramObject
+from aiogram.types import Message, TelegramObject
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.db.models import Role
+from bot.db.models import Role, User
 from bot.filters import RoleFilter
+from bot.notifications.stats import WeeklyDigest, send_stats
 from bot.services.stats import DEFAULT_DAYS, Period, StatsService
-from bot.views.stats_text import no_data_text, summary_text
 
 log = logging.getLogger(__name__)
 MAX_DAYS = 366
@@ -75,43 +75,64 @@ async def staff_place(event: TelegramObject, settings: Settings) -> bool:
     )
 
 
-async def send_report(message: Message, stats: StatsService, session: AsyncSession,
-                      period: Period) -> None:
-    report = await stats.report(session, period)
-    if report.is_empty:
-        await message.answer(no_data_text(period))
-        return
-    await message.bot.send_chat_action(  # type: ignore[union-attr]
-        message.chat.id, ChatAction.UPLOAD_PHOTO, message_thread_id=message.message_thread_id
-    )
-    from bot.views.stats_charts import draw_charts  # matplotlib only once someone asks
-
-    charts = await asyncio.to_thread(draw_charts, report)  # the locale travels with the context
-    caption = summary_text(report)
-    if len(charts) == 1:
-        chart = charts[0]
-        await message.answer_photo(BufferedInputFile(chart.png, chart.filename), caption=caption)
-        return
-    await message.answer_media_group(
-        [
-            InputMediaPhoto(
-                media=BufferedInputFile(chart.png, chart.filename),
-                caption=caption if i == 0 else None,
-            )
-            for i, chart in enumerate(charts)
-        ]
-    )
-
-
 async def stats_command(
-    message: Message, command: CommandObject, session: AsyncSession, stats: StatsService
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    stats: StatsService,
+    stats_digest: WeeklyDigest,
+    db_user: User,
+    bot: Bot,
+    i18n: I18n,
 ) -> None:
+    args = (command.args or "").split()
+    if args and args[0].lower() == "weekly":
+        await weekly(message, args[1:], session, stats_digest, db_user, i18n.current_locale)
+        return
     try:
         period = parse_period(command.args, stats.today())
     except BadPeriod:
         await message.answer(_("I did not understand the period.") + "\n" + usage())
         return
-    await send_report(message, stats, session, period)
+    report = await stats.report(session, period)
+    thread = message.message_thread_id if message.is_topic_message else None
+    await send_stats(bot, message.chat.id, report, thread_id=thread)
+
+
+async def weekly(
+    message: Message,
+    args: list[str],
+    session: AsyncSession,
+    digest: WeeklyDigest,
+    db_user: User,
+    language: str,
+) -> None:
+    """``/stats weekly on|off``: this chat gets (or stops getting) the Monday digest."""
+    choice = args[0].lower() if args else ""
+    if choice in ("on", "off"):
+        await digest.set_weekly(
+            session,
+            message.chat.id,
+            enabled=choice == "on",
+            language=language,
+            by=db_user.id,
+        )
+    row = await digest.subscription(session, message.chat.id)
+    settings = digest.settings
+    if row is not None and row.enabled:
+        await message.answer(
+            _(
+                "📬 The weekly digest is on for this chat: every Monday morning (after "
+                "{quiet_end}, {timezone}) the charts of the week before. /stats weekly off "
+                "stops it."
+            ).format(
+                quiet_end=settings.quiet_hours_end.strftime("%H:%M"), timezone=settings.timezone
+            )
+        )
+    else:
+        await message.answer(
+            _("📭 The weekly digest is off for this chat. /stats weekly on starts it.")
+        )
 
 
 async def ignore(message: Message) -> None:

@@ -602,3 +602,43 @@ async def test_the_local_chat_shows_an_album_as_its_photos(tmp_path: Path) -> No
     ]
     saved = [await asyncio.to_thread(Path(r.file or "").read_bytes) for r in shown]
     assert saved == [b"one", b"two"]
+
+
+async def test_weekly_digest_on_monday_morning_once_and_off(seeded: str) -> None:
+    from aiogram.methods import SendMediaGroup
+
+    from tests.harness import STAFF, STAFF_CHAT_ID, STUDENT_EN
+
+    h = await Harness.create(seeded)
+    digest = h.ctx.services["stats_digest"]
+    try:
+        # not staff: ignored, nothing stored
+        await h.send("/stats weekly on", user=STUDENT_EN, chat_id=STAFF_CHAT_ID,
+                     chat_type="supergroup")
+        async with h.ctx.sessionmaker() as session:
+            assert await digest.subscription(session, STAFF_CHAT_ID) is None
+        await make_staff(h, STAFF)
+        await h.send("/stats weekly on", user=STAFF, chat_id=STAFF_CHAT_ID,
+                     chat_type="supergroup")
+        assert "Еженедельная сводка включена" in h.last_text(STAFF_CHAT_ID)
+        h.session.clear()
+        # Sunday evening, Monday in quiet hours (07:30) and Monday afternoon: not yet / too late
+        for moment in (local(8, 19), local(9, 7, 30), local(9, 13)):
+            assert await digest.post_due(h.bot, now=moment) == []
+        assert not h.session.requests
+        # Monday 10:00 in Atyrau: last week's charts, in Russian, once
+        assert await digest.post_due(h.bot, now=local(9, 10)) == [STAFF_CHAT_ID]
+        album = h.last(SendMediaGroup, STAFF_CHAT_ID)
+        caption = album.media[0].caption or ""
+        assert "Еженедельная сводка" in caption and "02.11.2026 – 08.11.2026" in caption
+        assert "Вопросы: 7" in caption
+        assert await digest.post_due(h.bot, now=local(9, 10, 5)) == []
+        # a week with nothing in it says so
+        assert await digest.post_due(h.bot, now=local(23, 9)) == [STAFF_CHAT_ID]
+        assert "Нет данных за 16.11.2026 – 22.11.2026" in h.last_text(STAFF_CHAT_ID)
+        await h.send("/stats weekly off", user=STAFF, chat_id=STAFF_CHAT_ID,
+                     chat_type="supergroup")
+        assert "выключена" in h.last_text(STAFF_CHAT_ID)
+        assert await digest.post_due(h.bot, now=local(30, 9)) == []
+    finally:
+        await h.close()

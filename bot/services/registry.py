@@ -59,5 +59,9 @@ def build_services(
 
     from bot.services.stats import StatsService
 
-    services["stats"] = StatsService(settings)  # issue 13: /stats, studentbot stats, digest
+    services["stats"] = StatsService(settings)  # issue 13: /stats, studentbot stats
+    from bot.notifications.stats import WeeklyDigest
+
+    # issue 13: /stats weekly on|off, and the worker posting it on Monday mornings
+    services["stats_digest"] = WeeklyDigest(settings, sessionmaker, services["stats"])
     return services
