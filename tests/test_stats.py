@@ -420,6 +420,7 @@ async def test_each_wizard_run_is_recorded(harness: Harness) -> None:
 
 # --- charts and /stats ---------------------------------------------------------------------
 
+
 def png_info(data: bytes) -> tuple[int, int, dict[str, str]]:
     """Width, height and text chunks of a PNG (raises on anything that is not one)."""
     import struct
@@ -465,7 +466,9 @@ async def test_staff_get_an_album_of_charts_with_a_summary(seeded: str) -> None:
     try:
         await make_staff(h, STAFF)
         calls = await h.send(
-            "/stats 02.11.2026 08.11.2026", user=STAFF, chat_id=STAFF_CHAT_ID,
+            "/stats 02.11.2026 08.11.2026",
+            user=STAFF,
+            chat_id=STAFF_CHAT_ID,
             chat_type="supergroup",
         )
         albums = [c for c in calls if isinstance(c, SendMediaGroup)]
@@ -501,8 +504,9 @@ async def test_others_get_nothing_and_an_empty_period_says_so(seeded: str) -> No
     h = await Harness.create(seeded)
     try:
         # a student in the staff chat: no answer at all
-        calls = await h.send("/stats", user=STUDENT_EN, chat_id=STAFF_CHAT_ID,
-                             chat_type="supergroup")
+        calls = await h.send(
+            "/stats", user=STUDENT_EN, chat_id=STAFF_CHAT_ID, chat_type="supergroup"
+        )
         assert not [c for c in calls if isinstance(c, (SendMessage, SendMediaGroup, SendPhoto))]
         # a student in private: an unknown command, like any other
         calls = await h.send("/stats 02.11.2026 08.11.2026", user=STUDENT_EN)
@@ -613,13 +617,13 @@ async def test_weekly_digest_on_monday_morning_once_and_off(seeded: str) -> None
     digest = h.ctx.services["stats_digest"]
     try:
         # not staff: ignored, nothing stored
-        await h.send("/stats weekly on", user=STUDENT_EN, chat_id=STAFF_CHAT_ID,
-                     chat_type="supergroup")
+        await h.send(
+            "/stats weekly on", user=STUDENT_EN, chat_id=STAFF_CHAT_ID, chat_type="supergroup"
+        )
         async with h.ctx.sessionmaker() as session:
             assert await digest.subscription(session, STAFF_CHAT_ID) is None
         await make_staff(h, STAFF)
-        await h.send("/stats weekly on", user=STAFF, chat_id=STAFF_CHAT_ID,
-                     chat_type="supergroup")
+        await h.send("/stats weekly on", user=STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
         assert "Еженедельная сводка включена" in h.last_text(STAFF_CHAT_ID)
         h.session.clear()
         # Sunday evening, Monday in quiet hours (07:30) and Monday afternoon: not yet / too late
@@ -636,9 +640,44 @@ async def test_weekly_digest_on_monday_morning_once_and_off(seeded: str) -> None
         # a week with nothing in it says so
         assert await digest.post_due(h.bot, now=local(23, 9)) == [STAFF_CHAT_ID]
         assert "Нет данных за 16.11.2026 – 22.11.2026" in h.last_text(STAFF_CHAT_ID)
-        await h.send("/stats weekly off", user=STAFF, chat_id=STAFF_CHAT_ID,
-                     chat_type="supergroup")
+        await h.send(
+            "/stats weekly off", user=STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup"
+        )
         assert "выключена" in h.last_text(STAFF_CHAT_ID)
         assert await digest.post_due(h.bot, now=local(30, 9)) == []
+    finally:
+        await h.close()
+
+
+async def test_the_web_chat_keeps_an_album_as_its_photos(database_url: str) -> None:
+    from aiogram.types import BufferedInputFile, InputMediaPhoto
+
+    from bot.db.models.web import WebMessage
+    from bot.web.ids import WEB_ID_MIN
+    from tests.web.support import web_harness
+
+    h, _chat = await web_harness(database_url)
+    try:
+        web_user = WEB_ID_MIN + 13
+        async with h.ctx.sessionmaker() as session:
+            session.add(User(id=web_user, first_name="Web"))
+            await session.commit()
+        sent = await h.bot.send_media_group(
+            web_user,
+            [
+                InputMediaPhoto(media=BufferedInputFile(b"\x89PNG one", "a.png"), caption="sum"),
+                InputMediaPhoto(media=BufferedInputFile(b"\x89PNG two", "b.png")),
+            ],
+        )
+        assert len(sent) == 2
+        async with h.ctx.sessionmaker() as session:
+            rows = (
+                await session.scalars(
+                    select(WebMessage)
+                    .where(WebMessage.user_id == web_user)
+                    .order_by(WebMessage.seq)
+                )
+            ).all()
+        assert [(r.text, bool(r.file_token)) for r in rows] == [("sum", True), (None, True)]
     finally:
         await h.close()

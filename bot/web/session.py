@@ -138,6 +138,15 @@ class WebSession(BaseSession):
                 user_id, "message", "bot", method.caption, method.reply_markup, file_token=token
             )
             return self._message(bot, method, row)
+        if name == "sendMediaGroup":  # an album (issue 13's /stats): one message per item
+            sent = []
+            for item in method.media:
+                token = await self._keep_file(bot, user_id, item.media, photo=item.type == "photo")
+                row = await self._add(
+                    user_id, "message", "bot", item.caption, None, file_token=token
+                )
+                sent.append(self._message(bot, method, row))
+            return sent
         if name in {"copyMessage", "forwardMessage"}:
             row = await self._copy_in(bot, method)
             if name == "forwardMessage":

@@ -6,8 +6,8 @@ from bot.db.models import faq as _faq  # noqa: F401  (issue 12)
 from bot.db.models import helpdesk as _helpdesk  # noqa: F401
 from bot.db.models import reliability as _reliability  # noqa: F401  (issue 7)
 from bot.db.models import reminders as _reminders  # noqa: F401  (issue 5)
-from bot.db.models import web as _web  # noqa: F401  (issue 14)
 from bot.db.models import stats as _stats  # noqa: F401  (issue 13)
+from bot.db.models import web as _web  # noqa: F401  (issue 14)
 from bot.db.models.core import FsmRecord, Role, User
 from bot.db.models.knowledge import Question
 
