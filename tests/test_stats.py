@@ -681,3 +681,44 @@ async def test_the_web_chat_keeps_an_album_as_its_photos(database_url: str) -> N
         assert [(r.text, bool(r.file_token)) for r in rows] == [("sum", True), (None, True)]
     finally:
         await h.close()
+
+
+async def test_days_follow_a_summer_time_change(database_url: str) -> None:
+    """Europe/Berlin moves from UTC+1 to UTC+2 on 29 March 2026 at 01:00 UTC."""
+    engine = create_engine(database_url)
+    try:
+        async with create_sessionmaker(engine)() as s, s.begin():
+            s.add(User(id=1, first_name="A", language="en"))
+            await s.flush()
+            for at in (
+                datetime(2026, 3, 28, 22, 30, tzinfo=UTC),  # 23:30 on the 28th (UTC+1)
+                datetime(2026, 3, 28, 23, 30, tzinfo=UTC),  # 00:30 on the 29th (UTC+1)
+                datetime(2026, 3, 29, 22, 30, tzinfo=UTC),  # 00:30 on the 30th (UTC+2)
+            ):
+                s.add(
+                    Question(
+                        user_id=1,
+                        text="q",
+                        language="en",
+                        kind="answer",
+                        created_at=at,
+                        clauses=[],
+                        confidence=1.0,
+                    )
+                )
+        service = StatsService(
+            Settings(database_url=database_url, timezone="Europe/Berlin", _env_file=None)  # type: ignore[call-arg]
+        )
+        async with create_sessionmaker(engine)() as session:
+            report = await service.report(session, Period(date(2026, 3, 23), date(2026, 4, 5)))
+    finally:
+        await engine.dispose()
+    assert [(d.day.isoformat(), d.count) for d in report.questions.per_day] == [
+        ("2026-03-28", 1),
+        ("2026-03-29", 1),
+        ("2026-03-30", 1),
+    ]
+    assert [(u.week.isoformat(), u.active) for u in report.users] == [
+        ("2026-03-23", 1),
+        ("2026-03-30", 1),
+    ]

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, distinct, func, literal, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.buckets import Buckets, as_date
+from bot.db.buckets import Buckets
 from bot.db.models import Question, User
 from bot.db.models.applications import Application, ApplicationEvent
 from bot.db.models.faq import UnansweredItem
@@ -60,7 +60,7 @@ class StatsRepository:
             .where(self._in(Question.created_at))
             .group_by(day, Question.language, Question.kind)
         )
-        return [(as_date(d), lang, kind, int(n)) for d, lang, kind, n in rows]
+        return [(self.buckets.day_of(d), lang, kind, int(n)) for d, lang, kind, n in rows]
 
     async def questions_by_answer(self) -> list[tuple[str, str | None, str | None, int, int, int]]:
         """(kind, the clause cited first, the FAQ entry, count, 👍, 👎), one scan."""
@@ -197,7 +197,7 @@ class StatsRepository:
             .where(self._in(User.created_at))
             .group_by(week, User.role, language)
         )
-        return [(as_date(w), role, lang, int(n)) for w, role, lang, n in rows]
+        return [(self.buckets.week_of(w), role, lang, int(n)) for w, role, lang, n in rows]
 
     async def active_users(self) -> list[tuple[date, str, str, int]]:
         """(local week, role, language, users who asked, opened a request or applied)."""
@@ -219,4 +219,4 @@ class StatsRepository:
             .join(User, User.id == weekly.c.user_id)
             .group_by(weekly.c.week, User.role, language)
         )
-        return [(as_date(w), role, lang, int(n)) for w, role, lang, n in rows]
+        return [(self.buckets.week_of(w), role, lang, int(n)) for w, role, lang, n in rows]

@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from aiogram.utils.i18n import gettext as _
@@ -23,6 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bot.config import LANGUAGES
+from bot.db.buckets import monday
 from bot.services.stats import OUTCOME_ORDER, StatsReport
 from bot.views.stats_labels import (
     broadcast_kind_label,
@@ -36,6 +37,7 @@ from bot.views.stats_labels import (
 WIDTH, HEIGHT, DPI = 9.0, 5.0, 100  # 900 × 500 px
 MAX_ALBUM = 10  # Telegram's limit for one media group
 MAX_BARS = 15
+MAX_STACKED_BARS = 62  # more buckets than this: a stacked area instead of bars
 COLORS = {
     "kk": "#1f77b4",
     "ru": "#d62728",
@@ -99,6 +101,25 @@ def _hbar(fig: Figure, labels: list[str], values: list[float], color: str) -> No
     ax.set_xlim(0, max(values) * 1.15 if values and max(values) > 0 else 1)
 
 
+def _stacked(ax: Any, x: list[int], series: list[tuple[str, list[int], str]]) -> None:
+    """Stacked bars for a few buckets; past ``MAX_STACKED_BARS`` one stacked area (a year of
+    days as bars is a thousand patches, seconds to draw; an area is one polygon a series)."""
+    if len(x) > MAX_STACKED_BARS:
+        ax.stackplot(
+            x,
+            *[values for _label, values, _color in series],
+            labels=[label for label, _values, _color in series],
+            colors=[color for _label, _values, color in series],
+            step="mid",
+        )
+        ax.set_xlim(x[0] - 0.5, x[-1] + 0.5)
+        return
+    bottom = [0] * len(x)
+    for label, values, color in series:
+        ax.bar(x, values, bottom=bottom, label=label, color=color)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+
+
 def _short(day: date) -> str:
     return f"{day:%d.%m}"
 
@@ -110,21 +131,27 @@ def questions_per_day(report: StatsReport) -> Chart | None:
     q = report.questions
     if not q.total:
         return None
-    days = sorted({d.day for d in q.per_day})
+    days = [report.period.since + timedelta(days=i) for i in range(report.period.days)]
     counts: dict[str, dict[date, int]] = defaultdict(dict)
     for d in q.per_day:
         counts[d.language][d.day] = d.count
     title = _("Questions per day, by language")
     fig = _figure()
     ax = fig.add_subplot()
-    bottom = [0] * len(days)
     x = list(range(len(days)))
     order = [lang for lang in LANGUAGES if lang in counts] + sorted(set(counts) - set(LANGUAGES))
-    for lang in order:
-        values = [counts[lang].get(day, 0) for day in days]
-        label = f"{language_label(lang)} ({q.by_language.get(lang, 0)})"
-        ax.bar(x, values, bottom=bottom, label=label, color=COLORS.get(lang, GREY))
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    _stacked(
+        ax,
+        x,
+        [
+            (
+                f"{language_label(lang)} ({q.by_language.get(lang, 0)})",
+                [counts[lang].get(day, 0) for day in days],
+                COLORS.get(lang, GREY),
+            )
+            for lang in order
+        ],
+    )
     step = max(1, len(days) // 15)
     ax.set_xticks(x[::step], [_short(day) for day in days][::step], rotation=45, ha="right")
     ax.set_ylabel(_("questions"))
@@ -324,7 +351,9 @@ def broadcast_delivery(report: StatsReport) -> Chart | None:
 def users_per_week(report: StatsReport) -> Chart | None:
     if not any(u.new or u.active for u in report.users):
         return None
-    weeks = sorted({u.week for u in report.users})
+    first = monday(report.period.since)
+    count = (report.period.until - first).days // 7 + 1
+    weeks = [first + timedelta(weeks=i) for i in range(count)]
     active: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
     new: dict[date, int] = defaultdict(int)
     for u in report.users:
@@ -334,13 +363,19 @@ def users_per_week(report: StatsReport) -> Chart | None:
     fig = _figure()
     ax = fig.add_subplot()
     x = list(range(len(weeks)))
-    bottom = [0] * len(weeks)
     order = [lang for lang in LANGUAGES if lang in active] + sorted(set(active) - set(LANGUAGES))
-    for lang in order:
-        values = [active[lang].get(w, 0) for w in weeks]
-        ax.bar(x, values, bottom=bottom, color=COLORS.get(lang, GREY),
-               label=_("active · {language}").format(language=language_label(lang)))
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    _stacked(
+        ax,
+        x,
+        [
+            (
+                _("active · {language}").format(language=language_label(lang)),
+                [active[lang].get(w, 0) for w in weeks],
+                COLORS.get(lang, GREY),
+            )
+            for lang in order
+        ],
+    )
     ax.plot(x, [new.get(w, 0) for w in weeks], color="black", marker="o", label=_("new"))
     step = max(1, len(weeks) // 15)
     ax.set_xticks(x[::step], [_short(w) for w in weeks][::step], rotation=45, ha="right")
