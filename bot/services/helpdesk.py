@@ -73,9 +73,13 @@ class WorkingHours:
         self.start = settings.working_hours_start
         self.end = settings.working_hours_end
         self._holidays = holidays.country_holidays("KZ")
+        self._working: dict[date, bool] = {}  # the holidays lookup is slow; days repeat
 
     def is_working_day(self, day: date) -> bool:
-        return day.weekday() < 5 and day not in self._holidays
+        working = self._working.get(day)
+        if working is None:
+            working = self._working[day] = day.weekday() < 5 and day not in self._holidays
+        return working
 
     def _window(self, day: date) -> tuple[datetime, datetime]:
         return (
@@ -102,8 +106,10 @@ class WorkingHours:
             day += timedelta(days=1)
         return local  # pragma: no cover - 60 days without a working day
 
-    def minutes_between(self, since: datetime, until: datetime) -> float:
-        """Working minutes elapsed between two moments."""
+    def minutes_between(
+        self, since: datetime, until: datetime, *, cap: float | None = None
+    ) -> float:
+        """Working minutes elapsed between two moments (counting stops once past ``cap``)."""
         if until <= since:
             return 0.0
         total = 0.0
@@ -115,6 +121,8 @@ class WorkingHours:
                 lo, hi = max(start, since), min(end, until)
                 if hi > lo:
                     total += (hi - lo).total_seconds() / 60
+                if cap is not None and total > cap:
+                    return total
             day += timedelta(days=1)
         return total
 

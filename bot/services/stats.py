@@ -337,24 +337,30 @@ class StatsService:
             stats.unanswered.append(UnansweredTop(group_id, n, anonymise(text), lang))
         return stats
 
-    def _topic(self, topic: str, tickets: list[TicketRow], until: datetime) -> TopicStats:
-        stats = TopicStats(topic, opened=len(tickets))
+    def _timed(self, t: TicketRow, until: datetime) -> tuple[float | None, bool, float | None]:
+        """(working minutes to the first reply, SLA breached, working minutes to closing)."""
         limit = self.settings.helpdesk_sla_minutes
-        first: list[float] = []
-        closing: list[float] = []
-        ratings: list[int] = []
-        for t in tickets:
-            if t.first_response_at is not None:
-                waited = self.hours.minutes_between(t.created_at, t.first_response_at)
-                first.append(waited)
-            else:
-                waited = self.hours.minutes_between(t.created_at, until)
-            if waited > limit:
-                stats.sla_breaches += 1
-            if t.closed_at is not None:
-                closing.append(self.hours.minutes_between(t.created_at, t.closed_at))
-            if t.rating is not None:
-                ratings.append(int(t.rating))
+        if t.first_response_at is not None:
+            first: float | None = self.hours.minutes_between(t.created_at, t.first_response_at)
+            breached = (first or 0) > limit
+        else:  # no reply yet: breached once waiting past the limit (no need to count further)
+            first = None
+            breached = self.hours.minutes_between(t.created_at, until, cap=limit) > limit
+        closing = (
+            self.hours.minutes_between(t.created_at, t.closed_at)
+            if t.closed_at is not None
+            else None
+        )
+        return first, breached, closing
+
+    @staticmethod
+    def _topic(topic: str, rows: list[tuple[TicketRow, float | None, bool, float | None]]
+               ) -> TopicStats:
+        stats = TopicStats(topic, opened=len(rows))
+        first = [f for _t, f, _b, _c in rows if f is not None]
+        closing = [c for _t, _f, _b, c in rows if c is not None]
+        ratings = [int(t.rating) for t, _f, _b, _c in rows if t.rating is not None]
+        stats.sla_breaches = sum(1 for _t, _f, b, _c in rows if b)
         stats.replied, stats.closed, stats.rated = len(first), len(closing), len(ratings)
         stats.first_reply_median = percentile(first, 0.5)
         stats.first_reply_p90 = percentile(first, 0.9)
@@ -366,13 +372,16 @@ class StatsService:
         return stats
 
     def _helpdesk(self, tickets: list[TicketRow], until: datetime) -> HelpdeskStats:
-        by_topic: dict[str, list[TicketRow]] = defaultdict(list)
-        for t in tickets:
-            by_topic[t.topic].append(t)
+        rows = [(t, *self._timed(t, until)) for t in tickets]  # each ticket timed once
+        by_topic: dict[str, list[tuple[TicketRow, float | None, bool, float | None]]] = (
+            defaultdict(list)
+        )
+        for row in rows:
+            by_topic[row[0].topic].append(row)
         return HelpdeskStats(
             sla_minutes=self.settings.helpdesk_sla_minutes,
-            total=self._topic("all", tickets, until),
-            by_topic=[self._topic(k, v, until) for k, v in sorted(by_topic.items())],
+            total=self._topic("all", rows),
+            by_topic=[self._topic(k, v) for k, v in sorted(by_topic.items())],
         )
 
     async def _applications(self, repo: StatsRepository, now: datetime) -> ApplicationStats:
