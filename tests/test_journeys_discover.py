@@ -59,9 +59,8 @@ async def test_help_lists_the_commands_of_each_role(harness: Harness) -> None:
     staff = h.last_text(STAFF.id)
     for command in ("/calendar", "/tickets", "/take", "/broadcast", "/newgroup"):
         assert command in staff, command
-    # Commands are listed once a handler takes them: /unanswered and /offices have landed,
-    # /stats (no handler yet) is not promised.
-    registered = {"/unanswered": True, "/offices": True, "/stats": False}
+    # Commands are listed once a handler takes them: /unanswered, /offices and /stats have.
+    registered = {"/unanswered": True, "/offices": True, "/stats": True}
     for command, shown in registered.items():
         assert (command in staff) == shown, command
 
