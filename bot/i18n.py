@@ -2,43 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from aiogram.types import TelegramObject
 from aiogram.types import User as TgUser
 from aiogram.utils.i18n import I18n, I18nMiddleware
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.catalogs import DOMAIN, LOCALES_DIR, compile_catalogs
 from bot.config import LANGUAGES
+from bot.texts import use_locale
 
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
-DOMAIN = "messages"
+__all__ = [
+    "DOMAIN",
+    "LANGUAGE_NAMES",
+    "LOCALES_DIR",
+    "RUSSIAN_FALLBACK",
+    "UserLocaleMiddleware",
+    "compile_catalogs",
+    "language_from_telegram",
+    "make_i18n",
+    "use_locale",
+]
 
 # Telegram language codes outside kk/ru/en that fall back to Russian rather than English:
 # the post-Soviet languages whose speakers in Kazakhstan read Russian more often than English.
 RUSSIAN_FALLBACK = frozenset({"uk", "be", "uz", "ky", "tg", "tk", "az", "hy", "ka", "tt", "ba"})
 
 LANGUAGE_NAMES: dict[str, str] = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
-
-
-def compile_catalogs(path: Path = LOCALES_DIR, *, force: bool = False) -> list[Path]:
-    """Compile each ``.po`` into ``.mo`` when missing or older; returns what was written."""
-    written: list[Path] = []
-    for po_path in sorted(path.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
-        mo_path = po_path.with_suffix(".mo")
-        if not force and mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
-            continue
-        with po_path.open("rb") as fh:
-            catalog = read_po(fh, locale=po_path.parent.parent.name)
-        with mo_path.open("wb") as fh:
-            write_mo(fh, catalog, use_fuzzy=False)
-        written.append(mo_path)
-    return written
 
 
 def make_i18n(default_locale: str = "kk", path: Path = LOCALES_DIR) -> I18n:
@@ -73,10 +65,3 @@ class UserLocaleMiddleware(I18nMiddleware):
         return language_from_telegram(
             tg_user.language_code if tg_user else None, self.i18n.default_locale
         )
-
-
-@contextmanager
-def use_locale(i18n: I18n, lang: str) -> Iterator[None]:
-    """Translate with ``_()`` outside an update (CLI, background jobs)."""
-    with i18n.context(), i18n.use_locale(lang):
-        yield

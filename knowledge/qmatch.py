@@ -166,21 +166,30 @@ def ngram_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(out_text), np.concatenate(out_hash)
 
 
-def _counts(text_ids: np.ndarray, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct (text, hash) pairs with how often each occurs."""
+_TEXT_BITS = 24  # a (n-gram, text) key: the n-gram's hash above the text's number
+_HASH_BITS = 64 - _TEXT_BITS
+_HASH_MASK = np.uint64((1 << _HASH_BITS) - 1)
+_TEXT_MASK = np.uint64((1 << _TEXT_BITS) - 1)
+
+
+def _pairs(text_ids: np.ndarray, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (n-gram hash, text) pairs, grouped by n-gram, with how often each occurs: one
+    sort of one 64-bit key (a 40-bit hash above the text's number; two n-grams in a million
+    share a hash about once in two million indexes)."""
     if text_ids.size == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return empty, np.zeros(0, dtype=np.uint64), empty
-    order = np.lexsort((hashes, text_ids))
-    t, h = text_ids[order], hashes[order]
-    new = np.ones(t.shape[0], dtype=bool)
-    new[1:] = (t[1:] != t[:-1]) | (h[1:] != h[:-1])
+        return np.zeros(0, dtype=np.uint64), empty, empty
+    keys = ((hashes & _HASH_MASK) << np.uint64(_TEXT_BITS)) | text_ids.astype(np.uint64)
+    keys.sort()
+    new = np.ones(keys.shape[0], dtype=bool)
+    new[1:] = keys[1:] != keys[:-1]
     starts = np.flatnonzero(new)
-    counts = np.diff(np.append(starts, t.shape[0]))
-    return t[starts], h[starts], counts
+    counts = np.diff(np.append(starts, keys.shape[0]))
+    distinct = keys[starts]
+    return distinct >> np.uint64(_TEXT_BITS), (distinct & _TEXT_MASK).astype(np.int64), counts
 
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 CACHE_KEEP = 4  # index files kept in a cache directory (the newest used)
 
 
@@ -195,7 +204,7 @@ class NgramIndex:
         self._top_idf = 1.0  # weight of an n-gram the background never uses
         self._indptr = np.zeros(1, dtype=np.int64)  # per n-gram: slice of the postings
         self._rows = np.zeros(0, dtype=np.int32)  # entry of each posting
-        self._vals = np.zeros(0, dtype=np.float32)  # its weight (tf-idf, normalised)
+        self._vals = np.zeros(0, dtype=np.float16)  # its weight (tf-idf, normalised)
         self._entry_doc = np.zeros(0, dtype=np.int32)
         self._entry_source = np.zeros(0, dtype=np.int8)
         self._latin_words: frozenset[str] = frozenset()  # English words of the background
@@ -270,9 +279,14 @@ class NgramIndex:
         index._entry_doc = np.asarray(entry_doc, dtype=np.int32)
         index._entry_source = np.asarray(entry_source, dtype=np.int8)
         n = len(texts)
-        rows, hashes, counts = _counts(*ngram_hashes(texts))
-        vocab, cols = np.unique(hashes, return_inverse=True)
-        cols = cols.reshape(-1)
+        owners, hashes = ngram_hashes(texts)
+        if n >= 1 << _TEXT_BITS:
+            raise ValueError(f"{n} texts: the index holds at most {1 << _TEXT_BITS}")
+        hashes, rows, counts = _pairs(owners, hashes)  # grouped by n-gram: the CSC order
+        first = np.ones(hashes.shape[0], dtype=bool)
+        first[1:] = hashes[1:] != hashes[:-1]
+        vocab = hashes[first]
+        cols = np.cumsum(first) - 1
         if back is None:
             in_back = np.ones(n, dtype=bool)
         else:
@@ -284,15 +298,17 @@ class NgramIndex:
         idf = (np.log((1.0 + n_back) / (1.0 + np.maximum(df, 1.0))) + 1.0).astype(np.float32)
         weights = (1.0 + np.log(counts.astype(np.float32))) * idf[cols]
         norms = np.sqrt(np.bincount(rows, weights=weights * weights, minlength=max(1, n)))
-        weights = (weights / np.maximum(norms[rows], 1e-9)).astype(np.float32)
-        order = np.argsort(cols, kind="stable")  # postings grouped by n-gram
-        indptr = np.zeros(vocab.shape[0] + 1, dtype=np.int64)
-        indptr[1:] = np.cumsum(np.bincount(cols, minlength=vocab.shape[0]))
+        # float16 postings: half the memory; a cosine moves by about 1e-4
+        weights = (weights / np.maximum(norms[rows], 1e-9)).astype(np.float16)
+        indptr = np.zeros(
+            vocab.shape[0] + 1, dtype=np.int64 if cols.size >= 1 << 31 else np.int32
+        )
+        indptr[1:] = np.flatnonzero(np.append(first[1:], True)) + 1
         index._hashes = vocab
         index._idf = idf
         index._top_idf = float(np.log((1.0 + n_back) / 2.0) + 1.0)
-        index._rows = rows[order].astype(np.int32)
-        index._vals = weights[order]
+        index._rows = rows.astype(np.uint16 if n <= 1 << 16 else np.int32)
+        index._vals = weights
         index._indptr = indptr
         for e, (d, source) in enumerate(zip(entry_doc, entry_source, strict=True)):
             if source == SOURCE_TEXT or (expl is not None and docs[d].kind not in expl):
@@ -451,7 +467,7 @@ class NgramIndex:
     def _query(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         """(columns of the known n-grams, their tf-idf, their hashes, sum of squares of the
         unknown ones' weights) of a normalised text."""
-        _t, hashes, counts = _counts(*ngram_hashes([text]))
+        hashes, _t, counts = _pairs(*ngram_hashes([text]))
         tf = 1.0 + np.log(counts.astype(np.float32))
         pos = np.searchsorted(self._hashes, hashes)
         pos_ok = np.minimum(pos, max(0, self._hashes.shape[0] - 1))
@@ -478,14 +494,14 @@ class NgramIndex:
         idx = offsets + np.arange(total)
         qw = np.repeat(w, lengths)
         return np.bincount(
-            self._rows[idx], weights=qw * self._vals[idx], minlength=self.size
+            self._rows[idx], weights=qw * self._vals[idx].astype(np.float32), minlength=self.size
         ).astype(np.float32)
 
     def vector(self, text: str) -> dict[int, float]:
         """The question's l2-normalised tf-idf vector, n-gram hash → weight, unknown n-grams
         included (two questions can share words no document has): compare two with
         :func:`cosine`."""
-        _t, hashes, counts = _counts(*ngram_hashes([normalise(text)]))
+        hashes, _t, counts = _pairs(*ngram_hashes([normalise(text)]))
         if hashes.size == 0:
             return {}
         pos = np.minimum(np.searchsorted(self._hashes, hashes), max(0, self._hashes.shape[0] - 1))

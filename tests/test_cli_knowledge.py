@@ -95,3 +95,26 @@ def test_kb_export_prints_every_clause(capsys: pytest.CaptureFixture[str]) -> No
     assert "5.4.5" in ids and ids[-1] == "appendix-1"
     by_id = {c["id"]: c for c in clauses}
     assert "двадцати процентов" in by_id["5.4.5"]["text"]
+
+
+def test_studentbot_ask_answers_without_importing_aiogram() -> None:
+    """Issue 18: the CLI's answer path translates with the catalogs directly; importing
+    aiogram (every Bot API model) would be most of its start-up."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.argv = ['studentbot', 'ask', '--lang', 'ru', 'Можно ли учиться онлайн на юриста?']\n"
+        "from bot.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('aiogram loaded:', 'aiogram' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    assert "Форма онлайн-обучения: допускается" in out and "п. 6.2" in out
+    assert "aiogram loaded: False" in out

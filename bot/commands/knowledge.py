@@ -20,13 +20,13 @@ from bot.config import LANGUAGES, Settings
 
 
 def _service(settings: Settings) -> Any:
-    from bot.i18n import make_i18n
     from bot.services.answers import AnswerService
     from bot.services.faq import AnsweringWithFaq  # issue 12: the FAQ files, as the bot
+    from bot.texts import make_catalogs  # the answer path without importing aiogram
 
     return AnsweringWithFaq(
         AnswerService(
-            i18n=make_i18n(settings.default_language), cache_dir=settings.search_cache_path
+            i18n=make_catalogs(settings.default_language), cache_dir=settings.search_cache_path
         )
     )
 

@@ -34,12 +34,15 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
 from rapidfuzz import fuzz
 
-from bot.i18n import make_i18n, use_locale
+from bot.texts import Catalogs, use_locale
+from bot.texts import gettext as _
+
+if TYPE_CHECKING:
+    from aiogram.utils.i18n import I18n
 from knowledge.faq import ClauseExample, FaqEntry, faq_documents, load_faq_files
 from knowledge.intents import Intent, detect_intent
 from knowledge.programmes import LookupResult, ProgrammeCatalog, find_programme_mentions
@@ -316,12 +319,18 @@ class AnswerService:
     def __init__(
         self,
         knowledge: Knowledge | None = None,
-        i18n: I18n | None = None,
+        i18n: I18n | Catalogs | None = None,
         *,
         cache_dir: Path | None = None,
     ) -> None:
+        """``i18n``: aiogram's ``I18n`` (the bot) or ``bot.texts.Catalogs`` (the CLI, without
+        importing aiogram)."""
         self.knowledge = knowledge or load_knowledge(cache_dir)
-        self.i18n = i18n or make_i18n()
+        if i18n is None:
+            from bot.i18n import make_i18n
+
+            i18n = make_i18n()
+        self.i18n = i18n
 
     @property
     def regulation(self) -> Regulation:

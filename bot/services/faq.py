@@ -39,10 +39,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -51,7 +49,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.db.base import utcnow
 from bot.db.models.faq import ClauseExampleRow, FaqEntryRow, FaqVersion, OfficeOverride
-from bot.i18n import use_locale
 from bot.services.answers import (
     Answer,
     AnswerKind,
@@ -59,6 +56,8 @@ from bot.services.answers import (
     build_matcher,
     load_knowledge,
 )
+from bot.texts import Catalogs, use_locale
+from bot.texts import gettext as _
 from knowledge.faq import (
     FAQ_KIND,
     LANGS,
@@ -76,6 +75,9 @@ from knowledge.faq import (
     merge_office,
 )
 from knowledge.qmatch import MatchResult, NgramIndex, content_prefixes
+
+if TYPE_CHECKING:
+    from aiogram.utils.i18n import I18n
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +278,7 @@ class FaqService:
         sessionmaker: async_sessionmaker[AsyncSession] | None,
         answers: AnswerService,
         *,
-        i18n: I18n | None = None,
+        i18n: I18n | Catalogs | None = None,
         answer_over_confident: bool = False,
     ) -> None:
         self.settings = settings

@@ -2,19 +2,16 @@
 
 ``render_verdict(result, lang)`` turns a ``knowledge.programmes.LookupResult`` into HTML
 (parse mode HTML) in kk/ru/en through the gettext catalogs; every statement cites its clause.
-It needs an aiogram ``I18n`` in context (the i18n middleware in handlers, ``bot.i18n.use_locale``
-in the CLI) and switches that context to ``lang`` while it renders.
+It needs translations in context (aiogram's: the i18n middleware in handlers; or
+``bot.texts.use_locale``, as in the CLI) and switches that context to ``lang`` while it renders.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
 from html import escape as _escape
 
-from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
-
+from bot.texts import gettext as _
+from bot.texts import switch_locale as _locale
 from knowledge.programmes import (
     Candidate,
     Category,
@@ -31,13 +28,6 @@ MAX_LISTED = 12
 def escape(text: str) -> str:
     """Escape for Telegram's HTML parse mode (text nodes: &, <, >)."""
     return _escape(text, quote=False)
-
-
-@contextmanager
-def _locale(lang: str) -> Iterator[None]:
-    i18n = I18n.get_current(no_error=True)
-    with i18n.use_locale(lang) if i18n is not None else nullcontext():
-        yield
 
 
 def _cite(clause: str) -> str:
