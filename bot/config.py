@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     flood_limit: int = 8  # messages per flood_window seconds; 0 turns flood control off
     flood_window: float = 5.0
     processed_updates_retention_hours: int = 48
+    update_lease_seconds: float = 60.0  # an inbox update taken by a process that died waits this
     redis_max_connections: int = 50  # per process; more updates wait for a connection
     metrics_port: int | None = None  # polling mode: serve /healthz and /metrics here
     # Delivery and helpdesk tuning (issues 5 and 6 read these).

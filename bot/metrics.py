@@ -83,6 +83,11 @@ class Metrics:
             "Updates that could not be parsed: logged once, kept for inspection, skipped",
             registry=r,
         )
+        self.retaken_updates = Counter(
+            "studentbot_retaken_updates",
+            "Inbox updates handled again (their process died or was stopped mid-update)",
+            registry=r,
+        )
         self.throttled = Counter(
             "studentbot_throttled",
             "Messages and button presses dropped by flood control",

@@ -7,12 +7,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
-from aiogram.types import TelegramObject
+from aiogram.types import TelegramObject, Update
 from aiogram.types import User as TgUser
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.db.models import Role, User
+from bot.inbox import Inbox
 from bot.menu import registered_commands
 from bot.services.command_menu import CommandMenus
 from bot.services.users import WROTE, UserRepository
@@ -35,6 +36,9 @@ class DbSessionMiddleware(BaseMiddleware):
         session: AsyncSession | None = data.get("session")
         if session is not None:
             result = await handler(event, data)
+            if data.get("inbox_attempt") is not None and isinstance(event, Update):
+                # Handled: the inbox row is done in the same commit as the handler's last writes.
+                await Inbox.mark_done(session, data["bot"].id, event.update_id)
             await session.commit()
             return result
         async with self.sessionmaker() as session:

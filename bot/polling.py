@@ -4,10 +4,12 @@ aiogram's loop asks ``getUpdates`` for parsed :class:`~aiogram.types.Update` obj
 payload its models reject fails the whole batch, and the same ``getUpdates`` is retried with a
 growing backoff for ever — nobody is answered. Here the batch is read as plain JSON and each
 update parsed on its own; one that does not parse is a *poison* update: logged once, counted
-(``studentbot_poison_updates_total``), handed to ``on_poison`` (which keeps it for
-inspection) and skipped — the offset moves past it like any other.
+(``studentbot_poison_updates_total``), kept in the inbox for inspection and skipped — the
+offset moves past it like any other.
 
-Handled updates run as tasks, at most ``limit`` at once (the rest wait unread at Telegram).
+Each batch is written to the update inbox (:mod:`bot.inbox`) and committed before the next
+``getUpdates`` moves the offset, so an update Telegram forgets is already stored; the
+pipeline (:mod:`bot.pipeline`) handles it from there.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ log = logging.getLogger(__name__)
 POLL_TIMEOUT = 30  # seconds Telegram holds a getUpdates open when there is nothing
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
 
-PoisonHandler = Callable[[dict[str, Any], str], Awaitable[None]]
+StoreBatch = Callable[[list[dict[str, Any]], dict[int, str]], Awaitable[None]]
 
 
 class GetRawUpdates(GetUpdates):
@@ -65,16 +67,16 @@ class Poller:
         bot: Bot,
         *,
         allowed_updates: list[str] | None,
-        handle: Callable[[Update], Awaitable[Any]],
+        handle: Callable[[Update], Awaitable[Any]] | None = None,
+        store: StoreBatch | None = None,
         limit: int = 64,
-        on_poison: PoisonHandler | None = None,
         metrics: Metrics | None = None,
         poll_timeout: int = POLL_TIMEOUT,
     ) -> None:
         self.bot = bot
         self.allowed_updates = allowed_updates
         self.handle = handle
-        self.on_poison = on_poison
+        self.store = store
         self.metrics = metrics if metrics is not None else default_metrics
         self.poll_timeout = poll_timeout
         self.offset: int | None = None
@@ -99,30 +101,34 @@ class Poller:
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
 
-    async def poison(self, raw: dict[str, Any]) -> None:
+    async def poison(self, raw: dict[str, Any]) -> str:
         reason = describe_error(raw)
         self.metrics.poison_updates.inc()
         log.error("update %s could not be parsed and is skipped: %s", raw.get("update_id"), reason)
-        if self.on_poison is not None:
-            try:
-                await self.on_poison(raw, reason)
-            except Exception as exc:  # keeping it is a courtesy; polling goes on regardless
-                log.warning("could not keep poison update %s: %s", raw.get("update_id"), exc)
+        return reason
 
     async def dispatch(self, raw_updates: list[dict[str, Any]]) -> None:
-        """Parse and start each update of a batch; the offset moves past every one."""
+        """Parse a batch; with an inbox, store it (committed) and only then move the offset,
+        else start each update. Poison updates are skipped (and kept in the inbox)."""
+        batch: list[dict[str, Any]] = []
+        poison: dict[int, str] = {}
+        offset = self.offset
         for raw in raw_updates:
             update_id = raw.get("update_id")
             if not isinstance(update_id, int):
                 log.error("getUpdates returned an object without update_id; skipped")
                 self.metrics.poison_updates.inc()
                 continue
-            self.offset = max(self.offset or 0, update_id + 1)
+            offset = max(offset or 0, update_id + 1)
             update = parse_update(self.bot, raw)
             if update is None:
-                await self.poison(raw)
-                continue
-            await self.start(update)
+                poison[update_id] = await self.poison(raw)
+            batch.append(raw)
+            if self.store is None and update is not None:
+                await self.start(update)
+        if self.store is not None and batch:
+            await self.store(batch, poison)  # retried until stored: the offset waits for it
+        self.offset = offset
 
     async def start(self, update: Update) -> None:
         await self._slots.acquire()
@@ -132,7 +138,8 @@ class Poller:
 
     async def _run(self, update: Update) -> None:
         try:
-            await self.handle(update)
+            if self.handle is not None:
+                await self.handle(update)
         except Exception:
             log.exception("update %s failed outside its handlers", update.update_id)
         finally:
@@ -161,16 +168,41 @@ async def run_polling_loop(
     *,
     stop: asyncio.Event,
     limit: int | None = None,
-) -> Poller:
-    """Delete any webhook, then poll for ``dp`` until ``stop``; returns the poller (its tasks
-    may still be running: the caller drains them)."""
-    await bot.delete_webhook(drop_pending_updates=False)
-    poller = Poller(
+) -> Any:
+    """Delete any webhook, then poll for ``dp`` until ``stop``: each batch goes to the update
+    inbox and the :class:`~bot.pipeline.Pipeline` handles it from there. Returns the pipeline
+    (its tasks may still be running: the caller drains them)."""
+    from bot.pipeline import Pipeline
+
+    inbox = dp["reliability"].inbox
+    pipeline = Pipeline(
+        dp,
         bot,
-        allowed_updates=dp.resolve_used_update_types(),
-        handle=lambda update: dp.feed_update(bot, update),
+        inbox,
         limit=limit if limit is not None else ctx.settings.max_concurrent_updates,
     )
+    dp["pipeline"] = pipeline
+
+    async def store(batch: list[dict[str, Any]], poison: dict[int, str]) -> None:
+        delay = BACKOFF_FIRST
+        while True:
+            try:
+                await inbox.store(bot.id, batch, poison=poison)
+                break
+            except Exception as exc:
+                log.warning("could not store updates (%s); again in %.0fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+        pipeline.notify()
+
+    await bot.delete_webhook(drop_pending_updates=False)
+    poller = Poller(bot, allowed_updates=dp.resolve_used_update_types(), store=store)
     dp["poller"] = poller
-    await poller.run(stop)
-    return poller
+    workers_stop = asyncio.Event()
+    working = asyncio.create_task(pipeline.run(workers_stop))
+    try:
+        await poller.run(stop)
+    finally:
+        workers_stop.set()
+        await working
+    return pipeline

@@ -43,8 +43,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.base import update_session, utcnow
 from bot.db.models.reliability import ProcessedUpdate
+from bot.inbox import Inbox
 from bot.metrics import Metrics
 from bot.metrics import metrics as default_metrics
+from bot.pipeline import CallContext, CallLog, current_calls
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+CALL_GRACE_SECONDS = 30.0
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 DB_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, ConnectionError)
 SEND_METHODS = frozenset(
@@ -180,12 +183,21 @@ class InFlight:
 
 
 class ReliabilityMiddleware(BaseMiddleware):
-    """Update outer middleware: claim the update, then handle it, timed and tracked."""
+    """Update outer middleware: claim the update, then handle it, timed and tracked.
 
-    def __init__(self, ledger: UpdateLedger, in_flight: InFlight, metrics: Metrics) -> None:
+    An update from the inbox (``inbox_attempt`` in the data, see :mod:`bot.pipeline`) is not
+    claimed in the ledger — its inbox row is the claim — and the Bot API calls made for it are
+    recorded, and on a later attempt answered from the record.
+    """
+
+    def __init__(
+        self, ledger: UpdateLedger, in_flight: InFlight, metrics: Metrics, inbox: Inbox
+    ) -> None:
         self.ledger = ledger
         self.in_flight = in_flight
         self.metrics = metrics
+        self.inbox = inbox
+        self.call_tasks: set[asyncio.Task[Any]] = set()  # calls outliving a cut-off handler
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if not isinstance(event, Update):
@@ -216,6 +228,47 @@ class ReliabilityMiddleware(BaseMiddleware):
         bot: Bot,
         session: AsyncSession,
     ) -> Any:
+        attempt: int | None = data.get("inbox_attempt")
+        if attempt is None and not await self._claim(bot, event, session):
+            return UNHANDLED
+        self.metrics.count_update(event.event_type)
+        calls = CallContext(
+            bot_id=bot.id,
+            update_id=event.update_id,
+            session=session,
+            sessionmaker=self.ledger.sessionmaker,
+            record=attempt is not None,
+            in_flight=self.call_tasks,
+        )
+        if attempt is not None and attempt > 1:
+            self.metrics.retaken_updates.inc()
+            calls.replay = await self.inbox.calls_made(bot.id, event.update_id)
+        event = without_nul(event)
+        started = time.perf_counter()
+        token = current_calls.set(calls)
+        try:
+            return await handler(event, data)
+        except asyncio.CancelledError:
+            # Cut off by shutdown: if the update comes again it must be handled then.
+            with contextlib.suppress(*DB_ERRORS, asyncio.CancelledError, TimeoutError):
+                async with asyncio.timeout(2):
+                    if attempt is None:
+                        await asyncio.shield(self.ledger.release(bot.id, event.update_id))
+                    else:
+                        await asyncio.shield(self.inbox.release(bot.id, event.update_id))
+            raise
+        except Exception as exc:
+            self.metrics.errors.labels(kind="handler").inc()
+            if attempt is not None:
+                # Not retried: the error handler tells the user; the row says what happened.
+                with contextlib.suppress(*DB_ERRORS):
+                    await self.inbox.mark_failed(bot.id, event.update_id, repr(exc))
+            raise
+        finally:
+            current_calls.reset(token)
+            self.metrics.handler_latency.observe(time.perf_counter() - started)
+
+    async def _claim(self, bot: Bot, event: Update, session: AsyncSession) -> bool:
         try:
             claimed = await self.ledger.claim(bot.id, event.update_id, session)
         except DB_ERRORS as exc:
@@ -227,23 +280,7 @@ class ReliabilityMiddleware(BaseMiddleware):
         if not claimed:
             self.metrics.duplicate_updates.inc()
             log.info("update %s was handled before; skipped", event.update_id)
-            return UNHANDLED
-        self.metrics.count_update(event.event_type)
-        event = without_nul(event)
-        started = time.perf_counter()
-        try:
-            return await handler(event, data)
-        except asyncio.CancelledError:
-            # Cut off by shutdown: if the update comes again it must be handled then.
-            with contextlib.suppress(*DB_ERRORS, asyncio.CancelledError, TimeoutError):
-                async with asyncio.timeout(2):
-                    await asyncio.shield(self.ledger.release(bot.id, event.update_id))
-            raise
-        except Exception:
-            self.metrics.errors.labels(kind="handler").inc()
-            raise
-        finally:
-            self.metrics.handler_latency.observe(time.perf_counter() - started)
+        return claimed
 
 
 def without_nul(update: Update) -> Update:
@@ -275,11 +312,15 @@ class Reliability:
         *,
         metrics: Metrics | None = None,
         retention: timedelta = timedelta(hours=48),
+        lease_seconds: float = 60.0,
     ) -> None:
         self.metrics = metrics if metrics is not None else default_metrics
         self.ledger = UpdateLedger(sessionmaker, retention=retention)
+        self.inbox = Inbox(sessionmaker, lease_seconds=lease_seconds, retention=retention)
         self.in_flight = InFlight()
-        self.middleware = ReliabilityMiddleware(self.ledger, self.in_flight, self.metrics)
+        self.middleware = ReliabilityMiddleware(
+            self.ledger, self.in_flight, self.metrics, self.inbox
+        )
         self.draining = False
 
     async def drain(self, within: float, tasks: Iterable[asyncio.Task[Any]] = ()) -> bool:
@@ -308,14 +349,23 @@ class Reliability:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        # A Bot API call those handlers had in progress finishes and is recorded, so the update,
+        # handled again after the restart, does not make it twice (bounded by the HTTP timeout).
+        calls = set(self.middleware.call_tasks)
+        if calls:
+            log.info("letting %d Bot API call(s) in progress finish", len(calls))
+            await asyncio.wait(calls, timeout=CALL_GRACE_SECONDS)
         return False
 
 
 def polling_tasks(dp: Dispatcher) -> set[asyncio.Task[Any]]:
     """The update tasks the polling loop (:mod:`bot.polling`, or aiogram's) started and has not
     finished."""
-    poller = dp.workflow_data.get("poller")
-    return set(getattr(poller, "tasks", ())) | set(getattr(dp, "_handle_update_tasks", ()))
+    tasks: set[asyncio.Task[Any]] = set(getattr(dp, "_handle_update_tasks", ()))
+    for name in ("poller", "pipeline"):
+        running = getattr(dp.workflow_data.get(name), "tasks", ())
+        tasks |= set(running.values() if isinstance(running, dict) else running)
+    return tasks
 
 
 # --------------------------------------------------------------------------- flood control
@@ -488,6 +538,7 @@ def setup_reliability(dp: Dispatcher, ctx: AppContext) -> Reliability:
     reliability = Reliability(
         ctx.sessionmaker,
         retention=timedelta(hours=settings.processed_updates_retention_hours),
+        lease_seconds=settings.update_lease_seconds,
     )
     dp.update.outer_middleware(reliability.middleware)
     dp["reliability"] = reliability
@@ -516,6 +567,7 @@ def setup_flood_control(
 def install_api_metrics(bot: Bot, metrics: Metrics | None = None) -> None:
     chosen = metrics if metrics is not None else default_metrics
     bot.session.middleware(ApiMetricsMiddleware(chosen))
+    bot.session.middleware(CallLog())  # commits before each call; records inbox updates' calls
 
 
 # --------------------------------------------------------------------------- throughput

@@ -4,8 +4,9 @@
 head (an empty database, or one a newer or older release migrated, is a 503), Redis answers
 when configured, and the process is not shutting down.
 
-Telegram is answered at once (``handle_in_background``) and aiogram handles the update in a
-task, as with polling. The ``X-Telegram-Bot-Api-Secret-Token`` header is compared with the
+Each update is stored in the update inbox (committed) before Telegram gets its 200, and the
+pipeline handles it from there (:mod:`bot.pipeline`), as with polling. The
+``X-Telegram-Bot-Api-Secret-Token`` header is compared with the
 configured secret in constant time; a wrong or missing one is a 401 and nothing is handled.
 On shutdown the endpoint stops taking updates (``/healthz`` says 503 so a load balancer moves
 on), the updates in flight finish within ``SHUTDOWN_TIMEOUT``, then the bot session closes.
@@ -21,8 +22,6 @@ import re
 from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.methods import TelegramMethod
-from aiogram.types import Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from sqlalchemy import text
@@ -32,6 +31,7 @@ from bot.db.migrate import schema_head
 from bot.factory import AppContext
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
 from bot.metrics import metrics as default_metrics
+from bot.pipeline import Pipeline
 from bot.polling import describe_error, parse_update
 from bot.reliability import Reliability
 
@@ -75,6 +75,7 @@ class SecretCheckedRequestHandler(SimpleRequestHandler):
         secret_token: str,
         reliability: Reliability,
         shutdown_timeout: float,
+        limit: int = 64,
         **data: Any,
     ) -> None:
         super().__init__(
@@ -84,6 +85,10 @@ class SecretCheckedRequestHandler(SimpleRequestHandler):
         self._secret = secret_token.encode()
         self.reliability = reliability
         self.shutdown_timeout = shutdown_timeout
+        self.pipeline = Pipeline(dispatcher, bot, reliability.inbox, limit=limit)
+        dispatcher["pipeline"] = self.pipeline
+        self._stop_workers = asyncio.Event()
+        self._workers: asyncio.Task[Any] | None = None
 
     def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
         # Bytes, so a non-ASCII header is a mismatch rather than a TypeError (a 500).
@@ -114,30 +119,35 @@ class SecretCheckedRequestHandler(SimpleRequestHandler):
             )
             default_metrics.poison_updates.inc()
             return web.json_response({"ok": False, "error": "malformed update"}, status=400)
-        task = asyncio.create_task(self._feed(parsed))
-        self._background_feed_update_tasks.add(task)
-        task.add_done_callback(self._background_feed_update_tasks.discard)
+        try:
+            # Stored (committed) before Telegram hears 200: from here it cannot be lost.
+            await self.reliability.inbox.store(self.bot.id, [update])
+        except Exception as exc:
+            log.warning("could not store webhook update %s: %s", update["update_id"], exc)
+            return web.json_response({"ok": False, "error": "try again"}, status=503)
+        self.pipeline.notify()
         return web.json_response({})
 
     __call__ = handle
 
-    async def _feed(self, update: Update) -> None:
-        result = await self.dispatcher.feed_update(self.bot, update, **self.data)
-        if isinstance(result, TelegramMethod):
-            await self.dispatcher.silent_call_request(bot=self.bot, result=result)
-
     async def wait_handled(self) -> None:
-        """Until the updates accepted so far are handled (tests; the drain uses the same set)."""
-        await asyncio.gather(*self._background_feed_update_tasks, return_exceptions=True)
+        """Until the updates accepted so far are handled (tests)."""
+        await self.pipeline.wait_idle()
+
+    async def start_workers(self) -> None:
+        self._workers = asyncio.create_task(self.pipeline.run(self._stop_workers))
 
     async def close(self) -> None:
-        """Stop taking updates and let those in flight finish (bounded).
+        """Stop taking updates and let those in flight finish (bounded); what is left stays in
+        the inbox for the next start or another process.
 
         The bot session stays open for the dispatcher's shutdown hooks; the app closes it last.
         """
-        await self.reliability.drain(
-            self.shutdown_timeout, set(self._background_feed_update_tasks)
-        )
+        self.reliability.draining = True
+        self._stop_workers.set()
+        if self._workers is not None:
+            await self._workers
+        await self.reliability.drain(self.shutdown_timeout, set(self.pipeline.tasks.values()))
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -208,7 +218,7 @@ def build_webhook_app(
     app = web.Application(client_max_size=MAX_UPDATE_BYTES)
     handler = SecretCheckedRequestHandler(
         dp, bot, secret_token=secret, reliability=reliability,
-        shutdown_timeout=settings.shutdown_timeout,
+        shutdown_timeout=settings.shutdown_timeout, limit=settings.max_concurrent_updates,
     )
     # on_shutdown runs in order: first the drain (and session close), then the dispatcher's
     # shutdown hooks (background workers stop).
@@ -220,6 +230,7 @@ def build_webhook_app(
 
     async def on_startup(_: web.Application) -> None:
         await dp.emit_startup(bot=bot, **workflow_data)
+        await handler.start_workers()  # first what the inbox holds from before
 
     async def on_shutdown(_: web.Application) -> None:
         try:

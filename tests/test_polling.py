@@ -67,8 +67,8 @@ async def test_a_poison_update_is_skipped_once_and_the_next_is_answered(
         await api.wait_for("getUpdates", lambda c: int(c.params.get("offset") or 0) > 2)
     finally:
         stop.set()
-        poller = await polling
-        await asyncio.gather(*poller.tasks)
+        pipeline = await polling
+        await asyncio.gather(*pipeline.tasks.values())
     assert api.pending_updates == 0
     assert metrics.value("studentbot_poison_updates_total") == before + 1
     poison_logs = [r for r in caplog.records if "could not be parsed" in r.getMessage()]
@@ -104,5 +104,5 @@ async def test_the_command_menu_failing_at_start_up_is_logged_and_ignored(
         await api.wait_for("sendMessage", to_student, timeout=20)
     finally:
         stop.set()
-        poller = await polling
-        await asyncio.gather(*poller.tasks)
+        pipeline = await polling
+        await asyncio.gather(*pipeline.tasks.values())

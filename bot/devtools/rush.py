@@ -352,9 +352,9 @@ async def rush(
             stop.set()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(polling, 30)
-            poller = dp.workflow_data.get("poller")
-            if poller is not None:
-                await asyncio.gather(*poller.tasks, return_exceptions=True)
+            from bot.reliability import polling_tasks
+
+            await asyncio.gather(*polling_tasks(dp), return_exceptions=True)
             await workers.stop(5)
             await bot.session.close()
             await ctx.close()

@@ -110,7 +110,7 @@ async def test_every_update_is_answered_exactly_once_across_sigterm_and_restart(
     since = len(api.calls)
     third = await start_bot("run", **env)
     await drained_and_stopped(api, third, last_id, since)
-    skipped = third.log_path.read_text(errors="replace").count("handled before; skipped")
+    skipped = third.log_path.read_text(errors="replace").count("stored before; skipped")
     assert skipped == REDELIVERED, third.log()
 
     per_chat = collections.Counter(
