@@ -66,6 +66,21 @@ async def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_db_backup(args: argparse.Namespace, settings: Settings) -> int:
+    """A consistent copy of the SQLite database while the bot runs (SQLite's online backup)."""
+    from bot.db.backup import backup_sqlite
+
+    if settings.is_postgres:
+        return _fail(
+            "db backup copies SQLite databases; for PostgreSQL use pg_dump, e.g. "
+            "pg_dump --format=custom --file=studentbot.dump \"$DATABASE_URL_WITHOUT_DRIVER\" "
+            "(see the README's backups section)"
+        )
+    target = await asyncio.to_thread(backup_sqlite, settings.database_url, args.output)
+    print(f"backup of {_safe_url(settings.database_url)} written to {target}")
+    return 0
+
+
 async def cmd_grant(args: argparse.Namespace, settings: Settings) -> int:
     from bot.db.base import create_engine, create_sessionmaker
     from bot.db.migrate import upgrade
@@ -146,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     up = db_sub.add_parser("upgrade", help="apply migrations (Alembic)")
     up.add_argument("revision", nargs="?", default="heads")
     up.set_defaults(func=cmd_db_upgrade)
+    backup = db_sub.add_parser("backup", help="copy the SQLite database while the bot runs")
+    backup.add_argument(
+        "-o", "--output", default=None, help="file to write (default data/backup-<time>.db)"
+    )
+    backup.set_defaults(func=cmd_db_backup)
 
     grant = sub.add_parser("grant", help="give a Telegram user a role")
     grant.add_argument("role", choices=["student", "curator", "staff", "admin"])
