@@ -164,6 +164,39 @@ async def feed_all(
     return count / wall, 1000 * cpu / max(count, 1)
 
 
+async def feed_via_inbox(
+    dp: Dispatcher, bot: Bot, updates: Iterable[dict[str, Any]], concurrency: int
+) -> tuple[float, float]:
+    """The production path since issue 17: batches of 100 stored in the update inbox (as the
+    poller stores each ``getUpdates``), handled by the pipeline (leases, calls recorded, rows
+    marked done). Returns updates per second and CPU milliseconds per update, as feed_all."""
+    from bot.pipeline import Pipeline
+
+    inbox = dp["reliability"].inbox
+    pipeline = Pipeline(dp, bot, inbox, limit=concurrency, poll_interval=0.05)
+    stop = asyncio.Event()
+    count = 0
+    started, cpu_started = time.perf_counter(), time.process_time()
+    running = asyncio.create_task(pipeline.run(stop))
+    batch: list[dict[str, Any]] = []
+    for raw in updates:
+        batch.append(raw)
+        count += 1
+        if len(batch) == 100:
+            await inbox.store(bot.id, batch)
+            pipeline.notify()
+            batch = []
+            await asyncio.sleep(0)
+    if batch:
+        await inbox.store(bot.id, batch)
+        pipeline.notify()
+    await pipeline.wait_idle()
+    stop.set()
+    await running
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return count / wall, 1000 * cpu / max(count, 1)
+
+
 def echo_dispatcher() -> Dispatcher:
     router = Router(name="echo")
 
@@ -187,7 +220,13 @@ def session_for(api_url: str | None) -> Any:
 
 
 async def bench_backend(
-    name: str, url: str, n: int, repeats: int, concurrency: int, api_url: str | None = None
+    name: str,
+    url: str,
+    n: int,
+    repeats: int,
+    concurrency: int,
+    api_url: str | None = None,
+    inbox: bool = True,
 ) -> dict[str, Any]:
     await upgrade(url)
     settings = Settings(database_url=url, redis_url=None, _env_file=None)  # type: ignore[call-arg]
@@ -202,7 +241,9 @@ async def bench_backend(
     await feed_all(echo, echo_bot, make_updates(50, 90, questions), concurrency)
     await feed_all(assistant, assistant_bot, make_updates(50, 91, questions), concurrency)
 
+    await feed_via_inbox(assistant, assistant_bot, make_updates(50, 92, questions), concurrency)
     echo_rates, assistant_rates, echo_cpu, assistant_cpu = [], [], [], []
+    inbox_rates, inbox_cpu = [], []
     try:
         for run in range(repeats):
             rate, cpu = await feed_all(
@@ -215,6 +256,12 @@ async def bench_backend(
             )
             assistant_rates.append(rate)
             assistant_cpu.append(cpu)
+            if inbox:
+                rate, cpu = await feed_via_inbox(
+                    assistant, assistant_bot, make_updates(n, run + 51, questions), concurrency
+                )
+                inbox_rates.append(rate)
+                inbox_cpu.append(cpu)
         gc.collect()
         rss = rss_mb()
         async with ctx.sessionmaker() as session:
@@ -239,6 +286,8 @@ async def bench_backend(
         "ratio_ceiling": round(1 / (1 + echo_rate / answer_rate), 3),
         "echo_cpu_ms": round(statistics.median(echo_cpu), 3),
         "assistant_cpu_ms": round(statistics.median(assistant_cpu), 3),
+        "inbox_per_s": round(statistics.median(inbox_rates), 1) if inbox_rates else None,
+        "inbox_cpu_ms": round(statistics.median(inbox_cpu), 3) if inbox_cpu else None,
         "users_stored": users,
         "questions_stored": stored,
         "questions_answered": n * repeats,
@@ -321,6 +370,14 @@ async def run_all(args: argparse.Namespace, api_url: str | None) -> int:
             f"{r['rss_mb']:7.1f} {r['rss_start_mb']:10.1f} {r['echo_cpu_ms']:19.3f} "
             f"{r['assistant_cpu_ms']:9.2f}"
         )
+    for r in results:
+        if r["inbox_cpu_ms"] is not None:
+            print(
+                f"{r['backend']}: through the update inbox (production since issue 17: stored, "
+                f"leased, calls recorded, marked done) {r['inbox_per_s']:.1f}/s, CPU "
+                f"{r['inbox_cpu_ms']:.2f} ms/update against {r['assistant_cpu_ms']:.2f} fed "
+                f"directly (x{r['inbox_cpu_ms'] / r['assistant_cpu_ms']:.2f})"
+            )
     for r in results:
         print(
             f"{r['backend']}: answering alone (no aiogram, no database) "

@@ -52,10 +52,17 @@ def parse_update(bot: Bot, raw: dict[str, Any]) -> Update | None:
 
 
 def describe_error(raw: dict[str, Any]) -> str:
+    """Where the payload is wrong, in one line: ``message.message_id: Input should be …``."""
     try:
         Update.model_validate(raw)
-    except (ValidationError, ValueError, TypeError) as exc:
-        return str(exc).splitlines()[0][:300]
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors()[:3]
+        ]
+        return "; ".join(problems)[:500]
+    except (ValueError, TypeError) as exc:
+        return str(exc).splitlines()[0][:500]
     return "unknown"
 
 

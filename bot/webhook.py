@@ -112,12 +112,16 @@ class SecretCheckedRequestHandler(SimpleRequestHandler):
         if parsed is None:
             # A payload aiogram cannot read (a malformed ``message``): refused here, once,
             # rather than a stray traceback from a background task after a 200.
-            log.warning(
-                "webhook update %s is malformed and refused: %s",
-                update["update_id"],
-                describe_error(update),
-            )
+            reason = describe_error(update)
+            log.warning("webhook update %s is malformed and refused: %s", update["update_id"],
+                        reason)
             default_metrics.poison_updates.inc()
+            try:  # kept for inspection (as "poison", pruned with the handled ones)
+                await self.reliability.inbox.store(
+                    self.bot.id, [update], poison={update["update_id"]: reason}
+                )
+            except Exception as exc:
+                log.warning("could not keep malformed update %s: %s", update["update_id"], exc)
             return web.json_response({"ok": False, "error": "malformed update"}, status=400)
         try:
             # Stored (committed) before Telegram hears 200: from here it cannot be lost.

@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiogram import Bot
+from sqlalchemy import select
 
 from bot.config import Settings
+from bot.db.models.reliability import InboxUpdate
 from bot.devtools.fake_botapi import FakeBotAPI
 from bot.factory import (
     AppContext,
@@ -73,6 +75,9 @@ async def test_a_poison_update_is_skipped_once_and_the_next_is_answered(
     assert metrics.value("studentbot_poison_updates_total") == before + 1
     poison_logs = [r for r in caplog.records if "could not be parsed" in r.getMessage()]
     assert len(poison_logs) == 1
+    async with ctx.sessionmaker() as session:  # kept for inspection, the other one handled
+        rows = {r.update_id: r.status for r in await session.scalars(select(InboxUpdate))}
+    assert rows == {1: "poison", 2: "done"}
     # Only the update types some handler takes are asked for.
     first_poll = api.calls_of("getUpdates")[0]
     assert first_poll.params["allowed_updates"] == dp.resolve_used_update_types()

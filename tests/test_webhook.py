@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from bot.config import ConfigError, Settings
 from bot.db.base import create_engine
+from bot.db.models.reliability import InboxUpdate
 from bot.metrics import metrics
 from bot.reliability import Reliability
 from bot.webhook import HANDLER_KEY, SECRET_HEADER, build_webhook_app, webhook_secret
@@ -110,6 +111,9 @@ async def test_a_malformed_message_is_400_logged_once_without_a_traceback(
     [record] = [r for r in caplog.records if "malformed" in r.getMessage()]
     assert record.exc_info is None
     assert not [r for r in caplog.records if r.exc_info]
+    async with harness.ctx.sessionmaker() as session:  # kept for inspection
+        kept = await session.get(InboxUpdate, (harness.bot.id, 11))
+        assert kept is not None and kept.status == "poison" and "message_id" in (kept.error or "")
     # the next update is handled as usual
     response = await client.post(PATH, json=update(harness, 12), headers={SECRET_HEADER: SECRET})
     assert response.status == 200
