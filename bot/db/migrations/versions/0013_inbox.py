@@ -1,7 +1,7 @@
 """The update inbox and the calls made per update (issue 17: nothing lost on kill -9).
 
 Revision ID: 0013
-Revises: 0016
+Revises: 0015
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from bot.db.base import UTCDateTime
 
 revision: str = "0013"
-down_revision: str | Sequence[str] | None = "0016"
+down_revision: str | Sequence[str] | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
