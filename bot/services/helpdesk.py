@@ -464,7 +464,10 @@ class HelpdeskService:
                 id=ticket.id, topic=str(TOPIC_LABELS[TicketTopic(ticket.topic)])
             ),
             _("Student: {link}{username}, id <code>{id}</code>").format(
-                link=f'<a href="tg://user?id={user.id}">{name}</a>',
+                # A web chat user has no Telegram profile to open: say where they write from.
+                link=_("{name} (web chat)").format(name=name)
+                if user.channel == "web"
+                else f'<a href="tg://user?id={user.id}">{name}</a>',
                 username=f" (@{html.escape(user.username)})" if user.username else "",
                 id=user.id,
             ),

@@ -228,6 +228,8 @@ async def test_a_web_ticket_opens_a_staff_topic_and_the_staff_answer_reaches_the
     assert len(topics) == 1 and topics[0].chat_id == STAFF_CHAT_ID
     to_staff = [m.text for m in harness.session.of(SendMessage) if m.chat_id == STAFF_CHAT_ID]
     assert any("My LMS password does not work" in t for t in to_staff)
+    card = next(t for t in to_staff if "#1" in t)
+    assert "tg://user" not in card and ("(web chat)" in card or "(веб-чат)" in card), card
     [ticket] = await tickets(harness)
     # Staff answer in Telegram while the browser is open …
     await harness.send("Try resetting it at lms.atyrau.edu.kz", user=STAFF, chat_id=STAFF_CHAT_ID,
