@@ -267,8 +267,8 @@ async def time_report(url: str, period: Period, runs: int) -> tuple[list[float],
     return times, report
 
 
-async def time_queries(url: str, period: Period, runs: int) -> dict[str, float]:
-    """Median seconds of each repository query."""
+async def time_queries(url: str, period: Period, runs: int) -> dict[str, tuple[float, float]]:
+    """Median and slowest seconds of each repository query."""
     from bot.db.stats import StatsRepository
 
     settings = settings_for(url)
@@ -298,7 +298,7 @@ async def time_queries(url: str, period: Period, runs: int) -> dict[str, float]:
                     out.setdefault(name, []).append(time.perf_counter() - t0)
     finally:
         await engine.dispose()
-    return {k: statistics.median(v) for k, v in out.items()}
+    return {k: (statistics.median(v), max(v)) for k, v in out.items()}
 
 
 async def drop_stats_indexes(url: str) -> None:
@@ -359,10 +359,11 @@ async def run_backend(name: str, url: str, args: argparse.Namespace, end: dateti
         f"  questions {report.questions.total:,}, tickets {report.helpdesk.total.opened:,}, "
         f"broadcasts {len(report.broadcasts)}, user-weeks {len(report.users)}"
     )
-    for query, seconds in sorted(
-        (await time_queries(url, period, args.runs)).items(), key=lambda kv: -kv[1]
+    print("  query                    median    slowest")
+    for query, (seconds, slowest) in sorted(
+        (await time_queries(url, period, args.runs)).items(), key=lambda kv: -kv[1][0]
     ):
-        print(f"  {query:<22} {seconds * 1000:8.1f} ms")
+        print(f"  {query:<22} {seconds * 1000:8.1f} ms {slowest * 1000:8.1f} ms")
     if STATS_INDEXES:
         await drop_stats_indexes(url)
         base, _ = await time_report(url, period, args.runs)

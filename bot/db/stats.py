@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, distinct, func, literal, select, union
+from sqlalchemy import and_, case, distinct, func, intersect, literal, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.buckets import Buckets
@@ -77,18 +77,19 @@ class StatsRepository:
         ]
 
     async def askers(self) -> tuple[int, int]:
-        """(people who asked, of them those who also opened a helpdesk request) in the period."""
+        """(people who asked, of them those who also opened a helpdesk request) in the period.
+
+        The second is the size of an INTERSECT of two sets of ids: a hashed set operation on
+        both databases (a correlated EXISTS per ticket was planned by PostgreSQL, now and then,
+        as a scan of the questions per ticket: a minute and more)."""
         total = await self.session.scalar(
             select(func.count(distinct(Question.user_id))).where(self._in(Question.created_at))
         )
-        asked = (
-            select(Question.id)
-            .where(Question.user_id == Ticket.user_id, self._in(Question.created_at))
-            .exists()
-        )
-        escalated = await self.session.scalar(
-            select(func.count(distinct(Ticket.user_id))).where(self._in(Ticket.created_at), asked)
-        )
+        both = intersect(
+            select(Ticket.user_id).where(self._in(Ticket.created_at)),
+            select(Question.user_id).where(self._in(Question.created_at)),
+        ).subquery()
+        escalated = await self.session.scalar(select(func.count()).select_from(both))
         return int(total or 0), int(escalated or 0)
 
     async def unanswered_groups(self, limit: int) -> list[tuple[int, int, int]]:
