@@ -50,7 +50,9 @@ class Settings(BaseSettings):
     redis_max_connections: int = 50  # per process; more updates wait for a connection
     metrics_port: int | None = None  # polling mode: serve /healthz and /metrics here
     # Delivery and helpdesk tuning (issues 5 and 6 read these).
-    broadcast_rate: float = 25.0
+    # Issue 19: one outgoing budget per bot token (bot/budget.py), shared through Redis.
+    bot_api_rate: float = 30.0  # messages Telegram lets the bot send a second, all told
+    broadcast_rate: float = 30.0  # cap for broadcasts and reminders (they take what is left)
     quiet_hours_start: time = time(22, 0)
     quiet_hours_end: time = time(8, 0)
     helpdesk_sla_minutes: int = 30

@@ -23,6 +23,7 @@ from aiogram.types import BotCommand
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.budget import OutgoingBudget, SendClassMiddleware, install_budget
 from bot.config import LANGUAGES, Settings
 from bot.db.base import create_engine, create_sessionmaker
 from bot.fsm import SQLAlchemyStorage
@@ -52,6 +53,7 @@ class AppContext:
     storage: BaseStorage
     events_isolation: BaseEventIsolation
     services: dict[str, Any] = field(default_factory=dict)
+    budget: OutgoingBudget | None = None  # the bot's outgoing budget (bot/budget.py)
 
     async def close(self) -> None:
         for service in self.services.values():
@@ -60,6 +62,8 @@ class AppContext:
                 await closer()
         await self.storage.close()
         await self.events_isolation.close()
+        if self.budget is not None:
+            await self.budget.aclose()
         await self.engine.dispose()
 
 
@@ -104,6 +108,7 @@ async def create_app_context(
         storage=storage,
         events_isolation=isolation,
         services=services if services is not None else _build_services(settings, sessionmaker),
+        budget=OutgoingBudget.from_settings(settings),
     )
 
 
@@ -136,13 +141,18 @@ def create_dispatcher(ctx: AppContext) -> Dispatcher:
     )
     setup_flood_control(dp, ctx)  # after the locale: the notice is in the user's language
     dp.update.outer_middleware(UpdateContext())  # the update in hand, for the web chat
+    dp.update.outer_middleware(SendClassMiddleware())  # staff-chat work is RELAY, else REPLY
     dp.include_routers(*get_routers())
     inline_magic_filters(dp)  # F-filters on the loop, not one worker-thread hop each
     return dp
 
 
 def create_bot(
-    settings: Settings, *, session: BaseSession | None = None, token: str | None = None
+    settings: Settings,
+    *,
+    session: BaseSession | None = None,
+    token: str | None = None,
+    budget: OutgoingBudget | None = None,
 ) -> Bot:
     if session is None:
         session = AiohttpSession(
@@ -156,6 +166,8 @@ def create_bot(
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
     install_api_metrics(bot)  # counts delivered messages and Bot API errors for /metrics
+    if budget is not None:  # every send waits for its slot in the bot's shared budget
+        install_budget(bot, budget)
     return bot
 
 

@@ -67,7 +67,7 @@ async def prepare(settings: Settings) -> tuple[AppContext, Bot, Dispatcher, Back
     token = settings.token()
     await upgrade(settings.database_url)
     ctx = await create_app_context(settings)
-    bot = create_bot(settings, token=token)
+    bot = create_bot(settings, token=token, budget=ctx.budget)
     dp = create_dispatcher(ctx)
     workers = BackgroundWorkers(ctx)
     reliability: Reliability = dp["reliability"]

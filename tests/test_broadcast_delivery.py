@@ -18,7 +18,13 @@ from bot.db.models import User
 from bot.db.models.reminders import Broadcast, BroadcastDelivery
 from bot.services.broadcast import AudienceNotAllowed, counts, create_broadcast
 from tests.harness import Harness
-from tests.test_reminders_support import FakeClock, make_group, make_user, services
+from tests.test_reminders_support import (
+    FakeClock,
+    budget_on,
+    make_group,
+    make_user,
+    services,
+)
 
 CURATOR_A, CURATOR_B, STAFF_ID = 3001, 3002, 3003
 
@@ -112,7 +118,8 @@ async def test_pacing_stays_under_the_overall_rate(harness: Harness) -> None:
         await make_user(harness, 6000 + i, lang="kk")
     await make_user(harness, STAFF_ID, role="staff")
     clock = FakeClock()
-    broadcasts, _ = services(harness, clock, concurrency=1)
+    budget = budget_on(harness, clock)
+    broadcasts, _ = services(harness, clock, concurrency=4)
     times: list[float] = []
     harness.session.on_request = lambda m, _r: (
         times.append(clock.mono) if isinstance(m, SendMessage) else None
@@ -121,12 +128,13 @@ async def test_pacing_stays_under_the_overall_rate(harness: Harness) -> None:
     await _broadcast(harness, STAFF_ID, {}, text="second")
     await broadcasts.drain(harness.bot)
     assert len(times) == 120
-    rate = harness.ctx.settings.broadcast_rate
-    # Never more than BROADCAST_RATE sends in any one-second window ...
+    limits = budget.limits
+    # Never more than the bot's budget (30) in any window of 1.1 s ...
     for i, t in enumerate(times):
-        assert sum(1 for u in times[i:] if u < t + 1.0 - 1e-6) <= rate
-    # ... and not slower than needed: 120 sends at 25/s take about 4.8 s.
-    assert times[-1] - times[0] < 120 / rate + 0.5
+        assert sum(1 for u in times[i:] if u < t + limits.window - 1e-6) <= limits.rate
+    # ... and not slower than needed: all but one slot a window (kept for replies).
+    per_second = (limits.rate - limits.base_reserve) / limits.window
+    assert times[-1] - times[0] < 120 / per_second + 0.5
 
 
 async def test_one_message_a_second_per_chat(harness: Harness) -> None:
@@ -134,7 +142,8 @@ async def test_one_message_a_second_per_chat(harness: Harness) -> None:
         await make_user(harness, 6100 + i)
     await make_user(harness, STAFF_ID, role="staff")
     clock = FakeClock()
-    broadcasts, _ = services(harness, clock, concurrency=1)
+    budget_on(harness, clock)
+    broadcasts, _ = services(harness, clock, concurrency=4)
     times: list[tuple[float, int]] = []
     harness.session.on_request = lambda m, _r: (
         times.append((clock.mono, int(m.chat_id))) if isinstance(m, SendMessage) else None

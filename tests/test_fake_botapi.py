@@ -338,3 +338,24 @@ async def test_standalone_entry_point_prints_its_url() -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_per_chat_and_per_group_limits_answer_429(api: FakeBotAPI, bot: Bot) -> None:
+    api.chat_limit = (2, 1.0)
+    api.group_limit = (3, 60.0)
+    now = [1000.0]
+    api.clock = lambda: now[0]
+    await bot.send_message(STUDENT, "a")
+    await bot.send_message(STUDENT, "b")
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_message(STUDENT, "c")
+    await bot.send_message(STUDENT + 1, "another chat is not affected")
+    for n in range(3):
+        await bot.send_message(-100500, f"group {n}")
+    with pytest.raises(TelegramRetryAfter) as caught:
+        await bot.send_message(-100500, "group 3")
+    assert caught.value.retry_after == 60
+    assert api.chat_limited == 2 and api.rate_limited == 2
+    now[0] += 1.0
+    await bot.send_message(STUDENT, "c")
+    assert api.sent_texts(STUDENT) == ["a", "b", "c"]

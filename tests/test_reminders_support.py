@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import update
 
+from bot.budget import MemoryStore, OutgoingBudget, install_budget
 from bot.db.models import User
 from bot.db.models.reminders import CuratorGroup, GroupMember, StudentProfile
 from bot.services.broadcast import BroadcastService
@@ -74,6 +75,15 @@ def services(
     )
     reminders = ReminderService(ctx.settings, ctx.sessionmaker, broadcasts, now=clock.now)
     return broadcasts, reminders
+
+
+def budget_on(harness: Harness, clock: FakeClock, **kwargs: Any) -> OutgoingBudget:
+    """The bot's outgoing budget (in process) on the fake clock, installed on the test bot."""
+    budget = OutgoingBudget(
+        MemoryStore(clock.monotonic), clock=clock.monotonic, sleep=clock.sleep, **kwargs
+    )
+    install_budget(harness.bot, budget)
+    return budget
 
 
 async def make_user(

@@ -256,6 +256,10 @@ class FakeBotAPI:
     :param rate_limit_per_second: answer 429 with ``retry_after`` when more than this many
         send calls (``sendMessage``, ``sendDocument``, ``copyMessage``, ...; not
         ``sendChatAction``) arrive within one second; counted in ``rate_limited``.
+    :param chat_limit: ``(count, seconds)``: answer 429 when a private chat would get more
+        than ``count`` sends within ``seconds`` (Telegram: about one a second, short bursts
+        allowed); counted in ``rate_limited`` and ``chat_limited``.
+    :param group_limit: the same for group chats (Telegram: 20 a minute).
     :param delays: seconds to wait before answering a method (simulates a slow server).
     :param clock: the rate limiter's clock in seconds (tests may pass a frozen one).
     """
@@ -267,6 +271,8 @@ class FakeBotAPI:
         host: str = "127.0.0.1",
         port: int = 0,
         rate_limit_per_second: int | None = None,
+        chat_limit: tuple[int, float] | None = None,
+        group_limit: tuple[int, float] | None = None,
         delays: Mapping[str, float] | None = None,
         bot_first_name: str = "Test Bot",
         bot_username: str = "test_bot",
@@ -276,6 +282,8 @@ class FakeBotAPI:
         self.host = host
         self.port = port
         self.rate_limit_per_second = rate_limit_per_second
+        self.chat_limit = chat_limit
+        self.group_limit = group_limit
         self.bot_first_name = bot_first_name
         self.bot_username = bot_username
         self.clock = clock
@@ -283,6 +291,7 @@ class FakeBotAPI:
         self.calls: list[Call] = []
         self.errors: list[Call] = []
         self.rate_limited = 0
+        self.chat_limited = 0
         self.webhook_url = ""
         self.commands: dict[str, Any] = {}
         self.files: dict[str, UploadedFile] = {}
@@ -303,6 +312,7 @@ class FakeBotAPI:
         self._users: dict[int, dict[str, Any]] = {}
         self._open_callbacks: set[str] = set()
         self._send_times: collections.deque[float] = collections.deque()
+        self._chat_send_times: dict[Any, collections.deque[float]] = {}
         self._poll_generations: dict[str, int] = collections.defaultdict(int)
         self._file_ids = itertools.count(1)
         self._closing = False
@@ -701,7 +711,10 @@ class FakeBotAPI:
                 faults.popleft()
             raise BotAPIError(fault.error_code, fault.description, retry_after=fault.retry_after)
         if method in _SEND_METHODS:
+            chat_times = self._check_chat_limit(params.get("chat_id"))
             self._check_rate_limit()
+            if chat_times is not None:  # counted only once the send is accepted
+                chat_times.append(self.clock())
         handler = getattr(self, f"_m_{method}", None)
         if handler is not None:
             return await handler(token, params)
@@ -731,6 +744,27 @@ class FakeBotAPI:
             retry_after = max(1, math.ceil(self._send_times[0] + 1.0 - now))
             raise BotAPIError(429, retry_after=retry_after)
         self._send_times.append(now)
+
+    def _check_chat_limit(self, chat_id: Any) -> collections.deque[float] | None:
+        """429 when the chat's own limit is reached; else the chat's send times to append to."""
+        if isinstance(chat_id, str) and chat_id.lstrip("-").isdigit():
+            chat_id = int(chat_id)
+        if not isinstance(chat_id, int):
+            return None
+        limit = self.chat_limit if chat_id > 0 else self.group_limit
+        if limit is None:
+            return None
+        count, window = limit
+        now = self.clock()
+        times = self._chat_send_times.setdefault(chat_id, collections.deque())
+        while times and times[0] <= now - window:
+            times.popleft()
+        if len(times) >= count:
+            self.rate_limited += 1
+            self.chat_limited += 1
+            retry_after = max(1, math.ceil(times[0] + window - now))
+            raise BotAPIError(429, retry_after=retry_after)
+        return times
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
         if self.token is not None and request.match_info["token"] != self.token:
@@ -787,6 +821,7 @@ class FakeBotAPI:
                 "calls": collections.Counter(c.method for c in self.calls),
                 "errors": collections.Counter(c.method for c in self.errors),
                 "rate_limited": self.rate_limited,
+                "chat_limited": self.chat_limited,
                 "pending_updates": len(self._updates),
             }
         else:
@@ -1237,6 +1272,8 @@ async def _serve(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         rate_limit_per_second=args.rate_limit,
+        chat_limit=(args.chat_limit, args.chat_window) if args.chat_limit else None,
+        group_limit=(args.group_limit, 60.0) if args.group_limit else None,
     )
     async with api:
         print(api.base_url, flush=True)
@@ -1269,6 +1306,21 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         metavar="N",
         help="answer 429 when more than N send calls arrive within one second",
+    )
+    parser.add_argument(
+        "--chat-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="answer 429 when a private chat gets more than N sends within --chat-window s",
+    )
+    parser.add_argument("--chat-window", type=float, default=1.0, metavar="S")
+    parser.add_argument(
+        "--group-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="answer 429 when a group gets more than N sends within a minute (Telegram: 20)",
     )
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):

@@ -11,9 +11,11 @@ status = 'pending' … RETURNING`` whose candidate rows are locked with ``FOR UP
 on PostgreSQL (SQLite serialises writers, and the status check makes the update a no-op for
 a row someone else claimed).
 
-Pacing (:class:`RateLimiter`): at most ``BROADCAST_RATE`` sends a second overall, evenly spaced,
-and at most one a second to a chat; ``TelegramRetryAfter`` pauses every worker for the time
-Telegram asks and puts the row back (no recursion, no lost attempt); ``TelegramForbiddenError``
+Pacing: the bot's outgoing budget (:mod:`bot.budget`, on the bot's session, shared by every
+process) sends broadcasts as ``BROADCAST`` and reminders as ``REMINDER``: they take what replies
+leave, at most ``BROADCAST_RATE`` a second and one a second to a chat. ``TelegramRetryAfter``
+pauses every worker for the time Telegram asks and puts the row back (no recursion, no lost
+attempt); ``TelegramForbiddenError``
 marks the row ``blocked`` and the user inactive; bad requests fail at once; other errors retry
 with exponential backoff up to ``max_attempts`` and then count as ``failed``.
 """
@@ -44,6 +46,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import ColumnElement, and_, case, func, insert, literal, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.budget import SendClass, budget_of, sending_as
 from bot.config import LANGUAGES, Settings
 from bot.db.base import utcnow
 from bot.db.models import Role, User
@@ -54,7 +57,7 @@ from bot.db.models.reminders import (
     GroupMember,
     StudentProfile,
 )
-from bot.i18n import RUSSIAN_FALLBACK, make_i18n, use_locale
+from bot.i18n import RUSSIAN_FALLBACK, language_from_telegram, make_i18n, use_locale
 from bot.metrics import metrics
 from bot.services.calendar import in_quiet_hours
 
@@ -80,52 +83,26 @@ class AudienceNotAllowed(Exception):
 # Pacing ---------------------------------------------------------------------------------------
 
 
-class RateLimiter:
-    """Evenly spaced slots at ``rate`` a second, one send a second per chat, a global pause.
+class PauseGate:
+    """A pause every delivery worker of this process obeys (Telegram's ``retry_after``).
 
-    ``clock`` and ``sleep`` are injectable so tests run without real waiting.
+    The pace itself (the bot's overall budget, one message a second per chat, replies first)
+    is kept by :class:`bot.budget.OutgoingBudget` on the bot's session, shared by all
+    processes; this gate only stops this process's workers from claiming rows meanwhile.
     """
 
     def __init__(
         self,
-        rate: float,
         *,
-        per_chat_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.per_chat_interval = per_chat_interval
         self.clock = clock
         self.sleep = sleep
-        self.next_slot = 0.0
         self.paused_until = 0.0
-        self.chat_next: dict[int, float] = {}
 
-    async def slot(self) -> None:
-        """Wait for the next global send slot and take it."""
-        while True:
-            now = self.clock()
-            wait = max(self.paused_until, self.next_slot) - now
-            if wait <= 0:
-                self.next_slot = max(now, self.next_slot) + self.interval
-                return
-            await self.sleep(wait)
-
-    async def chat(self, chat_id: int) -> bool:
-        """Wait until ``chat_id`` may receive again and mark it (one a second per chat).
-
-        Returns whether it had to wait (the caller then takes a fresh global slot)."""
-        waited = False
-        while True:
-            now = self.clock()
-            wait = max(self.chat_next.get(chat_id, 0.0), self.paused_until) - now
-            if wait <= 0:
-                if len(self.chat_next) > 50_000:
-                    self.chat_next = {k: v for k, v in self.chat_next.items() if v > now}
-                self.chat_next[chat_id] = now + self.per_chat_interval
-                return waited
-            waited = True
+    async def wait(self) -> None:
+        while (wait := self.paused_until - self.clock()) > 0:
             await self.sleep(wait)
 
     def pause(self, seconds: float) -> None:
@@ -314,13 +291,14 @@ class BroadcastService:
         backoff: float = 2.0,
         progress_interval: float = 5.0,
         idle_interval: float = 1.0,
+        max_idle_backoff: float = 60.0,
     ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
         self.now = now
         self.clock = clock
         self.sleep = sleep
-        self.limiter = RateLimiter(settings.broadcast_rate, clock=clock, sleep=sleep)
+        self.gate = PauseGate(clock=clock, sleep=sleep)
         self.concurrency = concurrency
         self.lease = lease
         self.request_timeout = request_timeout
@@ -328,6 +306,7 @@ class BroadcastService:
         self.backoff = backoff
         self.progress_interval = progress_interval
         self.idle_interval = idle_interval
+        self.max_idle_backoff = max_idle_backoff
         self.stats = DeliveryStats()
         self.reminder_renderer: ReminderRenderer | None = None
         self._i18n: I18n | None = None
@@ -354,18 +333,34 @@ class BroadcastService:
     # The worker -----------------------------------------------------------------------------
 
     async def run_forever(self, bot: Bot) -> None:
+        """Step until asked to stop. A failing step (the database is down) is logged once per
+        outage, with its traceback, and retried after a wait that doubles up to a minute."""
+        failures = 0
         while not self.stopping.is_set():
             try:
                 worked = await self.step(bot)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("broadcast step failed")
+                if failures == 0:
+                    log.exception("broadcast delivery failed; retrying quietly with backoff")
+                failures += 1
                 worked = 0
+            else:
+                if failures:
+                    log.info("broadcast delivery works again after %d failed attempts", failures)
+                failures = 0
             if not worked and not self.stopping.is_set():
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.idle_interval)
+                wait = self.idle_interval
+                if failures:
+                    wait = min(self.idle_interval * 2 ** (failures - 1), self.max_idle_backoff)
+                await self._idle(wait)
+
+    async def _idle(self, seconds: float) -> None:
+        """Wait ``seconds`` or until :meth:`wake` (tests replace it to see the waits)."""
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
 
     async def step(self, bot: Bot) -> int:
         """Recover expired leases, start due scheduled broadcasts, deliver what is claimable,
@@ -536,7 +531,7 @@ class BroadcastService:
         async def worker() -> None:
             nonlocal handled
             while not self.stopping.is_set():
-                await self.limiter.slot()
+                await self.gate.wait()
                 claimed = await self._claim()
                 if claimed is None:
                     return
@@ -569,14 +564,16 @@ class BroadcastService:
         attempts: int,
     ) -> None:
         content = await self._content_of(broadcast_id)
-        if await self.limiter.chat(user_id):
-            await self.limiter.slot()
+        kind = SendClass.REMINDER if content.kind == "reminder" else SendClass.BROADCAST
         try:
-            await self.send_content(bot, user_id, content, lang or self.settings.default_language)
+            with sending_as(kind):
+                await self.send_content(
+                    bot, user_id, content, lang or self.settings.default_language
+                )
         except TelegramRetryAfter as exc:
             # Pause everyone for what Telegram asks; the row goes back, the attempt is not spent.
             self.stats.retry_after += 1
-            self.limiter.pause(float(exc.retry_after))
+            self.gate.pause(float(exc.retry_after))
             await self._mark(delivery_id, status="pending", attempts=attempts - 1)
         except TelegramForbiddenError as exc:
             self.stats.blocked += 1
@@ -625,7 +622,11 @@ class BroadcastService:
         )
         return True
 
-    def progress_text(self, b: Broadcast, c: dict[str, int], *, final: bool) -> str:
+    def progress_text(
+        self, b: Broadcast, c: dict[str, int], *, final: bool, slowdown: str | None = None
+    ) -> str:
+        """The sender's progress message; ``slowdown`` is why it goes slower, if it does
+        (:meth:`bot.budget.OutgoingBudget.slowdown`)."""
         sent, failed, blocked = c.get("sent", 0), c.get("failed", 0), c.get("blocked", 0)
         unknown, cancelled = c.get("unknown", 0), c.get("cancelled", 0)
         left = c.get("pending", 0) + c.get("sending", 0)
@@ -652,18 +653,23 @@ class BroadcastService:
             lines.append(_("Average rate: {rate:.1f} messages a second").format(rate=rate))
             return "\n".join(lines)
         eta = int(left / rate) if rate > 0 else 0
-        return "\n".join(
-            [
-                _("Broadcast #{id}: sending…").format(id=b.id),
-                _("Sent: {sent} of {total}").format(sent=sent, total=b.total),
-                _("Failed: {failed} · blocked the bot: {blocked}").format(
-                    failed=failed, blocked=blocked
-                ),
-                _("Rate: {rate:.1f}/s · time left: about {minutes} min {seconds} s").format(
-                    rate=rate, minutes=eta // 60, seconds=eta % 60
-                ),
-            ]
-        )
+        lines = [
+            _("Broadcast #{id}: sending…").format(id=b.id),
+            _("Sent: {sent} of {total}").format(sent=sent, total=b.total),
+            _("Failed: {failed} · blocked the bot: {blocked}").format(
+                failed=failed, blocked=blocked
+            ),
+            _("Rate: {rate:.1f}/s · time left: about {minutes} min {seconds} s").format(
+                rate=rate, minutes=eta // 60, seconds=eta % 60
+            ),
+        ]
+        if slowdown == "paused_replies":
+            lines.append(_("⏸ Paused for student replies: answers to students go first."))
+        elif slowdown == "slowed_replies":
+            lines.append(_("🐢 Slowed down for student replies: answers to students go first."))
+        elif slowdown == "telegram":
+            lines.append(_("⏸ Paused: Telegram asked the bot to wait."))
+        return "\n".join(lines)
 
     def cancel_keyboard(self, broadcast_id: int) -> Any:
         builder = InlineKeyboardBuilder()
@@ -678,33 +684,51 @@ class BroadcastService:
             return
         async with self.sessionmaker() as session:
             c = await counts(session, b.id)
+        budget = budget_of(bot)
+        slowdown = None
+        if budget is not None and not final:
+            kind = SendClass.REMINDER if b.kind == "reminder" else SendClass.BROADCAST
+            slowdown = budget.slowdown(kind, max(self.progress_interval, 1.0))
         with use_locale(self.i18n, lang):
-            text = self.progress_text(b, c, final=final)
+            text = self.progress_text(b, c, final=final, slowdown=slowdown)
             markup = None if final else self.cancel_keyboard(b.id)
-        await self.limiter.slot()
         try:
-            await bot.edit_message_text(
-                text=text,
-                chat_id=b.progress_chat_id,
-                message_id=b.progress_message_id,
-                reply_markup=markup,
-            )
-            if final:
-                await bot.send_message(b.progress_chat_id, text)
+            with sending_as(SendClass.RELAY):  # the sender sees it even while replies come first
+                await self._send_progress(bot, b, text, markup, final=final)
         except TelegramRetryAfter as exc:
-            self.limiter.pause(float(exc.retry_after))
+            self.gate.pause(float(exc.retry_after))
         except TelegramAPIError as exc:
             log.info("progress message of broadcast %s not updated: %s", b.id, exc)
+
+    async def _send_progress(
+        self, bot: Bot, b: Broadcast, text: str, markup: Any, *, final: bool
+    ) -> None:
+        assert b.progress_chat_id is not None and b.progress_message_id is not None
+        await bot.edit_message_text(
+            text=text,
+            chat_id=b.progress_chat_id,
+            message_id=b.progress_message_id,
+            reply_markup=markup,
+        )
+        if final:
+            await bot.send_message(b.progress_chat_id, text)
 
     async def _with_sender_lang(self, rows: list[Broadcast]) -> list[tuple[Broadcast, str]]:
         async with self.sessionmaker() as session:
             out = []
             for b in rows:
                 sender = await session.get(User, b.sender_id) if b.sender_id else None
-                out.append(
-                    (b, (sender.language if sender else None) or self.settings.default_language)
-                )
+                out.append((b, self.sender_language(sender)))
             return out
+
+    def sender_language(self, sender: User | None) -> str:
+        """The sender's stored language, else their Telegram one, else the default."""
+        default = self.settings.default_language
+        if sender is None:
+            return default
+        if sender.language in LANGUAGES:
+            return str(sender.language)
+        return language_from_telegram(sender.telegram_language, default)
 
     async def report_progress(self, bot: Bot) -> None:
         async with self.sessionmaker() as session:
