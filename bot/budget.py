@@ -163,12 +163,8 @@ class MemoryStore:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self.log: dict[int, collections.deque[float]] = collections.defaultdict(
-            collections.deque
-        )
-        self.high: dict[int, collections.deque[float]] = collections.defaultdict(
-            collections.deque
-        )
+        self.log: dict[int, collections.deque[float]] = collections.defaultdict(collections.deque)
+        self.high: dict[int, collections.deque[float]] = collections.defaultdict(collections.deque)
         self.pause_until: dict[tuple[int, int], float] = {}
         self.next_low: dict[tuple[int, int], float] = {}
         self.waiters: dict[tuple[int, int], dict[str, float]] = collections.defaultdict(dict)

@@ -355,7 +355,7 @@ async def test_scheduled_broadcast_waits_for_its_time_and_takes_the_audience_the
         assert await counts(session, bid) == {"sent": 2}
 
 
-async def test_two_senders_share_the_work_without_duplicates(harness: Harness) -> None:
+async def test_two_senders_never_share_a_broadcast_nor_send_twice(harness: Harness) -> None:
     import asyncio
 
     for i in range(40):
@@ -363,10 +363,50 @@ async def test_two_senders_share_the_work_without_duplicates(harness: Harness) -
     await make_user(harness, STAFF_ID, role="staff")
     clock = FakeClock()
     (first, _), (second, _) = services(harness, clock), services(harness, clock)
-    bid = await _broadcast(harness, STAFF_ID, {})
+    one = await _broadcast(harness, STAFF_ID, {})
+    two = await _broadcast(harness, STAFF_ID, {}, text="second")
     await asyncio.gather(first.drain(harness.bot), second.drain(harness.bot))
     received = _sent_to(harness)
-    assert set(received) == {8400 + i for i in range(40)} and max(received.values()) == 1
-    assert first.stats.sent > 0 and second.stats.sent > 0
+    assert set(received) == {8400 + i for i in range(40)} and max(received.values()) == 2
+    # One sender per broadcast (its lease): a process sent whole broadcasts or nothing.
+    assert first.stats.sent + second.stats.sent == 80
+    assert {first.stats.sent, second.stats.sent} <= {0, 40, 80}
     async with harness.ctx.sessionmaker() as session:
-        assert await counts(session, bid) == {"sent": 40}
+        assert await counts(session, one) == {"sent": 40}
+        assert await counts(session, two) == {"sent": 40}
+
+
+async def test_only_the_lease_holder_sends_and_edits_progress_until_it_dies(
+    harness: Harness,
+) -> None:
+    for i in range(10):
+        await make_user(harness, 8600 + i)
+    await make_user(harness, STAFF_ID, role="staff", lang="en")
+    clock = FakeClock()
+    (first, _), (second, _) = services(harness, clock), services(harness, clock)
+    async with harness.ctx.sessionmaker() as session, session.begin():
+        sender = await session.get(User, STAFF_ID)
+        assert sender is not None
+        b = await create_broadcast(session, sender=sender, text="x", audience={})
+        b.progress_chat_id, b.progress_message_id = STAFF_ID, 77
+        bid = b.id
+    assert await first.hold_leases() == {bid}
+    assert await second.hold_leases() == set()
+    assert await second.deliver(harness.bot) == 0  # not its broadcast: nothing claimed
+    await second.report_progress(harness.bot)
+    assert not harness.session.of(EditMessageText)  # and no progress edits from it
+    claimed = await first._claim()  # the holder sends one, then "dies"
+    assert claimed is not None
+    await first._deliver_one(harness.bot, *claimed)
+    clock.advance(first.sender_lease.total_seconds() + 1)
+    await second.drain(harness.bot)  # the lease expired: the other process takes over
+    received = {chat: n for chat, n in _sent_to(harness).items() if chat != STAFF_ID}
+    assert set(received) == {8600 + i for i in range(10)} and max(received.values()) == 1
+    assert first.stats.sent == 1 and second.stats.sent == 9
+    async with harness.ctx.sessionmaker() as session:
+        assert await counts(session, bid) == {"sent": 10}
+    sent_counts = [
+        int(text.split("Sent: ")[1].split(" ")[0])
+        for text in (m.text for m in harness.session.of(EditMessageText))
+    ]
+    assert sent_counts == sorted(sent_counts)  # the counts shown never go backwards

@@ -304,6 +304,7 @@ async def test_progress_says_the_broadcast_waits_for_student_replies(harness: Ha
     with sending_as(SendClass.BROADCAST):
         await harness.bot.send_message(8500, "news")
     assert budget.stats[SendClass.BROADCAST].held["replies"] >= 1
+    await broadcasts.hold_leases()  # this process sends it, so it reports its progress
     await broadcasts.report_progress(harness.bot)
     [edit] = harness.session.of(EditMessageText)
     assert "Рассылка замедлена: сначала отвечаем студентам." in edit.text

@@ -25,7 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -292,6 +295,7 @@ class BroadcastService:
         progress_interval: float = 5.0,
         idle_interval: float = 1.0,
         max_idle_backoff: float = 60.0,
+        sender_lease: timedelta = timedelta(seconds=60),
     ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
@@ -314,6 +318,12 @@ class BroadcastService:
         self._wake = asyncio.Event()
         self.stopping = asyncio.Event()
         self._last_progress: dict[int, float] = {}
+        # One sender per broadcast: the broadcasts this process holds the lease of.
+        self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.sender_lease = sender_lease
+        self.held: set[int] = set()
+        self._held_checked: float | None = None
+        self._lease_lock = asyncio.Lock()
 
     @property
     def i18n(self) -> I18n:
@@ -355,6 +365,11 @@ class BroadcastService:
                 if failures:
                     wait = min(self.idle_interval * 2 ** (failures - 1), self.max_idle_backoff)
                 await self._idle(wait)
+        if self.held:  # hand this process's broadcasts over at once, not after the lease
+            try:
+                await self.release_leases()
+            except Exception as exc:
+                log.info("broadcast leases not released (they expire by themselves): %s", exc)
 
     async def _idle(self, seconds: float) -> None:
         """Wait ``seconds`` or until :meth:`wake` (tests replace it to see the waits)."""
@@ -367,9 +382,80 @@ class BroadcastService:
         finish broadcasts with nothing left. Returns how many rows were handled."""
         await self.recover()
         await self.start_due()
+        await self.hold_leases()
         handled = await self.deliver(bot)
         await self.finish(bot)
         return handled
+
+    # One sender per broadcast -----------------------------------------------------------------
+
+    def _free(self, now: datetime) -> ColumnElement[bool]:
+        """A broadcast nobody sends, or whose sender stopped renewing (it died)."""
+        return or_(
+            Broadcast.sender_owner.is_(None),
+            Broadcast.sender_lease_until.is_(None),
+            Broadcast.sender_lease_until < now,
+        )
+
+    async def hold_leases(self) -> set[int]:
+        """Renew this process's broadcast leases and take the free ones (none sends them).
+
+        Only the holder claims a broadcast's rows and edits its progress message, so its counts
+        never go backwards and two processes do not race on one broadcast (the pace is the
+        bot's shared budget either way). A broadcast started while this process is busy is
+        taken by an idle one at its next step. Returns the broadcasts held."""
+        now = self.now()
+        until = now + self.sender_lease
+        async with self.sessionmaker() as session, session.begin():
+            # Read first: an idle worker must not take SQLite's write lock every second.
+            sending = select(Broadcast.id).where(Broadcast.status == "sending").limit(1)
+            if await session.scalar(sending) is None:
+                self.held = set()
+                self._held_checked = self.clock()
+                return self.held
+            mine = set(
+                await session.scalars(
+                    update(Broadcast)
+                    .where(Broadcast.status == "sending", Broadcast.sender_owner == self.owner)
+                    .values(sender_lease_until=until)
+                    .returning(Broadcast.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            free = select(Broadcast.id).where(Broadcast.status == "sending", self._free(now))
+            if self.settings.is_postgres:
+                free = free.with_for_update(skip_locked=True)
+            candidates = list(await session.scalars(free))
+            if candidates:
+                mine |= set(
+                    await session.scalars(
+                        update(Broadcast)
+                        .where(Broadcast.id.in_(candidates), self._free(now))
+                        .values(sender_owner=self.owner, sender_lease_until=until)
+                        .returning(Broadcast.id)
+                        .execution_options(synchronize_session=False)
+                    )
+                )
+        self.held = mine
+        self._held_checked = self.clock()
+        return mine
+
+    async def _renew_leases_if_due(self) -> None:
+        renew_every = self.sender_lease.total_seconds() / 3
+        async with self._lease_lock:  # the workers and the progress task share one renewal
+            if self._held_checked is None or self.clock() - self._held_checked >= renew_every:
+                await self.hold_leases()
+
+    async def release_leases(self) -> None:
+        """Shutdown: another process may take this one's broadcasts over at once."""
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(
+                update(Broadcast)
+                .where(Broadcast.sender_owner == self.owner)
+                .values(sender_owner=None, sender_lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+        self.held = set()
 
     async def drain(self, bot: Bot, *, max_steps: int = 1000) -> None:
         """Tests and the benchmark: step until no delivery is pending (sleeping for backoff)."""
@@ -429,6 +515,9 @@ class BroadcastService:
         return started
 
     async def _claim(self) -> tuple[int, int, int, str | None, int] | None:
+        await self._renew_leases_if_due()
+        if not self.held:
+            return None
         now = self.now()
         quiet = in_quiet_hours(
             now, self.settings.tz, self.settings.quiet_hours_start, self.settings.quiet_hours_end
@@ -438,6 +527,7 @@ class BroadcastService:
             .join(Broadcast, Broadcast.id == D.broadcast_id)
             .where(
                 D.status == "pending",
+                D.broadcast_id.in_(sorted(self.held)),
                 Broadcast.status == "sending",
                 or_(D.next_attempt_at.is_(None), D.next_attempt_at <= now),
                 Broadcast.kind.notin_(HELD_IN_QUIET_HOURS) if quiet else true(),
@@ -540,6 +630,8 @@ class BroadcastService:
 
         async def progress() -> None:
             while not stop_progress.is_set():
+                # Renewed here too: workers may all wait long (a 429 pause) between claims.
+                await self._renew_leases_if_due()
                 await self.report_progress(bot)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop_progress.wait(), self.progress_interval)
@@ -731,11 +823,18 @@ class BroadcastService:
         return language_from_telegram(sender.telegram_language, default)
 
     async def report_progress(self, bot: Bot) -> None:
+        """Edit the progress message of the broadcasts this process sends (only the sender
+        does: its counts never go backwards)."""
+        if not self.held:
+            return
         async with self.sessionmaker() as session:
             rows = list(
                 await session.scalars(
                     select(Broadcast).where(
-                        Broadcast.status == "sending", Broadcast.progress_message_id.is_not(None)
+                        Broadcast.id.in_(sorted(self.held)),
+                        Broadcast.status == "sending",
+                        Broadcast.sender_owner == self.owner,
+                        Broadcast.progress_message_id.is_not(None),
                     )
                 )
             )
@@ -754,10 +853,11 @@ class BroadcastService:
             active = select(Broadcast.id).where(Broadcast.status == "sending").limit(1)
             if await session.scalar(active) is None:
                 return []
+            ours = or_(Broadcast.sender_owner == self.owner, self._free(self.now()))
             done = list(
                 await session.scalars(
                     update(Broadcast)
-                    .where(Broadcast.status == "sending", Broadcast.id.not_in(busy))
+                    .where(Broadcast.status == "sending", Broadcast.id.not_in(busy), ours)
                     .values(status="done", finished_at=self.now())
                     .returning(Broadcast.id)
                     .execution_options(synchronize_session=False)

@@ -151,6 +151,9 @@ class Broadcast(Base):
     )
     progress_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     progress_message_id: Mapped[int | None] = mapped_column(Integer)
+    # The process sending it (one at a time) and until when that holds without renewal.
+    sender_owner: Mapped[str | None] = mapped_column(String(64))
+    sender_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     total: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
