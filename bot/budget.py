@@ -423,7 +423,7 @@ class ClassStats:
     granted: int = 0
     retry_after: int = 0
     held: collections.Counter[str] = field(default_factory=collections.Counter)
-    events: collections.deque[tuple[float, str]] = field(
+    events: collections.deque[tuple[float, str, float]] = field(
         default_factory=lambda: collections.deque(maxlen=4096)
     )
 
@@ -487,11 +487,11 @@ class OutgoingBudget(BaseRequestMiddleware):
             decision = await self._take(bot_id, cls, cost, rule, waiter)
             if decision.granted:
                 stats.granted += cost
-                stats.events.append((self.clock(), "sent"))
+                stats.events.append((self.clock(), "sent", 0.0))
                 return self.clock() - started
             stats.held[decision.reason] += 1
             if decision.reason == "replies":
-                stats.events.append((self.clock(), decision.reason))
+                stats.events.append((self.clock(), decision.reason, decision.wait))
             await self.sleep(min(max(decision.wait, 0.001), 1.0))
 
     async def _take(
@@ -526,7 +526,7 @@ class OutgoingBudget(BaseRequestMiddleware):
         chat_key = chat_id if chat_id is not None and chat_id < 0 else None
         self.stats[cls].retry_after += 1
         if chat_key is None:
-            self.stats[cls].events.append((self.clock(), "telegram"))
+            self.stats[cls].events.append((self.clock(), "telegram", seconds))
         with contextlib.suppress(Exception):
             await self.store.pause(bot_id, cls, seconds, chat_key)
         if self.fallback is not self.store:
@@ -538,18 +538,26 @@ class OutgoingBudget(BaseRequestMiddleware):
         """Why ``cls`` went slower than it could in the last ``period`` seconds, if it did:
         ``"paused_replies"`` (nothing sent, replies first), ``"slowed_replies"``,
         ``"telegram"`` (a 429 pause), or None."""
-        since = self.clock() - period
-        events = [reason for at, reason in self.stats[cls].events if at >= since]
-        if "telegram" in events:
+        now = self.clock()
+        since = now - period
+        events = [e for e in self.stats[cls].events if e[0] >= since]
+        if any(reason == "telegram" for _at, reason, _wait in events):
             return "telegram"
-        held = events.count("replies")
-        if not held:
+        # The share of the period some sender of the class stood aside for replies (the union
+        # of those waits): a moment's wait behind an answer is not worth mentioning.
+        held = sorted(
+            (at, min(at + wait, now)) for at, reason, wait in events if reason == "replies"
+        )
+        covered, reach = 0.0, since
+        for start, end in held:
+            start = max(start, reach)
+            if end > start:
+                covered += end - start
+                reach = end
+        if covered < 0.2 * period:
             return None
-        sent = events.count("sent")
-        if sent == 0:
-            return "paused_replies"
-        possible = min(self.limits.rate / self.limits.window, 1 / self.limits.low_interval)
-        return "slowed_replies" if sent < 0.9 * possible * period else None
+        sent = sum(1 for _at, reason, _wait in events if reason == "sent")
+        return "paused_replies" if sent == 0 else "slowed_replies"
 
     # The middleware --------------------------------------------------------------------------
 

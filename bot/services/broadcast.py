@@ -287,7 +287,7 @@ class BroadcastService:
         now: Callable[[], datetime] = utcnow,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-        concurrency: int = 4,
+        concurrency: int | None = None,
         lease: timedelta = timedelta(seconds=90),
         request_timeout: int = 30,
         max_attempts: int = 3,
@@ -303,7 +303,10 @@ class BroadcastService:
         self.clock = clock
         self.sleep = sleep
         self.gate = PauseGate(clock=clock, sleep=sleep)
-        self.concurrency = concurrency
+        # Sends in flight: each waits for a claim, the Bot API and a mark (database round
+        # trips), so PostgreSQL needs more of them to keep up with the budget; SQLite has one
+        # writer at a time anyway.
+        self.concurrency = concurrency or (16 if settings.is_postgres else 4)
         self.lease = lease
         self.request_timeout = request_timeout
         self.max_attempts = max_attempts
