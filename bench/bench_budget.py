@@ -340,7 +340,7 @@ async def one_configuration(
                         await telegram.say(FIRST_STUDENT + 1000 + k, "/start")
                     await asyncio.sleep(2)
                     since = len(api.log)
-                    limited = api.rate_limited
+                    limited, chat_limited = api.rate_limited, api.chat_limited
                     broadcast_id = None
                     if phase == "broadcast":
                         progress = await api._m_sendMessage(
@@ -374,11 +374,23 @@ async def one_configuration(
                             for e in api.log[since:]
                             if e[1] == "sendMessage" and e[3] and e[2] in recipients
                         )
+                        after = [
+                            e[0]
+                            for e in api.log[since:]
+                            if e[0] > figures.ended + 5
+                            and e[1] == "sendMessage"
+                            and e[3]
+                            and e[2] in recipients
+                        ]
+                        result["alone"] = (
+                            (len(after) - 1) / (after[-1] - after[0]) if len(after) > 1 else 0.0
+                        )
                         result["duplicates"] = sum(max(0, n - 1) for n in per_chat.values())
                         result["lost"] = sum(1 for c in recipients if per_chat[c] == 0)
                         result["status"] = await broadcast_status(url, broadcast_id)
                         result["progress"] = list(api.texts.get(ADMIN_ID, []))
                     result["429s"] = api.rate_limited - limited
+                    result["chat429s"] = api.chat_limited - chat_limited
             finally:
                 await stop_bots(procs)
         finally:
@@ -418,13 +430,19 @@ def report(r: dict[str, Any]) -> bool:
     )
     print(
         f"  send rate at the server: mean {busy['sends'] / seconds:.1f}/s, busiest second "
-        f"{busy['busiest']} (limit {TELEGRAM_LIMIT}); 429s {busy['429s']} (target 0)"
+        f"{busy['busiest']} (limit {TELEGRAM_LIMIT}); 429s {busy['429s']} (target 0; "
+        f"{busy['chat429s']} of them a chat's limit)"
     )
     print(
         f"  broadcast while students asked: {rate:.1f}/s; answers and progress took "
         f"{others:.1f}/s, leaving {left:.1f}/s of {TELEGRAM_LIMIT}/s -> {share:.0f}% of what was "
         f"left (target >= 80%); {share_budget:.0f}% of the budget's ceiling "
         f"({TELEGRAM_LIMIT}/{WINDOW}s = {TELEGRAM_LIMIT / WINDOW:.1f}/s)"
+    )
+    alone = busy.get("alone", 0.0)
+    print(
+        f"  the same broadcast alone, after the students stopped: {alone:.1f}/s -> while they "
+        f"asked it kept {100 * rate / alone if alone else float('nan'):.0f}% of its own pace"
     )
     print(
         f"  broadcast {busy.get('status')}: duplicates {busy.get('duplicates')}, "
