@@ -6,7 +6,7 @@ the process that sends it, ``broadcasts.sender_lease_until`` how long that claim
 renewal; another process takes over only after it expires (the owner died).
 
 Revision ID: 0014
-Revises: 0015
+Revises: 0013
 Create Date: 2026-12-06
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 from bot.db.base import UTCDateTime
 
 revision: str = "0014"
-down_revision: str | Sequence[str] | None = "0015"
+down_revision: str | Sequence[str] | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
