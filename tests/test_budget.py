@@ -180,7 +180,7 @@ async def test_a_reply_is_not_delayed_behind_a_running_broadcast(harness: Harnes
     await make_user(harness, 9999, role="staff", lang="en")
     budget = OutgoingBudget(MemoryStore())  # real time: 30 in any 1.1 s
     install_budget(harness.bot, budget)
-    broadcasts, _ = services(harness, FakeClock())
+    broadcasts, _ = services(harness, FakeClock(), concurrency=4)
     busy = asyncio.Event()
     sent: list[int] = []
 
@@ -196,7 +196,7 @@ async def test_a_reply_is_not_delayed_behind_a_running_broadcast(harness: Harnes
         assert sender is not None
         await create_broadcast(session, sender=sender, text="news", audience={})
     delivery = asyncio.create_task(broadcasts.drain(harness.bot))
-    await busy.wait()
+    await asyncio.wait_for(busy.wait(), 60)
     loop = asyncio.get_running_loop()
     asked = loop.time()
     await harness.send("/help")
@@ -204,7 +204,7 @@ async def test_a_reply_is_not_delayed_behind_a_running_broadcast(harness: Harnes
     assert harness.last_text(STUDENT.id)
     assert len(sent) < 80  # the broadcast was still going
     assert not budget.stats[SendClass.REPLY].held  # the answer never waited for a slot
-    await delivery
+    await asyncio.wait_for(delivery, 120)
     assert sorted(sent) == [6000 + i for i in range(80)]
     assert answered < 1.0
 
