@@ -31,7 +31,7 @@ from bot.config import Settings
 from bot.db.base import utcnow
 from bot.db.buckets import monday
 from bot.db.models.stats import StatsDigest
-from bot.i18n import use_locale
+from bot.i18n import make_i18n, use_locale
 from bot.services.calendar import in_quiet_hours
 from bot.services.stats import Period, StatsReport, StatsService
 from bot.views.stats_text import no_data_text, summary_text
@@ -99,8 +99,6 @@ class WeeklyDigest:
     @property
     def i18n(self) -> I18n:
         if self._i18n is None:
-            from bot.i18n import make_i18n
-
             self._i18n = make_i18n(self.settings.default_language)
         return self._i18n
 
