@@ -473,8 +473,33 @@ class BroadcastService:
                 )
             if not left:
                 return
+            if await self._only_held_for_quiet_hours():
+                raise RuntimeError(
+                    f"broadcasts did not drain: {left} deliveries wait for the end of quiet hours"
+                    " (set the service's clock to a daytime moment)"
+                )
             await self.sleep(self.backoff)
         raise RuntimeError("broadcasts did not drain")
+
+    async def _only_held_for_quiet_hours(self) -> bool:
+        """True when every delivery left belongs to a kind that quiet hours hold right now."""
+        if not in_quiet_hours(
+            self.now(), self.settings.tz, self.settings.quiet_hours_start,
+            self.settings.quiet_hours_end,
+        ):
+            return False
+        async with self.sessionmaker() as session:
+            movable = await session.scalar(
+                select(func.count())
+                .select_from(D)
+                .join(Broadcast, Broadcast.id == D.broadcast_id)
+                .where(
+                    D.status.in_(("pending", "sending")),
+                    Broadcast.status == "sending",
+                    Broadcast.kind.notin_(HELD_IN_QUIET_HOURS),
+                )
+            )
+        return not movable
 
     async def recover(self) -> int:
         """Rows left ``sending`` by a dead process, lease expired: ``unknown`` (at most once)."""
