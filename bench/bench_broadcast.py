@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_broadcast.py                  # 10,000 recipients, SQLite
     .venv/bin/python bench/bench_broadcast.py -n 2000 --postgres postgresql+asyncpg://postgres@127.0.0.1/postgres
 
-The stub (``bot.devtools.fake_botapi.FakeBotAPI``) runs in this process on 127.0.0.1 and answers
+The stub (``devtools.fake_botapi.FakeBotAPI``) runs in this process on 127.0.0.1 and answers
 429 with ``retry_after`` when more than ``--server-limit`` (30) sends arrive within a second.
 
 Run 1 sends with the real :class:`bot.services.broadcast.BroadcastService` in a subprocess.
@@ -40,7 +40,7 @@ from bot.db.base import create_engine, create_sessionmaker  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
 from bot.db.models import User  # noqa: E402
 from bot.db.models.reminders import Broadcast, BroadcastDelivery  # noqa: E402
-from bot.devtools.pgdb import create_database, drop_database  # noqa: E402
+from devtools.pgdb import create_database, drop_database  # noqa: E402
 
 TOKEN = "123456:" + "B" * 35
 SENDER_ID = 1
@@ -259,7 +259,7 @@ def print_result(r: dict[str, object]) -> None:
 
 
 async def bench(args: argparse.Namespace) -> int:
-    from bot.devtools.fake_botapi import FakeBotAPI
+    from devtools.fake_botapi import FakeBotAPI
 
     rate = args.rate if args.rate else Settings(_env_file=None).broadcast_rate  # type: ignore[call-arg]
     expected = args.recipients / rate

@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_budget.py            # full size: 10,000 recipients, 60 s
     .venv/bin/python bench/bench_budget.py --recipients 1500 --duration 20   # a quick run
 
-The local Bot API server (``bot.devtools.fake_botapi.FakeBotAPI``, in this process) answers 429
+The local Bot API server (``devtools.fake_botapi.FakeBotAPI``, in this process) answers 429
 as Telegram does: above 30 sends a second in all, above 5 in 5 s to a private chat, above 20 a
 minute to a group. The bot runs as real ``studentbot run`` processes in webhook mode (this
 script plays Telegram and the load balancer: it posts each student's updates to one of them),
@@ -47,8 +47,8 @@ from bot.db.base import create_engine, create_sessionmaker  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
 from bot.db.models import User  # noqa: E402
 from bot.db.models.reminders import Broadcast  # noqa: E402
-from bot.devtools.fake_botapi import BotAPIError, FakeBotAPI  # noqa: E402
-from bot.devtools.pgdb import create_database, drop_database  # noqa: E402
+from devtools.fake_botapi import BotAPIError, FakeBotAPI  # noqa: E402
+from devtools.pgdb import create_database, drop_database  # noqa: E402
 
 TOKEN = "123456:" + "E" * 35
 SECRET = "bench-budget-secret"

@@ -53,8 +53,8 @@ from bench_throughput import (  # noqa: E402
 
 from bot.config import Settings  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
-from bot.devtools.pgdb import drop_database  # noqa: E402
 from bot.factory import create_app_context, create_bot, create_dispatcher  # noqa: E402
+from devtools.pgdb import drop_database  # noqa: E402
 
 DEV_SETS = (
     "blind.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl", "blind5.jsonl",

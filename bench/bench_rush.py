@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_rush.py --backend postgres     # PostgreSQL (TEST_POSTGRES_URL)
     .venv/bin/python bench/bench_rush.py -u 20 -s 30 --backend both
 
-The real dispatcher polls the local Bot API server over HTTP (``bot.devtools.rush``): each user
+The real dispatcher polls the local Bot API server over HTTP (``devtools.rush``): each user
 sends /start, questions, /rules, /profile and walks the /apply wizard (buttons, /cancel); an
 admin creates a broadcast to everyone, delivered during the rush. Wizard state lives in the
 database (no Redis), the embedded default. Printed: reply latency (median, p95), error
@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot.config import Settings  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
-from bot.devtools.pgdb import create_database, drop_database  # noqa: E402
-from bot.devtools.rush import rush  # noqa: E402
+from devtools.pgdb import create_database, drop_database  # noqa: E402
+from devtools.rush import rush  # noqa: E402
 
 BEFORE = (
     'before (issue 17, 20 users, SQLite): 66 "database is locked", 9 error replies, '

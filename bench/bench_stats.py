@@ -41,8 +41,8 @@ from bot.db.models.faq import UnansweredGroup, UnansweredItem  # noqa: E402
 from bot.db.models.helpdesk import Ticket  # noqa: E402
 from bot.db.models.reminders import Broadcast, BroadcastDelivery  # noqa: E402
 from bot.db.models.stats import WizardRun  # noqa: E402
-from bot.devtools.pgdb import create_database, drop_database  # noqa: E402
 from bot.services.stats import Period, StatsService  # noqa: E402
+from devtools.pgdb import create_database, drop_database  # noqa: E402
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 TARGET_SECONDS = 2.0

@@ -51,9 +51,9 @@ from sqlalchemy import func, select  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
 from bot.db.models import Question, User  # noqa: E402
-from bot.devtools.pgdb import create_database, drop_database  # noqa: E402
 from bot.factory import create_app_context, create_bot, create_dispatcher  # noqa: E402
 from bot.local_session import LocalSession  # noqa: E402
+from devtools.pgdb import create_database, drop_database  # noqa: E402
 
 TOKEN = "123456:" + "T" * 35
 FIRST_USER = 50_000_000
@@ -320,7 +320,7 @@ async def pg_database(base: str) -> tuple[str, str] | None:
 
 async def main_async(args: argparse.Namespace) -> int:
     if args.api == "http":
-        from bot.devtools.fake_botapi import FakeBotAPI
+        from devtools.fake_botapi import FakeBotAPI
 
         async with FakeBotAPI(token=TOKEN) as server:
             server.calls = _Discard()  # type: ignore[assignment]  # keep memory flat
@@ -407,7 +407,7 @@ def main() -> int:
         choices=["none", "http"],
         default="none",
         help="none: answers synthesised in-process; http: aiogram's HTTP session to the local "
-        "Bot API server (bot.devtools.fake_botapi) in this process, as in production",
+        "Bot API server (devtools.fake_botapi) in this process, as in production",
     )
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()

@@ -177,7 +177,7 @@ async def one_run(base: str, n: int, in_flight: int, questions: dict[str, list[s
 
 
 def start_server(kind: str, database_url: str) -> tuple[subprocess.Popen[str], str]:
-    from bot.devtools.webchat_server import free_port
+    from devtools.webchat_server import free_port
 
     port = free_port()
     proc = subprocess.Popen(
@@ -231,7 +231,7 @@ async def main_async(args: argparse.Namespace) -> None:
         results = {}
         for kind in ("echo", "assistant"):
             if name == "postgres":
-                from bot.devtools.pgdb import create_database, drop_database
+                from devtools.pgdb import create_database, drop_database
 
                 url, db = await create_database(args.postgres, f"bench_webchat_{kind}")
                 try:

@@ -26,7 +26,7 @@ from aiogram.types import (
     User,
 )
 
-from bot.devtools.localhub import LocalHub, Record, record_of
+from bot.localhub import LocalHub, Record, record_of
 
 BOT_USER = {
     "id": 7066000001,

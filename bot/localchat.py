@@ -8,7 +8,7 @@ the button. Lines piped to standard input work too (``printf '/start\\n' | stude
 ``[staff chat · topic N]``), and a line starting with ``>`` is written there as this user
 (``>N text`` in topic N, ``> text`` in the topic last shown). The background workers run here
 as in the bot (broadcast delivery, reminders, the helpdesk SLA), and several local chats on one
-database see each other's messages through a shared folder (:mod:`bot.devtools.localhub`): a
+database see each other's messages through a shared folder (:mod:`bot.localhub`): a
 curator's broadcast reaches the student in the other terminal, staff answer a ticket or decide
 an application from theirs.
 """
@@ -31,9 +31,9 @@ from aiogram.types import Update
 
 from bot.config import Settings
 from bot.db.migrate import upgrade
-from bot.devtools.localhub import LOCAL_STAFF_CHAT_ID, LocalHub, Record, hub_dir
 from bot.factory import AppContext, create_app_context, create_bot, create_dispatcher
 from bot.local_session import LocalSession
+from bot.localhub import LOCAL_STAFF_CHAT_ID, LocalHub, Record, hub_dir
 
 LOCAL_TOKEN = "7066000001:LOCAL-chat-needs-no-token-0000000000"
 TAG_RE = re.compile(r"<[^>]+>")

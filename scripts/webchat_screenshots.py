@@ -14,8 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.devtools.browser import Page, chrome  # noqa: E402
-from bot.devtools.webchat_server import WebChatServer  # noqa: E402
+from devtools.browser import Page, chrome  # noqa: E402
+from devtools.webchat_server import WebChatServer  # noqa: E402
 
 DOCS = ROOT / "docs"
 

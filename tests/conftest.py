@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 from bot.db.base import Base, create_engine
 from bot.db.migrate import upgrade_sync
-from bot.devtools.pgdb import pg_admin
+from devtools.pgdb import pg_admin
 from tests.harness import Harness
 
 # The question matcher's disk cache of this test run (the bot processes it starts inherit it),

@@ -10,8 +10,8 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 from bot.db.models import User
-from bot.devtools.fake_botapi import FakeBotAPI
 from bot.services.broadcast import counts, create_broadcast
+from devtools.fake_botapi import FakeBotAPI
 from tests.harness import Harness
 from tests.test_reminders_support import FakeClock, make_user, services
 

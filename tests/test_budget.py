@@ -26,8 +26,8 @@ from bot.budget import (
     sending_as,
 )
 from bot.db.models import User
-from bot.devtools.fake_botapi import FakeBotAPI
 from bot.services.broadcast import create_broadcast
+from devtools.fake_botapi import FakeBotAPI
 from tests.harness import STUDENT, Harness
 from tests.test_reminders_support import FakeClock, budget_on, make_user, services
 

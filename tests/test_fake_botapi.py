@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -27,8 +28,9 @@ from aiogram.types import (
     InputMediaPhoto,
 )
 
-from bot.devtools.fake_botapi import FakeBotAPI, UploadedFile
+from devtools.fake_botapi import FakeBotAPI, UploadedFile
 
+ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "123456:AAEhBP0av28sBkAcTQyBbG2Mz6ZLvjpAbCd"
 STUDENT = 777
 
@@ -309,9 +311,10 @@ async def test_standalone_entry_point_prints_its_url() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.devtools.fake_botapi",
+        "devtools.fake_botapi",
         "--port",
         "0",
+        cwd=ROOT,  # devtools/ is beside tests/, not installed
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

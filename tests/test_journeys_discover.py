@@ -131,7 +131,7 @@ def test_granting_a_role_sets_the_menu_at_once(
 ) -> None:
     """`studentbot grant staff ID` with a token: the user's menu changes before they write."""
     from bot.cli import main
-    from bot.devtools.fake_botapi import FakeBotAPI
+    from devtools.fake_botapi import FakeBotAPI
 
     token = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
 

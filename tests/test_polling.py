@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from bot.config import Settings
 from bot.db.models.reliability import InboxUpdate
-from bot.devtools.fake_botapi import FakeBotAPI
 from bot.factory import (
     AppContext,
     create_app_context,
@@ -23,6 +22,7 @@ from bot.factory import (
 )
 from bot.metrics import metrics
 from bot.polling import run_polling_loop
+from devtools.fake_botapi import FakeBotAPI
 
 TOKEN = "123456:" + "P" * 35
 STUDENT = 8_800_001

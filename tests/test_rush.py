@@ -10,7 +10,7 @@ some were "Something went wrong". The figures (60 s, 50 users) are ``bench/bench
 from __future__ import annotations
 
 from bot.config import Settings
-from bot.devtools.rush import rush
+from devtools.rush import rush
 
 
 async def test_forty_users_at_once_get_every_reply_and_no_error(database_url: str) -> None:

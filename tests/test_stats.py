@@ -583,9 +583,9 @@ async def test_cli_writes_the_charts_as_a_zip(
 async def test_the_local_chat_shows_an_album_as_its_photos(tmp_path: Path) -> None:
     from aiogram.types import BufferedInputFile, InputMediaPhoto
 
-    from bot.devtools.localhub import LocalHub, Record
     from bot.factory import create_bot
     from bot.local_session import LocalSession
+    from bot.localhub import LocalHub, Record
     from tests.harness import TEST_TOKEN
 
     shown: list[Record] = []

@@ -20,8 +20,8 @@ import pytest
 from babel.messages.pofile import read_po
 
 from bot.config import LANGUAGES, Settings
-from bot.devtools.fake_botapi import Call, FakeBotAPI
 from bot.menu import LanguageCallback
+from devtools.fake_botapi import Call, FakeBotAPI
 
 pytestmark = pytest.mark.e2e
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.devtools.fake_botapi import Call, FakeBotAPI
-from bot.devtools.pgdb import create_database, drop_database
+from devtools.fake_botapi import Call, FakeBotAPI
+from devtools.pgdb import create_database, drop_database
 from tests.e2e.test_bot_process import (  # noqa: F401  (fixtures)
     START_TIMEOUT,
     TOKEN,

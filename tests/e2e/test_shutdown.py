@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.devtools.fake_botapi import Call, FakeBotAPI
+from devtools.fake_botapi import Call, FakeBotAPI
 from tests.e2e.test_bot_process import (  # noqa: F401  (fixtures)
     START_TIMEOUT,
     TOKEN,

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from bot.devtools.browser import CHROMEDRIVER, CHROMIUM, Page, chrome
+from devtools.browser import CHROMEDRIVER, CHROMIUM, Page, chrome
 
 __all__ = ["Page", "chrome", "require_chromium"]
 

@@ -1,7 +1,7 @@
 """End to end in a real headless Chromium: a visitor of the portal uses the web chat.
 
 The bot runs with its real dispatcher, handlers, texts and an SQLite database on a local
-port (:class:`bot.devtools.webchat_server.WebChatServer`); the browser is Debian's
+port (:class:`devtools.webchat_server.WebChatServer`); the browser is Debian's
 ``chromium`` driven by Selenium through ``chromedriver``. Without them these tests skip,
 saying so; ``.ci/run`` installs them and sets ``REQUIRE_CHROMIUM=1`` so CI always runs them.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.devtools.webchat_server import WebChatServer
+from devtools.webchat_server import WebChatServer
 from tests.web.browser import Page, chrome, require_chromium
 
 pytestmark = pytest.mark.e2e

@@ -3,7 +3,7 @@
 Used by ``bench/bench_rush.py`` (60 s, 50 users, figures) and by the test suite (a short rush
 that must give no error reply and lose no reply). The bot runs in this process exactly as
 ``studentbot run`` polls (:func:`bot.polling.run_polling_loop`), against
-:class:`~bot.devtools.fake_botapi.FakeBotAPI` over HTTP; every simulated user waits for the
+:class:`~devtools.fake_botapi.FakeBotAPI` over HTTP; every simulated user waits for the
 bot's reply to each action (an action's reply is the first message, edit or button answer the
 bot addresses to that user after it), then thinks a moment and goes on:
 
@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.config import Settings
-from bot.devtools.fake_botapi import FakeBotAPI
+from devtools.fake_botapi import FakeBotAPI
 
 TOKEN = "123456:" + "R" * 35
 FIRST_USER = 60_000_000

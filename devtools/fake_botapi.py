@@ -12,7 +12,7 @@ Used in-process::
         api.push_message(42, "/start", language_code="ru")
         [call] = await api.wait_for("sendMessage")
 
-or standalone: ``python -m bot.devtools.fake_botapi --port 8081`` (prints its URL). A standalone
+or standalone: ``python -m devtools.fake_botapi --port 8081`` (prints its URL). A standalone
 server also accepts test-control requests under ``/_fake/`` (see :meth:`FakeBotAPI._control`).
 
 Behaviour follows the real server where it matters to a bot: updates stay queued until a
@@ -1294,7 +1294,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bot.devtools.fake_botapi",
+        prog="python -m devtools.fake_botapi",
         description="Run the local Telegram Bot API test server.",
     )
     parser.add_argument("--host", default="127.0.0.1")
