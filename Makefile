@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check bot handlers knowledge tests bench scripts
+	$(VENV)/bin/ruff check bot handlers knowledge tests bench scripts devtools
 	$(VENV)/bin/mypy bot handlers knowledge
 
 i18n: $(STAMP)

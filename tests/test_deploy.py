@@ -18,6 +18,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,28 @@ def test_dockerfile_passes_hadolint_and_builds_what_we_promise() -> None:
     assert "HEALTHCHECK" in text and "/healthz" in text
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".env", ".git", ".venv"} <= set(ignored)
+
+
+def test_test_tools_stay_out_of_the_installed_package() -> None:
+    """devtools/ (the fake Bot API, the rush, the web chat server, ...) serves the tests and the
+    benches: the wheel leaves it out, the image does not copy it, the application never imports
+    it."""
+    from setuptools import find_packages
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    include = config["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = find_packages(str(ROOT), include=include)
+    assert {"bot", "handlers", "knowledge"} <= set(packages)
+    assert not [p for p in packages if p.split(".")[0] in {"devtools", "tests", "bench"}]
+    assert "devtools/" in (ROOT / ".dockerignore").read_text().split()
+    importing = re.compile(r"^\s*(from|import) (devtools|tests|bench)\b", re.M)
+    offenders = [
+        str(path.relative_to(ROOT))
+        for top in ("bot", "handlers", "knowledge")
+        for path in sorted((ROOT / top).rglob("*.py"))
+        if importing.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
 
 
 def test_compose_file_is_valid_and_runs_two_webhook_replicas_behind_tls() -> None:

@@ -1,0 +1,5 @@
+import sys
+
+from devtools.fake_botapi.cli import main
+
+sys.exit(main())
