@@ -31,7 +31,7 @@ from typing import Any, Literal
 import yaml
 from rapidfuzz import fuzz, process
 
-from knowledge.textnorm import transliterate
+from knowledge.textnorm import fold, transliterate
 
 LANGS: tuple[str, ...] = ("kk", "ru", "en")
 DATA_FILE = Path(__file__).resolve().parent / "data" / "programmes.yaml"
@@ -159,16 +159,14 @@ def order_clauses(ids: Iterable[str]) -> tuple[str, ...]:
 
 # --- normalisation ---------------------------------------------------------------------------
 
-# Kazakh-specific letters folded onto their Russian neighbours, so "денсаулык" finds
-# "денсаулық" and a student without a Kazakh keyboard is still understood.
-_KK_FOLD = str.maketrans("әғқңөұүһіё", "агкноуухие")
 _NON_WORD = re.compile(r"[\W_]+")
 _WORD = re.compile(r"[^\W_]+")
 
 
 def normalise(text: str) -> str:
-    """Case-, script- and punctuation-insensitive form used for name matching."""
-    text = unicodedata.normalize("NFKC", text).casefold().translate(_KK_FOLD)
+    """Case-, script- and punctuation-insensitive form used for name matching (Kazakh letters
+    folded by :func:`knowledge.textnorm.fold`)."""
+    text = fold(unicodedata.normalize("NFKC", text).casefold())
     return " ".join(_NON_WORD.sub(" ", text).split())
 
 

@@ -24,7 +24,10 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 LANGS: tuple[str, ...] = ("kk", "ru", "en")
 
 KK_LETTERS = frozenset("әғқңөұүһіӘҒҚҢӨҰҮҺІ")
-_FOLD = str.maketrans(
+# The one folding table (search, the question matcher and the programme catalog all use it):
+# Kazakh letters onto their Russian look-alikes, so "денсаулык" finds "денсаулық" and a student
+# without a Kazakh keyboard is still understood; ё, э and й onto е, е and и.
+FOLD_TABLE = str.maketrans(
     {
         "ё": "е",
         "э": "е",
@@ -92,7 +95,7 @@ def load_data(name: str) -> dict:
 
 def fold(text: str) -> str:
     """Lower-case and fold Kazakh letters, ``ё`` and ``й`` to their Russian look-alikes."""
-    return text.lower().translate(_FOLD)
+    return text.lower().translate(FOLD_TABLE)
 
 
 def script_of(word: str) -> str:
