@@ -29,7 +29,7 @@ from bot.services.answers import (
 )
 from bot.services.faq import FaqService  # issue 12: FAQ and offices behind unsure answers
 from bot.services.unanswered import UnansweredService
-from handlers.rules import RulesCallback, clause_button
+from bot.views.rules import RulesCallback, clause_button
 
 MENU_ITEMS = (MENU_ASK, MENU_APPLY, MENU_RULES, MENU_REMINDERS, MENU_HUMAN, MENU_LANGUAGE)
 

@@ -7,7 +7,6 @@ import re
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
-from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
@@ -16,37 +15,21 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.edits import edit_or_send
 from bot.menu import MENU_RULES
 from bot.services.answers import AnswerService, parse_clause_id
+from bot.views.rules import RulesCallback, clause_button, label
 from knowledge.regulation import Clause
 
 PAGE_SIZE = 10
-LABEL_CHARS = 60
-
-
-class RulesCallback(CallbackData, prefix="rules"):
-    """``to``: ``root`` (sections), ``s`` (a section's clauses, ``page``), ``c`` (a clause)."""
-
-    to: str
-    id: str = ""
-    page: int = 0
-
-
-def _label(text: str) -> str:
-    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1].rstrip() + "…"
 
 
 def _section_number(section_id: str) -> str:
     return "" if section_id.startswith("appendix") else f"{section_id}. "
 
 
-def clause_button(clause: Clause, lang: str, answers: AnswerService) -> str:
-    return _label(f"{answers.cite(clause.id)} · {clause.title_in(lang)}")
-
-
 def root_view(answers: AnswerService, lang: str) -> tuple[str, InlineKeyboardMarkup]:
     builder = InlineKeyboardBuilder()
     for section in answers.regulation.sections.values():
         builder.button(
-            text=_label(_section_number(section.id) + section.title_in(lang)),
+            text=label(_section_number(section.id) + section.title_in(lang)),
             callback_data=RulesCallback(to="s", id=section.id),
         )
     builder.adjust(1)
