@@ -243,7 +243,7 @@ async def _student(user: _User, until: float, rng: random.Random) -> None:
 
 
 async def _admin(user: _User, until: float) -> None:
-    from handlers.broadcast import AudienceCallback
+    from bot.views.audience import AudienceCallback
 
     await user.act(user.send("/start"))
     await asyncio.sleep(2)

@@ -41,6 +41,7 @@ from bot.services.broadcast import (
     curator_group_ids,
 )
 from bot.services.calendar import in_quiet_hours, out_of_quiet_hours
+from bot.views.audience import STUDY_FORMS, AudienceCallback, form_name
 from knowledge.programmes import ProgrammeCatalog
 
 
@@ -52,28 +53,10 @@ class BroadcastForm(StatesGroup):
     schedule = State()
 
 
-class AudienceCallback(CallbackData, prefix="bca"):
-    # group | all_groups | everyone | faculty | programme | course_year | study_form | language
-    # | done
-    key: str
-    value: str = ""
-
-
 class SendCallback(CallbackData, prefix="bcs"):
     # now | schedule | abort; within quiet hours "now" asks first: morning (schedule for the
     # end of quiet hours) | confirm (send now anyway)
     action: str
-
-
-STUDY_FORMS = ("full_time", "online", "distance")
-
-
-def form_name(code: str) -> str:
-    return {
-        "full_time": _("full-time"),
-        "online": _("online-learning form"),
-        "distance": _("distance learning"),
-    }.get(code, code)
 
 
 def is_staff(user: User) -> bool:

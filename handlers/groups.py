@@ -23,7 +23,7 @@ from bot.edits import edit_or_send
 from bot.filters import RoleFilter
 from bot.services.programmes import render_verdict
 from bot.services.validators import MAX_COURSE
-from handlers.broadcast import STUDY_FORMS, form_name
+from bot.views.audience import STUDY_FORMS, form_name
 from knowledge.programmes import ProgrammeCatalog
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
