@@ -1,4 +1,4 @@
-"""Filters handlers declare: role checks against the stored user row."""
+"""Filters handlers declare: role checks against the stored user row, an open helpdesk ticket."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from typing import Any
 
 from aiogram.filters import Filter
 from aiogram.types import TelegramObject
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Role, User
+from bot.services.helpdesk import HelpdeskService
 
 
 class RoleFilter(Filter):
@@ -28,3 +30,19 @@ def has_role(db_user: Any, *roles: Role) -> bool:
     return db_user is not None and (
         db_user.role_enum is Role.ADMIN or db_user.role_enum in set(roles)
     )
+
+
+class OpenTicket(Filter):
+    """Passes in a private chat when the user has an open ticket; hands it on as ``ticket``."""
+
+    async def __call__(
+        self,
+        event: TelegramObject,
+        session: AsyncSession,
+        helpdesk: HelpdeskService,
+        db_user: User | None = None,
+    ) -> bool | dict[str, Any]:
+        if db_user is None:
+            return False
+        ticket = await helpdesk.open_ticket_of(session, db_user.id)
+        return {"ticket": ticket} if ticket is not None else False

@@ -30,6 +30,7 @@ from bot.config import LANGUAGES, Settings
 from bot.db.models import User
 from bot.db.models.applications import Application, ApplicationKind, ApplicationStatus
 from bot.db.models.helpdesk import TicketTopic
+from bot.flows.helpdesk import begin_request
 from bot.middlewares import WizardRunMiddleware
 from bot.services import validators as v
 from bot.services.applications import (
@@ -1000,8 +1001,6 @@ async def ask_person_about_exception(
     data: dict[str, Any],
 ) -> None:
     """5.4.6: the student asks the office about the exception; the answers go with the ticket."""
-    from handlers.helpdesk import begin_request
-
     i18n = I18n.get_current(no_error=True)
     staff_lang = settings.default_language
     refused = {**data, "programme_code": data.get("refused_programme")}

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.db.models import Role, User
 from bot.edits import edit_or_send
-from bot.filters import RoleFilter
+from bot.filters import OpenTicket, RoleFilter
+from bot.flows.helpdesk import already_open, leave_ticket
 from bot.menu import (
     COMMANDS,
     MENU_ASK,
@@ -30,7 +31,7 @@ from bot.menu import (
 from bot.services.applications import ApplicationService
 from bot.services.helpdesk import HelpdeskService
 from bot.services.users import UserRepository
-from handlers.helpdesk import OpenTicket
+from bot.views.helpdesk import close_keyboard, still_open_notice
 
 
 def help_text(role: str, available: frozenset[str] | None = None) -> str:
@@ -89,8 +90,6 @@ async def open_ticket_note(
     """While a request to the Helpdesk is open, say where typed text goes and how to leave."""
     ticket = await helpdesk.open_ticket_of(session, db_user.id)
     if ticket is not None:
-        from handlers.helpdesk import close_keyboard, still_open_notice
-
         await message.answer(still_open_notice(ticket), reply_markup=close_keyboard(ticket.id))
 
 
@@ -217,8 +216,6 @@ async def cancel(
     ticket = await helpdesk.open_ticket_of(session, db_user.id)
     if await state.get_state() is None:
         if ticket is not None:
-            from handlers.helpdesk import leave_ticket
-
             await leave_ticket(message, bot, session, ticket, helpdesk)
             return
         await message.answer(_("There is nothing to cancel."), reply_markup=main_menu())
@@ -233,8 +230,6 @@ async def ask_prompt(
 ) -> None:
     ticket = await helpdesk.open_ticket_of(session, db_user.id)
     if ticket is not None:  # what they type next goes to a person, not to the bot
-        from handlers.helpdesk import already_open
-
         await already_open(message, ticket)
         return
     await message.answer(

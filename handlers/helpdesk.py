@@ -10,25 +10,15 @@ from __future__ import annotations
 import html
 import logging
 from datetime import timedelta
-from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
-from aiogram.filters import Command, Filter, StateFilter
-from aiogram.filters.callback_data import CallbackData
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import (
-    CallbackQuery,
-    InlineKeyboardMarkup,
-    Message,
-    ReactionTypeEmoji,
-    ReplyParameters,
-    TelegramObject,
-)
+from aiogram.types import CallbackQuery, Message, ReactionTypeEmoji, ReplyParameters
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +26,8 @@ from bot.callbacks import AskPersonCallback
 from bot.db.models import User
 from bot.db.models.helpdesk import Direction, Ticket, TicketMessage, TicketStatus, TicketTopic
 from bot.edits import edit_or_send
+from bot.filters import OpenTicket
+from bot.flows.helpdesk import already_open, begin_request, student_closes
 from bot.i18n import use_locale
 from bot.menu import MENU_ASK, MENU_HUMAN, is_menu_item, main_menu, not_menu_item
 from bot.services.helpdesk import (
@@ -45,110 +37,32 @@ from bot.services.helpdesk import (
     StaffChatUnreachable,
     unreachable_text,
 )
+from bot.states import HelpdeskForm
+from bot.views.helpdesk import (
+    CloseTicketCallback,
+    CommentCallback,
+    RateCallback,
+    TopicCallback,
+    close_keyboard,
+    comment_keyboard,
+    open_notice,
+    rating_keyboard,
+    rating_prompt,
+    sent_note,
+    skip_keyboard,
+    topic_keyboard,
+)
 
 log = logging.getLogger(__name__)
-
-
-class HelpdeskForm(StatesGroup):
-    topic = State()
-    question = State()
 
 
 class RatingForm(StatesGroup):
     comment = State()
 
 
-class TopicCallback(CallbackData, prefix="hdtopic"):
-    topic: str
-
-
-class CloseTicketCallback(CallbackData, prefix="hdclose"):
-    ticket_id: int
-
-
-class RateCallback(CallbackData, prefix="hdrate"):
-    ticket_id: int
-    score: int  # 1..5; 0 = skip the comment
-
-
-class CommentCallback(CallbackData, prefix="hdcomment"):
-    """The student asks to add a comment to their rating: only then is a text taken as one."""
-
-    ticket_id: int
-
-
-class OpenTicket(Filter):
-    """Passes in a private chat when the user has an open ticket; hands it on as ``ticket``."""
-
-    async def __call__(
-        self,
-        event: TelegramObject,
-        session: AsyncSession,
-        helpdesk: HelpdeskService,
-        db_user: User | None = None,
-    ) -> bool | dict[str, Any]:
-        if db_user is None:
-            return False
-        ticket = await helpdesk.open_ticket_of(session, db_user.id)
-        return {"ticket": ticket} if ticket is not None else False
-
-
-def topic_keyboard() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for topic, label in TOPIC_LABELS.items():
-        builder.button(text=str(label), callback_data=TopicCallback(topic=topic.value))
-    builder.adjust(2)
-    return builder.as_markup()
-
-
-def close_keyboard(ticket_id: int) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(
-        text=_("✅ Close the request"), callback_data=CloseTicketCallback(ticket_id=ticket_id)
-    )
-    return builder.as_markup()
-
-
-def rating_keyboard(ticket_id: int) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for score in range(1, 6):
-        builder.button(
-            text=f"{score} ⭐", callback_data=RateCallback(ticket_id=ticket_id, score=score)
-        )
-    builder.adjust(5)
-    return builder.as_markup()
-
-
-def rating_prompt() -> str:
-    return _("How would you rate the help you received? Press 1 (poor) to 5 (excellent).")
-
-
 # The mark on each relayed message, and how long a pause makes the next one get a note too.
 SENT_MARK = "✍"
 NOTE_AFTER = timedelta(minutes=30)
-
-
-def open_notice(ticket: Ticket) -> str:
-    return _(
-        "Request #{id} is open: a person from the Helpdesk will answer here. What you type now "
-        "goes to them, and I mark each message with ✍. Commands such as /rules or /apply still "
-        "work. To leave the request, send /cancel or press the button below."
-    ).format(id=ticket.id)
-
-
-def still_open_notice(ticket: Ticket) -> str:
-    """Said by /start, /help and /cancel (of a wizard) while a request is open."""
-    return _(
-        "Your request #{id} to the Helpdesk is open: what you type goes to a person, not to me. "
-        "/cancel or the button below leaves it."
-    ).format(id=ticket.id)
-
-
-def sent_note(ticket: Ticket) -> str:
-    return _(
-        "✍ Sent to the Helpdesk (request #{id}). A person will answer here; /cancel leaves "
-        "the request."
-    ).format(id=ticket.id)
 
 
 def out_of_hours_notice(helpdesk: HelpdeskService) -> str | None:
@@ -169,56 +83,6 @@ def out_of_hours_notice(helpdesk: HelpdeskService) -> str | None:
 
 
 # Opening ---------------------------------------------------------------------------------------
-async def begin_request(
-    message: Message,
-    state: FSMContext,
-    session: AsyncSession,
-    db_user: User,
-    helpdesk: HelpdeskService,
-    question_id: int = 0,
-    *,
-    topic: TicketTopic | None = None,
-    attachment: str | None = None,
-) -> None:
-    """Start a request: ask its topic, then the question. With ``topic`` the topic is known;
-    ``attachment`` (HTML, in the staff language) is posted in the ticket after the question."""
-    if await helpdesk.is_banned(session, db_user.id):
-        await message.answer(_("You cannot open helpdesk requests."))
-        return
-    if helpdesk.staff_chat_id is None:
-        await message.answer(_("The helpdesk is not connected yet. Please try again later."))
-        return
-    ticket = await helpdesk.open_ticket_of(session, db_user.id)
-    if ticket is not None:
-        await message.answer(
-            _("Your request #{id} is already open. Just write here: a person will answer.").format(
-                id=ticket.id
-            ),
-            reply_markup=close_keyboard(ticket.id),
-        )
-        return
-    await state.clear()  # leaves any wizard the student was in
-    if topic is not None:
-        await state.set_state(HelpdeskForm.question)
-        await state.update_data(
-            question_id=question_id, topic=topic.value, attachment=attachment
-        )
-        await message.answer(
-            _(
-                "Write your question for the office in one message. Your application was not "
-                "submitted; the answers you have given so far go with your question, so you "
-                "need not repeat them."
-            )
-        )
-        return
-    await state.set_state(HelpdeskForm.topic)
-    await state.update_data(question_id=question_id)
-    await message.answer(
-        _("I will pass your question to a person from the Helpdesk. What is it about?"),
-        reply_markup=topic_keyboard(),
-    )
-
-
 async def human_command(
     message: Message,
     state: FSMContext,
@@ -329,16 +193,6 @@ async def question_received(
 
 
 # An open ticket ------------------------------------------------------------------------------
-async def already_open(message: Message, ticket: Ticket) -> None:
-    await message.answer(
-        _(
-            "Your request #{id} is already open. Just write here: a person will answer. "
-            "/cancel leaves the request, and I answer your questions again."
-        ).format(id=ticket.id),
-        reply_markup=close_keyboard(ticket.id),
-    )
-
-
 async def _needs_note(session: AsyncSession, helpdesk: HelpdeskService, ticket: Ticket) -> bool:
     """A note goes with the first message of a turn: after a staff answer or a long pause."""
     last = await session.scalar(
@@ -395,20 +249,6 @@ async def relay_edit(
         await helpdesk.mirror_edit(bot, session, record, message, to_student=False)
 
 
-async def _student_closes(
-    bot: Bot,
-    session: AsyncSession,
-    ticket: Ticket,
-    db_user: User,
-    helpdesk: HelpdeskService,
-) -> None:
-    await helpdesk.close(session, ticket, db_user.id, bot=bot)
-    with use_locale(helpdesk.i18n, helpdesk.staff_language):
-        await helpdesk.notify_staff(
-            bot, ticket, _("🔒 The student closed ticket #{id}.").format(id=ticket.id)
-        )
-
-
 async def close_command(
     message: Message,
     bot: Bot,
@@ -418,29 +258,11 @@ async def close_command(
     helpdesk: HelpdeskService,
     i18n: I18n,
 ) -> None:
-    await _student_closes(bot, session, ticket, db_user, helpdesk)
+    await student_closes(bot, session, ticket, db_user, helpdesk)
     await message.answer(
         _("Request #{id} is closed.").format(id=ticket.id), reply_markup=main_menu()
     )
     await message.answer(rating_prompt(), reply_markup=rating_keyboard(ticket.id))
-
-
-async def leave_ticket(
-    message: Message, bot: Bot, session: AsyncSession, ticket: Ticket, helpdesk: HelpdeskService
-) -> None:
-    """/cancel with nothing else to cancel: the student leaves the open request."""
-    user = await session.get(User, ticket.user_id)
-    assert user is not None
-    await _student_closes(bot, session, ticket, user, helpdesk)
-    await message.answer(
-        _(
-            "You left request #{id}; the Helpdesk was told. I answer your questions again, "
-            "and /human opens a new request."
-        ).format(id=ticket.id),
-        reply_markup=main_menu(),
-    )
-    if ticket.first_response_at is not None:  # someone answered: their help can be rated
-        await message.answer(rating_prompt(), reply_markup=rating_keyboard(ticket.id))
 
 
 async def close_button(
@@ -456,7 +278,7 @@ async def close_button(
     if ticket is None or ticket.user_id != db_user.id or ticket.status != TicketStatus.OPEN.value:
         await callback.answer(_("This request is already closed."))
         return
-    await _student_closes(bot, session, ticket, db_user, helpdesk)
+    await student_closes(bot, session, ticket, db_user, helpdesk)
     await callback.answer()
     if isinstance(callback.message, Message):
         await callback.message.answer(
@@ -466,18 +288,6 @@ async def close_button(
 
 
 # Rating --------------------------------------------------------------------------------------
-def comment_keyboard(ticket_id: int) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(text=_("✍️ Add a comment"), callback_data=CommentCallback(ticket_id=ticket_id))
-    return builder.as_markup()
-
-
-def skip_keyboard(ticket_id: int) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(text=_("Skip"), callback_data=RateCallback(ticket_id=ticket_id, score=0))
-    return builder.as_markup()
-
-
 async def _own_closed_ticket(
     helpdesk: HelpdeskService, session: AsyncSession, user: User, ticket_id: int
 ) -> Ticket | None:

@@ -24,7 +24,7 @@ from bot.filters import RoleFilter
 from bot.i18n import use_locale
 from bot.menu import main_menu
 from bot.services.helpdesk import TOPIC_LABELS, HelpdeskService, display_name, format_age
-from handlers.helpdesk import rating_keyboard, rating_prompt
+from bot.views.helpdesk import rating_keyboard, rating_prompt
 
 log = logging.getLogger(__name__)
 STAFF_COMMANDS = ("take", "close", "ban", "unban", "tickets")
