@@ -14,3 +14,26 @@ class HelpdeskForm(StatesGroup):
 
     topic = State()
     question = State()
+
+
+class ApplyForm(StatesGroup):
+    """The application wizard: the state is the step being asked (``bot/services/
+    application_steps.py`` orders them), then the summary and the choice of a field to edit."""
+
+    kind = State()
+    ground = State()
+    role = State()
+    applicant_name = State()
+    full_name = State()
+    identifier = State()
+    programme = State()
+    course = State()
+    start = State()
+    end = State()
+    phone = State()
+    document = State()
+    consent_technical = State()
+    consent_personal_data = State()
+    consent_user_agreement = State()
+    summary = State()
+    edit = State()

@@ -12,9 +12,9 @@ def get_routers() -> list[Router]:
     routers = [errors.create_router(), common.create_router()]
     # 2a. a staff member writing an application decision's comment (before the helpdesk relay,
     # which takes every staff-chat message)
-    from handlers import applications, applications_staff, personal_data
+    from handlers import applications, personal_data
 
-    routers.append(applications_staff.create_router())
+    routers.append(applications.create_staff_router())
     # 2b. issue 12: /unanswered (staff typing an answer, before the relay) and /offices
     from handlers import offices, unanswered
 

@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.db.models import Role, User
 from bot.edits import edit_or_send
 from bot.filters import OpenTicket, RoleFilter
+from bot.flows.applications import resume
 from bot.flows.helpdesk import already_open, leave_ticket
 from bot.menu import (
     COMMANDS,
@@ -199,9 +200,7 @@ async def language_chosen(
             await callback.message.answer(text, reply_markup=main_menu())
             if (await state.get_state() or "").startswith("ApplyForm:"):
                 # The question above is in the old language: ask it again in the new one.
-                from handlers.applications import apply_resume
-
-                await apply_resume(callback.message, state, applications)
+                await resume(callback.message, state, applications)
 
 
 async def cancel(

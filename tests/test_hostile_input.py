@@ -28,7 +28,7 @@ from sqlalchemy.exc import OperationalError
 from bot.db.base import Base
 from bot.db.models import User
 from bot.metrics import metrics
-from handlers.applications import ApplyForm
+from bot.states import ApplyForm
 from tests.harness import STUDENT, STUDENT_EN, STUDENT_RU, Harness, TgUser
 
 Snapshot = dict[str, set[tuple[Any, ...]]]

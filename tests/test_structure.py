@@ -29,10 +29,6 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {
         "the handlers; bot.reliability names it under TYPE_CHECKING (issue 15 item 1: the "
         "typed context moves to bot/app.py)"
     ),
-    frozenset({"handlers.applications", "handlers.applications_staff"}): (
-        "the wizard sends a submitted application to the staff chat with the staff module's "
-        "card, which uses the wizard's labels (issue 15 item 4 splits them)"
-    ),
     frozenset({"bot.pipeline", "bot.polling"}): (
         "polling starts the pipeline (a deferred import), the pipeline parses updates with "
         "polling's helpers (issue 15 item 5: the per-update path)"
@@ -41,12 +37,6 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {
 
 # (importing module, imported handler module) → why.
 KNOWN_HANDLER_IMPORTS: dict[tuple[str, str], str] = {
-    ("handlers.applications", "handlers.applications_staff"): "issue 15 item 4, see KNOWN_CYCLES",
-    ("handlers.applications_staff", "handlers.applications"): "issue 15 item 4, see KNOWN_CYCLES",
-    ("handlers.common", "handlers.applications"): (
-        "a language change asks the wizard's question again in the new language (issue 15 "
-        "item 4: the wizard's navigation moves out of the handler)"
-    ),
     ("handlers.reminders", "handlers.groups"): (
         "get_profile reads a student's profile with SQL in the handler (issue 15 item 3 moves it "
         "into a repository)"

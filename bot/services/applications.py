@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -87,7 +87,7 @@ class Rule:
         return {"clause": self.clause, "code": self.code, "params": self.params}
 
 
-def dl_trace(data: dict[str, Any], direction: Direction | None) -> list[Rule]:
+def dl_trace(data: Mapping[str, Any], direction: Direction | None) -> list[Rule]:
     """Why a distance-learning transfer may go ahead and on what terms, clause by clause."""
     rules: list[Rule] = []
     ground = data.get("ground")
@@ -306,7 +306,7 @@ class ApplicationService:
         """The direction of a stored code; a programme code (6B06102) maps to its direction."""
         return self.catalog.by_code.get((code or "")[:5])
 
-    def trace_for(self, data: dict[str, Any]) -> list[Rule]:
+    def trace_for(self, data: Mapping[str, Any]) -> list[Rule]:
         if data.get("kind") == ApplicationKind.ONLINE.value:
             return online_trace()
         return dl_trace(data, self.direction(data.get("programme_code")))

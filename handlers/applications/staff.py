@@ -9,42 +9,25 @@ from __future__ import annotations
 
 import html
 import logging
-from contextlib import nullcontext
-from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import StateFilter
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import (
-    BufferedInputFile,
-    CallbackQuery,
-    ForceReply,
-    InlineKeyboardMarkup,
-    Message,
-)
+from aiogram.types import CallbackQuery, ForceReply, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.db.models import Role, User
-from bot.db.models.applications import Application, ApplicationStatus
+from bot.db.models.applications import ApplicationStatus
 from bot.filters import has_role
-from bot.services import validators as v
-from bot.services.applications import ApplicationService, StaleAction, render_rule
-from handlers.applications import (
-    ApplyCallback,
-    consent_title,
-    kind_label,
-    record_rows,
-    render_rows,
-    status_label,
-)
-from knowledge.programmes import Direction
+from bot.notifications.applications import notify_applicant
+from bot.services.applications import ApplicationService, StaleAction
+from bot.views.application_texts import status_label
+from bot.views.applications import DecisionCallback
 
 log = logging.getLogger(__name__)
 
@@ -55,176 +38,8 @@ ACTIONS = {
 }
 
 
-class DecisionCallback(CallbackData, prefix="apd"):
-    id: int
-    action: str
-    v: int  # the number of history events the card was sent for
-
-
 class StaffComment(StatesGroup):
     waiting = State()
-
-
-def decision_keyboard(app: Application) -> InlineKeyboardMarkup:
-    version = len(app.events)
-    kb = InlineKeyboardBuilder()
-    kb.button(
-        text=_("✅ Approve"),
-        callback_data=DecisionCallback(id=app.id, action="approve", v=version),
-    )
-    kb.button(
-        text=_("❌ Reject"), callback_data=DecisionCallback(id=app.id, action="reject", v=version)
-    )
-    kb.button(
-        text=_("❓ Ask for more"),
-        callback_data=DecisionCallback(id=app.id, action="more", v=version),
-    )
-    kb.adjust(2, 1)
-    return kb.as_markup()
-
-
-def application_fields(app: Application, direction: Direction | None, lang: str) -> dict[str, Any]:
-    """A stored application in the wizard's keys, for :func:`record_rows`."""
-    return {
-        "kind": app.kind,
-        "ground": app.ground,
-        "role": app.applicant_role,
-        "applicant_name": app.applicant_name,
-        "full_name": app.full_name,
-        "id_kind": app.identifier_kind,
-        "id_value": app.identifier,
-        "programme_code": app.programme_code,
-        "programme_name": direction.name_in(lang) if direction is not None else "",
-        "course": app.course,
-        "start": app.period_start,
-        "end": app.period_end,
-        "phone": app.phone,
-        "doc_kind": app.document_kind,
-        "doc_name": app.document_name,
-    }
-
-
-def staff_card(app: Application, direction: Direction | None, lang: str) -> str:
-    """The card for the office: the answers as a clerk checks them, the rules in their terms."""
-    lines = [
-        _("<b>New application {reference}</b> — {kind}").format(
-            reference=app.reference, kind=kind_label(app.kind)
-        ),
-        _("Status: <b>{status}</b>").format(status=status_label(app.status)),
-        *render_rows(record_rows(application_fields(app, direction, lang), mask=True)),
-    ]
-    if app.consents:
-        lines.append(
-            _("<b>Accepted:</b> {items}").format(
-                items=", ".join(
-                    f"{consent_title(c.consent)} {c.version} ({c.accepted_at:%d.%m.%Y %H:%M} UTC)"
-                    for c in app.consents
-                )
-            )
-        )
-    lines.append("")
-    lines += [f"• {render_rule(rule, for_staff=True)}" for rule in app.trace]
-    return "\n".join(lines)
-
-
-async def send_to_staff(
-    bot: Bot,
-    settings: Settings,
-    app: Application,
-    *,
-    docx: bytes | None,
-    direction: Direction | None,
-    reply_text: str | None = None,
-    reply_upload: v.Upload | None = None,
-    office_docx: bytes | None = None,
-) -> None:
-    """The card with decision buttons, then the supporting document and the statement (and its
-    copy in the staff language when the applicant wrote in another)."""
-    if settings.staff_chat_id is None:
-        log.warning("STAFF_CHAT_ID is not set; application %s reaches no one", app.reference)
-        return
-    chat = settings.staff_chat_id
-    i18n = I18n.get_current(no_error=True)
-    lang = settings.default_language
-    try:
-        with i18n.use_locale(lang) if i18n is not None else nullcontext():
-            text = staff_card(app, direction, lang)
-            if reply_text is not None or reply_upload is not None:
-                text = (
-                    _("<b>The applicant answered</b>: {text}").format(
-                        text=html.escape(reply_text or "—")
-                    )
-                    + "\n\n"
-                    + text
-                )
-            await bot.send_message(chat, text[:4000], reply_markup=decision_keyboard(app))
-            kind: str | None
-            file_id: str | None
-            if reply_upload is not None:
-                kind, file_id = reply_upload.kind, reply_upload.file_id
-            elif docx is not None:
-                kind, file_id = app.document_kind, app.document_file_id
-            else:
-                kind, file_id = None, None
-            if file_id and kind == "photo":
-                await bot.send_photo(chat, file_id, caption=app.reference)
-            elif file_id:
-                await bot.send_document(chat, file_id, caption=app.reference)
-            if docx is not None:
-                await bot.send_document(
-                    chat,
-                    BufferedInputFile(docx, filename=f"{app.reference}.docx"),
-                    caption=_("Statement {reference}").format(reference=app.reference),
-                )
-            if office_docx is not None:
-                await bot.send_document(
-                    chat,
-                    BufferedInputFile(office_docx, filename=f"{app.reference}-{lang}.docx"),
-                    caption=_("Statement {reference}, in the office's language").format(
-                        reference=app.reference
-                    ),
-                )
-    except TelegramAPIError as exc:
-        log.error("could not send application %s to the staff chat: %s", app.reference, exc)
-
-
-async def notify_applicant(
-    bot: Bot, session: AsyncSession, app: Application, i18n: I18n, comment: str | None
-) -> None:
-    if app.user_id is None:
-        return
-    user = await session.get(User, app.user_id)
-    lang = (user.language if user is not None and user.language else None) or app.language
-    with i18n.use_locale(lang):
-        texts = {
-            ApplicationStatus.APPROVED.value: _(
-                "Your application {reference} is <b>approved</b>. The list of disciplines at a "
-                "distance is fixed by the Rector's order (5.4.3); your individual plan follows "
-                "(5.4.10)."
-            ),
-            ApplicationStatus.REJECTED.value: _(
-                "Your application {reference} is <b>rejected</b>."
-            ),
-            ApplicationStatus.NEEDS_INFO.value: _(
-                "The office needs more information for your application {reference}."
-            ),
-        }
-        text = texts.get(app.status, _("Your application {reference}: {status}.")).format(
-            reference=app.reference, status=status_label(app.status)
-        )
-        if comment:
-            text += "\n" + _("Comment: «{comment}»").format(comment=html.escape(comment))
-        markup = None
-        if app.status == ApplicationStatus.NEEDS_INFO.value:
-            kb = InlineKeyboardBuilder()
-            kb.button(
-                text=_("✉️ Answer"), callback_data=ApplyCallback(action="reply", value=str(app.id))
-            )
-            markup = kb.as_markup()
-        try:
-            await bot.send_message(app.user_id, text, reply_markup=markup)
-        except TelegramAPIError as exc:
-            log.warning("could not notify user %s about %s: %s", app.user_id, app.reference, exc)
 
 
 def _who(callback: CallbackQuery) -> str:
