@@ -636,6 +636,28 @@ async def test_staff_rejects_with_a_reason(h: Harness) -> None:
     assert "rejected" in h.last_text(STUDENT_EN.id)
 
 
+async def test_commands_while_answering_the_office_are_not_taken_as_the_answer(h: Harness) -> None:
+    """The wizard's router is tried before /myapplications' (handlers/applications/__init__):
+    /apply and /myapplications typed instead of the answer do what they say."""
+    await grant(h, STAFF, Role.STAFF)
+    await dl_until_summary(h, STUDENT_EN)
+    await h.click("ap:submit:", STUDENT_EN)
+    buttons = staff_buttons(h)
+    await h.click(buttons["more"], STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
+    await h.send("The PMPC stamp", user=STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
+    [app] = await stored(h)
+    assert app.status == "needs_info"
+
+    await h.click(f"ap:reply:{app.id}", STUDENT_EN)
+    await h.send("/myapplications", user=STUDENT_EN)
+    assert "DL-2026-00001" in h.last_text(STUDENT_EN.id)
+    await h.click(f"ap:reply:{app.id}", STUDENT_EN)
+    await h.send("/apply", user=STUDENT_EN)
+    assert "Applications" in h.last_text(STUDENT_EN.id)
+    [app] = await stored(h)
+    assert app.status == "needs_info" and len(app.events) == 2  # nothing was sent as an answer
+
+
 # --- personal data ----------------------------------------------------------------------------
 
 

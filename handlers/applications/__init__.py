@@ -22,6 +22,8 @@ def create_router() -> Router:
     runs = WizardRunMiddleware("ApplyForm", "apply")
     router.message.middleware(runs)
     router.callback_query.middleware(runs)
+    # The wizard first: /apply typed while answering the office starts it (the answer's
+    # handler takes any text); the wizard leaves «✉️ Answer» presses to /myapplications.
     router.include_routers(wizard.create_router(), mine.create_router())
     return router
 
