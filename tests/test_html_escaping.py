@@ -203,7 +203,7 @@ async def test_every_text_path_escapes_a_hostile_name_and_text(harness: Harness)
         )
     await h.send("/calendar", user=STAFF)
     await reminders.tick(DAY.replace(day=9, hour=6))  # the deadline's reminders to students
-    # Reminders wait out quiet hours: deliver them at that weekday morning, whatever the wall clock.
+    # Reminders wait out quiet hours: deliver them that weekday morning, whatever the wall clock.
     h.ctx.services["broadcasts"].now = lambda: DAY.replace(day=9, hour=6)
     await h.ctx.services["broadcasts"].drain(h.bot)
     await h.send("/unanswered", user=STAFF)
