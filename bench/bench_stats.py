@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert, text  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
 
-from bot.config import Settings  # noqa: E402
+from bot.config import LANGUAGES, Settings  # noqa: E402
 from bot.db.base import create_engine, create_sessionmaker  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
 from bot.db.models import Question, User  # noqa: E402
@@ -388,7 +388,7 @@ async def main() -> int:
     parser.add_argument("--questions", type=int, default=200_000)
     parser.add_argument("--tickets", type=int, default=5_000)
     parser.add_argument("--users", type=int, default=20_000)
-    parser.add_argument("--lang", default="ru", choices=["kk", "ru", "en"])
+    parser.add_argument("--lang", default="ru", choices=LANGUAGES)
     args = parser.parse_args()
     end = datetime.now(UTC).replace(microsecond=0)
     print(

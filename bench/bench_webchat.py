@@ -44,8 +44,9 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
+from knowledge.languages import LANGUAGES as LANGS  # noqa: E402
+
 SECRET = "bench-web-chat-secret-0123456789-abcdefghij"
-LANGS = ("kk", "ru", "en")
 
 
 def load_questions() -> dict[str, list[str]]:
@@ -89,12 +90,12 @@ async def serve(kind: str, database_url: str, port: int) -> None:
             await message.answer(message.text or "")
 
         dp = Dispatcher()
-        dp.update.outer_middleware(WebIdGuard(ctx.services["webchat"].write))
+        dp.update.outer_middleware(WebIdGuard(ctx.services.webchat.write))
         dp.update.outer_middleware(UpdateContext())
         dp.include_router(router)
     else:
         dp = create_dispatcher(ctx)
-    chat = WebChat(settings, dp, bot, ctx.services["webchat"], ctx.i18n)
+    chat = WebChat(settings, dp, bot, ctx.services.webchat, ctx.i18n)
     app = web.Application()
     add_web_chat_routes(app, chat)
 

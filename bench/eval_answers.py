@@ -63,10 +63,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bot.config import LANGUAGES as LANGS  # noqa: E402
 from bot.services.answers import AnswerKind, AnswerService  # noqa: E402
 from bot.services.faq import AnsweringWithFaq, FaqAnswer  # noqa: E402
 
-LANGS = ("kk", "ru", "en")
 Figures = dict[str, dict[str, float]]  # group ("kk", "ru", "en", "all", "oos") -> metric -> value
 FAQ_METRICS = (
     ("FAQ right", "faq_right"),

@@ -33,12 +33,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from knowledge.languages import LANGUAGES as LANGS  # noqa: E402
 from knowledge.programmes import ProgrammeCatalog  # noqa: E402
 from knowledge.regulation import DATA_DIR, Regulation, load_regulation  # noqa: E402
 from knowledge.search import CONFIDENCE_THRESHOLD, KnowledgeIndex  # noqa: E402
 
 DEFAULT_FILE = ROOT / ".." / "shared" / "eval" / "dev-questions.jsonl"
-LANGS = ("kk", "ru", "en")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 

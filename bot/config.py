@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-LANGUAGES: tuple[str, ...] = ("kk", "ru", "en")
+from knowledge.languages import LANGUAGES as LANGUAGES  # re-exported: the bot's name for it
+
 TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{30,}$")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/studentbot.db"
 

@@ -21,6 +21,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.config import LANGUAGES
 from bot.db.models import Role, User
 from bot.filters import RoleFilter, has_role
 from bot.services.faq import EDITABLE_OFFICE_FIELDS, FaqService, office_choices
@@ -73,7 +74,7 @@ def _unknown() -> str:
 
 def office_card(office: Office, lang: str) -> str:
     lines = [f"<b>{_esc(office.name_in(lang))}</b> · <code>{office.id}</code>"]
-    for code in ("kk", "ru", "en"):
+    for code in LANGUAGES:
         value = office.name.get(code)
         lines.append(f"{field_label('name.' + code)}: {_esc(value) if value else _unknown()}")
     if office.topics:
@@ -82,7 +83,7 @@ def office_card(office: Office, lang: str) -> str:
         value = office.contacts.get(key)
         lines.append(f"{field_label('contacts.' + key)}: {_esc(value) if value else _unknown()}")
     for group, values in (("hours", office.hours), ("location", office.location)):
-        for code in ("kk", "ru", "en"):
+        for code in LANGUAGES:
             value = values.get(code)
             lines.append(
                 f"{field_label(f'{group}.{code}')}: {_esc(value) if value else _unknown()}"

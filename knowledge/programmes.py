@@ -31,9 +31,10 @@ from typing import Any, Literal
 import yaml
 from rapidfuzz import fuzz, process
 
+from knowledge.languages import LANGUAGES
 from knowledge.textnorm import fold, transliterate
 
-LANGS: tuple[str, ...] = ("kk", "ru", "en")
+LANGS = LANGUAGES
 DATA_FILE = Path(__file__).resolve().parent / "data" / "programmes.yaml"
 
 # The clause IDs this module cites, in the regulation's order (a stable order for answers).

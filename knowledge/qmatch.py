@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from knowledge.languages import LANGUAGES
 from knowledge.textnorm import fold, stopwords, transliterate
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ log = logging.getLogger(__name__)
 QUESTIONS_DIR = Path(__file__).resolve().parent / "regulation" / "questions"
 NGRAM_MIN, NGRAM_MAX = 3, 5
 PREFIX_LEN = 4  # words compared by their first letters when checking what a match explains
-LANGS: tuple[str, ...] = ("kk", "ru", "en")
+LANGS = LANGUAGES
 
 SOURCE_QUESTION = 0  # an example question
 SOURCE_TITLE = 1  # a title or a short alias (question-sized)

@@ -21,7 +21,9 @@ from typing import Any
 
 import yaml
 
-LANGS: tuple[str, ...] = ("kk", "ru", "en")
+from knowledge.languages import LANGUAGES
+
+LANGS = LANGUAGES
 DATA_DIR = Path(__file__).resolve().parent / "regulation"
 
 

@@ -20,8 +20,10 @@ from pathlib import Path
 import snowballstemmer
 import yaml
 
+from knowledge.languages import LANGUAGES
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
-LANGS: tuple[str, ...] = ("kk", "ru", "en")
+LANGS = LANGUAGES
 
 KK_LETTERS = frozenset("әғқңөұүһіӘҒҚҢӨҰҮҺІ")
 # The one folding table (search, the question matcher and the programme catalog all use it):

@@ -23,10 +23,11 @@ import yaml
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 
+from knowledge.languages import LANGUAGES as LANGS
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ROOT / "locales"
 POT = LOCALES / "messages.pot"
-LANGS = ("kk", "ru", "en")
 KEYWORDS = ["-k", "_:1,1t", "-k", "_:1,2", "-k", "__"]
 
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz
 
+from bot.config import LANGUAGES
 from bot.texts import Catalogs, use_locale
 from bot.texts import gettext as _
 
@@ -58,7 +59,7 @@ from knowledge.ranking import Calibration, Ranked, Ranker
 from knowledge.regulation import Clause, Regulation, load_regulation
 from knowledge.search import KnowledgeIndex, SearchResult
 
-LANGS: tuple[str, ...] = ("kk", "ru", "en")
+LANGS = LANGUAGES
 MAX_QUESTION_CHARS = 1000
 THREAD_ABOVE_CHARS = 200  # longer questions are answered in a worker thread
 QUOTE_CHARS = 700  # the quote under an answer; the full text is one button away

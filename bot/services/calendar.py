@@ -21,6 +21,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.config import LANGUAGES
 from bot.db.models.reminders import Audience, CalendarEvent, EventKind
 
 CONTENT_LEAD_WORKING_DAYS = 5  # 6.9.2: digital content on the portal 5 working days before
@@ -132,7 +133,7 @@ def parse_row(row: dict[str, Any], where: str) -> EventSpec:
     titles = row.get("title")
     if isinstance(titles, dict):
         row = {**row, **{f"title_{k}": v for k, v in titles.items()}}
-    names = {lang: str(row.get(f"title_{lang}") or "").strip() for lang in ("kk", "ru", "en")}
+    names = {lang: str(row.get(f"title_{lang}") or "").strip() for lang in LANGUAGES}
     missing = [lang for lang, text in names.items() if not text]
     if missing:
         raise CalendarImportError(f"{where}: title_{missing[0]} is missing (titles in kk, ru, en)")
