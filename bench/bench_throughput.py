@@ -273,7 +273,7 @@ async def bench_backend(
         await assistant_bot.session.close()
     echo_rate = statistics.median(echo_rates)
     assistant_rate = statistics.median(assistant_rates)
-    answer_rate = await answering_alone(ctx.services["answers"], questions, repeats)
+    answer_rate = await answering_alone(ctx.services.answers, questions, repeats)
     return {
         "backend": name,
         "updates_per_run": n,

@@ -1,14 +1,12 @@
 """One factory builds everything for production, the local chat and the tests alike.
 
-Long-lived objects live on an :class:`AppContext` created once per process; the dispatcher gets
-them as workflow data, so handlers declare what they need as typed parameters.
+Long-lived objects live on an :class:`bot.app.AppContext` created once per process; the
+dispatcher gets them as workflow data, so handlers declare what they need as typed parameters.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 from aiogram import Bot, Dispatcher
@@ -21,8 +19,8 @@ from aiogram.exceptions import AiogramError
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
 from aiogram.types import BotCommand
 from aiogram.utils.i18n import I18n
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.app import AppContext, Services, build_services
 from bot.budget import OutgoingBudget, SendClassMiddleware, install_budget
 from bot.config import LANGUAGES, Settings
 from bot.db.base import create_engine, create_sessionmaker
@@ -42,42 +40,8 @@ from bot.web.ids import UpdateContext, WebIdGuard
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class AppContext:
-    """Everything created once per process. Areas add their services to ``services``."""
-
-    settings: Settings
-    engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
-    i18n: I18n
-    storage: BaseStorage
-    events_isolation: BaseEventIsolation
-    services: dict[str, Any] = field(default_factory=dict)
-    budget: OutgoingBudget | None = None  # the bot's outgoing budget (bot/budget.py)
-
-    async def close(self) -> None:
-        for service in self.services.values():
-            closer = getattr(service, "aclose", None)
-            if closer is not None:
-                await closer()
-        await self.storage.close()
-        await self.events_isolation.close()
-        if self.budget is not None:
-            await self.budget.aclose()
-        await self.engine.dispose()
-
-
-def _build_services(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
-) -> dict[str, Any]:
-    """Area services that handlers receive by name (knowledge index, programme catalog …)."""
-    from bot.services.registry import build_services
-
-    return build_services(settings, sessionmaker)
-
-
 async def create_app_context(
-    settings: Settings, *, services: dict[str, Any] | None = None
+    settings: Settings, *, services: Services | None = None
 ) -> AppContext:
     engine = create_engine(settings.database_url)
     sessionmaker = create_sessionmaker(engine)
@@ -100,14 +64,17 @@ async def create_app_context(
     else:
         storage = SQLAlchemyStorage(sessionmaker)
         isolation = PerKeyIsolation()  # aiogram's SimpleEventIsolation never frees a lock
+    i18n = make_i18n(settings.default_language)  # the process's one I18n
+    if services is None:
+        services = build_services(settings, sessionmaker, i18n)
     return AppContext(
         settings=settings,
         engine=engine,
         sessionmaker=sessionmaker,
-        i18n=make_i18n(settings.default_language),
+        i18n=i18n,
         storage=storage,
         events_isolation=isolation,
-        services=services if services is not None else _build_services(settings, sessionmaker),
+        services=services,
         budget=OutgoingBudget.from_settings(settings),
     )
 
@@ -121,11 +88,10 @@ def create_dispatcher(ctx: AppContext) -> Dispatcher:
         settings=ctx.settings,
         sessionmaker=ctx.sessionmaker,
         app=ctx,
-        **ctx.services,
+        **ctx.services.by_name(),
     )
     # issue 14: web ids only from the web chat; its messages written after the update.
-    webchat = ctx.services.get("webchat")
-    dp.update.outer_middleware(WebIdGuard(webchat.write if webchat is not None else None))
+    dp.update.outer_middleware(WebIdGuard(ctx.services.webchat.write))
     # First: claim the update id, so a redelivered update is skipped before any work. The
     # claim opens the update's session; aiogram's FSM middleware (the per-user lock, the state
     # read through that session) comes next, and the session is committed inside the lock, so

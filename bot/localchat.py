@@ -29,9 +29,10 @@ from typing import Any, TextIO
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 
+from bot.app import AppContext
 from bot.config import Settings
 from bot.db.migrate import upgrade
-from bot.factory import AppContext, create_app_context, create_bot, create_dispatcher
+from bot.factory import create_app_context, create_bot, create_dispatcher
 from bot.local_session import LocalSession
 from bot.localhub import LOCAL_STAFF_CHAT_ID, LocalHub, Record, hub_dir
 
@@ -373,8 +374,8 @@ class LocalChatApp:
 
     async def settle(self) -> None:
         """Piped input ended: deliver the broadcasts still pending and show what arrived."""
-        broadcasts = self.ctx.services.get("broadcasts") if self.ctx is not None else None
-        if broadcasts is not None:
+        if self.ctx is not None:
+            broadcasts = self.ctx.services.broadcasts
             try:
                 await asyncio.wait_for(broadcasts.drain(self.bot), timeout=30)
             except (TimeoutError, RuntimeError):

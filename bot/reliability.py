@@ -51,7 +51,7 @@ from bot.pipeline import CallContext, CallLog, current_calls
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from bot.factory import AppContext
+    from bot.app import AppContext
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiohttp import web
 
+from bot.app import AppContext
 from bot.config import Settings
 from bot.db.migrate import upgrade
 from bot.factory import (
-    AppContext,
     create_app_context,
     create_bot,
     create_dispatcher,
@@ -35,25 +35,22 @@ log = logging.getLogger(__name__)
 
 
 class BackgroundWorkers:
-    """Starts each service that has ``run_forever(bot)`` (schedulers, delivery) and stops them."""
+    """Starts the context's workers (:meth:`bot.app.Services.workers`: schedulers, delivery)
+    and stops them."""
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.tasks: list[asyncio.Task[Any]] = []
 
     async def start(self, bot: Bot) -> None:
-        for name, service in self.ctx.services.items():
-            runner = getattr(service, "run_forever", None)
-            if runner is not None:
-                self.tasks.append(asyncio.create_task(runner(bot), name=f"worker:{name}"))
+        for name, worker in self.ctx.services.workers().items():
+            self.tasks.append(asyncio.create_task(worker.run_forever(bot), name=f"worker:{name}"))
 
     async def stop(self, within: float) -> None:
         """Ask each worker to finish the step in hand (a message being delivered, a reminder
         tick) and return; cancel those still running after ``within`` seconds."""
-        for service in self.ctx.services.values():
-            request_stop = getattr(service, "request_stop", None)
-            if request_stop is not None:
-                request_stop()
+        for worker in self.ctx.services.workers().values():
+            worker.request_stop()
         if self.tasks:
             _, late = await asyncio.wait(self.tasks, timeout=within)
             for task in late:

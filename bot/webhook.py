@@ -26,9 +26,9 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from sqlalchemy import text
 
+from bot.app import AppContext
 from bot.config import ConfigError, Settings
 from bot.db.migrate import schema_head
-from bot.factory import AppContext
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
 from bot.metrics import metrics as default_metrics
 from bot.pipeline import Pipeline

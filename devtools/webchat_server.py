@@ -23,9 +23,10 @@ from aiohttp import web
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from bot.app import AppContext
 from bot.config import Settings
 from bot.db.migrate import upgrade
-from bot.factory import AppContext, create_app_context, create_bot, create_dispatcher
+from bot.factory import create_app_context, create_bot, create_dispatcher
 from bot.local_session import LocalSession
 from bot.web.server import WebChat, build_web_chat, build_web_chat_app
 

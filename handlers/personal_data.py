@@ -15,9 +15,9 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.app import AppContext
 from bot.db.models import User
 from bot.edits import edit_or_send
-from bot.factory import AppContext
 from bot.services.personal_data import PersonalDataRegistry
 
 
@@ -38,7 +38,9 @@ async def my_data(
     app: AppContext,
     personal_data: PersonalDataRegistry,
 ) -> None:
-    data: dict[str, Any] = await personal_data.collect(session, db_user.id, app.services.values())
+    data: dict[str, Any] = await personal_data.collect(
+        session, db_user.id, app.services.personal_data_providers()
+    )
     payload = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode("utf-8")
     await message.answer_document(
         BufferedInputFile(payload, filename=f"mydata-{db_user.id}.json"),
@@ -84,7 +86,7 @@ async def forget_answer(
         return
     # The wizard ends in the same commit as what follows.
     await state.clear()
-    await personal_data.erase(session, db_user.id, app.services.values())
+    await personal_data.erase(session, db_user.id, app.services.personal_data_providers())
     await session.commit()
     if message is not None:
         await edit_or_send(

@@ -3,6 +3,7 @@ does not depend on the search's tuning), staff-chat clicks, and a daytime clock.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time
@@ -66,8 +67,8 @@ async def not_covered_harness(database_url: str, **settings: Any) -> Harness:
             NOT_COVERED_CALIBRATION, real.documents, real.cache_dir,
         )
     )
-    ctx.services["answers"] = answers
-    ctx.services["faq"].answers = answers
+    ctx.services = dataclasses.replace(ctx.services, answers=answers)
+    ctx.services.faq.answers = answers
     return await Harness.create(database_url, ctx=ctx)
 
 
@@ -83,8 +84,8 @@ def daytime(harness: Harness, hour: int = 11) -> datetime:
     """Pin the follow-up and delivery clocks to ``hour``:00 local today (outside quiet hours)."""
     tz = harness.ctx.settings.tz
     moment = datetime.combine(date.today(), time(hour, 0), tzinfo=tz).astimezone(UTC)
-    harness.ctx.services["unanswered"].now = lambda: moment
-    harness.ctx.services["broadcasts"].now = lambda: moment
+    harness.ctx.services.unanswered.now = lambda: moment
+    harness.ctx.services.broadcasts.now = lambda: moment
     return moment
 
 

@@ -27,8 +27,9 @@ from aiogram.methods import (
 )
 from aiogram.types import InlineKeyboardMarkup, Update
 
+from bot.app import AppContext
 from bot.config import Settings
-from bot.factory import AppContext, create_app_context, create_bot, create_dispatcher
+from bot.factory import create_app_context, create_bot, create_dispatcher
 from bot.local_session import LocalSession
 
 TEST_TOKEN = "42:TEST-token-for-the-recording-session-000"

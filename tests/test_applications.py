@@ -45,7 +45,7 @@ PDF = {
 
 @pytest.fixture
 def h(harness: Harness) -> Harness:
-    harness.ctx.services["applications"].clock = lambda: NOW
+    harness.ctx.services.applications.clock = lambda: NOW
     return harness
 
 
@@ -429,7 +429,7 @@ async def test_wizard_resumes_after_a_restart(h: Harness) -> None:
     await h.click("ap:role:student", u)
     await h.send("Петров Иван", user=u)
     fresh = await h.restart()
-    fresh.ctx.services["applications"].clock = lambda: NOW
+    fresh.ctx.services.applications.clock = lambda: NOW
     await fresh.send("/apply", user=u)
     assert "ИИН" in fresh.last_text()
     await fresh.send("900101300126", user=u)
@@ -697,7 +697,7 @@ async def test_mydata_and_forget(h: Harness) -> None:
 
 async def export_csv(h: Harness) -> str:
     async with h.ctx.sessionmaker() as session:
-        return await h.ctx.services["applications"].export_csv(session)
+        return await h.ctx.services.applications.export_csv(session)
 
 
 async def test_export_cli(
@@ -728,7 +728,7 @@ async def test_export_cli(
 async def test_reference_numbers_stay_unique_under_concurrency(h: Harness) -> None:
     import asyncio
 
-    service = h.ctx.services["applications"]
+    service = h.ctx.services.applications
     for user in (STUDENT, STUDENT_RU, STUDENT_EN):
         await h.send("/help", user=user)
     data = {

@@ -13,9 +13,10 @@ from tests.harness import STUDENT_EN, Harness
 
 
 class TicketsLike:
-    """What another area's service looks like to the registry (duck typing)."""
+    """What another area's service looks like to the registry (a PersonalDataProvider)."""
 
     personal_data_key = "tickets"
+    personal_data_tables: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self.erased: list[int] = []
@@ -46,7 +47,7 @@ async def test_services_and_explicit_providers_take_part(harness: Harness) -> No
     with pytest.raises(ValueError):
         registry.register("notes", collect_notes, erase_notes)
     tickets = TicketsLike()
-    services = [*harness.ctx.services.values(), tickets]
+    services = [*harness.ctx.services.personal_data_providers(), tickets]
     async with harness.ctx.sessionmaker() as session:
         data = await registry.collect(session, STUDENT_EN.id, services)
         assert list(data)[-2:] == ["fsm", "user"]

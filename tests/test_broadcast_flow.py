@@ -33,7 +33,7 @@ def at_local(
     ``settings.tz``; returns that moment in UTC. "Send now" depends on it (quiet hours)."""
     moment = datetime.combine(day, time(hour, minute), tzinfo=harness.ctx.settings.tz)
     moment = moment.astimezone(UTC)
-    harness.ctx.services["broadcasts"].now = lambda: moment
+    harness.ctx.services.broadcasts.now = lambda: moment
     return moment
 
 
@@ -146,7 +146,7 @@ async def test_reminders_list_and_staff_calendar(harness: Harness) -> None:
 
     from bot.services.calendar import EventSpec
 
-    reminders = harness.ctx.services["reminders"]
+    reminders = harness.ctx.services.reminders
     today = reminders.now().astimezone(harness.ctx.settings.tz).date()
     year = today.year + 1
     specs = [

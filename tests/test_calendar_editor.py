@@ -21,7 +21,7 @@ STAFF_KK = TgUser(id=2002, first_name="Aliya", language_code="kk")
 
 async def _calendar(harness: Harness, *specs: EventSpec, user: TgUser = STAFF) -> ReminderService:
     """The clock pinned to DAY, ``user`` is staff, the events are planned, /calendar is open."""
-    reminders: ReminderService = harness.ctx.services["reminders"]
+    reminders: ReminderService = harness.ctx.services.reminders
     reminders.now = lambda: DAY
     await harness.send("/help", user=user)
     await set_role(harness, user.id, "staff")

@@ -343,7 +343,7 @@ async def test_each_off_topic_kind_gets_the_faq_answer_of_its_office(harness: Ha
 async def test_each_off_topic_kind_is_routed_to_its_office_when_no_entry_answers(
     harness: Harness,
 ) -> None:
-    faq = harness.ctx.services["faq"]
+    faq = harness.ctx.services.faq
     await faq.refresh()
     faq.snapshot = build_snapshot(faq.snapshot.version, ())  # an FAQ with no entries
     covers = {

@@ -46,7 +46,7 @@ async def test_an_entry_published_in_one_process_is_live_in_the_other(
     pair: tuple[Harness, Harness],
 ) -> None:
     a, b = pair
-    assert a.ctx.services["faq"] is not b.ctx.services["faq"]
+    assert a.ctx.services.faq is not b.ctx.services.faq
     daytime(a)
     daytime(b)
     await make_staff(a, STAFF)
@@ -68,9 +68,9 @@ async def test_an_entry_published_in_one_process_is_live_in_the_other(
     assert "not translated into your language yet; here it is in Russian" in text
     # both processes run the follow-up worker and the delivery: the asker is told once
     for h in (a, b, a):
-        await h.ctx.services["unanswered"].tick()
+        await h.ctx.services.unanswered.tick()
     for h in (a, b):
-        await h.ctx.services["broadcasts"].drain(h.bot)
+        await h.ctx.services.broadcasts.drain(h.bot)
     assert len(followups(a, STUDENT_RU.id) + followups(b, STUDENT_RU.id)) == 1
 
 

@@ -54,7 +54,7 @@ async def test_redis_storage_is_used_when_redis_url_is_set(
     redis_url: str, sqlite_url: str
 ) -> None:
     settings = Settings(database_url=sqlite_url, redis_url=redis_url, _env_file=None)  # type: ignore[call-arg]
-    ctx = await create_app_context(settings, services={})
+    ctx = await create_app_context(settings)
     try:
         assert isinstance(ctx.storage, RedisStorage)
         key = StorageKey(bot_id=42, chat_id=int(uuid.uuid4().int % 10**9), user_id=7)

@@ -36,7 +36,7 @@ VOICE = {"file_id": "v1", "file_unique_id": "u-v1", "duration": 3}
 
 
 def helpdesk(h: Harness) -> HelpdeskService:
-    service = h.ctx.services["helpdesk"]
+    service = h.ctx.services.helpdesk
     assert isinstance(service, HelpdeskService)
     return service
 

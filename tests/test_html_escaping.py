@@ -180,10 +180,10 @@ async def test_every_text_path_escapes_a_hostile_name_and_text(harness: Harness)
     await h.send(EVIL, user=EVIL_CURATOR)
     await h.click_button("➡️", user=EVIL_CURATOR)
     await h.click_button("🚀", user=EVIL_CURATOR)
-    await h.ctx.services["broadcasts"].drain(h.bot)
+    await h.ctx.services.broadcasts.drain(h.bot)
 
     # Staff: the calendar with hostile titles, a broadcast by staff, the unanswered list.
-    reminders: ReminderService = h.ctx.services["reminders"]
+    reminders: ReminderService = h.ctx.services.reminders
     reminders.now = lambda: DAY
     await h.send("/start", user=STAFF)
     await set_role(h, STAFF.id, "staff")
@@ -204,8 +204,8 @@ async def test_every_text_path_escapes_a_hostile_name_and_text(harness: Harness)
     await h.send("/calendar", user=STAFF)
     await reminders.tick(DAY.replace(day=9, hour=6))  # the deadline's reminders to students
     # Reminders wait out quiet hours: deliver them that weekday morning, whatever the wall clock.
-    h.ctx.services["broadcasts"].now = lambda: DAY.replace(day=9, hour=6)
-    await h.ctx.services["broadcasts"].drain(h.bot)
+    h.ctx.services.broadcasts.now = lambda: DAY.replace(day=9, hour=6)
+    await h.ctx.services.broadcasts.drain(h.bot)
     await h.send("/unanswered", user=STAFF)
     await h.send(f"/take {EVIL}", user=STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup")
 

@@ -32,7 +32,7 @@ PARENT_RU = TgUser(id=1102, first_name="Гульнар", last_name="Сейтка
 async def office(database_url: str) -> AsyncIterator[Harness]:
     """A harness whose staff chat speaks English, so the tests can read the staff card."""
     h = await Harness.create(database_url, default_language="en")
-    h.ctx.services["applications"].clock = lambda: NOW
+    h.ctx.services.applications.clock = lambda: NOW
     try:
         yield h
     finally:
@@ -157,7 +157,7 @@ async def test_statement_declines_names_and_is_a4(harness: Harness) -> None:
     Бакытовны» about «перевод Сейткалиева Армана Ерлановича»; its Kazakh copy has the
     ablative «…Бакытовнадан». Both files are A4 with a 30 mm binding margin."""
     h, user = harness, PARENT_RU
-    h.ctx.services["applications"].clock = lambda: NOW
+    h.ctx.services.applications.clock = lambda: NOW
     await parent_applies(h, user)
     await h.click("ap:submit:", user)
     [statement] = [d for d in documents(h, user.id) if d.document.filename.endswith(".docx")]  # type: ignore[union-attr]
@@ -261,7 +261,7 @@ async def test_arts_applicant_answers_music_or_choreography_with_a_button(h_en: 
 
 @pytest.fixture
 async def h_en(harness: Harness) -> Harness:
-    harness.ctx.services["applications"].clock = lambda: NOW
+    harness.ctx.services.applications.clock = lambda: NOW
     return harness
 
 
@@ -275,7 +275,7 @@ async def test_without_a_staff_chat_the_applicant_is_told_the_truth(
         h = await Harness.create(database_url, staff_chat_id=None)
     try:
         assert any("STAFF_CHAT_ID is not set" in r.getMessage() for r in caplog.records)
-        h.ctx.services["applications"].clock = lambda: NOW
+        h.ctx.services.applications.clock = lambda: NOW
         await parent_applies(h, PARENT_RU)
         await h.click("ap:submit:", PARENT_RU)
         said = "\n".join(h.texts(PARENT_RU.id)[-4:])

@@ -120,7 +120,7 @@ async def test_rules_suggests_the_neighbouring_clause_and_opens_the_appendix(
 
 async def test_calendar_says_who_an_event_is_for_in_words(harness: Harness) -> None:
     h = harness
-    reminders = h.ctx.services["reminders"]
+    reminders = h.ctx.services.reminders
     year = reminders.now().year + 1
     specs = [
         EventSpec("orientation", "Бейімделу", "Адаптация", "Orientation",

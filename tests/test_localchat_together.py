@@ -122,7 +122,7 @@ async def test_a_curators_broadcast_reaches_the_student_in_the_other_chat(
     ):
         daytime = datetime(2026, 9, 1, 10, 0, tzinfo=UTC)  # 15:00 in Atyrau: not quiet hours
         assert curator.ctx is not None
-        curator.ctx.services["broadcasts"].now = lambda: daytime
+        curator.ctx.services.broadcasts.now = lambda: daytime
         await curator.chat.send_line("/newgroup IT-21")
         code = curator_out.getvalue().split("/join ")[1].split(")")[0].strip()
         await student.chat.send_line(f"/join {code}")

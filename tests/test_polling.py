@@ -11,10 +11,10 @@ import pytest
 from aiogram import Bot
 from sqlalchemy import select
 
+from bot.app import AppContext
 from bot.config import Settings
 from bot.db.models.reliability import InboxUpdate
 from bot.factory import (
-    AppContext,
     create_app_context,
     create_bot,
     create_dispatcher,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import AsyncIterator
 from typing import Any
@@ -297,12 +298,13 @@ async def unsure_harness(database_url: str) -> AsyncIterator[Harness]:
         database_url=database_url, _env_file=None, redis_url=None, admin_ids=[]
     )
     ctx = await create_app_context(settings)
-    ctx.services["answers"] = AnswerService(
+    unsure = AnswerService(
         Knowledge(
             real.regulation, real.catalog, real.index, UnsureRanker(),  # type: ignore[arg-type]
             UNSURE_CALIBRATION, real.documents, real.cache_dir,
         )
     )
+    ctx.services = dataclasses.replace(ctx.services, answers=unsure)
     h = await Harness.create(database_url, ctx=ctx)
     try:
         yield h

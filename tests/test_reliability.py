@@ -168,7 +168,7 @@ async def test_shutdown_lets_a_background_job_finish_the_step_in_hand(sqlite_url
     from bot.runner import BackgroundWorkers
 
     harness = await Harness.create(sqlite_url)
-    helpdesk, reminders = harness.ctx.services["helpdesk"], harness.ctx.services["reminders"]
+    helpdesk, reminders = harness.ctx.services.helpdesk, harness.ctx.services.reminders
     started, release = asyncio.Event(), asyncio.Event()
     finished: list[str] = []
 

@@ -614,7 +614,7 @@ async def test_weekly_digest_on_monday_morning_once_and_off(seeded: str) -> None
     from tests.harness import STAFF, STAFF_CHAT_ID, STUDENT_EN
 
     h = await Harness.create(seeded)
-    digest = h.ctx.services["stats_digest"]
+    digest = h.ctx.services.stats_digest
     try:
         # not staff: ignored, nothing stored
         await h.send(

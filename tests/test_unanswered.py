@@ -130,9 +130,9 @@ async def test_an_unanswered_question_is_answered_by_staff_and_then_by_the_faq(
     assert kinds == ["faq", "faq", "faq"]
 
     # the earlier askers are told once each (outside quiet hours), in their language
-    broadcasts = h.ctx.services["broadcasts"]
+    broadcasts = h.ctx.services.broadcasts
     await broadcasts.drain(h.bot)
-    await h.ctx.services["unanswered"].tick()
+    await h.ctx.services.unanswered.tick()
     await broadcasts.drain(h.bot)
     for user in (STUDENT_RU, STUDENT_RU2):
         follow = [m.text for m in sent_to(h, user.id) if "ответили сотрудники" in m.text]
@@ -153,13 +153,13 @@ async def test_follow_ups_wait_for_the_end_of_quiet_hours_and_respect_reminder_s
     await make_staff(h, STAFF)
     await _ask_the_unanswerable(h)
     await _publish(h)
-    await h.ctx.services["broadcasts"].drain(h.bot)
+    await h.ctx.services.broadcasts.drain(h.bot)
     assert not [m for m in sent_to(h, STUDENT_RU.id) if "ответили сотрудники" in m.text]
     assert {n.status for n in await rows(h, FaqNotification)} == {"pending"}
     # morning: the tick queues them; the student who switched announcements off is skipped
     daytime(h, hour=9)
-    assert await h.ctx.services["unanswered"].tick() == 1
-    await h.ctx.services["broadcasts"].drain(h.bot)
+    assert await h.ctx.services.unanswered.tick() == 1
+    await h.ctx.services.broadcasts.drain(h.bot)
     assert len([m for m in sent_to(h, STUDENT_RU.id) if "ответили сотрудники" in m.text]) == 1
     assert not [m for m in sent_to(h, STUDENT_RU2.id) if "ответили сотрудники" in m.text]
     statuses = {n.user_id: n.status for n in await rows(h, FaqNotification)}
@@ -200,7 +200,7 @@ async def test_answered_by_a_clause_teaches_the_matcher(harness: Harness) -> Non
     [*_earlier, last] = await rows(h, Question)
     assert last.kind == "answer" and last.clauses[0] == "5.4.11"
     # and the asker is told which clause answers it
-    await h.ctx.services["broadcasts"].drain(h.bot)
+    await h.ctx.services.broadcasts.drain(h.bot)
     [follow] = [m.text for m in sent_to(h, STUDENT_RU.id) if "ответили сотрудники" in m.text]
     assert "п. 5.4.11" in follow
 
@@ -274,8 +274,8 @@ async def test_follow_ups_queued_before_quiet_hours_wait_for_their_end(harness: 
     assert {n.status for n in await rows(h, FaqNotification)} == {"queued"}  # at 21:00
     daytime(h, hour=23)  # the sender wakes up inside quiet hours
     for _ in range(3):
-        await h.ctx.services["broadcasts"].step(h.bot)
+        await h.ctx.services.broadcasts.step(h.bot)
     assert not [m for m in sent_to(h, STUDENT_RU.id) if "ответили сотрудники" in m.text]
     daytime(h, hour=9)
-    await h.ctx.services["broadcasts"].drain(h.bot)
+    await h.ctx.services.broadcasts.drain(h.bot)
     assert len([m for m in sent_to(h, STUDENT_RU.id) if "ответили сотрудники" in m.text]) == 1

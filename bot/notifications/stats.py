@@ -35,6 +35,7 @@ from bot.i18n import make_i18n, use_locale
 from bot.services.calendar import in_quiet_hours
 from bot.services.stats import Period, StatsReport, StatsService
 from bot.views.stats_text import no_data_text, summary_text
+from bot.workers import run_worker_loop
 
 log = logging.getLogger(__name__)
 DIGEST_BEFORE = time(12, 0)  # "Monday morning": until noon, local time
@@ -88,13 +89,14 @@ class WeeklyDigest:
         stats: StatsService,
         *,
         poll_seconds: float = 300.0,
+        i18n: I18n | None = None,
     ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
         self.stats = stats
         self.poll_seconds = poll_seconds
         self.stopping = asyncio.Event()
-        self._i18n: I18n | None = None
+        self._i18n = i18n  # the process's I18n; made here only when none was given
 
     @property
     def i18n(self) -> I18n:
@@ -176,15 +178,12 @@ class WeeklyDigest:
         return posted
 
     async def run_forever(self, bot: Bot) -> None:
-        while not self.stopping.is_set():
-            try:
-                await self.post_due(bot)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("weekly statistics digest failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), self.poll_seconds)
+        await run_worker_loop(
+            lambda: self.post_due(bot),
+            stopping=self.stopping,
+            interval=self.poll_seconds,
+            what="weekly statistics digest",
+        )
 
     def request_stop(self) -> None:
         self.stopping.set()

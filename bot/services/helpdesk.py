@@ -9,7 +9,6 @@ stored with its id on both sides so replies and edits map across.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
 import logging
 from collections.abc import Callable, Sequence
@@ -43,6 +42,7 @@ from bot.db.models.helpdesk import (
 )
 from bot.i18n import use_locale
 from bot.metrics import metrics
+from bot.workers import run_worker_loop
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +245,7 @@ class HelpdeskService:
         *,
         clock: Callable[[], datetime] = utcnow,
         poll_seconds: float = 60.0,
+        i18n: I18n | None = None,
     ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
@@ -252,7 +253,7 @@ class HelpdeskService:
         self.poll_seconds = poll_seconds
         self.stopping = asyncio.Event()
         self.hours = WorkingHours(settings)
-        self._i18n: I18n | None = None
+        self._i18n = i18n  # the process's I18n; a CLI command without one makes its own
 
     # Basics -----------------------------------------------------------------------------------
     @property
@@ -757,15 +758,12 @@ class HelpdeskService:
         return raised
 
     async def run_forever(self, bot: Bot) -> None:
-        while not self.stopping.is_set():
-            try:
-                await self.check_sla(bot)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("helpdesk SLA check failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), self.poll_seconds)
+        await run_worker_loop(
+            lambda: self.check_sla(bot),
+            stopping=self.stopping,
+            interval=self.poll_seconds,
+            what="helpdesk SLA check",
+        )
 
     def request_stop(self) -> None:
         """Shutdown: let the check in hand finish, then leave ``run_forever``."""

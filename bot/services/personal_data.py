@@ -2,9 +2,10 @@
 
 An area takes part in one of two ways, with no edit to this file:
 
-* its service (an entry of ``ctx.services``) has ``personal_data_key: str`` and two methods
-  ``async collect_personal_data(session, user_id) -> JSON-able`` and
-  ``async erase_personal_data(session, user_id) -> int`` (rows removed or anonymised); or
+* its service is a :class:`PersonalDataProvider` (``personal_data_key``,
+  ``personal_data_tables`` and two methods ``async collect_personal_data(session, user_id) ->
+  JSON-able`` and ``async erase_personal_data(session, user_id) -> int``, rows removed or
+  anonymised) listed in :meth:`bot.app.Services.personal_data_providers`; or
 * it calls ``registry.register(key, collect, erase)`` on the ``personal_data`` service with two
   plain functions taking ``(session, user_id)``.
 
@@ -14,7 +15,7 @@ row itself. Everything runs in the caller's session, so /forget is one transacti
 Rows of tables no provider covers are not lost either: /mydata adds every row of every table
 with a foreign key to ``users.id`` (section ``other``), and deleting the user row removes or
 detaches them through those keys' ``ON DELETE CASCADE / SET NULL``. A provider lists the tables
-it covers in ``personal_data_tables`` (service attribute or ``register(tables=...)``).
+it covers in ``personal_data_tables`` (provider attribute or ``register(tables=...)``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +32,22 @@ from bot.db.models import Base, FsmRecord, User
 
 Collector = Callable[[AsyncSession, int], Awaitable[Any]]
 Eraser = Callable[[AsyncSession, int], Awaitable[int]]
+
+
+class PersonalDataProvider(Protocol):
+    """A service that keeps per-user rows of its own and answers for them."""
+
+    @property
+    def personal_data_key(self) -> str:
+        """The section of /mydata."""
+
+    @property
+    def personal_data_tables(self) -> tuple[str, ...]:
+        """The tables it covers (not repeated under ``other``)."""
+
+    async def collect_personal_data(self, session: AsyncSession, user_id: int) -> Any: ...
+
+    async def erase_personal_data(self, session: AsyncSession, user_id: int) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +129,8 @@ async def erase_user(session: AsyncSession, user_id: int) -> int:
 
 
 class PersonalDataRegistry:
-    """Explicit providers plus services found by duck typing; core (FSM, user) last."""
+    """Registered providers, then the services given (:class:`PersonalDataProvider`); core
+    (FSM, user) last."""
 
     def __init__(self) -> None:
         self._providers: list[Provider] = []
@@ -129,18 +147,18 @@ class PersonalDataRegistry:
             raise ValueError(f"personal data provider {key!r} registered twice")
         self._providers.append(Provider(key, collect, erase, tables))
 
-    def providers(self, services: Iterable[Any] = ()) -> list[Provider]:
+    def providers(self, services: Iterable[PersonalDataProvider] = ()) -> list[Provider]:
         found = list(self._providers)
         keys = {p.key for p in found}
         for service in services:
-            key = getattr(service, "personal_data_key", None)
-            if isinstance(key, str) and key not in keys:
+            key = service.personal_data_key
+            if key not in keys:
                 found.append(
                     Provider(
                         key,
-                        getattr(service, "collect_personal_data", None),
-                        getattr(service, "erase_personal_data", None),
-                        tuple(getattr(service, "personal_data_tables", ())),
+                        service.collect_personal_data,
+                        service.erase_personal_data,
+                        tuple(service.personal_data_tables),
                     )
                 )
                 keys.add(key)
@@ -149,7 +167,7 @@ class PersonalDataRegistry:
         return found
 
     async def collect(
-        self, session: AsyncSession, user_id: int, services: Iterable[Any] = ()
+        self, session: AsyncSession, user_id: int, services: Iterable[PersonalDataProvider] = ()
     ) -> dict[str, Any]:
         out: dict[str, Any] = {}
         providers = self.providers(services)
@@ -163,7 +181,7 @@ class PersonalDataRegistry:
         return out
 
     async def erase(
-        self, session: AsyncSession, user_id: int, services: Iterable[Any] = ()
+        self, session: AsyncSession, user_id: int, services: Iterable[PersonalDataProvider] = ()
     ) -> dict[str, int]:
         counts: dict[str, int] = {}
         for provider in self.providers(services):

@@ -12,7 +12,6 @@ recipient in their own language, at most once) is :mod:`bot.services.broadcast`'
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
 import logging
 from collections.abc import Callable
@@ -50,6 +49,7 @@ from bot.services.calendar import (
     out_of_quiet_hours,
     subtract_working_days,
 )
+from bot.workers import run_worker_loop
 
 log = logging.getLogger(__name__)
 
@@ -349,15 +349,12 @@ class ReminderService:
         return len(ids)
 
     async def run_forever(self, bot: Bot) -> None:
-        while not self.stopping.is_set():
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reminder tick failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), self.interval)
+        await run_worker_loop(
+            lambda: self.tick(),
+            stopping=self.stopping,
+            interval=self.interval,
+            what="reminder tick",
+        )
 
     def request_stop(self) -> None:
         """Shutdown: let the tick in hand finish, then leave ``run_forever``."""

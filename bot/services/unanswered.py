@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections import Counter, defaultdict
@@ -50,6 +49,7 @@ from bot.i18n import use_locale
 from bot.services.broadcast import BroadcastService
 from bot.services.calendar import in_quiet_hours
 from bot.services.faq import FaqService
+from bot.workers import run_worker_loop
 from knowledge.faq import FaqDataError, FaqEntry
 from knowledge.qmatch import cosine
 
@@ -523,15 +523,12 @@ class UnansweredService:
         return queued
 
     async def run_forever(self, bot: Bot) -> None:
-        while not self.stopping.is_set():
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("FAQ follow-up tick failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), self.interval)
+        await run_worker_loop(
+            lambda: self.tick(),
+            stopping=self.stopping,
+            interval=self.interval,
+            what="FAQ follow-up tick",
+        )
 
     def request_stop(self) -> None:
         self.stopping.set()

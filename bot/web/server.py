@@ -493,7 +493,7 @@ def add_web_chat_routes(app: web.Application, chat: WebChat) -> None:
 
 def build_web_chat(ctx: Any, dp: Dispatcher, bot: Bot) -> WebChat:
     """The web chat of this process: wraps ``bot``'s session; needs ``WEB_CHAT_SECRET``."""
-    store: WebChatStore = ctx.services["webchat"]
+    store: WebChatStore = ctx.services.webchat
     return WebChat(ctx.settings, dp, bot, store, ctx.i18n)
 
 
