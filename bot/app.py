@@ -20,10 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.budget import OutgoingBudget
 from bot.config import Settings
+from bot.metrics import Metrics
 from bot.services.personal_data import PersonalDataProvider
 from bot.workers import BackgroundWorker
 
 if TYPE_CHECKING:
+    from bot.notifications.notify import Notifier
     from bot.notifications.stats import WeeklyDigest
     from bot.services.answers import AnswerService
     from bot.services.applications import ApplicationService
@@ -58,6 +60,7 @@ class Services:
     webchat: WebChatStore  # issue 14: web chat history, /mydata
     stats: StatsService  # issue 13: /stats, studentbot stats
     stats_digest: WeeklyDigest  # issue 13: /stats weekly on|off and its Monday worker
+    notifier: Notifier  # one-off messages to a person, in their language (issue 15.2)
 
     def by_name(self) -> dict[str, Any]:
         """Field name → service: the dispatcher's workflow data."""
@@ -79,10 +82,14 @@ class Services:
 
 
 def build_services(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], i18n: I18n
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    i18n: I18n,
+    metrics: Metrics,
 ) -> Services:
     """Immutable data loaded from files (knowledge base, programme list) is cached by its
     loader, so tests building many contexts load it once."""
+    from bot.notifications.notify import Notifier
     from bot.notifications.stats import WeeklyDigest
     from bot.services.answers import AnswerService
     from bot.services.applications import ApplicationService
@@ -118,6 +125,7 @@ def build_services(
         webchat=WebChatStore(sessionmaker),
         stats=stats,
         stats_digest=WeeklyDigest(settings, sessionmaker, stats, i18n=i18n),
+        notifier=Notifier(i18n, settings.default_language, metrics),
     )
 
 

@@ -27,6 +27,7 @@ from bot.db.base import create_engine, create_sessionmaker
 from bot.fsm import SQLAlchemyStorage
 from bot.i18n import UserLocaleMiddleware, make_i18n, use_locale
 from bot.isolation import PerKeyIsolation
+from bot.metrics import metrics
 from bot.middlewares import CommandMenuMiddleware, DbSessionMiddleware, UserMiddleware
 from bot.reliability import (
     inline_magic_filters,
@@ -66,7 +67,7 @@ async def create_app_context(
         isolation = PerKeyIsolation()  # aiogram's SimpleEventIsolation never frees a lock
     i18n = make_i18n(settings.default_language)  # the process's one I18n
     if services is None:
-        services = build_services(settings, sessionmaker, i18n)
+        services = build_services(settings, sessionmaker, i18n, metrics)
     return AppContext(
         settings=settings,
         engine=engine,

@@ -30,6 +30,7 @@ __all__ = ["CONTENT_TYPE_LATEST", "Metrics", "metrics"]
 
 UPDATE_TYPES = ("message", "callback_query", "edited_message", "my_chat_member", "other")
 ERROR_KINDS = ("handler", "database", "telegram_api", "network")
+NOTIFY_OUTCOMES = ("sent", "blocked", "not_found", "flood", "failed")  # notify.Outcome
 # ``*_created`` timestamps double the output and no dashboard of ours reads them.
 disable_created_metrics()
 
@@ -88,6 +89,12 @@ class Metrics:
             "Inbox updates handled again (their process died or was stopped mid-update)",
             registry=r,
         )
+        self.notifications = Counter(
+            "studentbot_notifications",
+            "One-off messages to a person (bot.notifications.notify), by outcome",
+            ["outcome"],
+            registry=r,
+        )
         self.throttled = Counter(
             "studentbot_throttled",
             "Messages and button presses dropped by flood control",
@@ -107,6 +114,8 @@ class Metrics:
         for kind in ERROR_KINDS:
             self.errors.labels(kind=kind)
         self.answers.labels(method="sendMessage")
+        for outcome in NOTIFY_OUTCOMES:
+            self.notifications.labels(outcome=outcome)
 
     def count_update(self, update_type: str | None) -> None:
         kind = update_type if update_type in UPDATE_TYPES else "other"

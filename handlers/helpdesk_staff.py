@@ -11,7 +11,6 @@ import html
 import logging
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message, TelegramObject
 from aiogram.utils.i18n import gettext as _
@@ -21,8 +20,8 @@ from bot.config import Settings
 from bot.db.models import Role, User
 from bot.db.models.helpdesk import Direction, Ticket, TicketStatus, TicketTopic
 from bot.filters import RoleFilter
-from bot.i18n import use_locale
 from bot.menu import main_menu
+from bot.notifications.notify import Notifier
 from bot.services.helpdesk import TOPIC_LABELS, HelpdeskService, display_name, format_age
 from bot.views.helpdesk import rating_keyboard, rating_prompt
 
@@ -83,10 +82,11 @@ async def _student(session: AsyncSession, ticket: Ticket) -> User | None:
     return await session.get(User, ticket.user_id)
 
 
-async def student_language(session: AsyncSession, ticket: Ticket) -> str:
-    """The student's language now (they may have switched since opening the ticket)."""
+async def _recipient(session: AsyncSession, ticket: Ticket) -> User | int:
+    """The student, for a notice in their language now (they may have switched since opening
+    the ticket; ``ticket.language`` when they have no stored choice)."""
     student = await _student(session, ticket)
-    return (student.language if student is not None else None) or ticket.language
+    return student if student is not None else ticket.user_id
 
 
 # Relay -----------------------------------------------------------------------------------------
@@ -121,6 +121,7 @@ async def take(
     session: AsyncSession,
     db_user: User,
     helpdesk: HelpdeskService,
+    notifier: Notifier,
 ) -> None:
     ticket = await ticket_of(message, session, helpdesk, command)
     if ticket is None or ticket.status != TicketStatus.OPEN.value:
@@ -132,16 +133,15 @@ async def take(
             id=ticket.id, name=html.escape(display_name(db_user, db_user.id))
         )
     )
-    with use_locale(helpdesk.i18n, await student_language(session, ticket)):
-        try:
-            await bot.send_message(
-                ticket.user_id,
-                _("{name} from the Helpdesk is working on your request #{id}.").format(
-                    name=html.escape(db_user.first_name or _("A specialist")), id=ticket.id
-                ),
-            )
-        except TelegramAPIError as exc:
-            log.info("ticket %s: could not tell the student: %s", ticket.id, exc)
+    await notifier.notify(
+        bot,
+        await _recipient(session, ticket),
+        lambda: _("{name} from the Helpdesk is working on your request #{id}.").format(
+            name=html.escape(db_user.first_name or _("A specialist")), id=ticket.id
+        ),
+        language=ticket.language,
+        what=f"ticket {ticket.id}: taken notice",
+    )
 
 
 async def close(
@@ -151,6 +151,7 @@ async def close(
     session: AsyncSession,
     db_user: User,
     helpdesk: HelpdeskService,
+    notifier: Notifier,
 ) -> None:
     ticket = await ticket_of(message, session, helpdesk, command)
     if ticket is None or ticket.status != TicketStatus.OPEN.value:
@@ -160,21 +161,26 @@ async def close(
     await message.reply(
         _("Ticket #{id} is closed. The student was asked to rate the answer.").format(id=ticket.id)
     )
-    with use_locale(helpdesk.i18n, await student_language(session, ticket)):
-        try:
-            await bot.send_message(
-                ticket.user_id,
-                _(
-                    "The Helpdesk has closed your request #{id}. "
-                    "If you need more help, send /human."
-                ).format(id=ticket.id),
-                reply_markup=main_menu(),
-            )
-            await bot.send_message(
-                ticket.user_id, rating_prompt(), reply_markup=rating_keyboard(ticket.id)
-            )
-        except TelegramAPIError as exc:
-            log.info("ticket %s: could not tell the student: %s", ticket.id, exc)
+    student = await _recipient(session, ticket)
+    closed = await notifier.notify(
+        bot,
+        student,
+        lambda: _(
+            "The Helpdesk has closed your request #{id}. If you need more help, send /human."
+        ).format(id=ticket.id),
+        language=ticket.language,
+        reply_markup=main_menu,
+        what=f"ticket {ticket.id}: closed notice",
+    )
+    if closed.delivered:
+        await notifier.notify(
+            bot,
+            student,
+            rating_prompt,
+            language=ticket.language,
+            reply_markup=lambda: rating_keyboard(ticket.id),
+            what=f"ticket {ticket.id}: rating prompt",
+        )
 
 
 async def ban(
@@ -184,6 +190,7 @@ async def ban(
     session: AsyncSession,
     db_user: User,
     helpdesk: HelpdeskService,
+    notifier: Notifier,
 ) -> None:
     ticket = await ticket_of(message, session, helpdesk, command)
     if ticket is None:
@@ -203,13 +210,13 @@ async def ban(
         )
     )
     if was_open:
-        with use_locale(helpdesk.i18n, await student_language(session, ticket)):
-            try:
-                await bot.send_message(
-                    ticket.user_id, _("The Helpdesk has closed this conversation.")
-                )
-            except TelegramAPIError as exc:
-                log.info("ticket %s: could not tell the student: %s", ticket.id, exc)
+        await notifier.notify(
+            bot,
+            await _recipient(session, ticket),
+            lambda: _("The Helpdesk has closed this conversation."),
+            language=ticket.language,
+            what=f"ticket {ticket.id}: ban notice",
+        )
 
 
 async def unban(

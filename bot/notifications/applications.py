@@ -9,7 +9,7 @@ from contextlib import nullcontext
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
+from aiogram.types import BufferedInputFile
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.db.models import User
 from bot.db.models.applications import Application, ApplicationStatus
+from bot.notifications.notify import Notifier
 from bot.services import validators as v
-from bot.views.application_texts import staff_card, status_label
+from bot.views.application_texts import decision_text, staff_card
 from bot.views.applications import decision_keyboard, reply_keyboard
 from knowledge.programmes import Direction
 
@@ -87,35 +88,20 @@ async def send_to_staff(
 
 
 async def notify_applicant(
-    bot: Bot, session: AsyncSession, app: Application, i18n: I18n, comment: str | None
+    bot: Bot, session: AsyncSession, app: Application, notifier: Notifier, comment: str | None
 ) -> None:
+    """The office's decision, to the applicant in their language (the stored choice, else the
+    application's)."""
     if app.user_id is None:
         return
     user = await session.get(User, app.user_id)
-    lang = (user.language if user is not None and user.language else None) or app.language
-    with i18n.use_locale(lang):
-        texts = {
-            ApplicationStatus.APPROVED.value: _(
-                "Your application {reference} is <b>approved</b>. The list of disciplines at a "
-                "distance is fixed by the Rector's order (5.4.3); your individual plan follows "
-                "(5.4.10)."
-            ),
-            ApplicationStatus.REJECTED.value: _(
-                "Your application {reference} is <b>rejected</b>."
-            ),
-            ApplicationStatus.NEEDS_INFO.value: _(
-                "The office needs more information for your application {reference}."
-            ),
-        }
-        text = texts.get(app.status, _("Your application {reference}: {status}.")).format(
-            reference=app.reference, status=status_label(app.status)
-        )
-        if comment:
-            text += "\n" + _("Comment: «{comment}»").format(comment=html.escape(comment))
-        markup: InlineKeyboardMarkup | None = None
-        if app.status == ApplicationStatus.NEEDS_INFO.value:
-            markup = reply_keyboard(app)
-        try:
-            await bot.send_message(app.user_id, text, reply_markup=markup)
-        except TelegramAPIError as exc:
-            log.warning("could not notify user %s about %s: %s", app.user_id, app.reference, exc)
+    await notifier.notify(
+        bot,
+        user if user is not None else app.user_id,
+        lambda: decision_text(app, comment),
+        language=app.language,
+        reply_markup=lambda: reply_keyboard(app)
+        if app.status == ApplicationStatus.NEEDS_INFO.value
+        else None,
+        what=f"decision on {app.reference}",
+    )

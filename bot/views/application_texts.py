@@ -14,7 +14,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
-from bot.db.models.applications import Application, ApplicationKind
+from bot.db.models.applications import Application, ApplicationKind, ApplicationStatus
 from bot.services import validators as v
 from bot.services.applications import (
     CONSENTS,
@@ -282,6 +282,27 @@ def pedagogical_refusal() -> str:
         + "\n\n"
         + _("The application was cancelled; nothing was sent.")
     )
+
+
+def decision_text(app: Application, comment: str | None) -> str:
+    """What the applicant is told about the office's decision (in the current language)."""
+    texts = {
+        ApplicationStatus.APPROVED.value: _(
+            "Your application {reference} is <b>approved</b>. The list of disciplines at a "
+            "distance is fixed by the Rector's order (5.4.3); your individual plan follows "
+            "(5.4.10)."
+        ),
+        ApplicationStatus.REJECTED.value: _("Your application {reference} is <b>rejected</b>."),
+        ApplicationStatus.NEEDS_INFO.value: _(
+            "The office needs more information for your application {reference}."
+        ),
+    }
+    text = texts.get(app.status, _("Your application {reference}: {status}.")).format(
+        reference=app.reference, status=status_label(app.status)
+    )
+    if comment:
+        text += "\n" + _("Comment: «{comment}»").format(comment=html.escape(comment))
+    return text
 
 
 def current_lang() -> str:

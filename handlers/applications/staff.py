@@ -16,7 +16,6 @@ from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, ForceReply, Message
-from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +24,7 @@ from bot.db.models import Role, User
 from bot.db.models.applications import ApplicationStatus
 from bot.filters import has_role
 from bot.notifications.applications import notify_applicant
+from bot.notifications.notify import Notifier
 from bot.services.applications import ApplicationService, StaleAction
 from bot.views.application_texts import status_label
 from bot.views.applications import DecisionCallback
@@ -54,7 +54,7 @@ async def on_decision(
     session: AsyncSession,
     db_user: User,
     applications: ApplicationService,
-    i18n: I18n,
+    notifier: Notifier,
     bot: Bot,
 ) -> None:
     if not has_role(db_user, Role.STAFF):
@@ -107,7 +107,7 @@ async def on_decision(
                     reference=app.reference, name=html.escape(db_user.full_name)
                 )
             )
-        await notify_applicant(bot, session, app, i18n, None)
+        await notify_applicant(bot, session, app, notifier, None)
         return
     await callback.answer()
     await state.set_state(StaffComment.waiting)
@@ -136,7 +136,7 @@ async def on_comment(
     session: AsyncSession,
     db_user: User,
     applications: ApplicationService,
-    i18n: I18n,
+    notifier: Notifier,
     bot: Bot,
 ) -> None:
     data = await state.get_data()
@@ -175,7 +175,7 @@ async def on_comment(
             name=html.escape(db_user.full_name),
         )
     )
-    await notify_applicant(bot, session, app, i18n, comment)
+    await notify_applicant(bot, session, app, notifier, comment)
 
 
 def create_router(settings: Settings | None = None) -> Router:
