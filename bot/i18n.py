@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.catalogs import DOMAIN, LOCALES_DIR, compile_catalogs
 from bot.config import LANGUAGES
-from bot.texts import use_locale
+from bot.texts import current_locale, use_locale
 
 __all__ = [
     "DOMAIN",
@@ -21,6 +21,7 @@ __all__ = [
     "RUSSIAN_FALLBACK",
     "UserLocaleMiddleware",
     "compile_catalogs",
+    "current_locale",
     "language_from_telegram",
     "make_i18n",
     "use_locale",

@@ -88,6 +88,19 @@ def use_locale(i18n: Any, lang: str) -> Iterator[None]:
         yield
 
 
+def current_locale(default: str = "kk") -> str:
+    """The language being rendered now — the one way to read it (handlers, views, services):
+    :func:`use_locale`'s, else aiogram's (the update's, set by the locale middleware), else
+    ``default``."""
+    current = _current.get()
+    if current is not None:
+        return current[1]
+    from aiogram.utils.i18n import I18n
+
+    i18n = I18n.get_current(no_error=True)
+    return str(i18n.current_locale) if i18n is not None else default
+
+
 @contextmanager
 def switch_locale(lang: str) -> Iterator[None]:
     """Render in ``lang`` with whatever translations are current (this module's or aiogram's)."""
@@ -103,4 +116,11 @@ def switch_locale(lang: str) -> Iterator[None]:
         yield
 
 
-__all__ = ["Catalogs", "gettext", "make_catalogs", "switch_locale", "use_locale"]
+__all__ = [
+    "Catalogs",
+    "current_locale",
+    "gettext",
+    "make_catalogs",
+    "switch_locale",
+    "use_locale",
+]

@@ -11,7 +11,6 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import func, select
@@ -21,6 +20,7 @@ from bot.db.models import Role, User
 from bot.db.models.reminders import CuratorGroup, GroupMember, StudentProfile
 from bot.edits import edit_or_send
 from bot.filters import RoleFilter
+from bot.i18n import current_locale
 from bot.services.programmes import render_verdict
 from bot.services.validators import MAX_COURSE
 from bot.views.audience import STUDY_FORMS, form_name
@@ -178,11 +178,6 @@ def programme_text(programmes: ProgrammeCatalog, value: str) -> str:
     if direction is None:
         return html.escape(value)
     return f"{html.escape(value)} {html.escape(direction.name_in(current_locale()))}"
-
-
-def current_locale() -> str:
-    i18n = I18n.get_current(no_error=True)
-    return i18n.current_locale if i18n is not None else "kk"
 
 
 async def profile_text(

@@ -28,7 +28,7 @@ from bot.db.models.helpdesk import Direction, Ticket, TicketMessage, TicketStatu
 from bot.edits import edit_or_send
 from bot.filters import OpenTicket
 from bot.flows.helpdesk import already_open, begin_request, student_closes
-from bot.i18n import use_locale
+from bot.i18n import current_locale, use_locale
 from bot.menu import MENU_ASK, MENU_HUMAN, is_menu_item, main_menu, not_menu_item
 from bot.services.helpdesk import (
     TOPIC_LABELS,
@@ -155,7 +155,6 @@ async def question_received(
     session: AsyncSession,
     db_user: User,
     helpdesk: HelpdeskService,
-    i18n: I18n,
 ) -> None:
     data = await state.get_data()
     await state.clear()
@@ -168,7 +167,7 @@ async def question_received(
             bot,
             session,
             user=db_user,
-            language=i18n.current_locale,
+            language=current_locale(),
             topic=topic,
             question=message,
             question_id=int(data.get("question_id") or 0) or None,

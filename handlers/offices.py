@@ -16,7 +16,6 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, ForceReply, InlineKeyboardMarkup, Message
-from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import LANGUAGES
 from bot.db.models import Role, User
 from bot.filters import RoleFilter, has_role
+from bot.i18n import current_locale
 from bot.services.faq import EDITABLE_OFFICE_FIELDS, FaqService, office_choices
 from knowledge.faq import FaqDataError, Office
 
@@ -117,7 +117,7 @@ def list_keyboard(faq: FaqService, lang: str) -> InlineKeyboardMarkup:
 
 
 async def offices_command(
-    message: Message, faq: FaqService, i18n: I18n, db_user: User, state: FSMContext
+    message: Message, faq: FaqService, db_user: User, state: FSMContext
 ) -> None:
     await state.clear()
     await faq.refresh()
@@ -128,7 +128,7 @@ async def offices_command(
     )
     await message.answer(
         _("🏢 Offices the bot sends students to ({n}).").format(n=len(faq.offices)) + "\n" + note,
-        reply_markup=list_keyboard(faq, i18n.current_locale),
+        reply_markup=list_keyboard(faq, current_locale()),
     )
 
 
@@ -136,7 +136,6 @@ async def on_button(
     callback: CallbackQuery,
     callback_data: OfficeCallback,
     faq: FaqService,
-    i18n: I18n,
     db_user: User,
     state: FSMContext,
 ) -> None:
@@ -148,7 +147,7 @@ async def on_button(
     if message is None:
         return
     await faq.refresh()
-    lang = i18n.current_locale
+    lang = current_locale()
     if callback_data.action == "list":
         await message.answer(
             _("🏢 Offices the bot sends students to ({n}).").format(n=len(faq.offices)),
@@ -203,7 +202,6 @@ async def on_value(
     message: Message,
     session: AsyncSession,
     faq: FaqService,
-    i18n: I18n,
     db_user: User,
     state: FSMContext,
 ) -> None:
@@ -238,7 +236,7 @@ async def on_value(
     await message.answer(
         _("Saved. Students see the change at once.")
         + "\n\n"
-        + office_card(office, i18n.current_locale),
+        + office_card(office, current_locale()),
         reply_markup=card_keyboard(office, editable=True),
     )
 

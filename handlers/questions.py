@@ -8,7 +8,6 @@ from aiogram import F, Router
 from aiogram.filters import StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import select
@@ -18,6 +17,7 @@ from bot.callbacks import AskPersonCallback, StartApplicationCallback
 from bot.db.base import utcnow
 from bot.db.models import Question, User
 from bot.db.models.faq import QueueReason
+from bot.i18n import current_locale
 from bot.menu import MENU_APPLY, MENU_ASK, MENU_HUMAN, MENU_LANGUAGE, MENU_REMINDERS, MENU_RULES
 from bot.metrics import metrics
 from bot.services.answers import (
@@ -152,12 +152,11 @@ async def question(
     session: AsyncSession,
     db_user: User,
     answers: AnswerService,
-    i18n: I18n,
     faq: FaqService,
     unanswered: UnansweredService,
 ) -> None:
     text = message.text or ""
-    lang = i18n.current_locale
+    lang = current_locale()
     # the clauses and the FAQ in one index (issues 12, 18): ranked with the FAQ's matcher;
     # only an unsure or not-covered answer turns into an FAQ entry or an office
     answer = await answers.ask(text, lang, matcher=faq.matcher)
@@ -183,12 +182,12 @@ async def question(
 
 
 async def full_clause(
-    callback: CallbackQuery, callback_data: AnswerCallback, answers: AnswerService, i18n: I18n
+    callback: CallbackQuery, callback_data: AnswerCallback, answers: AnswerService
 ) -> None:
     await callback.answer()
     if callback.message is None or callback_data.c not in answers.regulation:
         return
-    parts = answers.full_clause_parts(callback_data.c, i18n.current_locale)
+    parts = answers.full_clause_parts(callback_data.c, current_locale())
     for part in parts[:-1]:
         await callback.message.answer(part)
     await callback.message.answer(parts[-1], reply_markup=_related_button(callback_data))
@@ -204,12 +203,12 @@ def _related_button(callback_data: AnswerCallback) -> InlineKeyboardMarkup:
 
 
 async def related(
-    callback: CallbackQuery, callback_data: AnswerCallback, answers: AnswerService, i18n: I18n
+    callback: CallbackQuery, callback_data: AnswerCallback, answers: AnswerService
 ) -> None:
     await callback.answer()
     if callback.message is None or callback_data.c not in answers.regulation:
         return
-    lang = i18n.current_locale
+    lang = current_locale()
     clauses = answers.related(callback_data.c)
     if not clauses:
         await callback.message.answer(
@@ -237,13 +236,12 @@ async def show_clause(
     callback: CallbackQuery,
     callback_data: AnswerCallback,
     answers: AnswerService,
-    i18n: I18n,
 ) -> None:
     """A suggestion under an "I am not sure" answer: the clause as a regular answer."""
     await callback.answer()
     if callback.message is None or callback_data.c not in answers.regulation:
         return
-    text = answers.clause_card(callback_data.c, i18n.current_locale)
+    text = answers.clause_card(callback_data.c, current_locale())
     builder = InlineKeyboardBuilder()
     builder.button(
         text=_("🔗 Related"),

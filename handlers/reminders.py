@@ -14,7 +14,6 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import func, select
@@ -24,6 +23,7 @@ from bot.db.models import Role, User
 from bot.db.models.reminders import Audience, CalendarEvent, CuratorGroup, EventKind
 from bot.edits import edit_or_send
 from bot.filters import RoleFilter
+from bot.i18n import current_locale
 from bot.menu import MENU_REMINDERS
 from bot.services.calendar import CalendarImportError, content_deadline, parse_calendar
 from bot.services.reminders import ReminderService, fmt_date
@@ -106,7 +106,7 @@ async def reminders_view(
     session: AsyncSession, user: User, reminders: ReminderService
 ) -> tuple[str, InlineKeyboardMarkup]:
     profile = await get_profile(session, user.id)
-    lang = get_i18n().current_locale
+    lang = current_locale()
     builder = InlineKeyboardBuilder()
     for pref in PREFS:
         on = bool(getattr(profile, pref))
@@ -201,7 +201,7 @@ async def calendar_view(
             .limit(PAGE_SIZE)
         )
     )
-    lang = get_i18n().current_locale
+    lang = current_locale()
     if not events:
         header = _("The calendar is empty.")
     elif pages > 1:
@@ -324,7 +324,7 @@ async def calendar_pressed(
     reminders: ReminderService,
 ) -> None:
     action, page = callback_data.action, callback_data.page
-    lang = get_i18n().current_locale
+    lang = current_locale()
     if action == "page":
         await callback.answer()
         await show_page(callback, session, reminders, page)
@@ -428,7 +428,7 @@ async def calendar_new_dates(
     planned = await reminders.reschedule(session, event, starts, ends)
     await message.answer(
         _("«{title}» is now on {dates}. Reminders planned: {n}.").format(
-            title=html.escape(event.title(get_i18n().current_locale)),
+            title=html.escape(event.title(current_locale())),
             dates=event_dates(event),
             n=planned,
         )

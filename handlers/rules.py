@@ -8,11 +8,11 @@ import re
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.edits import edit_or_send
+from bot.i18n import current_locale
 from bot.menu import MENU_RULES
 from bot.services.answers import AnswerService, parse_clause_id
 from bot.views.rules import RulesCallback, clause_button, label
@@ -163,9 +163,9 @@ def not_found_view(
 
 
 async def rules_command(
-    message: Message, command: CommandObject, answers: AnswerService, i18n: I18n
+    message: Message, command: CommandObject, answers: AnswerService
 ) -> None:
-    lang = i18n.current_locale
+    lang = current_locale()
     wanted = (command.args or "").strip()
     if not wanted:
         text, markup = root_view(answers, lang)
@@ -182,15 +182,15 @@ async def rules_command(
     await message.answer(text, reply_markup=markup)
 
 
-async def rules_menu(message: Message, answers: AnswerService, i18n: I18n) -> None:
-    text, markup = root_view(answers, i18n.current_locale)
+async def rules_menu(message: Message, answers: AnswerService) -> None:
+    text, markup = root_view(answers, current_locale())
     await message.answer(text, reply_markup=markup)
 
 
 async def navigate(
-    callback: CallbackQuery, callback_data: RulesCallback, answers: AnswerService, i18n: I18n
+    callback: CallbackQuery, callback_data: RulesCallback, answers: AnswerService
 ) -> None:
-    lang = i18n.current_locale
+    lang = current_locale()
     reg = answers.regulation
     if callback_data.to == "root":
         text, markup = root_view(answers, lang)

@@ -17,13 +17,13 @@ from datetime import date, datetime
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message, TelegramObject
-from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.db.models import Role, User
 from bot.filters import RoleFilter
+from bot.i18n import current_locale
 from bot.notifications.stats import WeeklyDigest, send_stats
 from bot.services.stats import DEFAULT_DAYS, Period, StatsService
 
@@ -83,11 +83,10 @@ async def stats_command(
     stats_digest: WeeklyDigest,
     db_user: User,
     bot: Bot,
-    i18n: I18n,
 ) -> None:
     args = (command.args or "").split()
     if args and args[0].lower() == "weekly":
-        await weekly(message, args[1:], session, stats_digest, db_user, i18n.current_locale)
+        await weekly(message, args[1:], session, stats_digest, db_user, current_locale())
         return
     try:
         period = parse_period(command.args, stats.today())

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import LANGUAGES, Settings
 from bot.db.models import Role, User
 from bot.filters import RoleFilter, has_role
-from bot.i18n import LANGUAGE_NAMES
+from bot.i18n import LANGUAGE_NAMES, current_locale
 from bot.services.answers import AnswerService, parse_clause_id
 from bot.services.faq import FaqService, office_choices
 from bot.services.unanswered import (
@@ -256,7 +256,7 @@ async def on_button(
     elif action == "offices":
         await message.answer(
             _("Which office is responsible for this answer?"),
-            reply_markup=office_keyboard(summary.id, faq, i18n.current_locale),
+            reply_markup=office_keyboard(summary.id, faq, current_locale()),
         )
     elif action == "office":
         data = await state.get_data()
@@ -265,7 +265,7 @@ async def on_button(
             return
         office = None if callback_data.value == NO_OFFICE else callback_data.value
         await state.update_data(office=office)
-        await preview(message, faq, summary, data.get("answers") or {}, office, i18n)
+        await preview(message, faq, summary, data.get("answers") or {}, office)
     elif action == "publish":
         data = await state.get_data()
         texts = dict(data.get("answers") or {})
@@ -387,9 +387,8 @@ async def preview(
     summary: GroupSummary,
     texts: dict[str, str],
     office: str | None,
-    i18n: I18n,
 ) -> None:
-    lang = i18n.current_locale
+    lang = current_locale()
     questions: dict[str, str] = {}
     for example_lang, text in summary.examples:
         questions.setdefault(example_lang, text)
@@ -488,7 +487,7 @@ async def on_answer_text(
 
 
 async def on_clause_text(
-    message: Message, db_user: User, state: FSMContext, answers: AnswerService, i18n: I18n
+    message: Message, db_user: User, state: FSMContext, answers: AnswerService
 ) -> None:
     if not has_role(db_user, Role.STAFF):
         await state.clear()
@@ -515,7 +514,7 @@ async def on_clause_text(
     intro = _("These questions will be answered with {citation}:").format(
         citation=answers.cite(clause_id)
     )
-    card = answers.clause_card(clause_id, i18n.current_locale, limit=600)
+    card = answers.clause_card(clause_id, current_locale(), limit=600)
     await message.answer(f"{intro}\n{card}", reply_markup=builder.as_markup())
 
 

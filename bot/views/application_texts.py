@@ -10,11 +10,11 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
-from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
 from bot.db.models.applications import Application, ApplicationKind, ApplicationStatus
+from bot.i18n import current_locale
 from bot.services import validators as v
 from bot.services.applications import (
     CONSENTS,
@@ -88,7 +88,7 @@ def ground_value(ground: str | None) -> str:
     if not ground:
         return "—"
     item = load_texts()["grounds"][ground]
-    words = str(item["statement"].get(current_lang()) or item["statement"]["kk"])
+    words = str(item["statement"].get(current_locale()) or item["statement"]["kk"])
     return f"{words[:1].upper()}{words[1:]} ({', '.join(item['clauses'])})"
 
 
@@ -237,7 +237,7 @@ def question(step: str, data: Mapping[str, Any]) -> str:
     }
     if step.startswith("consent_"):
         key = step.removeprefix("consent_")
-        text, version = consent_text(key, current_lang())
+        text, version = consent_text(key, current_locale())
         title = consent_title(key)
         return _(
             "<b>{title}</b> (clause 6.7, version {version})\n\n{text}\n\nDo you accept?"
@@ -303,11 +303,6 @@ def decision_text(app: Application, comment: str | None) -> str:
     if comment:
         text += "\n" + _("Comment: «{comment}»").format(comment=html.escape(comment))
     return text
-
-
-def current_lang() -> str:
-    i18n = I18n.get_current(no_error=True)
-    return i18n.current_locale if i18n is not None else "kk"
 
 
 def summary_text(data: Mapping[str, Any], service: ApplicationService) -> str:

@@ -29,6 +29,7 @@ from bot.db.models.applications import ApplicationKind
 from bot.db.models.helpdesk import TicketTopic
 from bot.flows.applications import advance, ask, go_to, resume, send_statement, upload_of
 from bot.flows.helpdesk import begin_request
+from bot.i18n import current_locale
 from bot.notifications.applications import send_to_staff
 from bot.services import application_steps as steps
 from bot.services import validators as v
@@ -38,7 +39,6 @@ from bot.services.helpdesk import HelpdeskService
 from bot.services.programmes import render_verdict
 from bot.states import ApplyForm
 from bot.views.application_texts import (
-    current_lang,
     error_text,
     ground_label,
     kind_label,
@@ -279,7 +279,7 @@ async def on_accept(
     await callback.answer()
     current = steps.step_of(await state.get_state()) or ""
     key = current.removeprefix("consent_")
-    lang = current_lang()
+    lang = current_locale()
     _text, version = consent_text(key, lang)
     data = await state.get_data()
     consents = dict(data.get("consents") or {})
@@ -482,7 +482,7 @@ async def take_programme(
     text: str,
     data: dict[str, Any],
 ) -> None:
-    lang = current_lang()
+    lang = current_locale()
     result = service.lookup(text)
     single = len(result.candidates) == 1 and (
         result.reason is None or result.reason is Reason.ARTS_PROGRAMME
@@ -645,7 +645,7 @@ async def submit(
     if missing:
         await ask(message, state, missing[0])
         return
-    lang = current_lang()
+    lang = current_locale()
     app = await service.create(session, user_id=db_user.id, language=lang, data=data)
     # The wizard ends in the same commit as the application is stored.
     await state.clear()
