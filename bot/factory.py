@@ -61,7 +61,7 @@ async def create_app_context(
             Redis(connection_pool=pool),
             key_builder=DefaultKeyBuilder(prefix="studentbot", with_destiny=True),
         )
-        isolation = storage.create_isolation()  # type: ignore[attr-defined]
+        isolation = storage.create_isolation()
     else:
         storage = SQLAlchemyStorage(sessionmaker)
         isolation = PerKeyIsolation()  # aiogram's SimpleEventIsolation never frees a lock

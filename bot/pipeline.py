@@ -98,7 +98,10 @@ class CallLog(BaseRequestMiddleware):
             self.replayed += 1
             log.info("update %s: call %s (%s) made before; not again", ctx.update_id, seq, name)
             content = '{"ok":true,"result":' + stored[1] + "}"
-            return cast(Any, bot.session.check_response(bot, method, 200, content).result)
+            return cast(
+                "Response[TelegramType]",
+                bot.session.check_response(bot, method, 200, content).result,
+            )
         if ctx.session.in_transaction():
             await ctx.session.commit()
         if not ctx.record:
@@ -106,7 +109,7 @@ class CallLog(BaseRequestMiddleware):
         task = asyncio.create_task(self._call(make_request, bot, method, ctx, seq))
         ctx.in_flight.add(task)
         task.add_done_callback(ctx.in_flight.discard)
-        return cast(Any, await asyncio.shield(task))
+        return cast("Response[TelegramType]", await asyncio.shield(task))
 
     @staticmethod
     async def _save(ctx: CallContext, seq: int, name: str, result: str) -> None:

@@ -40,7 +40,7 @@ StoreBatch = Callable[[list[dict[str, Any]], dict[int, str]], Awaitable[None]]
 class GetRawUpdates(GetUpdates):
     """``getUpdates`` answered as plain JSON objects: parsing is left to the caller."""
 
-    __returning__ = list[dict[str, Any]]  # type: ignore[assignment]
+    __returning__ = list[dict[str, Any]]
 
 
 def parse_update(bot: Bot, raw: dict[str, Any]) -> Update | None:

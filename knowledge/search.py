@@ -671,7 +671,7 @@ class KnowledgeIndex:
         if best > 0:
             tied = [lang for lang in LANGS if votes[lang] == best]
             if hint in tied:
-                return hint  # type: ignore[return-value]
+                return hint
             if len(tied) == 1:
                 return tied[0]
             script = detect_script(text)
@@ -681,7 +681,7 @@ class KnowledgeIndex:
                 return "ru"
             return tied[0]
         if hint in LANGS:
-            return hint  # type: ignore[return-value]
+            return hint
         return "en" if detect_script(text) == "lat" else "ru"
 
     def search(self, query: str, lang: str | None = None, k: int = 5) -> SearchResult:

@@ -16,6 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import snowballstemmer
 import yaml
@@ -88,7 +89,7 @@ _LAT_RE = re.compile(r"[a-zà-öø-ÿāūğışçñǵń]", re.IGNORECASE)
 
 
 @lru_cache(maxsize=16)
-def load_data(name: str) -> dict:
+def load_data(name: str) -> dict[str, Any]:
     """A data file under ``knowledge/data/``, parsed once per process (treat it as read-only)."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with (DATA_DIR / name).open(encoding="utf-8") as fh:

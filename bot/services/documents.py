@@ -158,8 +158,8 @@ def statement_docx(
         section.top_margin = Mm(MARGINS_MM["top"])
         section.bottom_margin = Mm(MARGINS_MM["bottom"])
     style = doc.styles["Normal"]
-    style.font.name = "Times New Roman"  # type: ignore[attr-defined]
-    style.font.size = Pt(14)  # type: ignore[attr-defined]
+    style.font.name = "Times New Roman"
+    style.font.size = Pt(14)
     addressee, sender, title, *body = paragraphs
     for block in (addressee, sender):
         para = doc.add_paragraph()

@@ -46,6 +46,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.config import LANGUAGES as LANGS
 from bot.config import Settings
 from bot.db.base import utcnow
 from bot.db.models.faq import ClauseExampleRow, FaqEntryRow, FaqVersion, OfficeOverride
@@ -60,7 +61,6 @@ from bot.texts import Catalogs, use_locale
 from bot.texts import gettext as _
 from knowledge.faq import (
     FAQ_KIND,
-    LANGS,
     TAUGHT_KIND,
     Analyzer,
     ClauseExample,
