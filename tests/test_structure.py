@@ -24,11 +24,6 @@ from tests import structure
 
 # Cycles still there: the set of modules in the tangle → why, and who is removing it.
 KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"bot.factory", "bot.reliability", "handlers", "handlers.personal_data"}): (
-        "handlers.personal_data takes the AppContext type from bot.factory, which assembles "
-        "the handlers; bot.reliability names it under TYPE_CHECKING (issue 15 item 1: the "
-        "typed context moves to bot/app.py)"
-    ),
     frozenset({"bot.pipeline", "bot.polling"}): (
         "polling starts the pipeline (a deferred import), the pipeline parses updates with "
         "polling's helpers (issue 15 item 5: the per-update path)"
