@@ -222,6 +222,34 @@ async def stop_bots(procs: list[tuple[asyncio.subprocess.Process, int]]) -> None
             await proc.wait()
 
 
+# What the processes counted (/metrics) ----------------------------------------------------------
+
+COUNTED = ("studentbot_budget_", "studentbot_broadcast_worker_", "studentbot_broadcast_claims")
+
+
+async def scrape(http: aiohttp.ClientSession, ports: list[int]) -> dict[str, float]:
+    """The budget's and the delivery workers' counters, summed over the processes."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total: dict[str, float] = collections.defaultdict(float)
+    for port in ports:
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+            text = await response.text()
+        for family in text_string_to_metric_families(text):
+            if not family.name.startswith(COUNTED):
+                continue
+            for sample in family.samples:
+                if not sample.name.endswith("_total"):
+                    continue
+                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                total[f"{family.name}{{{labels}}}"] += sample.value
+    return dict(total)
+
+
+def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0)}
+
+
 # Students ---------------------------------------------------------------------------------------
 
 
@@ -304,6 +332,22 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def per_second(
+    sends: list[tuple[float, str, int | None, bool]],
+    started: float,
+    ended: float,
+    recipients: set[int],
+) -> list[tuple[int, int]]:
+    """(broadcast sends, other sends) in each whole second of the students' run."""
+    seconds = int(ended - started)
+    out = [[0, 0] for _ in range(seconds)]
+    for at, _method, chat, _ok in sends:
+        k = int(at - started)
+        if 0 <= k < seconds:
+            out[k][0 if chat in recipients else 1] += 1
+    return [(b, o) for b, o in out]
+
+
 def busiest_second(times: list[float]) -> int:
     best, j = 0, 0
     for i, t in enumerate(times):
@@ -348,7 +392,10 @@ async def one_configuration(
                         )
                         broadcast_id = await start_broadcast(url, progress["message_id"])
                         await asyncio.sleep(2)  # the workers pick it up within a second or so
+                    ports = [port for _proc, port in procs]
+                    counted_before = await scrape(http, ports)
                     figures = await students(api, telegram, args.duration, rng)
+                    counted = delta(await scrape(http, ports), counted_before)
                     window = [
                         e for e in api.log[since:] if figures.started <= e[0] <= figures.ended
                     ]
@@ -356,10 +403,27 @@ async def one_configuration(
                         "latencies": figures.latencies,
                         "unanswered": figures.unanswered,
                         "seconds": figures.ended - figures.started,
+                        "started": figures.started,
                     }
                     sends = [e for e in window if e[1] in SEND_METHODS and e[3]]
                     recipients = range(FIRST_RECIPIENT, FIRST_RECIPIENT + args.recipients)
                     to_recipients = [e for e in sends if e[2] is not None and e[2] in recipients]
+                    result["counted"] = counted
+                    result["per_second"] = per_second(
+                        sends, figures.started, figures.ended, set(recipients)
+                    )
+                    result["rejected"] = [
+                        (
+                            e,
+                            sum(
+                                1
+                                for f in api.log
+                                if f[3] and f[1] in SEND_METHODS and e[0] - 1.0 < f[0] <= e[0]
+                            ),
+                        )
+                        for e in window
+                        if not e[3]
+                    ]
                     result["sends"] = len(sends)
                     result["broadcast_sends"] = len(to_recipients)
                     result["busiest"] = busiest_second([e[0] for e in sends])
@@ -419,40 +483,117 @@ def report(r: dict[str, Any]) -> bool:
     )
     print(f"\n== {r['processes']} bot process(es), budget in {r['budget']}", flush=True)
     print(
-        f"  reply latency, no broadcast:     median {median(base['latencies']):.3f}s "
-        f"p95 {p95_base:.3f}s ({len(base['latencies'])} answers, {base['unanswered']} unanswered, "
-        f"429s {base['429s']})"
+        f"  reply latency, no broadcast (baseline, same run): median "
+        f"{median(base['latencies']):.3f}s p95 {p95_base:.3f}s ({len(base['latencies'])} "
+        f"answers, {base['unanswered']} unanswered, 429s {base['429s']}, "
+        f"{base['sends'] / base['seconds']:.1f} sends/s)"
     )
     print(
         f"  reply latency, during broadcast: median {median(busy['latencies']):.3f}s "
         f"p95 {p95_busy:.3f}s ({len(busy['latencies'])} answers, {busy['unanswered']} unanswered)"
-        f"  -> p95 ratio {p95_busy / p95_base:.2f}x (target p95 < 1 s)"
+        f" -> p95 {p95_busy / p95_base:.2f}x, median "
+        f"{median(busy['latencies']) / median(base['latencies']):.2f}x the baseline "
+        f"(target p95 < 1 s)"
     )
     print(
         f"  send rate at the server: mean {busy['sends'] / seconds:.1f}/s, busiest second "
         f"{busy['busiest']} (limit {TELEGRAM_LIMIT}); 429s {busy['429s']} (target 0; "
         f"{busy['chat429s']} of them a chat's limit)"
     )
+    for (at, method, chat, _ok), before in busy.get("rejected", []):
+        kind = "broadcast" if chat is not None and chat < FIRST_STUDENT else "reply/other"
+        print(
+            f"    429 at +{at - busy['started']:.2f}s: {method} to {chat} ({kind}); the server "
+            f"had accepted {before} sends in the second before it"
+        )
     print(
-        f"  broadcast while students asked: {rate:.1f}/s; answers and progress took "
-        f"{others:.1f}/s, leaving {left:.1f}/s of {TELEGRAM_LIMIT}/s -> {share:.0f}% of what was "
-        f"left (target >= 80%); {share_budget:.0f}% of the budget's ceiling "
+        f"  what is left = {TELEGRAM_LIMIT}/s - everything but the broadcast sent while students "
+        f"asked (answers, progress edits: {others:.1f}/s) = {left:.1f}/s"
+    )
+    print(
+        f"  broadcast while students asked: {rate:.1f}/s -> {share:.0f}% of what was left "
+        f"(target >= 80%); {share_budget:.0f}% of what the budget's ceiling left "
         f"({TELEGRAM_LIMIT}/{WINDOW}s = {TELEGRAM_LIMIT / WINDOW:.1f}/s)"
     )
+    seconds_ = [(b, o) for b, o in busy.get("per_second", []) if o < TELEGRAM_LIMIT]
+    if seconds_:
+        shares = [100 * b / (TELEGRAM_LIMIT - o) for b, o in seconds_]
+        print(
+            f"    per second: broadcast median {median([b for b, _ in seconds_]):.0f}/s, others "
+            f"median {median([o for _, o in seconds_]):.0f}/s, share of what was left median "
+            f"{median(shares):.0f}% (lowest decile {sorted(shares)[len(shares) // 10]:.0f}%)"
+        )
     alone = busy.get("alone", 0.0)
     print(
-        f"  the same broadcast alone, after the students stopped: {alone:.1f}/s -> while they "
-        f"asked it kept {100 * rate / alone if alone else float('nan'):.0f}% of its own pace"
+        f"  the same broadcast alone (baseline, after the students stopped): {alone:.1f}/s -> "
+        f"while they asked it kept {100 * rate / alone if alone else float('nan'):.0f}% of it"
     )
     print(
         f"  broadcast {busy.get('status')}: duplicates {busy.get('duplicates')}, "
         f"lost {busy.get('lost')} (targets 0)"
     )
+    explain(busy.get("counted", {}), seconds)
     reasons = [t.splitlines()[-1] for t in busy.get("progress", []) if "student" in t]
     if reasons:
         print(f"  progress said: «{reasons[0]}» ({len(reasons)} of {len(busy['progress'])} edits)")
     print(f"  {'OK' if ok else 'MISSED'}", flush=True)
     return ok
+
+
+def explain(counted: dict[str, float], seconds: float) -> None:
+    """Why the broadcast went at the pace it did, from the processes' own counters over the
+    students' run: the budget's refusals by reason, and where the workers' time went."""
+
+    def pick(prefix: str, **labels: str) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for key, value in counted.items():
+            name, _, rest = key.partition("{")
+            if name != prefix:
+                continue
+            parts = dict(p.split("=", 1) for p in rest.rstrip("}").split(",") if p)
+            if all(parts.get(k) == v for k, v in labels.items()):
+                keys = ("reason", "step", "scope", "what")
+                what = next((parts[k] for k in keys if parts.get(k)), "")
+                out[what] = out.get(what, 0.0) + value
+        return out
+
+    for cls in ("broadcast", "reply"):
+        slots = sum(pick("studentbot_budget_slots", cls=cls).values())
+        refusals = pick("studentbot_budget_refusals", cls=cls)
+        waits = pick("studentbot_budget_wait_seconds", cls=cls)
+        flight = sum(pick("studentbot_budget_request_seconds", cls=cls).values())
+        detail = ", ".join(
+            f"{reason} {int(n)} ({waits.get(reason, 0.0):.1f}s)"
+            for reason, n in sorted(refusals.items(), key=lambda kv: -kv[1])
+        )
+        print(
+            f"  budget, {cls}: {int(slots)} slots; refusals by reason (seconds waited, summed "
+            f"over senders): {detail or 'none'}; Bot API calls in flight {flight:.1f}s"
+        )
+    retry = pick("studentbot_budget_retry_after")
+    if retry:
+        print(f"  429s the bots met, by what they paused: {retry}")
+    steps = pick("studentbot_broadcast_worker_seconds")
+    if steps:
+        budget_wait = sum(pick("studentbot_budget_wait_seconds", cls="broadcast").values())
+        flight = sum(pick("studentbot_budget_request_seconds", cls="broadcast").values())
+        total = sum(steps.values())
+        send = steps.get("send", 0.0)
+        parts = {
+            "claim rows (DB)": steps.get("claim", 0.0),
+            "wait for the budget": budget_wait,
+            "Bot API call": flight,
+            "send, rest (rendering, aiogram)": max(send - budget_wait - flight, 0.0),
+            "mark rows (DB)": steps.get("mark", 0.0),
+        }
+        shares = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in parts.items() if total)
+        print(f"  delivery workers' time ({total:.0f} worker-seconds in {seconds:.0f}s): {shares}")
+        claims = pick("studentbot_broadcast_claims")
+        if claims:
+            print(
+                f"  claims: {int(claims.get('rows', 0))} rows in "
+                f"{int(claims.get('round_trips', 0))} database round trips"
+            )
 
 
 async def bench(args: argparse.Namespace) -> int:

@@ -52,6 +52,9 @@ from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import TelegramObject
+from prometheus_client import Counter
+
+from bot.metrics import metrics
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -60,13 +63,28 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WINDOW = 1.1  # seconds: Telegram counts a second; the extra 0.1 s absorbs network jitter
+# Telegram counts a second. A slot counts from the moment it is taken until one window after
+# the Bot API answered (the latest moment Telegram can have counted the message), so a call held
+# up on its way (a busy event loop, a slow network) cannot make a later one land in the same
+# second; the extra 0.02 s covers clock granularity.
+WINDOW = 1.02
+# A slot whose call has not been answered yet is stamped this far ahead (so it stays in the
+# window); one never answered (its process died, its task was cancelled) counts this long at most.
+IN_FLIGHT_CAP = 60.0
+IN_FLIGHT_WAIT = 0.02  # seconds to wait when the oldest slot of the window is still in flight
 BASE_RESERVE = 1  # slots of each window background classes leave for replies at any time
 DEMAND_WINDOW = 3.0  # seconds of reply history that set the headroom
 CHAT_LIMIT, CHAT_WINDOW = 5, 5.0  # a private chat: about one a second, bursts of five
 CHAT_GAP = 1.0  # background classes: one message a second to a chat
 GROUP_LIMIT, GROUP_WINDOW = 20, 60.0  # a group: twenty a minute
-WAITER_TTL = 0.5  # a waiting reply holds back background classes this long past its wait
+WAITER_TTL = 0.1  # a waiting reply holds back background classes this long past its wait
+STAND_ASIDE = 0.01  # seconds a background sender waits before looking again while a reply waits
+# Background classes are spaced ``1 / BROADCAST_RATE`` apart on a schedule: a sender that wakes
+# up late (a busy event loop) may catch up this many seconds of it (the window still caps them).
+SPACING_CATCH_UP = 0.2
+# A 429 to a chat while the bot's own window was at most this full cannot be the global limit:
+# it is that chat's, and pauses only that chat.
+CHAT_429_LOAD = 0.8
 MAX_REPLY_RETRIES = 2
 MAX_REPLY_RETRY_AFTER = 30
 
@@ -163,7 +181,8 @@ class MemoryStore:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self.log: dict[int, collections.deque[float]] = collections.defaultdict(collections.deque)
+        # Slot -> when it counts from: ahead of now while in flight, then when it was answered.
+        self.log: dict[int, dict[str, float]] = collections.defaultdict(dict)
         self.high: dict[int, collections.deque[float]] = collections.defaultdict(collections.deque)
         self.pause_until: dict[tuple[int, int], float] = {}
         self.next_low: dict[tuple[int, int], float] = {}
@@ -171,6 +190,12 @@ class MemoryStore:
         self.chats: dict[tuple[int, int], collections.deque[float]] = {}
         self.chat_pause: dict[tuple[int, int], float] = {}
         self._sweep_at = 0.0
+
+    def _window(self, bot_id: int, now: float, limits: Limits) -> dict[str, float]:
+        slots = self.log[bot_id]
+        for key in [k for k, at in slots.items() if at <= now - limits.window]:
+            del slots[key]
+        return slots
 
     async def take(
         self,
@@ -191,9 +216,8 @@ class MemoryStore:
             chat_pause = self.chat_pause.get((bot_id, rule.key), 0.0)
             if chat_pause > now:
                 return Decision(False, chat_pause - now, "chat")
-        log_ = self.log[bot_id]
-        while log_ and log_[0] <= now - limits.window:
-            log_.popleft()
+        slots = self._window(bot_id, now, limits)
+        count = len(slots)
         reserve = 0
         if cls >= SendClass.REMINDER:
             for higher in range(cls):
@@ -202,25 +226,30 @@ class MemoryStore:
                     for key in [k for k, until in waiting.items() if until <= now]:
                         del waiting[key]
                     if waiting:
-                        reason = "replies" if higher <= SendClass.RELAY else "reminders"
-                        return Decision(False, 0.02, reason)
+                        reason = "reply_waiting" if higher <= SendClass.RELAY else "reminders"
+                        return Decision(False, STAND_ASIDE, reason)
             high = self.high[bot_id]
             while high and high[0] <= now - limits.demand_window:
                 high.popleft()
-            demand = math.ceil(len(high) * limits.window / limits.demand_window)
-            reserve = limits.base_reserve + demand
+            recent = sum(1 for at in high if at > now - limits.window)
+            reserve = limits.base_reserve + expected_replies(len(high), recent, limits)
             next_at = self.next_low.get((bot_id, cls), 0.0)
             if next_at > now:
                 return Decision(False, next_at - now, "spacing")
         allowed = limits.rate - reserve
-        if len(log_) + cost > allowed:
-            index = min(max(len(log_) + cost - allowed - 1, 0), len(log_) - 1)
-            wait = log_[index] + limits.window - now if log_ else limits.window
+        if count + cost > allowed:
+            stamps = sorted(slots.values())
+            index = min(max(count + cost - allowed - 1, 0), len(stamps) - 1)
+            wait = limits.window
+            if stamps:
+                oldest = stamps[index]
+                wait = IN_FLIGHT_WAIT if oldest > now else oldest + limits.window - now
             if cls < SendClass.BROADCAST:
                 self.waiters[(bot_id, cls)][waiter] = now + wait + WAITER_TTL
-            base_only = limits.rate - limits.base_reserve
-            crowded = cls >= SendClass.REMINDER and len(log_) + cost <= base_only
-            return Decision(False, max(wait, 0.001), "replies" if crowded else "window")
+            crowded = (
+                cls >= SendClass.REMINDER and count + cost <= limits.rate - limits.base_reserve
+            )
+            return Decision(False, max(wait, 0.001), "reply_reserve" if crowded else "window")
         if rule is not None:
             times = self.chats.setdefault((bot_id, rule.key), collections.deque())
             while times and times[0] <= now - rule.window:
@@ -230,13 +259,31 @@ class MemoryStore:
             if rule.gap and times and times[-1] + rule.gap > now:
                 return Decision(False, times[-1] + rule.gap - now, "chat")
             times.append(now)
-        log_.extend([now] * cost)
+        for i in range(1, cost + 1):  # in flight: stays in the window until answered
+            slots[f"{waiter}:{i}"] = now + IN_FLIGHT_CAP
         self.waiters.get((bot_id, cls), {}).pop(waiter, None)
         if cls <= SendClass.RELAY:
             self.high[bot_id].append(now)
-        else:
-            self.next_low[(bot_id, cls)] = now + limits.low_interval
+        else:  # on the schedule, not from now: a late wake-up does not lose the pace
+            scheduled = max(self.next_low.get((bot_id, cls), 0.0), now - SPACING_CATCH_UP)
+            self.next_low[(bot_id, cls)] = scheduled + limits.low_interval
         return Decision(True)
+
+    async def done(self, bot_id: int, waiter: str, cost: int) -> None:
+        """The call of ``waiter``'s slots got its answer: they count from now (the latest
+        moment Telegram can have counted the message) for one window."""
+        now = self.clock()
+        slots = self.log.get(bot_id)
+        if slots is None:
+            return
+        for i in range(1, cost + 1):
+            key = f"{waiter}:{i}"
+            if key in slots:
+                slots[key] = min(slots[key], now)
+
+    async def load(self, bot_id: int, limits: Limits) -> int:
+        """Slots used in the current window (in flight included)."""
+        return len(self._window(bot_id, self.clock(), limits))
 
     async def pause(
         self, bot_id: int, cls: SendClass, seconds: float, chat_key: int | None
@@ -262,9 +309,18 @@ class MemoryStore:
         return None
 
 
+def expected_replies(last_demand_window: int, in_window: int, limits: Limits) -> int:
+    """Slots background classes leave for replies still to come in this window: the replies
+    of a window at the recent pace (the last ``demand_window`` seconds), less those already
+    sent in it (they are in the log; counting them again starved broadcasts)."""
+    demand = math.ceil(last_demand_window * limits.window / limits.demand_window)
+    return max(0, demand - in_window)
+
+
 # KEYS: log, high, state, wait0, wait1, wait2, chat, chatpause ('' keys are unused).
 # ARGV: cls, cost, rate, window, base_reserve, demand_window, low_interval, waiter,
-#       chat_limit, chat_window, chat_gap, waiter_ttl
+#       chat_limit, chat_window, chat_gap, waiter_ttl, in_flight_cap, in_flight_wait, stand_aside,
+#       spacing_catch_up
 _TAKE = """
 local log, high, state, chat, chatpause = KEYS[1], KEYS[2], KEYS[3], KEYS[7], KEYS[8]
 local waits = {KEYS[4], KEYS[5], KEYS[6]}
@@ -274,6 +330,8 @@ local base, dwin, interval, waiter = tonumber(ARGV[5]), tonumber(ARGV[6]), tonum
   ARGV[8]
 local climit, cwin, cgap, wttl = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]),
   tonumber(ARGV[12])
+local cap, flightwait, aside = tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
+local catchup = tonumber(ARGV[16])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local function ms(s) return math.max(1, math.ceil(s * 1000)) end
@@ -285,19 +343,20 @@ if chat ~= '' then
 end
 redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window)
 local count = redis.call('ZCARD', log)
-local reserve = 0
+local reserve, nxt = 0, 0
 if cls >= 2 then
   for q = 1, cls do
     redis.call('ZREMRANGEBYSCORE', waits[q], '-inf', now)
     if redis.call('ZCARD', waits[q]) > 0 then
-      if q <= 2 then return {0, 20, 'replies'} end
-      return {0, 20, 'reminders'}
+      if q <= 2 then return {0, ms(aside), 'reply_waiting'} end
+      return {0, ms(aside), 'reminders'}
     end
   end
   redis.call('ZREMRANGEBYSCORE', high, '-inf', now - dwin)
   local demand = math.ceil(redis.call('ZCARD', high) * window / dwin)
-  reserve = base + demand
-  local nxt = tonumber(redis.call('HGET', state, 'next' .. cls) or '0')
+  local recent = redis.call('ZCOUNT', high, '(' .. (now - window), '+inf')
+  reserve = base + math.max(0, demand - recent)
+  nxt = tonumber(redis.call('HGET', state, 'next' .. cls) or '0')
   if nxt > now then return {0, ms(nxt - now), 'spacing'} end
 end
 local allowed = rate - reserve
@@ -305,13 +364,15 @@ if count + cost > allowed then
   local index = math.min(math.max(count + cost - allowed - 1, 0), math.max(count - 1, 0))
   local wait = window
   local e = redis.call('ZRANGE', log, index, index, 'WITHSCORES')
-  if e[2] then wait = tonumber(e[2]) + window - now end
+  if e[2] then
+    if tonumber(e[2]) > now then wait = flightwait else wait = tonumber(e[2]) + window - now end
+  end
   if cls < 3 then
     redis.call('ZADD', waits[cls + 1], now + wait + wttl, waiter)
     redis.call('PEXPIRE', waits[cls + 1], ms(wait + wttl + 1))
   end
   local reason = 'window'
-  if cls >= 2 and count + cost <= rate - base then reason = 'replies' end
+  if cls >= 2 and count + cost <= rate - base then reason = 'reply_reserve' end
   return {0, ms(wait), reason}
 end
 if chat ~= '' then
@@ -328,17 +389,33 @@ if chat ~= '' then
   redis.call('ZADD', chat, now, waiter)
   redis.call('PEXPIRE', chat, ms(cwin))
 end
-for i = 1, cost do redis.call('ZADD', log, now, waiter .. ':' .. i) end
-redis.call('PEXPIRE', log, ms(window + 1))
+-- In flight: counted until answered (_DONE), at most cap seconds if its process dies.
+for i = 1, cost do redis.call('ZADD', log, now + cap, waiter .. ':' .. i) end
+redis.call('PEXPIRE', log, ms(window + cap + 1))
 if cls < 3 then redis.call('ZREM', waits[cls + 1], waiter) end
 if cls <= 1 then
   redis.call('ZADD', high, now, waiter)
   redis.call('PEXPIRE', high, ms(dwin + 1))
 else
-  redis.call('HSET', state, 'next' .. cls, now + interval)
+  redis.call('HSET', state, 'next' .. cls, math.max(nxt, now - catchup) + interval)
 end
 redis.call('PEXPIRE', state, 3600000)
 return {1, 0, 'ok'}
+"""
+
+# KEYS: log. ARGV: the slots whose call was answered: they count from now for one window.
+_DONE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+for i = 1, #ARGV do redis.call('ZADD', KEYS[1], 'XX', now, ARGV[i]) end
+return 1
+"""
+
+# KEYS: log. ARGV: window. Slots used in the current window (in flight included).
+_LOAD = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+return redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')
 """
 
 # KEYS: state, chatpause ('' unused). ARGV: cls, seconds, classes count
@@ -367,6 +444,8 @@ class RedisStore:
         self.prefix = prefix
         self._take = redis.register_script(_TAKE)
         self._pause = redis.register_script(_PAUSE)
+        self._done = redis.register_script(_DONE)
+        self._load = redis.register_script(_LOAD)
 
     def _keys(self, bot_id: int, rule: ChatRule | None) -> list[str]:
         p = f"{self.prefix}:{bot_id}"
@@ -399,10 +478,23 @@ class RedisStore:
                 rule.window if rule else 0,
                 rule.gap if rule else 0,
                 WAITER_TTL,
+                IN_FLIGHT_CAP,
+                IN_FLIGHT_WAIT,
+                STAND_ASIDE,
+                SPACING_CATCH_UP,
             ],
         )
         reason = reason.decode() if isinstance(reason, bytes) else str(reason)
         return Decision(bool(int(granted)), int(wait_ms) / 1000, reason if not granted else "")
+
+    async def done(self, bot_id: int, waiter: str, cost: int) -> None:
+        """The call of ``waiter``'s slots got its answer: they count from now for one window."""
+        members = [f"{waiter}:{i}" for i in range(1, cost + 1)]
+        await self._done(keys=[f"{self.prefix}:{bot_id}:log"], args=members)
+
+    async def load(self, bot_id: int, limits: Limits) -> int:
+        """Slots used in the current window (in flight included)."""
+        return int(await self._load(keys=[f"{self.prefix}:{bot_id}:log"], args=[limits.window]))
 
     async def pause(
         self, bot_id: int, cls: SendClass, seconds: float, chat_key: int | None
@@ -418,14 +510,60 @@ class RedisStore:
 # --------------------------------------------------------------------------- the budget
 
 
+# Counted for /metrics (and the benchmark): why senders waited for a slot and for how long.
+BUDGET_SLOTS = Counter(
+    "studentbot_budget_slots",
+    "Slots of the outgoing budget taken, by class",
+    ["cls"],
+    registry=metrics.registry,
+)
+BUDGET_REFUSALS = Counter(
+    "studentbot_budget_refusals",
+    "Refused slot requests of the outgoing budget, by class and reason",
+    ["cls", "reason"],
+    registry=metrics.registry,
+)
+BUDGET_WAIT = Counter(
+    "studentbot_budget_wait_seconds",
+    "Seconds senders waited for a slot, by class and the reason they were refused",
+    ["cls", "reason"],
+    registry=metrics.registry,
+)
+BUDGET_REQUEST = Counter(
+    "studentbot_budget_request_seconds",
+    "Seconds budgeted Bot API calls were in flight (sent, not yet answered), by class",
+    ["cls"],
+    registry=metrics.registry,
+)
+BUDGET_RETRY_AFTER = Counter(
+    "studentbot_budget_retry_after",
+    "429s met by budgeted calls, by class and what was paused (class or chat)",
+    ["cls", "scope"],
+    registry=metrics.registry,
+)
+# Reasons a background class was held back that the progress message calls "student replies".
+REPLY_REASONS = frozenset({"reply_waiting", "reply_reserve"})
+
+
 @dataclass
 class ClassStats:
     granted: int = 0
     retry_after: int = 0
     held: collections.Counter[str] = field(default_factory=collections.Counter)
+    waited: dict[str, float] = field(default_factory=lambda: collections.defaultdict(float))
+    request_seconds: float = 0.0
     events: collections.deque[tuple[float, str, float]] = field(
         default_factory=lambda: collections.deque(maxlen=4096)
     )
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Slots taken for one call: given back (counted from the answer on) by ``answered``."""
+
+    waiter: str
+    cost: int
+    waited: float
 
 
 class OutgoingBudget(BaseRequestMiddleware):
@@ -458,6 +596,7 @@ class OutgoingBudget(BaseRequestMiddleware):
         self._ids = itertools.count(1)
         self._prefix = f"{os.getpid()}-{id(self) % 100000}"
         self._store_failed = False
+        self._queues = {c: asyncio.Lock() for c in SendClass if c >= SendClass.REMINDER}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OutgoingBudget:
@@ -477,22 +616,62 @@ class OutgoingBudget(BaseRequestMiddleware):
 
     async def acquire(
         self, bot_id: int, cls: SendClass, chat_id: int | None = None, *, cost: int = 1
-    ) -> float:
-        """Wait for a slot of class ``cls`` (and for the chat's own limit); returns the wait."""
+    ) -> Slot:
+        """Wait for a slot of class ``cls`` (and for the chat's own limit). The slot counts as
+        in flight until :meth:`answered`; call it when the Bot API answered (or failed).
+
+        Background senders of a class queue in this process and one of them at a time asks the
+        store (in order): sixteen delivery workers polling the store at once only burned CPU
+        the answers needed and took slots in no particular order."""
         rule = chat_rule(chat_id, cls)
         waiter = f"{self._prefix}-{next(self._ids)}"
         started = self.clock()
         stats = self.stats[cls]
-        while True:
-            decision = await self._take(bot_id, cls, cost, rule, waiter)
-            if decision.granted:
-                stats.granted += cost
-                stats.events.append((self.clock(), "sent", 0.0))
-                return self.clock() - started
-            stats.held[decision.reason] += 1
-            if decision.reason == "replies":
-                stats.events.append((self.clock(), decision.reason, decision.wait))
-            await self.sleep(min(max(decision.wait, 0.001), 1.0))
+        name = cls.name.lower()
+        queue = self._queues.get(cls)
+        held = False
+        try:
+            while True:
+                if queue is not None and not held:
+                    before = self.clock()
+                    await queue.acquire()
+                    held = True
+                    queued = self.clock() - before
+                    if queued > 0:  # behind other senders of the class in this process
+                        stats.waited["queue"] += queued
+                        BUDGET_WAIT.labels(name, "queue").inc(queued)
+                decision = await self._take(bot_id, cls, cost, rule, waiter)
+                if decision.granted:
+                    stats.granted += cost
+                    stats.events.append((self.clock(), "sent", 0.0))
+                    BUDGET_SLOTS.labels(name).inc(cost)
+                    return Slot(waiter, cost, self.clock() - started)
+                reason = decision.reason
+                stats.held[reason] += 1
+                BUDGET_REFUSALS.labels(name, reason).inc()
+                if reason in REPLY_REASONS:
+                    stats.events.append((self.clock(), "replies", decision.wait))
+                if reason == "chat" and held:  # only this chat must wait: let the others go
+                    queue.release()  # type: ignore[union-attr]
+                    held = False
+                before = self.clock()
+                await self.sleep(min(max(decision.wait, 0.001), 1.0))
+                waited = self.clock() - before
+                stats.waited[reason] += waited
+                BUDGET_WAIT.labels(name, reason).inc(max(waited, 0.0))
+        finally:
+            if held:
+                queue.release()  # type: ignore[union-attr]
+
+    async def answered(self, bot_id: int, slot: Slot) -> None:
+        """The call holding ``slot`` got its answer (or failed): its slots count from now for
+        one window, the latest moment Telegram can have counted it."""
+        if self.store is not self.fallback:
+            try:
+                await self.store.done(bot_id, slot.waiter, slot.cost)
+            except Exception as exc:
+                log.debug("outgoing budget: slot not marked answered: %s", exc)
+        await self.fallback.done(bot_id, slot.waiter, slot.cost)
 
     async def _take(
         self, bot_id: int, cls: SendClass, cost: int, rule: ChatRule | None, waiter: str
@@ -521,16 +700,33 @@ class OutgoingBudget(BaseRequestMiddleware):
 
     async def pause(
         self, bot_id: int, cls: SendClass, seconds: float, chat_id: int | None = None
-    ) -> None:
-        """A 429: pause ``cls`` and the classes below it (in a group: only that chat)."""
-        chat_key = chat_id if chat_id is not None and chat_id < 0 else None
+    ) -> str:
+        """A 429: pause ``cls`` and the classes below it, or only the chat when it was the
+        chat's own limit: always in a group (20 a minute), and in a private chat when the bot's
+        window was at most ``CHAT_429_LOAD`` full (so not the global limit). Returns what was
+        paused: ``"chat"`` or ``"class"``."""
+        chat_key = None
+        if chat_id is not None:
+            if chat_id < 0 or await self._load(bot_id) <= CHAT_429_LOAD * self.limits.rate:
+                chat_key = chat_id
+        scope = "class" if chat_key is None else "chat"
         self.stats[cls].retry_after += 1
+        BUDGET_RETRY_AFTER.labels(cls.name.lower(), scope).inc()
         if chat_key is None:
             self.stats[cls].events.append((self.clock(), "telegram", seconds))
         with contextlib.suppress(Exception):
             await self.store.pause(bot_id, cls, seconds, chat_key)
         if self.fallback is not self.store:
             await self.fallback.pause(bot_id, cls, seconds, chat_key)
+        return scope
+
+    async def _load(self, bot_id: int) -> int:
+        if self.store is not self.fallback:
+            try:
+                return await self.store.load(bot_id, self.limits)
+            except Exception as exc:
+                log.debug("outgoing budget: load not read from Redis: %s", exc)
+        return await self.fallback.load(bot_id, self.limits)
 
     # What a progress message says ------------------------------------------------------------
 
@@ -577,16 +773,17 @@ class OutgoingBudget(BaseRequestMiddleware):
         cost = (len(getattr(method, "media", None) or ()) or 1) if name == "sendMediaGroup" else 1
         attempt = 0
         while True:
-            await self.acquire(bot.id, cls, chat_id, cost=cost)
+            slot = await self.acquire(bot.id, cls, chat_id, cost=cost)
+            sent_at = self.clock()
             try:
                 return await make_request(bot, method)
             except TelegramRetryAfter as exc:
-                await self.pause(bot.id, cls, float(exc.retry_after), chat_id)
+                scope = await self.pause(bot.id, cls, float(exc.retry_after), chat_id)
                 log.warning(
                     "429 on %s (%s): %s paused for %ss",
                     name,
                     cls.name.lower(),
-                    "the chat" if chat_id is not None and chat_id < 0 else "this class",
+                    "the chat" if scope == "chat" else "this class",
                     exc.retry_after,
                 )
                 attempt += 1
@@ -596,6 +793,11 @@ class OutgoingBudget(BaseRequestMiddleware):
                     or exc.retry_after > MAX_REPLY_RETRY_AFTER
                 ):
                     raise
+            finally:
+                in_flight = self.clock() - sent_at
+                self.stats[cls].request_seconds += in_flight
+                BUDGET_REQUEST.labels(cls.name.lower()).inc(max(in_flight, 0.0))
+                await self.answered(bot.id, slot)
 
 
 def _chat_id(method: TelegramMethod[Any]) -> int | None:

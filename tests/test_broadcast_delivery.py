@@ -410,3 +410,77 @@ async def test_only_the_lease_holder_sends_and_edits_progress_until_it_dies(
         for text in (m.text for m in harness.session.of(EditMessageText))
     ]
     assert sent_counts == sorted(sent_counts)  # the counts shown never go backwards
+
+
+async def test_rows_are_claimed_and_marked_in_batches(harness: Harness) -> None:
+    """One database round trip claims a batch of rows, one marks a batch sent: a round trip per
+    row each way cost the workers as much time as the budget's pace on a busy machine."""
+    for i in range(40):
+        await make_user(harness, 8700 + i)
+    await make_user(harness, STAFF_ID, role="staff", lang="en")
+    clock = FakeClock()
+    budget_on(harness, clock)
+    broadcasts, _ = services(harness, clock, concurrency=4, claim_batch=8)
+    claims: list[int] = []
+    flushes: list[int] = []
+    claim_rows, flush_sent = broadcasts._claim_rows, broadcasts._flush_sent
+
+    async def counted_claim(limit: int) -> Any:
+        rows = await claim_rows(limit)
+        claims.append(len(rows))
+        return rows
+
+    async def counted_flush() -> None:
+        if broadcasts._sent:
+            flushes.append(len(broadcasts._sent))
+        await flush_sent()
+
+    broadcasts._claim_rows = counted_claim  # type: ignore[method-assign]
+    broadcasts._flush_sent = counted_flush  # type: ignore[method-assign]
+    bid = await _broadcast(harness, STAFF_ID, {})
+    await broadcasts.drain(harness.bot)
+    assert sorted(_sent_to(harness).items()) == [(8700 + i, 1) for i in range(40)]
+    assert sum(claims) == 40 and len([n for n in claims if n]) == 5  # 5 batches of 8
+    assert sum(flushes) == 40 and len(flushes) <= 40 // 8 + 1
+    async with harness.ctx.sessionmaker() as session:
+        assert await counts(session, bid) == {"sent": 40}
+        stamps = list(
+            await session.scalars(
+                select(BroadcastDelivery.sent_at).where(BroadcastDelivery.broadcast_id == bid)
+            )
+        )
+    assert all(at is not None and at.tzinfo is not None for at in stamps)
+    assert broadcasts.stats.sent == 40
+
+
+async def test_rows_claimed_but_not_sent_at_shutdown_go_back_to_the_queue(
+    harness: Harness,
+) -> None:
+    for i in range(20):
+        await make_user(harness, 8800 + i)
+    await make_user(harness, STAFF_ID, role="staff", lang="en")
+    clock = FakeClock()
+    broadcasts, _ = services(harness, clock, concurrency=1, claim_batch=10)
+
+    def stop_after_three(method: Any, _result: Any) -> None:
+        if isinstance(method, SendMessage) and len(_sent_to(harness)) == 3:
+            broadcasts.request_stop()
+
+    harness.session.on_request = stop_after_three
+    bid = await _broadcast(harness, STAFF_ID, {})
+    await broadcasts.hold_leases()
+    assert await broadcasts.deliver(harness.bot) == 3
+    async with harness.ctx.sessionmaker() as session:
+        # The other seven of the batch were not sent: pending again, their attempt not spent.
+        assert await counts(session, bid) == {"sent": 3, "pending": 17}
+        attempts = set(
+            await session.scalars(
+                select(BroadcastDelivery.attempts).where(
+                    BroadcastDelivery.broadcast_id == bid, BroadcastDelivery.status == "pending"
+                )
+            )
+        )
+    assert attempts == {0}
+    broadcasts.stopping.clear()
+    await broadcasts.drain(harness.bot)
+    assert sorted(_sent_to(harness).items()) == [(8800 + i, 1) for i in range(20)]

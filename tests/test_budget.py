@@ -4,17 +4,23 @@ pauses the class that met it, per-chat limits, the same rules in Redis for every
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from aiogram.exceptions import TelegramRetryAfter
+from aiogram.exceptions import TelegramRetryAfter, TelegramServerError
 from aiogram.methods import EditMessageText, SendMessage
 
 from bot.budget import (
+    CHAT_429_LOAD,
+    CHAT_GAP,
+    IN_FLIGHT_WAIT,
+    STAND_ASIDE,
     ChatRule,
     Limits,
     MemoryStore,
@@ -22,6 +28,7 @@ from bot.budget import (
     RedisStore,
     SendClass,
     chat_rule,
+    expected_replies,
     install_budget,
     sending_as,
 )
@@ -80,14 +87,68 @@ async def test_a_reply_is_not_held_behind_a_full_broadcast_window(
     assert not refused.granted and refused.wait > 0
 
 
-async def test_recent_replies_widen_the_headroom(store: MemoryStore | RedisStore) -> None:
-    for n in range(4):  # four answers in the last seconds: the demand the headroom follows
+async def test_replies_already_in_the_window_are_not_reserved_twice(
+    store: MemoryStore | RedisStore,
+) -> None:
+    # Four answers just went out: they are in the window, and the demand they show (four in
+    # the last three seconds: about two a window) is already met by them. A broadcast takes
+    # everything else but the base headroom (counting them twice starved broadcasts).
+    for n in range(4):
         assert (await store.take(BOT, SendClass.REPLY, 1, LIMITS, None, f"r{n}")).granted
+    assert expected_replies(4, 4, LIMITS) == 0
     taken = await fill(store, SendClass.BROADCAST)
-    demand = -(-4 * LIMITS.window // LIMITS.demand_window)  # ceil
-    assert taken == LIMITS.rate - 4 - LIMITS.base_reserve - demand
+    assert taken == LIMITS.rate - 4 - LIMITS.base_reserve
     refused = await store.take(BOT, SendClass.BROADCAST, 1, LIMITS, None, "b")
-    assert refused.reason == "replies"
+    assert refused.reason == "window"
+
+
+async def test_recent_replies_widen_the_headroom() -> None:
+    clock = ManualClock()
+    store = MemoryStore(clock)
+    for n in range(6):  # six answers a moment ago, out of the window now
+        assert (await store.take(BOT, SendClass.REPLY, 1, LIMITS, None, f"r{n}")).granted
+        await store.done(BOT, f"r{n}", 1)
+    clock.now += LIMITS.window + 0.1
+    demand = expected_replies(6, 0, LIMITS)
+    assert demand == math.ceil(6 * LIMITS.window / LIMITS.demand_window) == 3
+    # The broadcast leaves room for the answers the recent pace expects in this window.
+    assert await fill(store, SendClass.BROADCAST) == LIMITS.rate - LIMITS.base_reserve - demand
+    refused = await store.take(BOT, SendClass.BROADCAST, 1, LIMITS, None, "b")
+    assert not refused.granted and refused.reason == "reply_reserve"
+    # As answers come, the headroom they were expected to use is theirs, not reserved again.
+    assert (await store.take(BOT, SendClass.REPLY, 1, LIMITS, None, "r-new")).granted
+    assert expected_replies(7, 1, LIMITS) == 2  # three expected, one of them came
+
+
+async def test_a_slot_counts_until_its_call_is_answered() -> None:
+    """A call held up on its way (a busy event loop, a slow network) must not let a later one
+    land in the same second at Telegram: its slot stays in the window until it was answered,
+    then one window from the answer."""
+    clock = ManualClock()
+    store = MemoryStore(clock)
+    assert await fill(store, SendClass.REPLY) == LIMITS.rate
+    clock.now += 5.0  # far past the window, and still not answered
+    refused = await store.take(BOT, SendClass.REPLY, 1, LIMITS, None, "late")
+    assert not refused.granted and refused.wait == IN_FLIGHT_WAIT
+    for n in range(LIMITS.rate):
+        await store.done(BOT, f"w{SendClass.REPLY}-{n}", 1)
+    clock.now += LIMITS.window - 0.01
+    assert not (await store.take(BOT, SendClass.REPLY, 1, LIMITS, None, "late")).granted
+    clock.now += 0.02
+    assert (await store.take(BOT, SendClass.REPLY, 1, LIMITS, None, "late")).granted
+
+
+async def test_an_answered_slot_counts_from_the_answer_in_redis(
+    store: MemoryStore | RedisStore,
+) -> None:
+    assert await fill(store, SendClass.REPLY) == LIMITS.rate
+    in_flight = await store.take(BOT, SendClass.REPLY, 1, LIMITS, None, "late")
+    assert not in_flight.granted and in_flight.wait == IN_FLIGHT_WAIT  # look again soon
+    assert await store.load(BOT, LIMITS) == LIMITS.rate
+    for n in range(LIMITS.rate):
+        await store.done(BOT, f"w{SendClass.REPLY}-{n}", 1)
+    answered = await store.take(BOT, SendClass.REPLY, 1, LIMITS, None, "late")
+    assert not answered.granted and answered.wait > LIMITS.window / 2  # a window from now
 
 
 async def test_replies_use_the_whole_window_and_then_wait(store: MemoryStore | RedisStore) -> None:
@@ -96,7 +157,8 @@ async def test_replies_use_the_whole_window_and_then_wait(store: MemoryStore | R
     assert not refused.granted and 0 < refused.wait <= LIMITS.window + 0.01
     # The waiting reply holds background classes back even where their headroom would allow.
     held = await store.take(BOT, SendClass.BROADCAST, 1, LIMITS, None, "b")
-    assert not held.granted and held.reason in ("replies", "window")
+    assert not held.granted and held.reason == "reply_waiting"
+    assert held.wait == pytest.approx(STAND_ASIDE, abs=0.001)
 
 
 async def test_a_429_pauses_the_class_that_met_it_and_those_below(
@@ -139,6 +201,59 @@ async def test_chat_limits(store: MemoryStore | RedisStore) -> None:
     assert (await store.take(BOT, SendClass.RELAY, 1, wide, group, "g")).reason == "chat"
 
 
+async def test_background_senders_queue_and_one_asks_the_store_at_a_time() -> None:
+    """Sixteen delivery workers polling the store at once burned the CPU answers needed: the
+    senders of a background class queue in the process, in order, and one asks at a time."""
+    clock = FakeClock()
+    store = MemoryStore(clock.monotonic)
+    budget = OutgoingBudget(
+        store, rate=10, broadcast_rate=1000, clock=clock.monotonic, sleep=clock.sleep
+    )
+    asked = 0
+    take = store.take
+
+    async def counted_take(*args: Any) -> Any:
+        nonlocal asked
+        asked += 1
+        return await take(*args)
+
+    store.take = counted_take  # type: ignore[method-assign]
+    granted: list[int] = []
+
+    async def send(n: int) -> None:
+        slot = await budget.acquire(BOT, SendClass.BROADCAST, 10_000 + n)
+        granted.append(n)
+        await budget.answered(BOT, slot)
+
+    await asyncio.gather(*(send(n) for n in range(30)))
+    assert granted == list(range(30))  # in the order they asked
+    # One asked for the queue while the window was full: refused about once a window (thirty
+    # senders polling would each have been refused every time), and once for the spacing.
+    held = budget.stats[SendClass.BROADCAST].held
+    assert held["window"] <= 4 and asked == 30 + held["window"] + held["spacing"]
+    assert budget.stats[SendClass.BROADCAST].waited["queue"] > 0
+
+
+async def test_background_senders_queue_only_for_the_budget_not_for_one_chat() -> None:
+    clock = FakeClock()
+    budget = OutgoingBudget(
+        MemoryStore(clock.monotonic), broadcast_rate=1000, clock=clock.monotonic,
+        sleep=clock.sleep,
+    )  # fmt: skip
+    first = await budget.acquire(BOT, SendClass.REMINDER, 555)
+    await budget.answered(BOT, first)
+    order: list[int] = []
+
+    async def send(chat: int) -> None:
+        slot = await budget.acquire(BOT, SendClass.REMINDER, chat)
+        order.append(chat)
+        await budget.answered(BOT, slot)
+
+    started = clock.mono
+    await asyncio.gather(send(555), send(556), send(557))  # 555 must wait a second: its gap
+    assert order == [556, 557, 555] and clock.mono - started >= CHAT_GAP - 0.01
+
+
 # Through the bot's session --------------------------------------------------------------------
 
 
@@ -150,6 +265,9 @@ def retry_after(seconds: int) -> TelegramRetryAfter:
 async def test_429_on_a_broadcast_pauses_broadcasts_not_answers(harness: Harness) -> None:
     clock = FakeClock()
     budget = budget_on(harness, clock)
+    with sending_as(SendClass.BROADCAST):  # a busy window: the 429 may be the global limit
+        for n in range(int(budget.limits.rate * CHAT_429_LOAD) + 1):
+            await harness.bot.send_message(7000 + n, "announcement")
     harness.session.fail_next("sendMessage", retry_after(9))
     with pytest.raises(TelegramRetryAfter), sending_as(SendClass.BROADCAST):
         await harness.bot.send_message(5001, "announcement")
@@ -157,10 +275,45 @@ async def test_429_on_a_broadcast_pauses_broadcasts_not_answers(harness: Harness
     await harness.send("/help")  # the student's answer is not held by the broadcasts' pause
     assert harness.last_text(STUDENT.id) and clock.mono == started
     with sending_as(SendClass.BROADCAST):
-        await harness.bot.send_message(5001, "announcement")
+        await harness.bot.send_message(5002, "announcement")  # another chat waits too
     assert clock.mono - started >= 9.0
     assert budget.stats[SendClass.BROADCAST].retry_after == 1
     assert budget.slowdown(SendClass.BROADCAST, 30.0) == "telegram"
+
+
+async def test_429_to_a_private_chat_in_a_quiet_window_pauses_only_that_chat(
+    harness: Harness,
+) -> None:
+    """The bot's own window was far from full, so the 429 was the chat's limit: the other
+    recipients of the broadcast do not wait for it."""
+    clock = FakeClock()
+    budget = budget_on(harness, clock)
+    harness.session.fail_next("sendMessage", retry_after(9))
+    with pytest.raises(TelegramRetryAfter), sending_as(SendClass.BROADCAST):
+        await harness.bot.send_message(5001, "announcement")
+    started = clock.mono
+    with sending_as(SendClass.BROADCAST):
+        await harness.bot.send_message(5002, "announcement")
+    assert clock.mono - started < 1.0
+    with sending_as(SendClass.BROADCAST):
+        await harness.bot.send_message(5001, "announcement")  # that chat waits its pause
+    assert clock.mono - started >= 9.0
+    assert budget.stats[SendClass.BROADCAST].held["chat"] >= 1
+    assert budget.slowdown(SendClass.BROADCAST, 30.0) is None  # nothing to tell the sender
+
+
+async def test_a_slot_counts_from_the_answer_once_the_call_returned_or_failed(
+    harness: Harness,
+) -> None:
+    clock = FakeClock()
+    budget = budget_on(harness, clock)
+    await harness.send("/help")
+    harness.session.fail_next("sendMessage", TelegramServerError(method=SendMessage(
+        chat_id=1, text="x"), message="Bad Gateway"))  # fmt: skip
+    with pytest.raises(TelegramServerError):
+        await harness.bot.send_message(5001, "x")
+    slots = budget.store.log[harness.bot.id]  # type: ignore[union-attr]
+    assert len(slots) >= 2 and all(at <= clock.mono for at in slots.values())
 
 
 async def test_429_on_an_answer_is_sent_again_after_the_pause(harness: Harness) -> None:
@@ -299,11 +452,13 @@ async def test_progress_says_the_broadcast_waits_for_student_replies(harness: Ha
     budget = budget_on(harness, clock, rate=4)
     broadcasts, _ = services(harness, clock, progress_interval=5.0)
     await _progress_broadcast(harness, 9002)
-    await harness.send("/help")  # two answers in the last seconds take the broadcast's room
-    await harness.send("/help")
+    for _ in range(3):  # answers in the last seconds: the room the next ones are expected to need
+        await harness.send("/help")
+    clock.advance(budget.limits.window + 0.1)
     with sending_as(SendClass.BROADCAST):
-        await harness.bot.send_message(8500, "news")
-    assert budget.stats[SendClass.BROADCAST].held["replies"] >= 1
+        for chat in (8500, 8501, 8502):
+            await harness.bot.send_message(chat, "news")
+    assert budget.stats[SendClass.BROADCAST].held["reply_reserve"] >= 1
     await broadcasts.hold_leases()  # this process sends it, so it reports its progress
     await broadcasts.report_progress(harness.bot)
     [edit] = harness.session.of(EditMessageText)
