@@ -5,7 +5,10 @@ allowed) and 20 a minute to a group. Every Bot API call of the bot passes throug
 :class:`OutgoingBudget`, an aiogram session middleware; calls that send or edit a message take a
 slot first. Slots are kept as a sliding log ("at most ``rate`` sends in any ``window`` seconds",
 the way the server counts), in Redis when ``REDIS_URL`` is set (one Lua script takes a slot
-atomically for all processes) and in the process otherwise.
+atomically for all processes) and in the process otherwise. A slot stays in the window while its
+call is in flight and counts one window from the moment the call was answered (the latest
+moment Telegram can have counted it): a call held up on its way cannot make a later one land in
+the same second, so the window needs only a hair over a second.
 
 Priorities (:class:`SendClass`, set by the caller in a context variable, see :func:`sending_as`):
 
@@ -14,17 +17,23 @@ Priorities (:class:`SendClass`, set by the caller in a context variable, see :fu
 * ``REMINDER`` and ``BROADCAST``: background deliveries.
 
 Replies and the relay may use the whole window. Reminders and broadcasts take only what is
-left: they keep a headroom of ``BASE_RESERVE`` slots plus the replies of the last window (the
-recent reply demand), they wait while a reply waits, and they are spaced evenly (at most
-``BROADCAST_RATE`` a second). So a broadcast slows down on its own when students are active and
-a reply never queues behind it. Per chat: sends to a private chat at most ``CHAT_LIMIT`` in
-``CHAT_WINDOW`` seconds (and background classes one a second), to a group ``GROUP_LIMIT`` a
-minute.
+left: they keep a headroom of ``BASE_RESERVE`` slots plus the replies still expected in this
+window (the replies of the last ``DEMAND_WINDOW`` seconds at their pace, less those already in
+the window: they are counted once), they stand aside while a reply waits for a slot, and they
+are spaced on a schedule (at most ``BROADCAST_RATE`` a second). So a broadcast slows down on
+its own when students are active and a reply never queues behind it. The senders of a
+background class queue in their process and one at a time asks the store. Per chat: sends to a
+private chat at most ``CHAT_LIMIT`` in ``CHAT_WINDOW`` seconds (and background classes one a
+second), to a group ``GROUP_LIMIT`` a minute.
 
-A 429 (``retry_after``) pauses the class that met it and the classes below it, in every process
-(in a group chat only that chat: the group limit is the likely cause). A reply or a relay is
-sent again after the pause (at most twice); a reminder or broadcast gets the error back, so its
-worker puts the row back.
+A 429 (``retry_after``) pauses the class that met it and the classes below it, in every process;
+in a group chat only that chat (the group limit is the likely cause), and in a private chat only
+that chat when the bot's own window was at most ``CHAT_429_LOAD`` full (so it cannot have been
+the global limit). A reply or a relay is sent again after the pause (at most twice); a reminder
+or broadcast gets the error back, so its worker puts the row back.
+
+Why senders waited (refusals by reason and the seconds waited), how long calls were in flight
+and the 429s are counted for ``/metrics`` (``studentbot_budget_*``).
 """
 
 from __future__ import annotations
@@ -79,6 +88,8 @@ CHAT_GAP = 1.0  # background classes: one message a second to a chat
 GROUP_LIMIT, GROUP_WINDOW = 20, 60.0  # a group: twenty a minute
 WAITER_TTL = 0.1  # a waiting reply holds back background classes this long past its wait
 STAND_ASIDE = 0.01  # seconds a background sender waits before looking again while a reply waits
+# Background senders of one class in a process that ask the store at once (the others queue).
+BACKGROUND_ASKERS = 4
 # Background classes are spaced ``1 / BROADCAST_RATE`` apart on a schedule: a sender that wakes
 # up late (a busy event loop) may catch up this many seconds of it (the window still caps them).
 SPACING_CATCH_UP = 0.2
@@ -596,7 +607,9 @@ class OutgoingBudget(BaseRequestMiddleware):
         self._ids = itertools.count(1)
         self._prefix = f"{os.getpid()}-{id(self) % 100000}"
         self._store_failed = False
-        self._queues = {c: asyncio.Lock() for c in SendClass if c >= SendClass.REMINDER}
+        self._queues = {
+            c: asyncio.Semaphore(BACKGROUND_ASKERS) for c in SendClass if c >= SendClass.REMINDER
+        }
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OutgoingBudget:
@@ -620,9 +633,9 @@ class OutgoingBudget(BaseRequestMiddleware):
         """Wait for a slot of class ``cls`` (and for the chat's own limit). The slot counts as
         in flight until :meth:`answered`; call it when the Bot API answered (or failed).
 
-        Background senders of a class queue in this process and one of them at a time asks the
-        store (in order): sixteen delivery workers polling the store at once only burned CPU
-        the answers needed and took slots in no particular order."""
+        Background senders of a class queue in this process and ``BACKGROUND_ASKERS`` of them
+        at a time ask the store (in order): sixteen delivery workers polling the store at once
+        burned CPU the answers needed, while one at a time waited a Redis round trip per slot."""
         rule = chat_rule(chat_id, cls)
         waiter = f"{self._prefix}-{next(self._ids)}"
         started = self.clock()

@@ -1,12 +1,14 @@
 """Broadcast delivery: audiences, one durable delivery row per recipient, paced sending.
 
 Delivery guarantee: **at most once**. A delivery row is claimed (``pending -> sending``, with a
-lease) and committed *before* the Bot API call, and marked ``sent`` right after it. A process
-that dies between the two leaves the row in ``sending``; when its lease expires the row becomes
-``unknown`` and is *not* sent again. We chose this because a duplicate announcement or reminder
-is visible to every affected student, while the rows that can end ``unknown`` are at most the
-few in flight at the crash (``concurrency``); the final report counts them, so the sender can
-follow up. Two processes never send the same row: claims are one atomic ``UPDATE … WHERE
+lease) and committed *before* the Bot API call, and marked ``sent`` after it. Rows are claimed
+in batches (``claim_batch``, one round trip) and sent rows are marked in batches too. A process
+that dies between claim and mark leaves the row in ``sending``; when its lease expires the row
+becomes ``unknown`` and is *not* sent again. We chose this because a duplicate announcement or
+reminder is visible to every affected student, while the rows that can end ``unknown`` are at
+most the few claimed or sent but not yet marked at the crash (about two batches); the final
+report counts them, so the sender can follow up. Rows claimed but not sent at a clean shutdown
+go back to ``pending``. Two processes never send the same row: claims are one atomic ``UPDATE … WHERE
 status = 'pending' … RETURNING`` whose candidate rows are locked with ``FOR UPDATE SKIP LOCKED``
 on PostgreSQL (SQLite serialises writers, and the status check makes the update a no-op for
 a row someone else claimed).
