@@ -8,10 +8,10 @@ becomes ``unknown`` and is *not* sent again. We chose this because a duplicate a
 reminder is visible to every affected student, while the rows that can end ``unknown`` are at
 most the few claimed or sent but not yet marked at the crash (about two batches); the final
 report counts them, so the sender can follow up. Rows claimed but not sent at a clean shutdown
-go back to ``pending``. Two processes never send the same row: claims are one atomic ``UPDATE … WHERE
-status = 'pending' … RETURNING`` whose candidate rows are locked with ``FOR UPDATE SKIP LOCKED``
-on PostgreSQL (SQLite serialises writers, and the status check makes the update a no-op for
-a row someone else claimed).
+go back to ``pending``. Two processes never send the same row: claims are one atomic
+``UPDATE … WHERE status = 'pending' … RETURNING`` whose candidate rows are locked with
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite serialises writers, and the status check makes
+the update a no-op for a row someone else claimed).
 
 Pacing: the bot's outgoing budget (:mod:`bot.budget`, on the bot's session, shared by every
 process) sends broadcasts as ``BROADCAST`` and reminders as ``REMINDER``: they take what replies
