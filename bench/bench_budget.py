@@ -577,6 +577,7 @@ def explain(counted: dict[str, float], seconds: float) -> None:
     if steps:
         budget_wait = sum(pick("studentbot_budget_wait_seconds", cls="broadcast").values())
         flight = sum(pick("studentbot_budget_request_seconds", cls="broadcast").values())
+        round_trips = steps.pop("claim_round_trip", 0.0)
         total = sum(steps.values())
         send = steps.get("send", 0.0)
         parts = {
@@ -592,7 +593,8 @@ def explain(counted: dict[str, float], seconds: float) -> None:
         if claims:
             print(
                 f"  claims: {int(claims.get('rows', 0))} rows in "
-                f"{int(claims.get('round_trips', 0))} database round trips"
+                f"{int(claims.get('round_trips', 0))} database round trips ({round_trips:.1f}s, "
+                f"the next batch claimed while the workers send)"
             )
 
 

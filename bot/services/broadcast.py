@@ -75,7 +75,8 @@ log = logging.getLogger(__name__)
 # ``studentbot_budget_wait_seconds``).
 WORKER_SECONDS = Counter(
     "studentbot_broadcast_worker_seconds",
-    "Seconds broadcast delivery workers spent, by step (claim, send, mark)",
+    "Seconds broadcast delivery workers spent, by step (claim, send, mark; claim_round_trip:"
+    " the claims themselves, partly in the background)",
     ["step"],
     registry=metrics.registry,
 )
@@ -335,7 +336,7 @@ class BroadcastService:
         # machine). A crash leaves at most this many more rows ``unknown`` (never sent twice).
         self.claim_batch = claim_batch or self.concurrency
         self._claimed: collections.deque[Claimed] = collections.deque()
-        self._claim_lock = asyncio.Lock()
+        self._refilling: asyncio.Task[int] | None = None
         self._sent: list[tuple[int, datetime]] = []
         self._batching = False
         self.lease = lease
@@ -632,12 +633,37 @@ class BroadcastService:
         return sorted((r[0], r[1], r[2], r[3], r[4]) for r in rows)
 
     async def _next_claimed(self) -> Claimed | None:
-        """The next row for a worker: from the batch this process claimed, claiming the next
-        batch when it ran out (one round trip for ``claim_batch`` rows instead of one each)."""
-        async with self._claim_lock:
-            if not self._claimed:
-                self._claimed.extend(await self._claim_rows(self.claim_batch))
-            return self._claimed.popleft() if self._claimed else None
+        """The next row for a worker, from the batch this process claimed. The next batch is
+        claimed in the background when half of this one is left (one round trip for
+        ``claim_batch`` rows, and the workers do not all stop for it)."""
+        while True:
+            if self._claimed:
+                row = self._claimed.popleft()
+                if len(self._claimed) <= self.claim_batch // 2 and not self.stopping.is_set():
+                    self._refill()
+                return row
+            if not await self._refill():
+                return self._claimed.popleft() if self._claimed else None
+
+    def _refill(self) -> asyncio.Task[int]:
+        """The claim of the next batch: the one under way, or a new one."""
+        previous = self._refilling
+        if previous is not None and previous.done() and not previous.cancelled():
+            if (failed := previous.exception()) is not None:  # a prefetch nobody awaited
+                log.warning("claiming broadcast rows failed: %s", failed)
+        if previous is None or previous.done():
+            self._refilling = asyncio.create_task(self._claim_more())
+        assert self._refilling is not None
+        return self._refilling
+
+    async def _claim_more(self) -> int:
+        started = time.perf_counter()
+        try:
+            rows = await self._claim_rows(self.claim_batch)
+        finally:
+            WORKER_SECONDS.labels("claim_round_trip").inc(time.perf_counter() - started)
+        self._claimed.extend(rows)
+        return len(rows)
 
     async def _unclaim(self) -> None:
         """Rows claimed but not sent (shutdown): back to the queue, their attempt not spent."""
@@ -772,6 +798,10 @@ class BroadcastService:
             self._batching = False
             stop_progress.set()
             await reporter
+            if self._refilling is not None and not self._refilling.done():
+                with contextlib.suppress(Exception):  # its rows go back right below
+                    await self._refilling
+            self._refilling = None
             await self._flush_sent()
             await self._unclaim()
         return handled
