@@ -333,8 +333,9 @@ class BroadcastService:
         self.concurrency = concurrency or (16 if settings.is_postgres else 4)
         # Rows claimed in one round trip, and sent rows marked in one: a database round trip
         # per row each way cost as much worker time as the budget's pace (0.2 s each on a busy
-        # machine). A crash leaves at most this many more rows ``unknown`` (never sent twice).
-        self.claim_batch = claim_batch or self.concurrency
+        # machine, 0.6 s a claim when the machine was starved). A crash leaves at most about
+        # this many more rows ``unknown`` (never sent twice).
+        self.claim_batch = claim_batch or 2 * self.concurrency
         self._claimed: collections.deque[Claimed] = collections.deque()
         self._refilling: asyncio.Task[int] | None = None
         self._sent: list[tuple[int, datetime]] = []
