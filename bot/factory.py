@@ -20,23 +20,17 @@ from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKey
 from aiogram.types import BotCommand
 from aiogram.utils.i18n import I18n
 
+from bot.aiogram_compat import inline_sync_filters
 from bot.app import AppContext, Services, build_services
-from bot.budget import OutgoingBudget, SendClassMiddleware, install_budget
+from bot.budget import OutgoingBudget, install_budget
 from bot.config import LANGUAGES, Settings
 from bot.db.base import create_engine, create_sessionmaker
 from bot.fsm import SQLAlchemyStorage
-from bot.i18n import UserLocaleMiddleware, make_i18n, use_locale
+from bot.i18n import make_i18n, use_locale
 from bot.isolation import PerKeyIsolation
 from bot.metrics import metrics
-from bot.middlewares import CommandMenuMiddleware, DbSessionMiddleware, UserMiddleware
-from bot.reliability import (
-    inline_magic_filters,
-    install_api_metrics,
-    setup_flood_control,
-    setup_reliability,
-)
-from bot.services.command_menu import CommandMenus
-from bot.web.ids import UpdateContext, WebIdGuard
+from bot.middlewares import setup as setup_middlewares
+from bot.middlewares.api_metrics import install_api_metrics
 
 log = logging.getLogger(__name__)
 
@@ -91,26 +85,9 @@ def create_dispatcher(ctx: AppContext) -> Dispatcher:
         app=ctx,
         **ctx.services.by_name(),
     )
-    # issue 14: web ids only from the web chat; its messages written after the update.
-    dp.update.outer_middleware(WebIdGuard(ctx.services.webchat.write))
-    # First: claim the update id, so a redelivered update is skipped before any work. The
-    # claim opens the update's session; aiogram's FSM middleware (the per-user lock, the state
-    # read through that session) comes next, and the session is committed inside the lock, so
-    # the user's next update reads the state this one wrote.
-    dp.update.outer_middleware.unregister(dp.fsm)
-    setup_reliability(dp, ctx)
-    dp.update.outer_middleware(dp.fsm)
-    dp.update.outer_middleware(DbSessionMiddleware(ctx.sessionmaker))
-    dp.update.outer_middleware(UserMiddleware(ctx.settings))
-    UserLocaleMiddleware(ctx.i18n).setup(dp)
-    dp.update.outer_middleware(
-        CommandMenuMiddleware(CommandMenus(ctx.i18n, ctx.settings.default_language))
-    )
-    setup_flood_control(dp, ctx)  # after the locale: the notice is in the user's language
-    dp.update.outer_middleware(UpdateContext())  # the update in hand, for the web chat
-    dp.update.outer_middleware(SendClassMiddleware())  # staff-chat work is RELAY, else REPLY
+    setup_middlewares(dp, ctx)  # every middleware of ours, in order (bot/middlewares)
     dp.include_routers(*get_routers())
-    inline_magic_filters(dp)  # F-filters on the loop, not one worker-thread hop each
+    inline_sync_filters(dp)  # F-filters on the loop, not one worker-thread hop each
     return dp
 
 

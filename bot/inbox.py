@@ -7,7 +7,7 @@
   LOCKED`` on PostgreSQL), and rows whose process died are taken again when the lease runs
   out. On SQLite only one process runs, so at start it takes back every lease at once.
 * A handled update is marked ``done`` in the commit that ends its handling
-  (:class:`bot.middlewares.DbSessionMiddleware`); one whose handler failed is marked done with
+  (:mod:`bot.middlewares.session`); one whose handler failed is marked done with
   the error (it is not retried: the user was told). One that cannot be parsed is kept as
   ``poison`` for inspection. Done and poison rows are pruned after the retention window.
 """

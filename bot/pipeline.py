@@ -38,6 +38,7 @@ from aiogram.methods.base import TelegramType
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.aiogram_compat import replayed_result
 from bot.db.base import utcnow
 from bot.db.models.reliability import UpdateCall
 from bot.inbox import Claimed, Inbox
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 
 # Calls that change nothing a user sees, or belong to the process rather than an update.
 UNRECORDED = frozenset({"setMyCommands", "deleteMyCommands", "sendChatAction"})
+
+
 @dataclass
 class CallContext:
     """The update being handled in this task, for :class:`CallLog`."""
@@ -97,11 +100,7 @@ class CallLog(BaseRequestMiddleware):
         if stored is not None and stored[0] == name:
             self.replayed += 1
             log.info("update %s: call %s (%s) made before; not again", ctx.update_id, seq, name)
-            content = '{"ok":true,"result":' + stored[1] + "}"
-            return cast(
-                "Response[TelegramType]",
-                bot.session.check_response(bot, method, 200, content).result,
-            )
+            return cast("Response[TelegramType]", replayed_result(bot, method, stored[1]))
         if ctx.session.in_transaction():
             await ctx.session.commit()
         if not ctx.record:
@@ -204,8 +203,9 @@ class Pipeline:
     async def _sleep(self, stop: asyncio.Event) -> None:
         waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
         try:
-            await asyncio.wait(waiters, timeout=self.poll_interval,
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             for waiter in waiters:
                 waiter.cancel()

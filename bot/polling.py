@@ -22,10 +22,10 @@ from typing import Any, cast
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError, TelegramConflictError, TelegramNetworkError
-from aiogram.methods import GetUpdates
 from aiogram.types import Update
 from pydantic import ValidationError
 
+from bot.aiogram_compat import GetRawUpdates
 from bot.metrics import Metrics
 from bot.metrics import metrics as default_metrics
 
@@ -35,12 +35,6 @@ POLL_TIMEOUT = 30  # seconds Telegram holds a getUpdates open when there is noth
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
 
 StoreBatch = Callable[[list[dict[str, Any]], dict[int, str]], Awaitable[None]]
-
-
-class GetRawUpdates(GetUpdates):
-    """``getUpdates`` answered as plain JSON objects: parsing is left to the caller."""
-
-    __returning__ = list[dict[str, Any]]
 
 
 def parse_update(bot: Bot, raw: dict[str, Any]) -> Update | None:

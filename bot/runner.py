@@ -4,7 +4,7 @@ Shutdown on SIGTERM or SIGINT, in both modes: stop taking updates, let the handl
 finish (at most ``SHUTDOWN_TIMEOUT`` seconds), stop the background workers, close the bot
 session, dispose of the database engine. Updates confirmed to Telegram are therefore handled;
 those not yet confirmed come again after a restart and the update ledger skips the ones that
-were already handled (:mod:`bot.reliability`).
+were already handled (:mod:`bot.ledger`, :mod:`bot.reliability`).
 """
 
 from __future__ import annotations

@@ -21,15 +21,10 @@ from bot.db.base import utcnow
 from bot.db.models import User
 from bot.db.models.reliability import ProcessedUpdate
 from bot.i18n import use_locale
+from bot.ledger import UpdateLedger
 from bot.metrics import Metrics, metrics
-from bot.reliability import (
-    MemoryFloodCounter,
-    RedisFloodCounter,
-    Reliability,
-    UpdateLedger,
-    Verdict,
-    flood_notice,
-)
+from bot.middlewares.flood import MemoryFloodCounter, RedisFloodCounter, Verdict, flood_notice
+from bot.reliability import Reliability
 from tests.harness import STUDENT, STUDENT_EN, STUDENT_RU, Harness, TgUser
 
 

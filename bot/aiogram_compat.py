@@ -1,0 +1,97 @@
+"""Everything that reaches into aiogram's internals, fenced in one module.
+
+The rest of the bot uses aiogram's public API only; what it needs beyond that (a private
+attribute, a class attribute overridden, a filter's callback swapped) is done here, against the
+aiogram versions in :data:`SUPPORTED`. ``tests/test_aiogram_compat.py`` fails with a clear
+message when the installed aiogram is outside that range or one of these internals moved, so an
+upgrade is a deliberate step: check this module against the new release, then widen the range.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+import aiogram
+from aiogram import Bot, Dispatcher
+from aiogram.dispatcher.middlewares.base import BaseMiddleware
+from aiogram.methods import GetUpdates, TelegramMethod
+
+# The aiogram releases this module was checked against: [lowest, first unsupported).
+SUPPORTED: tuple[tuple[int, int], tuple[int, int]] = ((3, 13), (3, 32))
+
+
+def aiogram_version() -> tuple[int, int]:
+    major, minor = aiogram.__version__.split(".")[:2]
+    return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
+
+
+def check_aiogram_version() -> None:
+    """Raise ``RuntimeError`` naming the range when the installed aiogram is not supported."""
+    low, high = SUPPORTED
+    if not low <= aiogram_version() < high:
+        raise RuntimeError(
+            f"aiogram {aiogram.__version__} is not supported: bot/aiogram_compat.py was checked "
+            f"against {low[0]}.{low[1]} to {high[0]}.{high[1] - 1}.x; check its internals "
+            "against this release, then widen SUPPORTED"
+        )
+
+
+class GetRawUpdates(GetUpdates):
+    """``getUpdates`` answered as plain JSON objects: parsing is left to the caller.
+
+    Overrides the method's ``__returning__`` (what aiogram validates the result as)."""
+
+    __returning__ = list[dict[str, Any]]
+
+
+def replayed_result(bot: Bot, method: TelegramMethod[Any], result_json: str) -> Any:
+    """A recorded call's result, parsed as aiogram parses a live answer to ``method``."""
+    content = '{"ok":true,"result":' + result_json + "}"
+    return bot.session.check_response(bot, method, 200, content).result
+
+
+def update_tasks(dp: Dispatcher) -> set[asyncio.Task[Any]]:
+    """The update tasks aiogram's own polling loop started and has not finished (private)."""
+    return set(getattr(dp, "_handle_update_tasks", ()))
+
+
+def detach_fsm_middleware(dp: Dispatcher) -> BaseMiddleware:
+    """Take aiogram's FSM middleware out of the update chain so it can be registered again at
+    a chosen place (after the update's session is opened)."""
+    dp.update.outer_middleware.unregister(dp.fsm)
+    return cast(BaseMiddleware, dp.fsm)
+
+
+def inline_sync_filters(dp: Dispatcher) -> int:
+    """Evaluate synchronous filters inline instead of in a worker thread; returns how many.
+
+    aiogram runs every synchronous callable through ``asyncio.to_thread``, filters such as
+    ``F.chat.type == "private"`` or a ``State`` included: dozens of thread hops per update,
+    most of the assistant's per-update cost. Filters are predicates on the event (magic
+    filters, states, small functions), so running them on the event loop is safe and much
+    faster; synchronous *handlers* keep aiogram's behaviour (they may block).
+
+    Swaps ``FilterObject.callback`` and ``awaitable``, and reads the observers' private
+    ``_handler`` (the router-level filters).
+    """
+    count = 0
+    for router in dp.chain_tail:
+        for observer in router.observers.values():
+            handlers = [getattr(observer, "_handler", None), *observer.handlers]
+            for handler in handlers:
+                for flt in getattr(handler, "filters", None) or ():
+                    if flt.awaitable:
+                        continue
+                    flt.callback = _inline(flt.callback)
+                    flt.awaitable = True
+                    count += 1
+    return count
+
+
+def _inline(resolve: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    async def inline(*args: Any, **kwargs: Any) -> Any:
+        return resolve(*args, **kwargs)
+
+    return inline

@@ -1,0 +1,109 @@
+"""The update ledger: each update id claimed once, so a redelivered update is skipped.
+
+:class:`UpdateLedger` claims an update's id in ``processed_updates`` with one INSERT that
+conflicts on the primary key, so of two deliveries of one update (a webhook retry, a restart
+before ``getUpdates`` confirmed the offset, the same update reaching two processes) exactly one
+is handled. Updates from the inbox (:mod:`bot.inbox`) are claimed by their inbox row instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db.base import utcnow
+from bot.db.models.reliability import ProcessedUpdate
+
+log = logging.getLogger(__name__)
+
+DB_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, ConnectionError)
+
+
+class UpdateLedger:
+    """Claims update ids in the database; a claim that conflicts means "already handled"."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        retention: timedelta = timedelta(hours=48),
+        prune_every: int = 1000,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.retention = retention
+        self.prune_every = prune_every
+        self._claims = 0
+
+    def _insert(self, dialect: str) -> Any:
+        if dialect == "postgresql":
+            return pg_insert(ProcessedUpdate)
+        if dialect == "sqlite":
+            return sqlite_insert(ProcessedUpdate)
+        raise NotImplementedError(f"no atomic claim for the {dialect} dialect")
+
+    async def claim(
+        self, bot_id: int, update_id: int, session: AsyncSession | None = None
+    ) -> bool:
+        """True when this call claimed the update (handle it), False when it was claimed before.
+
+        The claim is committed at once. With ``session`` (the update's own, still unused) it is
+        made and committed there, which saves a connection checkout per update; on failure that
+        session is rolled back, so the handler can still use it.
+        """
+        if session is None:
+            async with self.sessionmaker() as own:
+                claimed = await self._claim(own, bot_id, update_id)
+        else:
+            try:
+                claimed = await self._claim(session, bot_id, update_id)
+            except BaseException:
+                with contextlib.suppress(*DB_ERRORS):
+                    await session.rollback()
+                raise
+        if claimed:
+            self._claims += 1
+            if self._claims % self.prune_every == 0:
+                await self.prune()
+        return claimed
+
+    async def _claim(self, session: AsyncSession, bot_id: int, update_id: int) -> bool:
+        statement = (
+            self._insert(session.get_bind().dialect.name)
+            .values(bot_id=bot_id, update_id=update_id, claimed_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
+        )
+        result = await session.execute(statement)
+        await session.commit()
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def release(self, bot_id: int, update_id: int) -> None:
+        """Forget a claim whose handling never ran to the end, so a redelivery is handled."""
+        async with self.sessionmaker() as session:
+            await session.execute(
+                delete(ProcessedUpdate).where(
+                    ProcessedUpdate.bot_id == bot_id, ProcessedUpdate.update_id == update_id
+                )
+            )
+            await session.commit()
+
+    async def prune(self) -> int:
+        """Delete claims older than the retention window (Telegram keeps updates for a day)."""
+        cutoff = utcnow() - self.retention
+        try:
+            async with self.sessionmaker() as session:
+                result = await session.execute(
+                    delete(ProcessedUpdate).where(ProcessedUpdate.claimed_at < cutoff)
+                )
+                await session.commit()
+        except DB_ERRORS as exc:
+            log.warning("could not prune processed updates: %s", exc)
+            return 0
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

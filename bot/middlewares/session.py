@@ -1,0 +1,40 @@
+"""The update's database session for the handlers, committed when they succeed."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, Update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.inbox import Inbox
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class DbSessionMiddleware(BaseMiddleware):
+    """The update's ``AsyncSession`` for the handlers; committed when the handler succeeds.
+
+    The session is the one the reliability middleware opened around the update (and claimed
+    the update in); without that middleware one is opened here.
+    """
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        session: AsyncSession | None = data.get("session")
+        if session is not None:
+            result = await handler(event, data)
+            if data.get("inbox_attempt") is not None and isinstance(event, Update):
+                # Handled: the inbox row is done in the same commit as the handler's last writes.
+                await Inbox.mark_done(session, data["bot"].id, event.update_id)
+            await session.commit()
+            return result
+        async with self.sessionmaker() as session:
+            data["session"] = session
+            result = await handler(event, data)
+            await session.commit()
+            return result

@@ -1,0 +1,40 @@
+"""The user's row, made on first contact, passed to handlers as ``db_user``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject
+from aiogram.types import User as TgUser
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings
+from bot.db.models import Role
+from bot.services.users import WROTE, UserRepository
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class UserMiddleware(BaseMiddleware):
+    """Creates or refreshes the ``users`` row and passes it on as ``db_user``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.admin_ids = frozenset(settings.admin_ids)
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        tg_user: TgUser | None = data.get("event_from_user")
+        session: AsyncSession | None = data.get("session")
+        if tg_user is not None and session is not None and not tg_user.is_bot:
+            repo = UserRepository(session)
+            db_user, created = await repo.touch(tg_user)
+            if tg_user.id in self.admin_ids and db_user.role != Role.ADMIN:
+                db_user.role = Role.ADMIN.value
+            data["db_user"] = db_user
+            data["user_created"] = created
+            # The row must exist (committed) before the handler writes rows that reference it
+            # from other sessions; an unchanged row needs no commit.
+            if created or session.dirty or session.info.pop(WROTE, False):
+                await session.commit()
+        return await handler(event, data)
