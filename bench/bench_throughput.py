@@ -114,14 +114,20 @@ def load_questions() -> list[tuple[str, str]]:
 
 def make_updates(n: int, run: int, questions: list[tuple[str, str]]) -> Iterator[dict[str, Any]]:
     """``n`` private text messages, made as they are taken (as updates arrive from Telegram):
-    users ask ``QUESTIONS_PER_USER`` questions each."""
-    cycle = itertools.cycle(questions)
+    users ask ``QUESTIONS_PER_USER`` questions each, each user in one language (their Telegram
+    app's, so ``language_code`` does not change between a user's updates, as in real life)."""
+    by_lang: dict[str, list[str]] = {}
+    for lang, text in questions:
+        by_lang.setdefault(lang, []).append(text)
+    langs = sorted(by_lang)
+    cycles = {lang: itertools.cycle(texts) for lang, texts in by_lang.items()}
     users = max(1, n // QUESTIONS_PER_USER)
     base = FIRST_USER + run * 1_000_000
     now = int(time.time())
     for i in range(n):
-        lang, text = next(cycle)
         user_id = base + i % users
+        lang = langs[(i % users) % len(langs)]
+        text = next(cycles[lang])
         yield {
             "update_id": run * 10_000_000 + i + 1,
             "message": {

@@ -18,6 +18,7 @@ from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot import hotcache
 from bot.budget import OutgoingBudget
 from bot.config import Settings
 from bot.metrics import Metrics
@@ -147,4 +148,5 @@ class AppContext:
         await self.events_isolation.close()
         if self.budget is not None:
             await self.budget.aclose()
+        await hotcache.of(self.engine).aclose()  # issue 18: the Redis subscription
         await self.engine.dispose()

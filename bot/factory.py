@@ -20,6 +20,7 @@ from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKey
 from aiogram.types import BotCommand
 from aiogram.utils.i18n import I18n
 
+from bot import hotcache
 from bot.aiogram_compat import inline_sync_filters
 from bot.app import AppContext, Services, build_services
 from bot.budget import OutgoingBudget, install_budget
@@ -56,6 +57,8 @@ async def create_app_context(
             key_builder=DefaultKeyBuilder(prefix="studentbot", with_destiny=True),
         )
         isolation = storage.create_isolation()
+        # issue 18: the other processes' writes reach this one's cache of hot rows
+        await hotcache.of(engine).start(storage.redis)
     else:
         storage = SQLAlchemyStorage(sessionmaker)
         isolation = PerKeyIsolation()  # aiogram's SimpleEventIsolation never frees a lock

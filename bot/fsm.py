@@ -7,7 +7,7 @@ state is committed together with what the handler wrote, or not at all. Changes 
 session (``session.info``) and are written when it commits, so on SQLite the single writer is
 taken only for the commit, not across the Telegram calls the handler makes meanwhile. Outside
 an update (a background worker, a CLI command) each call opens and commits a session of its
-own.
+own. Reads are served from the process's :mod:`bot.hotcache` until a write to the key commits.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from bot import hotcache
 from bot.db.base import update_session
 from bot.db.models import FsmRecord
 
@@ -34,6 +35,7 @@ PENDING = "fsm_pending"  # session.info key: {storage key: {"state": ..., "data"
 
 
 def _store(session: Session, key: str, values: dict[str, Any]) -> None:
+    hotcache.changed(session, hotcache.FSM, [key])  # every process forgets it on commit
     record = session.get(FsmRecord, key)
     if record is None:
         if values.get("state") is None and not values.get("data"):
@@ -82,11 +84,21 @@ class SQLAlchemyStorage(BaseStorage):
             pending = session.info.get(PENDING, {}).get(k, {})
             if name in pending:
                 return pending[name]
+        # issue 18: every update asks for the state (to route it); most have none. The record
+        # is kept per process and forgotten when any session commits a write to it.
+        cache = hotcache.of(self._sessionmaker.kw["bind"])
+        cached = cache.get(hotcache.FSM, k)
+        if cached is not None:
+            return cached[0 if name == "state" else 1]
+        generation = cache.generation(hotcache.FSM)
+        if session is not None:
             record = await session.get(FsmRecord, k)
         else:
             async with self._sessionmaker() as own:
                 record = await own.get(FsmRecord, k)
-        return getattr(record, name) if record is not None else None
+        values = (record.state, record.data) if record is not None else (None, None)
+        cache.put(hotcache.FSM, k, values, generation)
+        return values[0 if name == "state" else 1]
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         await self._write(key, state=state.state if isinstance(state, State) else state)

@@ -11,10 +11,12 @@ handled — ``update_calls``, keyed by the update and the call's number within i
 when an update is handled again after a crash or a stop, the calls already made are answered
 from the record and not sent twice. Before each call the update's session is committed: what
 the handler wrote is stored before the user is told about it, and SQLite's writer is free
-while Telegram answers. A call in progress when shutdown cuts its handler off is allowed to
-finish and is recorded (the handler is cancelled around it). A call in the air when the process
-is killed has no record: the next attempt makes it again (Telegram cannot be asked whether it
-arrived), so that one call is at least once.
+while Telegram answers. A call's record joins the update's next commit: the one before its
+next call, or the last, which also marks the inbox row done (one commit after the reply, not
+two). A call in progress when shutdown cuts its handler off is allowed to finish and is
+recorded (the handler is cancelled around it). A call in the air when the process is killed has
+no record: the next attempt makes it again (Telegram cannot be asked whether it arrived), so
+that one call is at least once.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from aiogram.client.session.middlewares.base import (
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from pydantic import BaseModel
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.aiogram_compat import replayed_result
@@ -62,6 +65,29 @@ class CallContext:
     in_flight: set[asyncio.Task[Any]] = field(default_factory=set)  # calls being made
     replay: dict[int, tuple[str, str]] = field(default_factory=dict)
     seq: int = 0
+    # Calls made whose records wait for the update's next commit (issue 18: no session and no
+    # commit of their own); ``open`` is False once the handler is over or cut off, and a call
+    # finishing after that records itself.
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    open: bool = True
+
+    async def write_pending(self, session: AsyncSession) -> None:
+        """Add the waiting records to ``session``'s transaction (the caller commits)."""
+        if self.pending:
+            rows, self.pending = self.pending, []
+            await session.execute(insert(UpdateCall), rows)
+
+    async def close(self) -> None:
+        """The handler is over without its last commit: store the waiting records on their own."""
+        self.open = False
+        if not self.pending:
+            return
+        try:
+            async with self.sessionmaker() as session:
+                await self.write_pending(session)
+                await session.commit()
+        except Exception as exc:  # the calls were made; only their records are missing
+            log.warning("could not record the calls of update %s: %s", self.update_id, exc)
 
 
 current_calls: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar(
@@ -101,6 +127,8 @@ class CallLog(BaseRequestMiddleware):
             self.replayed += 1
             log.info("update %s: call %s (%s) made before; not again", ctx.update_id, seq, name)
             return cast("Response[TelegramType]", replayed_result(bot, method, stored[1]))
+        if ctx.pending:  # the previous call's record is stored before this call is made
+            await ctx.write_pending(ctx.session)
         if ctx.session.in_transaction():
             await ctx.session.commit()
         if not ctx.record:
@@ -134,8 +162,21 @@ class CallLog(BaseRequestMiddleware):
         seq: int,
     ) -> Any:
         response = await make_request(bot, method)  # the call's result, not the envelope
+        name = method.__api_method__
+        if ctx.open:  # stored with the update's next commit (the one marking it done at last)
+            ctx.pending.append(
+                {
+                    "bot_id": ctx.bot_id,
+                    "update_id": ctx.update_id,
+                    "seq": seq,
+                    "method": name,
+                    "result": json.dumps(_jsonable(response)),
+                    "created_at": utcnow(),
+                }
+            )
+            return response
         try:
-            await self._save(ctx, seq, method.__api_method__, json.dumps(_jsonable(response)))
+            await self._save(ctx, seq, name, json.dumps(_jsonable(response)))
         except Exception as exc:  # the call was made; only its record is missing
             log.warning("could not record call %s of update %s: %s", seq, ctx.update_id, exc)
         return response

@@ -10,7 +10,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import AskPersonCallback, StartApplicationCallback
@@ -57,22 +57,26 @@ async def previous_question(session: AsyncSession, user_id: int) -> Question | N
 async def store_question(
     session: AsyncSession, *, user_id: int, text: str, answer: Answer
 ) -> Question:
-    row = Question(
-        user_id=user_id,
-        text=text[: MAX_QUESTION_CHARS * 5],
-        language=answer.lang,
-        clauses=list(answer.clauses),
-        confidence=float(answer.confidence),
-        kind=str(answer.kind),
+    values = {
+        "user_id": user_id,
+        "text": text[: MAX_QUESTION_CHARS * 5],
+        "language": answer.lang,
+        "clauses": list(answer.clauses),
+        "confidence": float(answer.confidence),
+        "kind": str(answer.kind),
         # issue 13: counted by /stats from an index, without reading the JSON
-        top_clause=answer.clauses[0] if answer.clauses else None,
-        faq_key=getattr(answer, "entry_key", None),
-        created_at=utcnow(),
-    )
-    session.add(row)
-    await session.flush()
+        "top_clause": answer.clauses[0] if answer.clauses else None,
+        "faq_key": getattr(answer, "entry_key", None),
+        "created_at": utcnow(),
+    }
+    # issue 18: one Core INSERT … RETURNING id, no unit of work; the row handed back is a
+    # plain (transient) Question for the caller to read, not tracked by the session.
+    table: Table = Question.__table__  # type: ignore[assignment]
+    question_id = (
+        await session.execute(insert(table).values(values).returning(table.c.id))
+    ).scalar_one()
     metrics.questions_answered.inc()
-    return row
+    return Question(id=question_id, **values)
 
 
 # --- keyboards -------------------------------------------------------------------------------

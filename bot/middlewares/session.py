@@ -10,6 +10,7 @@ from aiogram.types import TelegramObject, Update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.inbox import Inbox
+from bot.pipeline import current_calls
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -29,7 +30,11 @@ class DbSessionMiddleware(BaseMiddleware):
         if session is not None:
             result = await handler(event, data)
             if data.get("inbox_attempt") is not None and isinstance(event, Update):
-                # Handled: the inbox row is done in the same commit as the handler's last writes.
+                # Handled: the inbox row is done in the same commit as the handler's last writes
+                # and the records of its last calls.
+                calls = current_calls.get()
+                if calls is not None:
+                    await calls.write_pending(session)
                 await Inbox.mark_done(session, data["bot"].id, event.update_id)
             await session.commit()
             return result

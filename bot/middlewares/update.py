@@ -119,11 +119,15 @@ class ReliabilityMiddleware(BaseMiddleware):
         started = time.perf_counter()
         token = current_calls.set(calls)
         try:
-            return await handler(event, data)
+            result = await handler(event, data)
+            if calls.pending:  # not stored by the update's last commit (none was made)
+                await calls.close()
+            return result
         except asyncio.CancelledError:
             # Cut off by shutdown: if the update comes again it must be handled then.
             with contextlib.suppress(*DB_ERRORS, asyncio.CancelledError, TimeoutError):
                 async with asyncio.timeout(2):
+                    await asyncio.shield(calls.close())  # the calls made are not made again
                     if attempt is None:
                         await asyncio.shield(self.ledger.release(bot.id, event.update_id))
                     else:
@@ -131,12 +135,14 @@ class ReliabilityMiddleware(BaseMiddleware):
             raise
         except Exception as exc:
             self.metrics.errors.labels(kind="handler").inc()
+            await calls.close()
             if attempt is not None:
                 # Not retried: the error handler tells the user; the row says what happened.
                 with contextlib.suppress(*DB_ERRORS):
                     await self.inbox.mark_failed(bot.id, event.update_id, repr(exc))
             raise
         finally:
+            calls.open = False
             current_calls.reset(token)
             self.metrics.handler_latency.observe(time.perf_counter() - started)
 

@@ -26,6 +26,7 @@ from aiogram.utils.i18n import lazy_gettext as __
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import hotcache
 from bot.config import Settings
 from bot.db.base import Base, utcnow
 from bot.db.models import User
@@ -284,6 +285,13 @@ class HelpdeskService:
             ticket = known[user_id]
             if ticket is None or ticket.status == TicketStatus.OPEN.value:
                 return ticket
+        # issue 18: most users have no open ticket; the process remembers that until a ticket of
+        # theirs is written (opened, closed) in any process (bot.hotcache).
+        cache = hotcache.of(session)
+        if cache.get(hotcache.TICKETS, user_id):
+            known[user_id] = None
+            return None
+        generation = cache.generation(hotcache.TICKETS)
         ticket = await session.scalar(
             select(Ticket)
             .where(Ticket.user_id == user_id, Ticket.status == TicketStatus.OPEN.value)
@@ -291,6 +299,8 @@ class HelpdeskService:
             .limit(1)
         )
         known[user_id] = ticket
+        if ticket is None:
+            cache.put(hotcache.TICKETS, user_id, True, generation)
         return ticket
 
     async def get(self, session: AsyncSession, ticket_id: int) -> Ticket | None:

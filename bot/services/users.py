@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import hotcache
 from bot.db.base import utcnow
 from bot.db.models import Role, User
 
@@ -25,8 +26,17 @@ class UserRepository:
         return await self.session.get(User, user_id)
 
     async def touch(self, tg_user: TgUser) -> tuple[User, bool]:
-        """Return the user's row, creating it on first contact; names and last_seen refreshed."""
-        user = await self.session.get(User, tg_user.id)
+        """Return the user's row, creating it on first contact; names and last_seen refreshed.
+
+        The row comes from the process's :mod:`bot.hotcache` when it holds it (no SELECT): the
+        cache forgets a user as soon as any process commits a change to that row."""
+        cache = hotcache.of(self.session)
+        generation = cache.generation(hotcache.USERS)
+        user = cache.user(self.session.sync_session, tg_user.id)
+        if user is None:
+            user = await self.session.get(User, tg_user.id)
+            if user is not None:
+                cache.keep_user(user, generation)
         now = utcnow()
         if user is None:
             # Two updates of a new user may arrive together (a message and a button, two quick
@@ -36,6 +46,7 @@ class UserRepository:
             assert user is not None  # inserted now or by the concurrent update
             if not created:
                 return await self.touch(tg_user)
+            cache.keep_user(user, generation)
             return user, True
         # Assign only what changed, and last_seen at most once a minute: an unchanged row costs
         # no UPDATE, so a busy student's messages don't each write the users table.
