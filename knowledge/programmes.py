@@ -823,6 +823,13 @@ class ProgrammeCatalog:
             if " ".join(raw_tokens) in self._short_aliases and gram in self._index:
                 return gram, 100.0
             return None
+        return self._long_mention(gram)
+
+    @functools.lru_cache(maxsize=20_000)  # noqa: B019 - one catalog per process, kept for life
+    def _long_mention(self, gram: str) -> tuple[str, float] | None:
+        """A word or phrase of 4+ letters: a name, an inflected name, or the fuzzy match
+        (issue 18: the costliest part of answering; the words of questions repeat, so each is
+        looked up once)."""
         if gram in self._index:
             return gram, 100.0
         for suffix in self._suffixes:

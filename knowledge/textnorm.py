@@ -199,6 +199,7 @@ def _translit_tables() -> dict[str, tuple[tuple[str, str], ...]]:
     }
 
 
+@lru_cache(maxsize=20_000)  # issue 18: a word's reading is asked for again and again
 def transliterate(word: str, lang: str) -> str:
     """Latin → Cyrillic for ``lang`` (``kk`` or ``ru``), folded."""
     table = _translit_tables().get(lang)
