@@ -118,6 +118,7 @@ class HotCache:
         self.hits = 0
         self.misses = 0
         self.redis: Redis | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._origin = f"{id(self)}:{time.time_ns()}"
@@ -170,6 +171,7 @@ class HotCache:
     async def start(self, redis: Redis) -> None:
         """Listen for the other processes' writes (and publish ours) on ``redis``."""
         self.redis = redis
+        self._loop = asyncio.get_running_loop()
         self._listener = asyncio.create_task(self._listen(redis), name="hotcache")
         waiter = asyncio.ensure_future(self._subscribed.wait())
         await asyncio.wait([waiter, self._listener], timeout=5, return_when="FIRST_COMPLETED")
@@ -228,6 +230,16 @@ class HotCache:
         if self.redis is None:
             return
         message = json.dumps({"origin": self._origin, "changed": changed})
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:  # a commit in a worker thread: hand it to the cache's loop
+            running = None
+        if running is self._loop:
+            self._send(message)
+        elif self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._send, message)
+
+    def _send(self, message: str) -> None:
         task = asyncio.ensure_future(self._publish(message))
         _background.add(task)
         task.add_done_callback(_background.discard)
