@@ -18,11 +18,11 @@ Each user asks ``QUESTIONS_PER_USER`` questions in one language (their Telegram 
 each backend it prints the median of ``--repeats`` runs for each, their ratio (target: the
 assistant at >= 0.5 of echo), the CPU milliseconds per update of each (all threads; less
 disturbed by other load than the rates; issue 18's target: <= 4 ms per answered question, the
-echo's figure is the baseline printed in the same run), the rows stored, and the resident memory after the
-assistant has answered all questions (target: < 150 MB after 10,000). Two floors are printed
-with them: the rate and CPU of answering alone (``AnswerService.ask`` with no aiogram and no
-database), which bound the ratio and the CPU per update the assistant could reach, and the RSS of a process that
-only imports aiogram.
+echo's figure is the baseline printed in the same run), the rows stored, and the resident
+memory after the assistant has answered all questions (target: < 150 MB after 10,000). Two
+floors are printed with them: the rate and CPU of answering alone (``AnswerService.ask`` with
+no aiogram and no database), which bound the ratio and the CPU per update the assistant could
+reach, and the RSS of a process that only imports aiogram.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ from bot.aiogram_compat import replayed_result
 from bot.db.base import utcnow
 from bot.db.models.reliability import UpdateCall
 from bot.inbox import Claimed, Inbox
-from bot.polling import describe_error, parse_update
+from bot.updates import describe_error, parse_update
 
 log = logging.getLogger(__name__)
 

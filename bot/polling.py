@@ -23,11 +23,11 @@ from typing import Any, cast
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError, TelegramConflictError, TelegramNetworkError
 from aiogram.types import Update
-from pydantic import ValidationError
 
 from bot.aiogram_compat import GetRawUpdates
 from bot.metrics import Metrics
 from bot.metrics import metrics as default_metrics
+from bot.updates import describe_error, parse_update
 
 log = logging.getLogger(__name__)
 
@@ -35,29 +35,6 @@ POLL_TIMEOUT = 30  # seconds Telegram holds a getUpdates open when there is noth
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
 
 StoreBatch = Callable[[list[dict[str, Any]], dict[int, str]], Awaitable[None]]
-
-
-def parse_update(bot: Bot, raw: dict[str, Any]) -> Update | None:
-    """The update, or None when aiogram cannot parse it (a poison update)."""
-    try:
-        return Update.model_validate(raw, context={"bot": bot})
-    except (ValidationError, ValueError, TypeError):
-        return None
-
-
-def describe_error(raw: dict[str, Any]) -> str:
-    """Where the payload is wrong, in one line: ``message.message_id: Input should be …``."""
-    try:
-        Update.model_validate(raw)
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-            for error in exc.errors()[:3]
-        ]
-        return "; ".join(problems)[:500]
-    except (ValueError, TypeError) as exc:
-        return str(exc).splitlines()[0][:500]
-    return "unknown"
 
 
 class Poller:

@@ -32,8 +32,8 @@ from bot.db.migrate import schema_head
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
 from bot.metrics import metrics as default_metrics
 from bot.pipeline import Pipeline
-from bot.polling import describe_error, parse_update
 from bot.reliability import Reliability
+from bot.updates import describe_error, parse_update
 
 log = logging.getLogger(__name__)
 

@@ -24,10 +24,6 @@ from tests import structure
 
 # Cycles still there: the set of modules in the tangle → why, and who is removing it.
 KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"bot.pipeline", "bot.polling"}): (
-        "polling starts the pipeline (a deferred import), the pipeline parses updates with "
-        "polling's helpers (issue 15 item 5: the per-update path)"
-    ),
 }
 
 # (importing module, imported handler module) → why.

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from bot.app import AppContext
     from bot.reliability import Reliability
 
+
 __all__ = [
     "CommandMenuMiddleware",
     "DbSessionMiddleware",
