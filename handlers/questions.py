@@ -10,13 +10,13 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
-from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import AskPersonCallback, StartApplicationCallback
 from bot.db.base import utcnow
 from bot.db.models import Question, User
 from bot.db.models.faq import QueueReason
+from bot.db.repositories import questions as question_log
 from bot.i18n import current_locale
 from bot.menu import MENU_APPLY, MENU_ASK, MENU_HUMAN, MENU_LANGUAGE, MENU_REMINDERS, MENU_RULES
 from bot.metrics import metrics
@@ -45,15 +45,6 @@ class AnswerCallback(CallbackData, prefix="ans"):
 # --- the question log ------------------------------------------------------------------------
 
 
-async def previous_question(session: AsyncSession, user_id: int) -> Question | None:
-    return await session.scalar(
-        select(Question)
-        .where(Question.user_id == user_id)
-        .order_by(Question.id.desc())
-        .limit(1)
-    )
-
-
 async def store_question(
     session: AsyncSession, *, user_id: int, text: str, answer: Answer
 ) -> Question:
@@ -69,14 +60,9 @@ async def store_question(
         "faq_key": getattr(answer, "entry_key", None),
         "created_at": utcnow(),
     }
-    # issue 18: one Core INSERT … RETURNING id, no unit of work; the row handed back is a
-    # plain (transient) Question for the caller to read, not tracked by the session.
-    table: Table = Question.__table__  # type: ignore[assignment]
-    question_id = (
-        await session.execute(insert(table).values(values).returning(table.c.id))
-    ).scalar_one()
+    row = await question_log.add(session, **values)
     metrics.questions_answered.inc()
-    return Question(id=question_id, **values)
+    return row
 
 
 # --- keyboards -------------------------------------------------------------------------------
@@ -167,7 +153,7 @@ async def question(
     answer = await faq.resolve(text, lang, answer, session=session)
     repeated_low = False
     if answer.low_confidence:  # only then does the previous question matter
-        previous = await previous_question(session, db_user.id)
+        previous = await question_log.previous(session, db_user.id)
         repeated_low = previous is not None and previous.kind in LOW_CONFIDENCE_KINDS
     row = await store_question(session, user_id=db_user.id, text=text, answer=answer)
     await unanswered.record(session, row)  # issue 12: unsure / not covered -> the staff's queue
@@ -266,7 +252,7 @@ async def feedback(
     db_user: User,
     unanswered: UnansweredService,
 ) -> None:
-    row = await session.get(Question, callback_data.q)
+    row = await question_log.get(session, callback_data.q)
     if row is None or row.user_id != db_user.id:
         await callback.answer(_("This button is no longer active."))
         return
