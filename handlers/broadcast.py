@@ -22,12 +22,12 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import LANGUAGES, Settings
 from bot.db.models import Role, User
-from bot.db.models.reminders import Broadcast, CuratorGroup
+from bot.db.models.reminders import Broadcast
+from bot.db.repositories import groups as group_repo
 from bot.edits import edit_or_send
 from bot.filters import RoleFilter, has_role
 from bot.i18n import LANGUAGE_NAMES
@@ -66,9 +66,7 @@ def is_staff(user: User) -> bool:
 async def describe(session: AsyncSession, audience: dict[str, Any]) -> str:
     parts: list[str] = []
     if audience.get("groups"):
-        names = await session.scalars(
-            select(CuratorGroup.name).where(CuratorGroup.id.in_(audience["groups"]))
-        )
+        names = (await group_repo.names(session, audience["groups"])).values()
         parts.append(_("groups: {names}").format(names=html.escape(", ".join(names))))
     if audience.get("faculty"):
         parts.append(_("faculty: {v}").format(v=html.escape(audience["faculty"])))
@@ -145,13 +143,7 @@ async def audience_keyboard(session: AsyncSession, db_user: User, audience: dict
         builder.button(text=_("➡️ Preview"), callback_data=AudienceCallback(key="done"))
         builder.adjust(3, 5, 3, 3, 1)
         return builder.as_markup()
-    groups = list(
-        await session.scalars(
-            select(CuratorGroup)
-            .where(CuratorGroup.curator_id == db_user.id)
-            .order_by(CuratorGroup.name)
-        )
-    )
+    groups = await group_repo.of_curator(session, db_user.id)
     chosen = set(audience.get("groups") or [])
     for group in groups:
         mark = "✅ " if group.id in chosen else ""

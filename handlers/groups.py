@@ -13,11 +13,10 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Role, User
-from bot.db.models.reminders import CuratorGroup, GroupMember, StudentProfile
+from bot.db.repositories import groups as group_repo
 from bot.edits import edit_or_send
 from bot.filters import RoleFilter
 from bot.i18n import current_locale
@@ -44,33 +43,6 @@ def new_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
 
 
-async def get_profile(session: AsyncSession, user_id: int) -> StudentProfile:
-    profile = await session.get(StudentProfile, user_id)
-    if profile is None:
-        profile = StudentProfile(
-            user_id=user_id,
-            remind_deadlines=True,
-            remind_orientation=True,
-            remind_announcements=True,
-        )
-        session.add(profile)
-        await session.flush()
-    return profile
-
-
-async def join_group(session: AsyncSession, user: User, code: str) -> CuratorGroup | None:
-    group = await session.scalar(
-        select(CuratorGroup).where(CuratorGroup.invite_code == code.strip().upper())
-    )
-    if group is None:
-        return None
-    exists = await session.get(GroupMember, (group.id, user.id))
-    if exists is None:
-        session.add(GroupMember(group_id=group.id, user_id=user.id))
-        await session.flush()
-    return group
-
-
 # Curators -------------------------------------------------------------------------------------
 
 
@@ -86,9 +58,9 @@ async def new_group(
     if not name:
         await message.answer(_("Give the group a name: /newgroup IT-21"))
         return
-    group = CuratorGroup(curator_id=db_user.id, name=name, invite_code=new_code())
-    session.add(group)
-    await session.flush()
+    group = await group_repo.create_group(
+        session, curator_id=db_user.id, name=name, invite_code=new_code()
+    )
     await message.answer(
         _(
             "Group «{name}» created. Students join with the code {code} (/join {code}) or "
@@ -102,15 +74,7 @@ async def new_group(
 
 
 async def list_groups(message: Message, db_user: User, session: AsyncSession, bot: Bot) -> None:
-    rows = (
-        await session.execute(
-            select(CuratorGroup, func.count(GroupMember.user_id))
-            .outerjoin(GroupMember, GroupMember.group_id == CuratorGroup.id)
-            .where(CuratorGroup.curator_id == db_user.id)
-            .group_by(CuratorGroup.id)
-            .order_by(CuratorGroup.name)
-        )
-    ).all()
+    rows = await group_repo.of_curator_with_sizes(session, db_user.id)
     if not rows:
         await message.answer(_("You have no groups yet. Create one with /newgroup NAME."))
         return
@@ -139,7 +103,7 @@ async def join(
     if not code:
         await message.answer(_("Send the code your curator gave you: /join CODE"))
         return
-    group = await join_group(session, db_user, code)
+    group = await group_repo.join_by_code(session, db_user.id, code)
     if group is None:
         await message.answer(
             _("No group has the code {code}. Check it with your curator.").format(
@@ -183,14 +147,8 @@ def programme_text(programmes: ProgrammeCatalog, value: str) -> str:
 async def profile_text(
     session: AsyncSession, user: User, programmes: ProgrammeCatalog
 ) -> str:
-    profile = await session.get(StudentProfile, user.id)
-    groups = list(
-        await session.scalars(
-            select(CuratorGroup.name)
-            .join(GroupMember, GroupMember.group_id == CuratorGroup.id)
-            .where(GroupMember.user_id == user.id)
-        )
-    )
+    profile = await group_repo.find_profile(session, user.id)
+    groups = await group_repo.names_of_member(session, user.id)
     unset = _("not set")
     return "\n".join(
         [
@@ -246,7 +204,7 @@ async def profile_pressed(
         )
         await callback.message.answer(prompt)  # type: ignore[union-attr]
         return
-    profile = await get_profile(session, db_user.id)
+    profile = await group_repo.get_profile(session, db_user.id)
     if (
         field == "course_year"
         and callback_data.value.isdigit()
@@ -290,7 +248,7 @@ async def profile_typed(
             return
         value = directions.pop()
     await state.clear()  # committed with what this update writes
-    profile = await get_profile(session, db_user.id)
+    profile = await group_repo.get_profile(session, db_user.id)
     setattr(profile, field, value)
     await session.flush()
     await message.answer(

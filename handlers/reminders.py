@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import io
 import re
+from collections.abc import Mapping
 from datetime import date, datetime
 
 from aiogram import Bot, F, Router
@@ -16,18 +17,18 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Role, User
-from bot.db.models.reminders import Audience, CalendarEvent, CuratorGroup, EventKind
+from bot.db.models.reminders import Audience, CalendarEvent, EventKind
+from bot.db.repositories import calendar as calendar_repo
+from bot.db.repositories import groups as group_repo
 from bot.edits import edit_or_send
 from bot.filters import RoleFilter
 from bot.i18n import current_locale
 from bot.menu import MENU_REMINDERS
 from bot.services.calendar import CalendarImportError, content_deadline, parse_calendar
 from bot.services.reminders import ReminderService, fmt_date
-from handlers.groups import get_profile
 
 PREFS = ("remind_deadlines", "remind_orientation", "remind_announcements")
 
@@ -86,12 +87,20 @@ def event_line(event: CalendarEvent, lang: str, *, teaching: bool) -> str:
     return line
 
 
-async def audience_label(session: AsyncSession, audience: str, value: str | None) -> str:
-    """Who an event is for, as words ("everyone", "year 2"), never the stored «[all]»."""
-    shown = html.escape(value or "?")
+def group_id_of(audience: str, value: str | None) -> int | None:
+    """The group an event's audience names, if it is one group's."""
     if audience == Audience.GROUP.value and value and value.isdigit():
-        name = await session.scalar(select(CuratorGroup.name).where(CuratorGroup.id == int(value)))
-        shown = html.escape(name or value)
+        return int(value)
+    return None
+
+
+def audience_label(audience: str, value: str | None, group_names: Mapping[int, str]) -> str:
+    """Who an event is for, as words ("everyone", "year 2"), never the stored «[all]»;
+    ``group_names`` holds the names of the groups events are for."""
+    shown = html.escape(value or "?")
+    group_id = group_id_of(audience, value)
+    if group_id is not None:
+        shown = html.escape(group_names.get(group_id) or str(value))
     return {
         Audience.ALL.value: _("for everyone"),
         Audience.ONLINE.value: _("for online-form students"),
@@ -105,7 +114,7 @@ async def audience_label(session: AsyncSession, audience: str, value: str | None
 async def reminders_view(
     session: AsyncSession, user: User, reminders: ReminderService
 ) -> tuple[str, InlineKeyboardMarkup]:
-    profile = await get_profile(session, user.id)
+    profile = await group_repo.get_profile(session, user.id)
     lang = current_locale()
     builder = InlineKeyboardBuilder()
     for pref in PREFS:
@@ -148,7 +157,7 @@ async def toggle(
     if callback_data.pref not in PREFS:
         await callback.answer()
         return
-    profile = await get_profile(session, db_user.id)
+    profile = await group_repo.get_profile(session, db_user.id)
     now_on = not getattr(profile, callback_data.pref)
     setattr(profile, callback_data.pref, now_on)
     await session.flush()
@@ -186,20 +195,15 @@ async def calendar_view(
 ) -> tuple[str, InlineKeyboardMarkup]:
     """One page of the upcoming events with ✏️ / 🗑 per event and ◀️ ▶️ between pages."""
     today = reminders.now().astimezone(reminders.settings.tz).date()
-    upcoming = (CalendarEvent.starts_on >= today) | (CalendarEvent.ends_on >= today)
-    total = int(
-        await session.scalar(select(func.count()).select_from(CalendarEvent).where(upcoming)) or 0
-    )
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(max(page, 0), pages - 1)
-    events = list(
-        await session.scalars(
-            select(CalendarEvent)
-            .where(upcoming)
-            .order_by(CalendarEvent.starts_on, CalendarEvent.id)
-            .offset(page * PAGE_SIZE)
-            .limit(PAGE_SIZE)
-        )
+    shown = await calendar_repo.upcoming_page(session, today, page, PAGE_SIZE)
+    events, page, pages, total = shown.events, shown.page, shown.pages, shown.total
+    group_names = await group_repo.names(
+        session,
+        {
+            group_id
+            for event in events
+            if (group_id := group_id_of(event.audience, event.audience_value)) is not None
+        },
     )
     lang = current_locale()
     if not events:
@@ -216,7 +220,7 @@ async def calendar_view(
         lines.append(
             event_line(event, lang, teaching=True)
             + " · "
-            + await audience_label(session, event.audience, event.audience_value)
+            + audience_label(event.audience, event.audience_value, group_names)
         )
         title = event.title(lang)[:30]
         builder.row(

@@ -33,12 +33,12 @@ from bot.db.models.reminders import (
     Audience,
     Broadcast,
     CalendarEvent,
-    CuratorGroup,
     EventKind,
-    GroupMember,
     ReminderJob,
     StudentProfile,
 )
+from bot.db.repositories import calendar as calendar_repo
+from bot.db.repositories import groups as group_repo
 from bot.services.broadcast import BroadcastService, fan_out
 from bot.services.calendar import (
     EventSpec,
@@ -118,11 +118,10 @@ async def event_audience(
     elif event.audience == Audience.COURSE:
         audience["course_year"] = int(value or 0)
     elif event.audience == Audience.GROUP:
-        group_id = (
-            int(value)
-            if value and value.isdigit()
-            else await session.scalar(select(CuratorGroup.id).where(CuratorGroup.name == value))
-        )
+        if value and value.isdigit():
+            group_id: int | None = int(value)
+        else:
+            group_id = await group_repo.id_by_name(session, value)
         audience["groups"] = [group_id or -1]
     return audience
 
@@ -366,17 +365,9 @@ class ReminderService:
         self, session: AsyncSession, user: User, *, limit: int = 8
     ) -> list[CalendarEvent]:
         today = self.now().astimezone(self.settings.tz).date()
-        profile = await session.get(StudentProfile, user.id)
-        groups = set(
-            await session.scalars(
-                select(GroupMember.group_id).where(GroupMember.user_id == user.id)
-            )
-        )
-        rows = await session.scalars(
-            select(CalendarEvent)
-            .where((CalendarEvent.starts_on >= today) | (CalendarEvent.ends_on >= today))
-            .order_by(CalendarEvent.starts_on, CalendarEvent.id)
-        )
+        profile = await group_repo.find_profile(session, user.id)
+        groups = await group_repo.ids_of_member(session, user.id)
+        rows = await calendar_repo.upcoming(session, today)
         teaching = user.role in (Role.CURATOR.value, Role.STAFF.value, Role.ADMIN.value)
         out = [
             e
