@@ -19,12 +19,11 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message, ReactionTypeEmoji, ReplyParameters
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import AskPersonCallback
 from bot.db.models import User
-from bot.db.models.helpdesk import Direction, Ticket, TicketMessage, TicketStatus, TicketTopic
+from bot.db.models.helpdesk import Direction, Ticket, TicketStatus, TicketTopic
 from bot.edits import edit_or_send
 from bot.filters import OpenTicket
 from bot.flows.helpdesk import already_open, begin_request, student_closes
@@ -194,12 +193,7 @@ async def question_received(
 # An open ticket ------------------------------------------------------------------------------
 async def _needs_note(session: AsyncSession, helpdesk: HelpdeskService, ticket: Ticket) -> bool:
     """A note goes with the first message of a turn: after a staff answer or a long pause."""
-    last = await session.scalar(
-        select(TicketMessage)
-        .where(TicketMessage.ticket_id == ticket.id)
-        .order_by(TicketMessage.id.desc())
-        .limit(1)
-    )
+    last = await helpdesk.last_message(session, ticket)
     return (
         last is None
         or last.direction == Direction.FROM_STAFF.value

@@ -235,15 +235,13 @@ async def unban(
 
 
 async def list_tickets(message: Message, session: AsyncSession, helpdesk: HelpdeskService) -> None:
-    tickets = await helpdesk.open_tickets(session)
+    tickets = await helpdesk.open_tickets_with_people(session)
     if not tickets:
         await message.reply(_("No open tickets."))
         return
     now = helpdesk.now()
     lines = [_("Open tickets: {n}").format(n=len(tickets))]
-    for t in tickets:
-        student = await session.get(User, t.user_id)
-        assignee = await session.get(User, t.assignee_id) if t.assignee_id else None
+    for t, student, assignee in tickets:
         lines.append(
             _("#{id} · {student} · {topic} · {age} · {assignee}").format(
                 id=t.id,

@@ -25,11 +25,13 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from bot import hotcache
 from bot.config import Settings
-from bot.db.base import Base, utcnow
+from bot.db.base import utcnow
 from bot.db.models import User
+from bot.db.models.applications import ApplicationStatus
 from bot.db.models.helpdesk import (
     Direction,
     HelpdeskBan,
@@ -41,6 +43,8 @@ from bot.db.models.helpdesk import (
     TicketStatus,
     TicketTopic,
 )
+from bot.db.repositories import applications as application_repo
+from bot.db.repositories import questions as question_log
 from bot.i18n import use_locale
 from bot.metrics import metrics
 from bot.workers import run_worker_loop
@@ -128,26 +132,10 @@ class WorkingHours:
         return total
 
 
-# Context from other areas (best effort: their tables may not exist yet) ----------------------
-def _table(*names: str) -> Any:
-    for name in names:
-        table = Base.metadata.tables.get(name)
-        if table is not None:
-            return table
-    return None
-
-
-def _col(table: Any, *names: str) -> Any:
-    for name in names:
-        if name in table.c:
-            return table.c[name]
-    return None
-
-
-PROGRAMME_COLUMNS = ("programme_code", "programme", "program", "programme_name")
-# Application statuses that are decided or abandoned: not "open" on the context card.
+# Context from other areas, read through their repositories -----------------------------------
+# Decided applications: not "open" on the context card.
 CLOSED_APPLICATION = frozenset(
-    {"approved", "rejected", "withdrawn", "cancelled", "closed", "draft"}
+    {ApplicationStatus.APPROVED.value, ApplicationStatus.REJECTED.value}
 )
 
 
@@ -161,52 +149,21 @@ class StudentContext:
 async def student_context(
     session: AsyncSession, user_id: int, question_id: int | None
 ) -> StudentContext:
+    """What the card tells staff: the student's last questions (or the one that led to the
+    ticket), the programme of their latest application and the one still under review."""
     ctx = StudentContext(questions=[], programme=None, application=None)
-    try:
-        table = _table("questions", "knowledge_questions", "kb_questions")
-        if table is not None:
-            text_col = _col(table, "text", "question", "query")
-            clause_col = _col(table, "clause_ids", "clauses", "answer_clause_ids", "clause_id")
-            user_col = _col(table, "user_id")
-            order = _col(table, "created_at", "asked_at", "id")
-            if text_col is not None and user_col is not None:
-                cols = [text_col] + ([clause_col] if clause_col is not None else [])
-                stmt = select(*cols).where(user_col == user_id)
-                if order is not None:
-                    stmt = stmt.order_by(order.desc())
-                rows = (await session.execute(stmt.limit(3))).all()
-                if not rows and question_id:
-                    rows = (
-                        await session.execute(select(*cols).where(table.c.id == question_id))
-                    ).all()
-                for row in rows:
-                    clauses = row[1] if len(row) > 1 else None
-                    if isinstance(clauses, (list, tuple)):
-                        clauses = ", ".join(str(c) for c in clauses)
-                    ctx.questions.append((str(row[0] or ""), str(clauses or "")))
-        apps = _table("applications")
-        if apps is not None and "user_id" in apps.c:
-            order = _col(apps, "created_at", "id")
-            stmt = select(apps).where(apps.c.user_id == user_id)
-            if order is not None:
-                stmt = stmt.order_by(order.desc())
-            app_rows = (await session.execute(stmt.limit(10))).mappings().all()
-            for app in app_rows:
-                prog = next((app[k] for k in PROGRAMME_COLUMNS if app.get(k)), None)
-                if prog and ctx.programme is None:
-                    ctx.programme = str(prog)
-                if ctx.application is None and app.get("status") not in CLOSED_APPLICATION:
-                    ctx.application = " · ".join(
-                        str(p)
-                        for p in (
-                            app.get("reference") or f"#{app.get('id', '')}",
-                            app.get("kind") or "",
-                            app.get("status") or "",
-                        )
-                        if p
-                    )
-    except Exception:
-        log.warning("could not read the student's context for the ticket card", exc_info=True)
+    asked = await question_log.recent(session, user_id, limit=3)
+    if not asked and question_id:
+        first = await question_log.get(session, question_id)
+        asked = [first] if first is not None else []
+    ctx.questions = [(q.text or "", ", ".join(str(c) for c in q.clauses or ())) for q in asked]
+    for app in await application_repo.recent_of_user(session, user_id, limit=10):
+        if app.programme_code and ctx.programme is None:
+            ctx.programme = app.programme_code
+        if ctx.application is None and app.status not in CLOSED_APPLICATION:
+            ctx.application = " · ".join(
+                p for p in (app.reference or f"#{app.id}", app.kind, app.status) if p
+            )
     return ctx
 
 
@@ -373,6 +330,30 @@ class HelpdeskService:
             )
         ).all()
 
+    async def open_tickets_with_people(
+        self, session: AsyncSession
+    ) -> list[tuple[Ticket, User | None, User | None]]:
+        """Open tickets, oldest first, each with its student and assignee: one query for the
+        list, however long (``/tickets``)."""
+        student, assignee = aliased(User), aliased(User)
+        rows = await session.execute(
+            select(Ticket, student, assignee)
+            .outerjoin(student, student.id == Ticket.user_id)
+            .outerjoin(assignee, assignee.id == Ticket.assignee_id)
+            .where(Ticket.status == TicketStatus.OPEN.value)
+            .order_by(Ticket.id)
+        )
+        return [(ticket, who, by) for ticket, who, by in rows.all()]
+
+    async def last_message(self, session: AsyncSession, ticket: Ticket) -> TicketMessage | None:
+        """The ticket's latest relayed message, either way."""
+        return await session.scalar(
+            select(TicketMessage)
+            .where(TicketMessage.ticket_id == ticket.id)
+            .order_by(TicketMessage.id.desc())
+            .limit(1)
+        )
+
     async def is_banned(self, session: AsyncSession, user_id: int) -> bool:
         return await session.get(HelpdeskBan, user_id) is not None
 
@@ -439,9 +420,7 @@ class HelpdeskService:
     async def post_card(self, bot: Bot, session: AsyncSession, ticket: Ticket, user: User) -> None:
         """Open the ticket's forum topic (or fall back to replies) and post the context card."""
         chat_id = ticket.staff_chat_id
-        # Read in a session of its own: a foreign table that misbehaves cannot spoil this one.
-        async with self.sessionmaker() as reader:
-            context = await student_context(reader, user.id, ticket.question_id)
+        context = await student_context(session, user.id, ticket.question_id)
         with use_locale(self.i18n, self.staff_language):
             topic_name = self.topic_name(ticket, user)
             ticket.thread_id = None
