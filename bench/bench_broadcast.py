@@ -39,7 +39,7 @@ from bot.config import Settings  # noqa: E402
 from bot.db.base import create_engine, create_sessionmaker  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
 from bot.db.models import User  # noqa: E402
-from bot.db.models.reminders import Broadcast, BroadcastDelivery  # noqa: E402
+from bot.db.models.broadcasts import Broadcast, BroadcastDelivery  # noqa: E402
 from devtools.pgdb import create_database, drop_database  # noqa: E402
 
 TOKEN = "123456:" + "B" * 35

@@ -46,7 +46,7 @@ from bot.budget import SEND_METHODS, WINDOW  # noqa: E402
 from bot.db.base import create_engine, create_sessionmaker  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
 from bot.db.models import User  # noqa: E402
-from bot.db.models.reminders import Broadcast  # noqa: E402
+from bot.db.models.broadcasts import Broadcast  # noqa: E402
 from devtools.fake_botapi import BotAPIError, FakeBotAPI  # noqa: E402
 from devtools.pgdb import create_database, drop_database  # noqa: E402
 

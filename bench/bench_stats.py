@@ -37,9 +37,9 @@ from bot.db.base import create_engine, create_sessionmaker  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
 from bot.db.models import Question, User  # noqa: E402
 from bot.db.models.applications import Application, ApplicationEvent  # noqa: E402
+from bot.db.models.broadcasts import Broadcast, BroadcastDelivery  # noqa: E402
 from bot.db.models.faq import UnansweredGroup, UnansweredItem  # noqa: E402
 from bot.db.models.helpdesk import Ticket  # noqa: E402
-from bot.db.models.reminders import Broadcast, BroadcastDelivery  # noqa: E402
 from bot.db.models.stats import WizardRun  # noqa: E402
 from bot.services.stats import Period, StatsService  # noqa: E402
 from devtools.pgdb import create_database, drop_database  # noqa: E402

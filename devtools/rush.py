@@ -284,7 +284,7 @@ async def rush(
     latency: float = 0.1,
 ) -> RushResult:
     """Run the rush against ``settings.database_url`` (migrated) and return the figures."""
-    from bot.db.models.reminders import Broadcast, BroadcastDelivery
+    from bot.db.models.broadcasts import Broadcast, BroadcastDelivery
     from bot.factory import create_app_context, create_bot, create_dispatcher
     from bot.runner import BackgroundWorkers
 

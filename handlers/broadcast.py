@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import LANGUAGES, Settings
 from bot.db.models import Role, User
-from bot.db.models.reminders import Broadcast
+from bot.db.models.broadcasts import Broadcast
 from bot.db.repositories import groups as group_repo
 from bot.edits import edit_or_send
 from bot.filters import RoleFilter, has_role

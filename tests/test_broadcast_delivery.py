@@ -15,7 +15,7 @@ from aiogram.methods import EditMessageText, SendMessage, SendPhoto
 from sqlalchemy import func, select
 
 from bot.db.models import User
-from bot.db.models.reminders import Broadcast, BroadcastDelivery
+from bot.db.models.broadcasts import Broadcast, BroadcastDelivery
 from bot.services.broadcast import AudienceNotAllowed, counts, create_broadcast
 from tests.harness import Harness
 from tests.test_reminders_support import (

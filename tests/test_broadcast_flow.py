@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime, time
 from aiogram.methods import SendMessage
 from sqlalchemy import func, select
 
-from bot.db.models.reminders import Broadcast, BroadcastDelivery, CuratorGroup, StudentProfile
+from bot.db.models.broadcasts import Broadcast, BroadcastDelivery
+from bot.db.models.groups import CuratorGroup, StudentProfile
 from bot.services.broadcast import BroadcastService
 from handlers.broadcast import AudienceCallback
 from tests.harness import STAFF, STUDENT, STUDENT_EN, STUDENT_RU, Harness, TgUser

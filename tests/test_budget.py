@@ -494,7 +494,7 @@ async def test_progress_says_the_broadcast_waits_for_student_replies(harness: Ha
 async def test_slowdown_reasons_in_each_language(
     harness: Harness, lang: str, paused: str, slowed: str, telegram: str
 ) -> None:
-    from bot.db.models.reminders import Broadcast
+    from bot.db.models.broadcasts import Broadcast
     from bot.i18n import use_locale
 
     broadcasts, _ = services(harness, FakeClock())

@@ -24,7 +24,7 @@ from aiogram.methods import (
 )
 from sqlalchemy import select
 
-from bot.db.models.reminders import CuratorGroup
+from bot.db.models.groups import CuratorGroup
 from bot.services.calendar import EventSpec
 from bot.services.reminders import ReminderService
 from tests.harness import STAFF, STAFF_CHAT_ID, Harness, TgUser

@@ -13,7 +13,8 @@ from datetime import date
 
 from sqlalchemy import select
 
-from bot.db.models.reminders import Broadcast, StudentProfile
+from bot.db.models.broadcasts import Broadcast
+from bot.db.models.groups import StudentProfile
 from bot.services.calendar import EventSpec
 from tests.harness import STAFF, STUDENT_EN, STUDENT_RU, Harness, TgUser
 from tests.test_broadcast_flow import at_local

@@ -11,7 +11,7 @@ from aiogram.exceptions import ClientDecodeError, TelegramBadRequest
 from aiogram.methods import EditMessageText, SendMessage
 
 from bot.db.models import User
-from bot.db.models.reminders import StudentProfile
+from bot.db.models.groups import StudentProfile
 from tests.harness import STUDENT_RU, Harness
 
 

@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime
 from aiogram.methods import SendMessage
 from sqlalchemy import func, select
 
-from bot.db.models.reminders import Broadcast, BroadcastDelivery, ReminderJob
+from bot.db.models.broadcasts import Broadcast, BroadcastDelivery
+from bot.db.models.reminders import ReminderJob
 from bot.services.calendar import EventSpec
 from tests.harness import STUDENT, STUDENT_EN, STUDENT_RU, Harness
 from tests.test_reminders_support import (

@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from bot.budget import MemoryStore, OutgoingBudget, install_budget
 from bot.db.models import User
-from bot.db.models.reminders import CuratorGroup, GroupMember, StudentProfile
+from bot.db.models.groups import CuratorGroup, GroupMember, StudentProfile
 from bot.services.broadcast import BroadcastService
 from bot.services.calendar import EventSpec
 from bot.services.reminders import ReminderService

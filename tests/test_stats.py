@@ -21,9 +21,9 @@ from bot.config import Settings
 from bot.db.base import create_engine, create_sessionmaker
 from bot.db.models import Question, User
 from bot.db.models.applications import Application, ApplicationEvent
+from bot.db.models.broadcasts import Broadcast, BroadcastDelivery
 from bot.db.models.faq import UnansweredGroup, UnansweredItem
 from bot.db.models.helpdesk import Ticket
-from bot.db.models.reminders import Broadcast, BroadcastDelivery
 from bot.db.models.stats import WizardRun
 from bot.services.stats import Period, StatsReport, StatsService, anonymise, percentile
 from bot.services.stats_export import to_csv

@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.buckets import Buckets
 from bot.db.models import Question, User
 from bot.db.models.applications import Application, ApplicationEvent
+from bot.db.models.broadcasts import Broadcast, BroadcastDelivery
 from bot.db.models.faq import UnansweredItem
 from bot.db.models.helpdesk import Ticket
-from bot.db.models.reminders import Broadcast, BroadcastDelivery
 from bot.db.models.stats import WizardRun
 
 DECISIONS = ("approved", "rejected")

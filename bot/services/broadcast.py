@@ -57,13 +57,8 @@ from bot.budget import SendClass, budget_of, sending_as
 from bot.config import LANGUAGES, Settings
 from bot.db.base import UTCDateTime, utcnow
 from bot.db.models import Role, User
-from bot.db.models.reminders import (
-    Broadcast,
-    BroadcastDelivery,
-    CuratorGroup,
-    GroupMember,
-    StudentProfile,
-)
+from bot.db.models.broadcasts import Broadcast, BroadcastDelivery
+from bot.db.models.groups import CuratorGroup, GroupMember, StudentProfile
 from bot.i18n import RUSSIAN_FALLBACK, language_from_telegram, make_i18n, use_locale
 from bot.metrics import metrics
 from bot.services.calendar import in_quiet_hours

@@ -29,14 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.db.base import utcnow
 from bot.db.models import Role, User
-from bot.db.models.reminders import (
-    Audience,
-    Broadcast,
-    CalendarEvent,
-    EventKind,
-    ReminderJob,
-    StudentProfile,
-)
+from bot.db.models.broadcasts import Broadcast
+from bot.db.models.groups import StudentProfile
+from bot.db.models.reminders import Audience, CalendarEvent, EventKind, ReminderJob
 from bot.db.repositories import calendar as calendar_repo
 from bot.db.repositories import groups as group_repo
 from bot.services.broadcast import BroadcastService, fan_out

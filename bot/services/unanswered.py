@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import LANGUAGES, Settings
 from bot.db.base import utcnow
 from bot.db.models import Question, User
+from bot.db.models.broadcasts import Broadcast, BroadcastDelivery
 from bot.db.models.faq import (
     FaqNotification,
     GroupStatus,
@@ -44,7 +45,7 @@ from bot.db.models.faq import (
     UnansweredGroup,
     UnansweredItem,
 )
-from bot.db.models.reminders import Broadcast, BroadcastDelivery, StudentProfile
+from bot.db.models.groups import StudentProfile
 from bot.i18n import use_locale
 from bot.services.broadcast import BroadcastService
 from bot.services.calendar import in_quiet_hours

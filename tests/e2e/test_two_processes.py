@@ -99,7 +99,7 @@ async def create_broadcast_now(url: str, marker: str) -> tuple[int, int]:
 
     from bot.db.base import create_engine, create_sessionmaker
     from bot.db.models import User
-    from bot.db.models.reminders import BroadcastDelivery
+    from bot.db.models.broadcasts import BroadcastDelivery
     from bot.services.broadcast import create_broadcast
 
     engine = create_engine(url)
@@ -134,7 +134,7 @@ async def create_broadcast_now(url: str, marker: str) -> tuple[int, int]:
 async def broadcast_done(url: str, broadcast_id: int, bot: BotProcess) -> None:
     """The workers mark the broadcast done (polled: the state is in another process's hands)."""
     from bot.db.base import create_engine, create_sessionmaker
-    from bot.db.models.reminders import Broadcast
+    from bot.db.models.broadcasts import Broadcast
 
     engine = create_engine(url)
     try:

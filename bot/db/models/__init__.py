@@ -2,7 +2,9 @@
 
 from bot.db.base import Base
 from bot.db.models import applications as _applications  # noqa: F401
+from bot.db.models import broadcasts as _broadcasts  # noqa: F401  (issue 5)
 from bot.db.models import faq as _faq  # noqa: F401  (issue 12)
+from bot.db.models import groups as _groups  # noqa: F401  (issue 5)
 from bot.db.models import helpdesk as _helpdesk  # noqa: F401
 from bot.db.models import reliability as _reliability  # noqa: F401  (issue 7)
 from bot.db.models import reminders as _reminders  # noqa: F401  (issue 5)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models.reminders import CuratorGroup, GroupMember, StudentProfile
+from bot.db.models.groups import CuratorGroup, GroupMember, StudentProfile
 
 # Profiles -----------------------------------------------------------------------------------
 
