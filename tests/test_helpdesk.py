@@ -214,6 +214,42 @@ async def test_two_open_tickets_stay_apart(harness: Harness) -> None:
     assert "John Smith" in listing and "Ivan Petrov" in listing
 
 
+async def test_tickets_list_costs_the_same_queries_for_one_ticket_or_three(
+    harness: Harness,
+) -> None:
+    """/tickets reads tickets, students and assignees in one query, not two per ticket."""
+    from sqlalchemy import event
+
+    at(harness, WEDNESDAY_11)
+    await make_staff(harness)
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    async def tickets_listing() -> tuple[str, int]:
+        statements.clear()
+        calls = await harness.send(
+            "/tickets", user=STAFF, chat_id=STAFF_CHAT_ID, chat_type="supergroup"
+        )
+        return of(calls, SendMessage, STAFF_CHAT_ID)[0].text, len(statements)
+
+    engine = harness.ctx.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        await open_ticket(harness, STUDENT_EN, topic="🛠")
+        await tickets_listing()  # the first command of the staff member reads a little more
+        one, queries_for_one = await tickets_listing()
+        await open_ticket(harness, STUDENT_RU, topic="🛠")
+        await open_ticket(harness, STUDENT, topic="🛠")
+        three, queries_for_three = await tickets_listing()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert "#1" in one and "#2" not in one
+    assert "#1" in three and "#2" in three and "#3" in three
+    assert queries_for_three == queries_for_one
+
+
 async def test_out_of_hours_still_opens_and_says_when(harness: Harness) -> None:
     at(harness, SATURDAY_11)
     calls = await open_ticket(harness)
