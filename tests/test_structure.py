@@ -27,12 +27,7 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {
 }
 
 # (importing module, imported handler module) → why.
-KNOWN_HANDLER_IMPORTS: dict[tuple[str, str], str] = {
-    ("handlers.reminders", "handlers.groups"): (
-        "get_profile reads a student's profile with SQL in the handler (issue 15 item 3 moves it "
-        "into a repository)"
-    ),
-}
+KNOWN_HANDLER_IMPORTS: dict[tuple[str, str], str] = {}
 
 # Services: what they may take from aiogram.
 SERVICE_AIOGRAM_ALLOWED = {
