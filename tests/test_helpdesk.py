@@ -247,7 +247,7 @@ async def test_tickets_list_costs_the_same_queries_for_one_ticket_or_three(
         event.remove(engine, "before_cursor_execute", record)
     assert "#1" in one and "#2" not in one
     assert "#1" in three and "#2" in three and "#3" in three
-    assert queries_for_three == queries_for_one
+    assert queries_for_three <= queries_for_one  # caches may save one; tickets add none
 
 
 async def test_out_of_hours_still_opens_and_says_when(harness: Harness) -> None:
