@@ -40,9 +40,6 @@ KNOWN_SERVICE_AIOGRAM: dict[tuple[str, str], str] = {
     ("bot.services.command_menu", "aiogram.types:BotCommandScopeChat"): (
         "its one job is Telegram's command menu; the scope is the Bot API's own argument"
     ),
-    ("bot.services.users", "aiogram.types:User"): (
-        "the user repository upserts a row from Telegram's User object the middleware hands it"
-    ),
     ("bot.services.helpdesk", "aiogram.types:InlineKeyboardMarkup"): (
         "ticket cards and relays are sent by the service (issue 15 item 2: the notifier layer)"
     ),

@@ -31,6 +31,7 @@ FIELDS = [
 async def export_rows(settings: Settings) -> list[dict[str, Any]]:
     from bot.db.base import create_engine, create_sessionmaker
     from bot.db.migrate import upgrade
+    from bot.i18n import make_i18n
     from bot.services.helpdesk import HelpdeskService
 
     await upgrade(settings.database_url)
@@ -38,7 +39,9 @@ async def export_rows(settings: Settings) -> list[dict[str, Any]]:
     try:
         sessionmaker = create_sessionmaker(engine)
         async with sessionmaker() as session:
-            return await HelpdeskService(settings, sessionmaker).export_rows(session)
+            i18n = make_i18n(settings.default_language)  # this command's process has no other
+            service = HelpdeskService(settings, sessionmaker, i18n=i18n)
+            return await service.export_rows(session)
     finally:
         await engine.dispose()
 

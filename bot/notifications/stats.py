@@ -31,7 +31,7 @@ from bot.config import Settings
 from bot.db.base import utcnow
 from bot.db.buckets import monday
 from bot.db.models.stats import StatsDigest
-from bot.i18n import make_i18n, use_locale
+from bot.i18n import use_locale
 from bot.services.calendar import in_quiet_hours
 from bot.services.stats import Period, StatsReport, StatsService
 from bot.views.stats_text import no_data_text, summary_text
@@ -89,20 +89,14 @@ class WeeklyDigest:
         stats: StatsService,
         *,
         poll_seconds: float = 300.0,
-        i18n: I18n | None = None,
+        i18n: I18n,
     ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
         self.stats = stats
         self.poll_seconds = poll_seconds
         self.stopping = asyncio.Event()
-        self._i18n = i18n  # the process's I18n; made here only when none was given
-
-    @property
-    def i18n(self) -> I18n:
-        if self._i18n is None:
-            self._i18n = make_i18n(self.settings.default_language)
-        return self._i18n
+        self.i18n = i18n  # the process's one I18n (bot.app.AppContext.i18n)
 
     def now(self) -> datetime:
         return utcnow()

@@ -203,7 +203,7 @@ class HelpdeskService:
         *,
         clock: Callable[[], datetime] = utcnow,
         poll_seconds: float = 60.0,
-        i18n: I18n | None = None,
+        i18n: I18n,
     ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
@@ -211,17 +211,9 @@ class HelpdeskService:
         self.poll_seconds = poll_seconds
         self.stopping = asyncio.Event()
         self.hours = WorkingHours(settings)
-        self._i18n = i18n  # the process's I18n; a CLI command without one makes its own
+        self.i18n = i18n  # the process's one I18n (bot.app.AppContext.i18n)
 
     # Basics -----------------------------------------------------------------------------------
-    @property
-    def i18n(self) -> I18n:
-        if self._i18n is None:
-            from bot.i18n import make_i18n
-
-            self._i18n = make_i18n(self.settings.default_language)
-        return self._i18n
-
     @property
     def staff_language(self) -> str:
         return self.settings.default_language

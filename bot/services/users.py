@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from aiogram.types import User as TgUser
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -15,6 +15,28 @@ from bot.db.base import utcnow
 from bot.db.models import Role, User
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+
+
+class TelegramProfile(Protocol):
+    """What the repository reads of a Telegram user (aiogram's ``User`` has it): the service
+    needs no Telegram type."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def first_name(self) -> str: ...
+
+    @property
+    def last_name(self) -> str | None: ...
+
+    @property
+    def username(self) -> str | None: ...
+
+    @property
+    def language_code(self) -> str | None: ...
+
+
 WROTE = "users.wrote"  # session.info key: touch() wrote to the users table
 
 
@@ -25,7 +47,7 @@ class UserRepository:
     async def get(self, user_id: int) -> User | None:
         return await self.session.get(User, user_id)
 
-    async def touch(self, tg_user: TgUser) -> tuple[User, bool]:
+    async def touch(self, tg_user: TelegramProfile) -> tuple[User, bool]:
         """Return the user's row, creating it on first contact; names and last_seen refreshed.
 
         The row comes from the process's :mod:`bot.hotcache` when it holds it (no SELECT): the
@@ -64,7 +86,7 @@ class UserRepository:
             user.last_seen_at = now
         return user, False
 
-    async def _insert_new(self, tg_user: TgUser, now: datetime) -> bool:
+    async def _insert_new(self, tg_user: TelegramProfile, now: datetime) -> bool:
         """Insert the user's row unless it exists; True when this call inserted it."""
         values = {
             "id": tg_user.id,
