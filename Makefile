@@ -28,6 +28,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bot handlers knowledge tests bench scripts devtools
+	$(VENV)/bin/ruff format --check bot handlers knowledge tests bench scripts devtools
 	$(VENV)/bin/mypy bot handlers knowledge
 
 i18n: $(STAMP)

@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         list(knowledge.documents), background=REGULATION_KINDS, explain=("clause",)
     )
     lbuilds, lmbs = [], []
+
     def legacy_build() -> FaqIndex:
         legacy_faq_index._ANALYSED.clear()  # its cache of analysed texts: a first build each time
         return FaqIndex.build(entries, analyzer=Analyzer())

@@ -57,8 +57,15 @@ from bot.factory import create_app_context, create_bot, create_dispatcher  # noq
 from devtools.pgdb import drop_database  # noqa: E402
 
 DEV_SETS = (
-    "blind.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl", "blind5.jsonl",
-    "blind6.jsonl", "faq_dev.jsonl", "natural_dev.jsonl", "out_of_scope.jsonl",
+    "blind.jsonl",
+    "blind2.jsonl",
+    "blind3.jsonl",
+    "blind4.jsonl",
+    "blind5.jsonl",
+    "blind6.jsonl",
+    "faq_dev.jsonl",
+    "natural_dev.jsonl",
+    "out_of_scope.jsonl",
     "paraphrases.jsonl",
 )
 FIRST_USER = 70_000_000
@@ -114,8 +121,12 @@ def updates(n: int, questions: list[tuple[str, str]], start: int) -> Iterator[di
                 "message_id": k + 1,
                 "date": now,
                 "chat": {"id": user_id, "type": "private", "first_name": "Student"},
-                "from": {"id": user_id, "is_bot": False, "first_name": "Student",
-                         "language_code": lang},
+                "from": {
+                    "id": user_id,
+                    "is_bot": False,
+                    "first_name": "Student",
+                    "language_code": lang,
+                },
                 "text": text,
             },
         }

@@ -62,8 +62,10 @@ async def one(backend: str, users: int, seconds: float, pg_base: str) -> None:
         and result.p95 < 1.0
         and result.broadcasts == 1
     )
-    print(f"  target (no errors, none lost, no locks, p95 < 1 s, broadcast made): "
-          f"{'met' if ok else 'MISSED'}")
+    print(
+        f"  target (no errors, none lost, no locks, p95 < 1 s, broadcast made): "
+        f"{'met' if ok else 'MISSED'}"
+    )
 
 
 async def main_async(args: argparse.Namespace) -> None:

@@ -353,9 +353,7 @@ async def run_all(args: argparse.Namespace, api_url: str | None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
             results.append(
-                await bench_backend(
-                    "sqlite", url, args.n, args.repeats, args.concurrency, api_url
-                )
+                await bench_backend("sqlite", url, args.n, args.repeats, args.concurrency, api_url)
             )
     if args.backend in ("postgres", "both"):
         created = await pg_database(args.postgres)

@@ -76,8 +76,13 @@ async def serve(kind: str, database_url: str, port: int) -> None:
 
     await upgrade(database_url)
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, database_url=database_url, redis_url=None, flood_limit=0,
-        web_chat_enabled=True, web_chat_secret=SECRET, web_chat_cookie_secure=False,
+        _env_file=None,
+        database_url=database_url,
+        redis_url=None,
+        flood_limit=0,
+        web_chat_enabled=True,
+        web_chat_secret=SECRET,
+        web_chat_cookie_secure=False,
         web_chat_rate=1e6,
     )
     ctx = await create_app_context(settings)
@@ -154,8 +159,9 @@ async def server_cpu(base: str) -> float:
         return float((await response.json())["cpu"])
 
 
-async def one_run(base: str, n: int, in_flight: int, questions: dict[str, list[str]],
-                  seed: int) -> tuple[float, float, list[float]]:
+async def one_run(
+    base: str, n: int, in_flight: int, questions: dict[str, list[str]], seed: int
+) -> tuple[float, float, list[float]]:
     rng = random.Random(seed)
     users = [User(base, LANGS[i % 3]) for i in range(in_flight)]
     await asyncio.gather(*(u.connect() for u in users))
@@ -183,7 +189,10 @@ def start_server(kind: str, database_url: str) -> tuple[subprocess.Popen[str], s
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, __file__, "--serve", kind, "--db", database_url, "--port", str(port)],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "LOG_LEVEL": "WARNING"},
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "LOG_LEVEL": "WARNING"},
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -198,8 +207,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def bench(kind: str, database_url: str, args: argparse.Namespace,
-                questions: dict[str, list[str]]) -> dict[str, Any]:
+async def bench(
+    kind: str, database_url: str, args: argparse.Namespace, questions: dict[str, list[str]]
+) -> dict[str, Any]:
     proc, base = start_server(kind, database_url)
     try:
         rates, cpus, lat = [], [], []
@@ -208,9 +218,13 @@ async def bench(kind: str, database_url: str, args: argparse.Namespace,
             rates.append(rate)
             cpus.append(cpu)
             lat += latencies
-        return {"per_s": statistics.median(rates), "cpu_ms": statistics.median(cpus),
-                "p50_ms": 1000 * pct(lat, 0.5), "p95_ms": 1000 * pct(lat, 0.95),
-                "runs": [round(r, 1) for r in rates]}
+        return {
+            "per_s": statistics.median(rates),
+            "cpu_ms": statistics.median(cpus),
+            "p50_ms": 1000 * pct(lat, 0.5),
+            "p95_ms": 1000 * pct(lat, 0.95),
+            "runs": [round(r, 1) for r in rates],
+        }
     finally:
         proc.terminate()
         proc.wait(10)
@@ -224,10 +238,14 @@ async def main_async(args: argparse.Namespace) -> None:
         backends.append(("sqlite", f"sqlite+aiosqlite:///{folder}/{{kind}}.db"))
     if args.postgres and args.backend in ("postgres", "all"):
         backends.append(("postgres", args.postgres))
-    print(f"web chat, {args.in_flight} in flight, {args.n} questions per run, "
-          f"median of {args.repeats} (bot process CPU; {os.cpu_count()} CPUs here)")
-    print(f"{'backend':9} {'echo q/s':>9} {'assistant q/s':>14} {'ratio':>6} "
-          f"{'CPU ms/q echo':>14} {'assistant':>10} {'p50/p95 ms echo':>16} {'assistant':>12}")
+    print(
+        f"web chat, {args.in_flight} in flight, {args.n} questions per run, "
+        f"median of {args.repeats} (bot process CPU; {os.cpu_count()} CPUs here)"
+    )
+    print(
+        f"{'backend':9} {'echo q/s':>9} {'assistant q/s':>14} {'ratio':>6} "
+        f"{'CPU ms/q echo':>14} {'assistant':>10} {'p50/p95 ms echo':>16} {'assistant':>12}"
+    )
     for name, template in backends:
         results = {}
         for kind in ("echo", "assistant"):
@@ -242,9 +260,11 @@ async def main_async(args: argparse.Namespace) -> None:
             else:
                 results[kind] = await bench(kind, template.format(kind=kind), args, questions)
         e, a = results["echo"], results["assistant"]
-        print(f"{name:9} {e['per_s']:9.1f} {a['per_s']:14.1f} {a['per_s'] / e['per_s']:6.2f} "
-              f"{e['cpu_ms']:14.2f} {a['cpu_ms']:10.2f} "
-              f"{e['p50_ms']:7.0f}/{e['p95_ms']:<8.0f} {a['p50_ms']:5.0f}/{a['p95_ms']:<6.0f}")
+        print(
+            f"{name:9} {e['per_s']:9.1f} {a['per_s']:14.1f} {a['per_s'] / e['per_s']:6.2f} "
+            f"{e['cpu_ms']:14.2f} {a['cpu_ms']:10.2f} "
+            f"{e['p50_ms']:7.0f}/{e['p95_ms']:<8.0f} {a['p50_ms']:5.0f}/{a['p95_ms']:<6.0f}"
+        )
         print(f"          runs: echo {e['runs']}, assistant {a['runs']}")
 
 

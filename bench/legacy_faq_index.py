@@ -501,5 +501,3 @@ def _make_postings(vectors: list[dict[str, float]]) -> dict[str, list[tuple[int,
                 postings[feature].append((i, value))
     cap = max(50, int(_CANDIDATE_MAX_DF * max(1, len(vectors))))
     return {f: p for f, p in postings.items() if len(p) <= cap}
-
-

@@ -6,7 +6,7 @@ from aiogram.filters.callback_data import CallbackData
 
 
 class AskPersonCallback(CallbackData, prefix="human"):
-    """"Ask a person" under an answer: the knowledge area sends it, the helpdesk handles it.
+    """ "Ask a person" under an answer: the knowledge area sends it, the helpdesk handles it.
 
     ``question_id`` is the stored question (0 when there is none), so the ticket's context card
     can show what the student asked and which clauses the bot answered with.

@@ -73,7 +73,7 @@ async def cmd_db_backup(args: argparse.Namespace, settings: Settings) -> int:
     if settings.is_postgres:
         return _fail(
             "db backup copies SQLite databases; for PostgreSQL use pg_dump, e.g. "
-            "pg_dump --format=custom --file=studentbot.dump \"$DATABASE_URL_WITHOUT_DRIVER\" "
+            'pg_dump --format=custom --file=studentbot.dump "$DATABASE_URL_WITHOUT_DRIVER" '
             "(see the README's backups section)"
         )
     target = await asyncio.to_thread(backup_sqlite, settings.database_url, args.output)

@@ -117,9 +117,9 @@ class LocalHub:
         return out
 
 
-def record_of(method: Any, result: Any, known: dict[tuple[int, int], tuple[str, str]]) -> (
-    Record | None
-):
+def record_of(
+    method: Any, result: Any, known: dict[tuple[int, int], tuple[str, str]]
+) -> Record | None:
     """The record of a Bot API call that shows something in a chat (None for the others).
 
     ``known`` maps (chat, message id) to (text, sender) of messages typed in this process, so

@@ -131,9 +131,7 @@ def commands_for(role: str | Role, available: frozenset[str] | None = None) -> l
     return [
         c
         for c in COMMANDS
-        if not c.staff_chat
-        and may_use(role, c)
-        and (available is None or c.name in available)
+        if not c.staff_chat and may_use(role, c) and (available is None or c.name in available)
     ]
 
 
@@ -161,20 +159,12 @@ def role_help(role: str | Role, available: frozenset[str] | None = None) -> str:
         parts.append(_("<b>For curators:</b>") + "\n" + _lines(curator))
     staff = [c for c in mine if c.role is Role.STAFF]
     if role.rank >= Role.STAFF.rank:
-        chat = [
-            c
-            for c in COMMANDS
-            if c.staff_chat and (available is None or c.name in available)
-        ]
+        chat = [c for c in COMMANDS if c.staff_chat and (available is None or c.name in available)]
         block = [_("<b>For staff:</b>")]
         if staff:
             block.append(_lines(staff))
         if chat:
-            block.append(
-                _("In the staff chat (a request's topic):")
-                + "\n"
-                + _lines(chat)
-            )
+            block.append(_("In the staff chat (a request's topic):") + "\n" + _lines(chat))
         block.append(
             _("Applications are decided with the buttons under each card in the staff chat.")
         )

@@ -79,7 +79,10 @@ class SecretCheckedRequestHandler(SimpleRequestHandler):
         **data: Any,
     ) -> None:
         super().__init__(
-            dispatcher=dispatcher, bot=bot, handle_in_background=True, secret_token=secret_token,
+            dispatcher=dispatcher,
+            bot=bot,
+            handle_in_background=True,
+            secret_token=secret_token,
             **data,
         )
         self._secret = secret_token.encode()
@@ -113,8 +116,9 @@ class SecretCheckedRequestHandler(SimpleRequestHandler):
             # A payload aiogram cannot read (a malformed ``message``): refused here, once,
             # rather than a stray traceback from a background task after a 200.
             reason = describe_error(update)
-            log.warning("webhook update %s is malformed and refused: %s", update["update_id"],
-                        reason)
+            log.warning(
+                "webhook update %s is malformed and refused: %s", update["update_id"], reason
+            )
             default_metrics.poison_updates.inc()
             try:  # kept for inspection (as "poison", pruned with the handled ones)
                 await self.reliability.inbox.store(
@@ -221,8 +225,12 @@ def build_webhook_app(
     reliability: Reliability = dp["reliability"]
     app = web.Application(client_max_size=MAX_UPDATE_BYTES)
     handler = SecretCheckedRequestHandler(
-        dp, bot, secret_token=secret, reliability=reliability,
-        shutdown_timeout=settings.shutdown_timeout, limit=settings.max_concurrent_updates,
+        dp,
+        bot,
+        secret_token=secret,
+        reliability=reliability,
+        shutdown_timeout=settings.shutdown_timeout,
+        limit=settings.max_concurrent_updates,
     )
     # on_shutdown runs in order: first the drain (and session close), then the dispatcher's
     # shutdown hooks (background workers stop).

@@ -9,8 +9,8 @@ import re
 import shutil
 from typing import Any
 
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which(
-    "chromium-browser"
+CHROMIUM = (
+    os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 )
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver")
 WAIT = 20
@@ -23,8 +23,15 @@ def chrome(width: int = 1280, height: int = 900, *, mobile: bool = False) -> Any
     options = webdriver.ChromeOptions()
     assert CHROMIUM is not None and CHROMEDRIVER is not None
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                f"--window-size={width},{height}", "--lang=en-US", "--hide-scrollbars"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        f"--window-size={width},{height}",
+        "--lang=en-US",
+        "--hide-scrollbars",
+    ):
         options.add_argument(arg)
     if mobile:
         options.add_experimental_option(
@@ -113,11 +120,13 @@ class Page:
 
     def fetch(self, url: str) -> dict[str, Any]:
         """GET ``url`` from the page (with its cookie), as a download link would."""
-        return dict(self.driver.execute_async_script(
-            "const done = arguments[arguments.length - 1];"
-            "fetch(arguments[0], {credentials: 'same-origin'}).then(async r => done({"
-            "status: r.status, type: r.headers.get('Content-Type'),"
-            "disposition: r.headers.get('Content-Disposition'),"
-            "size: (await r.arrayBuffer()).byteLength}))",
-            url,
-        ))
+        return dict(
+            self.driver.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "fetch(arguments[0], {credentials: 'same-origin'}).then(async r => done({"
+                "status: r.status, type: r.headers.get('Content-Type'),"
+                "disposition: r.headers.get('Content-Disposition'),"
+                "size: (await r.arrayBuffer()).byteLength}))",
+                url,
+            )
+        )

@@ -209,6 +209,7 @@ class _User:
         chosen = next((b for b in buttons if b.get("text", "").startswith(starts)), None)
         if chosen is None:
             return None
+
         def push() -> None:
             self.api.press(self.id, chosen["callback_data"], message_id)
 

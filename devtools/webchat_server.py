@@ -133,10 +133,18 @@ class WebChatServer:
                 "message": {
                     "message_id": next(self._update_ids) % 2**31,
                     "date": int(time.time()),
-                    "chat": {"id": STAFF_CHAT_ID, "type": "supergroup", "title": "Helpdesk",
-                             "is_forum": True},
-                    "from": {"id": STAFF_ID, "is_bot": False, "first_name": "Dana",
-                             "language_code": "ru"},
+                    "chat": {
+                        "id": STAFF_CHAT_ID,
+                        "type": "supergroup",
+                        "title": "Helpdesk",
+                        "is_forum": True,
+                    },
+                    "from": {
+                        "id": STAFF_ID,
+                        "is_bot": False,
+                        "first_name": "Dana",
+                        "language_code": "ru",
+                    },
                     "text": text,
                     "message_thread_id": ticket.thread_id,
                     "is_topic_message": True,

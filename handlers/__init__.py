@@ -33,6 +33,7 @@ def get_routers() -> list[Router]:
     routers += [broadcast.create_router(), groups.create_router(), reminders.create_router()]
     # 4. knowledge: /rules browsing, then free-text questions (the last real handler)
     from handlers import questions, rules
+
     routers += [rules.create_router(), questions.create_router()]
     routers.append(fallback.create_router())
     return routers

@@ -505,8 +505,7 @@ async def cancel_pressed(
     await callback.answer(_("Cancelled."))
     if isinstance(callback.message, Message):
         await edit_or_send(
-            callback.message,
-            broadcasts.progress_text(b, await counts(session, b.id), final=True)
+            callback.message, broadcasts.progress_text(b, await counts(session, b.id), final=True)
         )
 
 

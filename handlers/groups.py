@@ -144,9 +144,7 @@ def programme_text(programmes: ProgrammeCatalog, value: str) -> str:
     return f"{html.escape(value)} {html.escape(direction.name_in(current_locale()))}"
 
 
-async def profile_text(
-    session: AsyncSession, user: User, programmes: ProgrammeCatalog
-) -> str:
+async def profile_text(session: AsyncSession, user: User, programmes: ProgrammeCatalog) -> str:
     profile = await group_repo.find_profile(session, user.id)
     groups = await group_repo.names_of_member(session, user.id)
     unset = _("not set")
@@ -221,7 +219,8 @@ async def profile_pressed(
     if isinstance(callback.message, Message):
         await edit_or_send(
             callback.message,
-            await profile_text(session, db_user, programmes), reply_markup=profile_keyboard()
+            await profile_text(session, db_user, programmes),
+            reply_markup=profile_keyboard(),
         )
 
 

@@ -120,8 +120,7 @@ async def topic_chosen(
     await callback.answer()
     if isinstance(callback.message, Message):
         await edit_or_send(
-            callback.message,
-            _("Topic: {topic}").format(topic=str(TOPIC_LABELS[topic]))
+            callback.message, _("Topic: {topic}").format(topic=str(TOPIC_LABELS[topic]))
         )
         await callback.message.answer(
             _(

@@ -91,7 +91,7 @@ async def forget_answer(
     if message is not None:
         await edit_or_send(
             message,
-            _("Your data is deleted. If you write again, I will start from a clean slate.")
+            _("Your data is deleted. If you write again, I will start from a clean slate."),
         )
 
 

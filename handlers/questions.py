@@ -110,7 +110,10 @@ def answer_keyboard(
             ]
         )
     replied = answer.kind in (
-        AnswerKind.ANSWER, AnswerKind.PROGRAMME, AnswerKind.UNSURE, AnswerKind.FAQ,
+        AnswerKind.ANSWER,
+        AnswerKind.PROGRAMME,
+        AnswerKind.UNSURE,
+        AnswerKind.FAQ,
         AnswerKind.OFFICE,
     )
     if replied:
@@ -280,7 +283,5 @@ def create_router() -> Router:
     router.callback_query.register(full_clause, AnswerCallback.filter(F.action == "full"))
     router.callback_query.register(related, AnswerCallback.filter(F.action == "rel"))
     router.callback_query.register(show_clause, AnswerCallback.filter(F.action == "show"))
-    router.callback_query.register(
-        feedback, AnswerCallback.filter(F.action.in_({"up", "down"}))
-    )
+    router.callback_query.register(feedback, AnswerCallback.filter(F.action.in_({"up", "down"})))
     return router

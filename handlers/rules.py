@@ -162,9 +162,7 @@ def not_found_view(
 # --- handlers --------------------------------------------------------------------------------
 
 
-async def rules_command(
-    message: Message, command: CommandObject, answers: AnswerService
-) -> None:
+async def rules_command(message: Message, command: CommandObject, answers: AnswerService) -> None:
     lang = current_locale()
     wanted = (command.args or "").strip()
     if not wanted:

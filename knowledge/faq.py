@@ -488,6 +488,7 @@ class Analyzer:
             return readings[0]
         return tok.norm
 
+
 # --- FAQ entries as documents of the question matcher ------------------------------------------
 
 

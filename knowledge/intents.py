@@ -97,14 +97,14 @@ def detect_intent(question: str) -> Intent | None:
     dates = has("dates")
     online = bool(p.online.search(text))
     distance_words = abbreviated or bool(re.search(r"дистан|кашык|удален|remote|distance", text))
-    if has("difference") and (online or "заоч" in text or "сырттаи" in text) and (
-        distance_words or "заоч" in text or "сырттаи" in text or "correspondence" in text
+    if (
+        has("difference")
+        and (online or "заоч" in text or "сырттаи" in text)
+        and (distance_words or "заоч" in text or "сырттаи" in text or "correspondence" in text)
     ):
         return Intent("difference", dates=dates, online=online)
     if has("work") and ground is None:
-        return Intent(
-            "work", applicant=has("applicant"), switching=has("switching"), dates=dates
-        )
+        return Intent("work", applicant=has("applicant"), switching=has("switching"), dates=dates)
     if not distance_words:
         return None  # applying or eligibility "online" is the online form: the search's work
     if ground in SEARCHED_GROUNDS:

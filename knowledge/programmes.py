@@ -48,16 +48,66 @@ MENTION_CUTOFF = 88.0
 
 # Words beside a direction name that show it is one: "құқық мамандығы", "специальность право".
 _PROGRAMME_MARKERS = (
-    "мамандык", "мамандыг", "багыт", "специальн", "направлени", "факультет", "major",
-    "degree", "programme", "program", "бакалавр", "магистр",
+    "мамандык",
+    "мамандыг",
+    "багыт",
+    "специальн",
+    "направлени",
+    "факультет",
+    "major",
+    "degree",
+    "programme",
+    "program",
+    "бакалавр",
+    "магистр",
 )
 _RU_ENDINGS = tuple(
     sorted(
         {
-            "ой", "ей", "ого", "его", "ому", "ему", "ом", "ем", "ая", "яя", "ую", "юю", "ое",
-            "ее", "ые", "ие", "ых", "их", "ым", "им", "ыми", "ими", "ии", "ию", "ия", "ам", "ий",
-            "ый", "ою", "ею",
-            "ям", "ами", "ями", "ах", "ях", "ов", "ев", "а", "я", "у", "ю", "е", "и", "ы",
+            "ой",
+            "ей",
+            "ого",
+            "его",
+            "ому",
+            "ему",
+            "ом",
+            "ем",
+            "ая",
+            "яя",
+            "ую",
+            "юю",
+            "ое",
+            "ее",
+            "ые",
+            "ие",
+            "ых",
+            "их",
+            "ым",
+            "им",
+            "ыми",
+            "ими",
+            "ии",
+            "ию",
+            "ия",
+            "ам",
+            "ий",
+            "ый",
+            "ою",
+            "ею",
+            "ям",
+            "ами",
+            "ями",
+            "ах",
+            "ях",
+            "ов",
+            "ев",
+            "а",
+            "я",
+            "у",
+            "ю",
+            "е",
+            "и",
+            "ы",
         },
         key=len,
         reverse=True,
@@ -102,6 +152,8 @@ def _word_stems(word: str) -> set[str]:
         if word.endswith(ending) and len(word) - 3 >= 5:
             out.add(word[:-3])  # педагогикалык -> педагогика
     return {s for s in out if len(s) >= 5}
+
+
 AMBIGUITY_MARGIN = 3.0
 MAX_QUERY_CHARS = 200
 SENTENCE_WORDS = 4  # from this many words on, a query is read as a sentence, not a name
@@ -605,9 +657,7 @@ class ProgrammeCatalog:
         while Appendix 1 lists only bachelor's and master's directions, so it does not bar
         them."""
         if len(digits) == 2:
-            members = [
-                _doctoral(d) for d in self.directions if d.field == "7M" + digits
-            ]
+            members = [_doctoral(d) for d in self.directions if d.field == "7M" + digits]
             fld = self.fields.get("7M" + digits)
             if not members or fld is None:
                 return self._empty(query, Reason.UNKNOWN_CODE, "field", code)
@@ -620,7 +670,10 @@ class ProgrammeCatalog:
             return self._empty(query, Reason.UNKNOWN_CODE, "code", code)
         direction = _doctoral(master)
         return self._result(
-            query, "code", [Candidate(direction, direction.verdict(), 100.0, code)], None,
+            query,
+            "code",
+            [Candidate(direction, direction.verdict(), 100.0, code)],
+            None,
             code=code,
         )
 

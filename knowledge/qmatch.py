@@ -228,9 +228,9 @@ class NgramIndex:
             self._by_source.append((entries, starts, docs[starts]))
         kinds = sorted(set(self.kinds))
         kind_arr = np.asarray([kinds.index(k) for k in self.kinds], dtype=np.int32)
-        self._kind_docs = {
-            k: np.flatnonzero(kind_arr == i) for i, k in enumerate(kinds)
-        } if n_docs else {}
+        self._kind_docs = (
+            {k: np.flatnonzero(kind_arr == i) for i, k in enumerate(kinds)} if n_docs else {}
+        )
 
     # --- building --------------------------------------------------------------------------
 
@@ -272,7 +272,8 @@ class NgramIndex:
                     entry_source.append(SOURCE_TEXT)
             if back is None or doc.kind in back:
                 for t in (
-                    *doc.questions.get("en", ()), *doc.titles.get("en", ()),
+                    *doc.questions.get("en", ()),
+                    *doc.titles.get("en", ()),
                     doc.texts.get("en", ""),
                 ):
                     latin.update(normalise(t).split())
@@ -301,9 +302,7 @@ class NgramIndex:
         norms = np.sqrt(np.bincount(rows, weights=weights * weights, minlength=max(1, n)))
         # float16 postings: half the memory; a cosine moves by about 1e-4
         weights = (weights / np.maximum(norms[rows], 1e-9)).astype(np.float16)
-        indptr = np.zeros(
-            vocab.shape[0] + 1, dtype=np.int64 if cols.size >= 1 << 31 else np.int32
-        )
+        indptr = np.zeros(vocab.shape[0] + 1, dtype=np.int64 if cols.size >= 1 << 31 else np.int32)
         indptr[1:] = np.flatnonzero(np.append(first[1:], True)) + 1
         index._hashes = vocab
         index._idf = idf
@@ -332,8 +331,13 @@ class NgramIndex:
         return sum(
             a.nbytes
             for a in (
-                self._hashes, self._idf, self._indptr, self._rows, self._vals,
-                self._entry_doc, self._entry_source,
+                self._hashes,
+                self._idf,
+                self._indptr,
+                self._rows,
+                self._vals,
+                self._entry_doc,
+                self._entry_source,
             )
         )
 
@@ -414,8 +418,13 @@ class NgramIndex:
             np.savez(
                 fh,
                 meta=np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), np.uint8),
-                hashes=self._hashes, idf=self._idf, indptr=self._indptr, rows=self._rows,
-                vals=self._vals, entry_doc=self._entry_doc, entry_source=self._entry_source,
+                hashes=self._hashes,
+                idf=self._idf,
+                indptr=self._indptr,
+                rows=self._rows,
+                vals=self._vals,
+                entry_doc=self._entry_doc,
+                entry_source=self._entry_source,
             )
         os.replace(tmp, path)
 
@@ -437,9 +446,7 @@ class NgramIndex:
         index.ids = list(meta["ids"])
         index._top_idf = float(meta["top_idf"])
         index._latin_words = frozenset(meta["latin"])
-        index._entry_prefixes = {
-            int(e): frozenset(p.split()) for e, p in meta["prefixes"].items()
-        }
+        index._entry_prefixes = {int(e): frozenset(p.split()) for e, p in meta["prefixes"].items()}
         by_doc: dict[int, list[int]] = defaultdict(list)
         for e in sorted(index._entry_prefixes):
             by_doc[int(index._entry_doc[e])].append(e)
@@ -460,9 +467,7 @@ class NgramIndex:
             return [base]
         readings = [base]
         for lang in ("kk", "ru"):
-            readings.append(
-                " ".join(transliterate(w, lang) if w in foreign else w for w in words)
-            )
+            readings.append(" ".join(transliterate(w, lang) if w in foreign else w for w in words))
         return readings
 
     def _query(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:

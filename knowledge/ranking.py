@@ -135,9 +135,8 @@ class Ranker:
         combined: dict[str, float] = {}
         for cid in dict.fromkeys([*search, *bank]):
             m = bank.get(cid)
-            combined[cid] = (
-                W_SEARCH * search.get(cid, 0.0)
-                + (W_BANK * m.question + W_TITLE * m.title + W_TEXT * m.text if m else 0.0)
+            combined[cid] = W_SEARCH * search.get(cid, 0.0) + (
+                W_BANK * m.question + W_TITLE * m.title + W_TEXT * m.text if m else 0.0
             )
         ordered = sorted(combined.items(), key=lambda kv: -kv[1])[:k]
         clauses = tuple(cid for cid, _ in ordered)

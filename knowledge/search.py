@@ -133,9 +133,7 @@ class SearchResult:
         best clause matches fully (full strength) and at least ``ON_TOPIC_VOCABULARY`` of the
         question is the regulation's vocabulary. Off topic, the caller should say the
         regulation does not cover it instead of offering unrelated clauses."""
-        return (
-            bool(self.hits) and self.strength >= 1.0 and self.vocabulary >= ON_TOPIC_VOCABULARY
-        )
+        return bool(self.hits) and self.strength >= 1.0 and self.vocabulary >= ON_TOPIC_VOCABULARY
 
 
 @dataclass(slots=True)
@@ -367,9 +365,7 @@ class KnowledgeIndex:
                             guard = fold(form)[:5] if len(key[0]) >= 4 else fold(form)
                         entries = self._synonyms[lang].setdefault(key, [])
                         # every form keeps its guard: "педе" and "педам" share the stem "пед"
-                        if (idx, guard) not in entries and all(
-                            c != idx or g for c, g in entries
-                        ):
+                        if (idx, guard) not in entries and all(c != idx or g for c, g in entries):
                             entries.append((idx, guard))
             self._syn_terms.append(canonical)
         self._syn_stems = {
@@ -377,13 +373,7 @@ class KnowledgeIndex:
             for lang, table in self._synonyms.items()
         }
         self._abbrevs = {
-            lang: {
-                part
-                for key in table
-                if len(key) > 1
-                for part in key
-                if part.startswith("#")
-            }
+            lang: {part for key in table if len(key) > 1 for part in key if part.startswith("#")}
             for lang, table in self._synonyms.items()
         }
         definition = raw.get("definition") or {}
@@ -698,7 +688,11 @@ class KnowledgeIndex:
         detected = self._detect(tokens, query, lang)
         if not tokens or not self.clause_ids:
             return SearchResult(
-                hits=[], confidence=0.0, detected_lang=detected, strength=0.0, coverage=0.0,
+                hits=[],
+                confidence=0.0,
+                detected_lang=detected,
+                strength=0.0,
+                coverage=0.0,
                 vocabulary=0.0,
             )
         units, bags = self._analyse(tokens)
@@ -716,7 +710,11 @@ class KnowledgeIndex:
                 scores[doc] += factor * value
         if not scores:
             return SearchResult(
-                hits=[], confidence=0.0, detected_lang=detected, strength=0.0, coverage=0.0,
+                hits=[],
+                confidence=0.0,
+                detected_lang=detected,
+                strength=0.0,
+                coverage=0.0,
                 vocabulary=0.0,
             )
         for doc in scores:
@@ -799,7 +797,10 @@ class KnowledgeIndex:
         coverage = matched / total
         confidence = 0.5 * strength + 0.5 * coverage
         return (
-            round(confidence, 4), round(strength, 4), round(coverage, 4), round(known / total, 4)
+            round(confidence, 4),
+            round(strength, 4),
+            round(coverage, 4),
+            round(known / total, 4),
         )
 
 

@@ -44,8 +44,9 @@ def main() -> None:
             phone = chrome(390, 844, mobile=True)
             try:
                 page = Page(phone, server.url)
-                conversation(page, "ru", "Русский",
-                             "Как подать заявление на дистанционное обучение?")
+                conversation(
+                    page, "ru", "Русский", "Как подать заявление на дистанционное обучение?"
+                )
                 phone.save_screenshot(str(DOCS / "webchat-phone.png"))
             finally:
                 phone.quit()

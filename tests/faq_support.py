@@ -30,20 +30,29 @@ class NotCoveredRanker:
     ) -> Ranked:
         hits = [Hit("1.1", 0.5), Hit("1.2", 0.4)]
         search = SearchResult(
-            hits=hits, confidence=0.05, detected_lang=lang or "en", strength=0.0,
-            coverage=0.0, vocabulary=0.0,
+            hits=hits,
+            confidence=0.05,
+            detected_lang=lang or "en",
+            strength=0.0,
+            coverage=0.0,
+            vocabulary=0.0,
         )
         features = dict.fromkeys(FEATURES, 0.0)
         features["nc_lead"] = 1.0  # nearer a not-covered question: no question-type template
         return Ranked(
-            clauses=("1.1", "1.2"), scores=(0.1, 0.08), features=features, search=search,
+            clauses=("1.1", "1.2"),
+            scores=(0.1, 0.08),
+            features=features,
+            search=search,
             matches=MatchResult({}),
         )
 
 
 # P(right) = 0.05 and P(in scope) ≈ 0.05 for every question: "not covered"
 NOT_COVERED_CALIBRATION = Calibration(
-    right={"intercept": math.log(0.05 / 0.95)}, in_scope={"intercept": -3.0}, confident=0.8,
+    right={"intercept": math.log(0.05 / 0.95)},
+    in_scope={"intercept": -3.0},
+    confident=0.8,
     covered=0.5,
 )
 
@@ -63,8 +72,13 @@ async def not_covered_harness(database_url: str, **settings: Any) -> Harness:
     ctx = await create_app_context(cfg)
     answers = AnswerService(
         Knowledge(
-            real.regulation, real.catalog, real.index, NotCoveredRanker(),  # type: ignore[arg-type]
-            NOT_COVERED_CALIBRATION, real.documents, real.cache_dir,
+            real.regulation,
+            real.catalog,
+            real.index,
+            NotCoveredRanker(),  # type: ignore[arg-type]
+            NOT_COVERED_CALIBRATION,
+            real.documents,
+            real.cache_dir,
         )
     )
     ctx.services = dataclasses.replace(ctx.services, answers=answers)

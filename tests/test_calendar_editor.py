@@ -18,7 +18,6 @@ from tests.test_reminders_support import DAY, DEADLINE, ORIENTATION, set_role
 STAFF_KK = TgUser(id=2002, first_name="Aliya", language_code="kk")
 
 
-
 async def _calendar(harness: Harness, *specs: EventSpec, user: TgUser = STAFF) -> ReminderService:
     """The clock pinned to DAY, ``user`` is staff, the events are planned, /calendar is open."""
     reminders: ReminderService = harness.ctx.services.reminders

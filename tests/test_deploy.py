@@ -119,8 +119,10 @@ def test_db_backup_copies_a_sqlite_database_in_use(
 ) -> None:
     live = sqlite3.connect(sqlite_url.split("///", 1)[1])
     live.execute("PRAGMA journal_mode=WAL")
-    live.execute("INSERT INTO users (id, first_name, role, is_active, created_at, last_seen_at)"
-                 " VALUES (42, 'Aigerim', 'student', 1, '2026-12-06', '2026-12-06')")
+    live.execute(
+        "INSERT INTO users (id, first_name, role, is_active, created_at, last_seen_at)"
+        " VALUES (42, 'Aigerim', 'student', 1, '2026-12-06', '2026-12-06')"
+    )
     live.commit()
     live.execute("BEGIN")  # a writer in the middle of something
     live.execute("UPDATE users SET first_name = 'not yet' WHERE id = 42")

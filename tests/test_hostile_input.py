@@ -217,8 +217,16 @@ async def test_commands_with_absurd_arguments_get_an_answer(harness: Harness) ->
         "&lt;script&gt;alert(1)&lt;/script&gt;",
     ],
     ids=[
-        "4096-cyrillic", "4096-question", "zwsp", "zero-width-mix", "bidi", "whitespace",
-        "control", "emoji", "tags", "entities",
+        "4096-cyrillic",
+        "4096-question",
+        "zwsp",
+        "zero-width-mix",
+        "bidi",
+        "whitespace",
+        "control",
+        "emoji",
+        "tags",
+        "entities",
     ],
 )
 async def test_huge_and_invisible_texts_get_a_clear_answer(harness: Harness, text: str) -> None:
@@ -235,6 +243,7 @@ async def test_huge_and_invisible_texts_get_a_clear_answer(harness: Harness, tex
 
 # ------------------------------------------------------------------ files
 
+
 async def at_document_step(h: Harness, user: TgUser) -> None:
     state = h.dp.fsm.get_context(h.bot, chat_id=user.id, user_id=user.id)
     await state.set_state(ApplyForm.document)
@@ -244,13 +253,27 @@ async def at_document_step(h: Harness, user: TgUser) -> None:
 @pytest.mark.parametrize(
     ("document", "hint"),
     [
-        ({"file_name": "virus.exe", "mime_type": "application/x-msdownload", "file_size": 1000},
-         "not accepted"),
-        ({"file_name": "huge.pdf", "mime_type": "application/pdf",
-          "file_size": 50 * 1024 * 1024}, "50"),
+        (
+            {"file_name": "virus.exe", "mime_type": "application/x-msdownload", "file_size": 1000},
+            "not accepted",
+        ),
+        (
+            {
+                "file_name": "huge.pdf",
+                "mime_type": "application/pdf",
+                "file_size": 50 * 1024 * 1024,
+            },
+            "50",
+        ),
         ({"file_name": "noext", "file_size": 10}, None),
-        ({"file_name": "a.docm", "mime_type": "application/vnd.ms-word.document.macroEnabled.12",
-          "file_size": 2000}, None),
+        (
+            {
+                "file_name": "a.docm",
+                "mime_type": "application/vnd.ms-word.document.macroEnabled.12",
+                "file_size": 2000,
+            },
+            None,
+        ),
     ],
     ids=["exe", "50MB-pdf", "no-type", "macro-doc"],
 )
@@ -278,8 +301,13 @@ async def test_a_50mb_file_outside_any_wizard_gets_a_text_only_hint(harness: Har
     errors = handler_errors()
     calls = await harness.send_content(
         STUDENT_EN,
-        document={"file_id": "f", "file_unique_id": "u", "file_name": "x.zip",
-                  "mime_type": "application/zip", "file_size": 50 * 1024 * 1024},
+        document={
+            "file_id": "f",
+            "file_unique_id": "u",
+            "file_name": "x.zip",
+            "mime_type": "application/zip",
+            "file_size": 50 * 1024 * 1024,
+        },
     )
     assert any(isinstance(c, SendMessage) for c in calls)
     assert handler_errors() == errors
@@ -287,6 +315,7 @@ async def test_a_50mb_file_outside_any_wizard_gets_a_text_only_hint(harness: Har
 
 
 # ------------------------------------------------------------------ Bot API errors
+
 
 def api_errors(method: TelegramMethod[Any] | Any) -> list[tuple[str, BaseException]]:
     return [
@@ -360,6 +389,7 @@ async def test_a_failed_relay_to_the_staff_chat_is_explained_to_the_student(
 
 
 # ------------------------------------------------------------------ database unavailable
+
 
 @contextmanager
 def database_down(h: Harness) -> Iterator[None]:

@@ -124,10 +124,12 @@ async def test_calendar_says_who_an_event_is_for_in_words(harness: Harness) -> N
     reminders = h.ctx.services.reminders
     year = reminders.now().year + 1
     specs = [
-        EventSpec("orientation", "Бейімделу", "Адаптация", "Orientation",
-                  date(year, 3, 2), None, "all"),
-        EventSpec("exam_deadline", "Емтихан", "Экзамены", "Exams",
-                  date(year, 5, 20), None, "course", "2"),
+        EventSpec(
+            "orientation", "Бейімделу", "Адаптация", "Orientation", date(year, 3, 2), None, "all"
+        ),
+        EventSpec(
+            "exam_deadline", "Емтихан", "Экзамены", "Exams", date(year, 5, 20), None, "course", "2"
+        ),
     ]
     async with h.ctx.sessionmaker() as session, session.begin():
         await reminders.add_and_plan(session, specs)

@@ -69,9 +69,12 @@ def test_upgrading_an_existing_database_keeps_every_row(tmp_path: Path) -> None:
     assert db.execute("SELECT count(*) FROM helpdesk_tickets").fetchone() == (2,)
     assert db.execute("SELECT ticket_id FROM helpdesk_messages").fetchall() == [(2,)]
     assert db.execute("SELECT application_id FROM application_events").fetchall() == [(1,)]
-    assert "AUTOINCREMENT" in db.execute(
-        "SELECT sql FROM sqlite_master WHERE name = 'helpdesk_tickets'"
-    ).fetchone()[0]
+    assert (
+        "AUTOINCREMENT"
+        in db.execute("SELECT sql FROM sqlite_master WHERE name = 'helpdesk_tickets'").fetchone()[
+            0
+        ]
+    )
     indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert {"ix_helpdesk_tickets_status", "ix_applications_user_id"} <= indexes
     # Erase the newest ticket and application: the next ones do not take their numbers.

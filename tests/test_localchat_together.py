@@ -64,11 +64,20 @@ async def test_student_and_staff_in_two_local_chats(tmp_path: Path) -> None:
     student_out, staff_out = io.StringIO(), io.StringIO()
     async with (
         LocalChatApp(
-            settings, lang="en", user_id=STUDENT_ID, name="Aigerim", stdout=student_out,
+            settings,
+            lang="en",
+            user_id=STUDENT_ID,
+            name="Aigerim",
+            stdout=student_out,
             workers=False,
         ) as student,
         LocalChatApp(
-            settings, lang="en", user_id=STAFF_ID, name="Dana", staff=True, stdout=staff_out,
+            settings,
+            lang="en",
+            user_id=STAFF_ID,
+            name="Dana",
+            staff=True,
+            stdout=staff_out,
             workers=False,
         ) as staff,
     ):
@@ -180,7 +189,11 @@ def test_two_local_chat_processes_on_one_database(tmp_path: Path) -> None:
             if "/calendar" in line:
                 break
         student = studentbot(
-            "chat", "--user", str(STUDENT_ID), "--lang", "en",
+            "chat",
+            "--user",
+            str(STUDENT_ID),
+            "--lang",
+            "en",
             stdin="/human\n3\nMy LMS password does not work\n",
         )
         assert student.returncode == 0, student.stderr

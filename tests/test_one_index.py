@@ -69,7 +69,9 @@ def test_the_index_is_read_from_the_disk_cache_and_a_change_writes_a_new_one(
     np.testing.assert_array_equal(read._vals, built._vals)
 
     taught = build_matcher(
-        documents, entries, [ClauseExample("можно ли из больницы", "ru", "5.4.1")],
+        documents,
+        entries,
+        [ClauseExample("можно ли из больницы", "ru", "5.4.1")],
         cache_dir=tmp_path,
     )
     assert len(list(tmp_path.glob("ngram-*.npz"))) == 2

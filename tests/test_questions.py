@@ -57,7 +57,11 @@ async def test_russian_question_gets_russian_quote_marked_unofficial(harness: Ha
     assert "Положение № 066, п. 3.9" in text
     assert "Неофициальный перевод" in text
     assert harness.buttons(STUDENT_RU.id) == [
-        "📄 Пункт целиком", "🔗 Связанные пункты", "👍", "👎", "🙋 Спросить человека",
+        "📄 Пункт целиком",
+        "🔗 Связанные пункты",
+        "👍",
+        "👎",
+        "🙋 Спросить человека",
     ]
 
 
@@ -230,9 +234,7 @@ async def test_out_of_scope_question_cites_nothing(harness: Harness) -> None:
         ("<script>alert('x')</script>", "looks like code"),
     ],
 )
-async def test_bad_input_gets_a_clear_answer(
-    harness: Harness, text: str, expected: str
-) -> None:
+async def test_bad_input_gets_a_clear_answer(harness: Harness, text: str, expected: str) -> None:
     await harness.send(text, user=STUDENT_EN)
     reply = harness.last_text(STUDENT_EN.id)
     assert expected in reply
@@ -286,7 +288,9 @@ class UnsureRanker:
 
 # P(right) = 0.2 for every question (below the threshold), P(in scope) ≈ 0.95 (not "not covered")
 UNSURE_CALIBRATION = Calibration(
-    right={"intercept": math.log(0.2 / 0.8)}, in_scope={"intercept": 3.0}, confident=0.8,
+    right={"intercept": math.log(0.2 / 0.8)},
+    in_scope={"intercept": 3.0},
+    confident=0.8,
     covered=0.5,
 )
 
@@ -300,8 +304,13 @@ async def unsure_harness(database_url: str) -> AsyncIterator[Harness]:
     ctx = await create_app_context(settings)
     unsure = AnswerService(
         Knowledge(
-            real.regulation, real.catalog, real.index, UnsureRanker(),  # type: ignore[arg-type]
-            UNSURE_CALIBRATION, real.documents, real.cache_dir,
+            real.regulation,
+            real.catalog,
+            real.index,
+            UnsureRanker(),  # type: ignore[arg-type]
+            UNSURE_CALIBRATION,
+            real.documents,
+            real.cache_dir,
         )
     )
     ctx.services = dataclasses.replace(ctx.services, answers=unsure)

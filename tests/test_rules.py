@@ -24,7 +24,11 @@ async def test_rules_lists_sections_and_browses_down_to_a_clause_and_back(
     section = edited(await harness.click_button("5. Procedure", user=STUDENT_EN))
     assert "Choose a clause" in section.text
     assert [b.split(" ·")[0] for b in harness.buttons(STUDENT_EN.id)] == [
-        "clause 5.1", "clause 5.2", "clause 5.3", "clause 5.4", "⬅️ Sections",
+        "clause 5.1",
+        "clause 5.2",
+        "clause 5.3",
+        "clause 5.4",
+        "⬅️ Sections",
     ]
 
     parent = edited(await harness.click_button("clause 5.4 ·", user=STUDENT_EN))

@@ -354,7 +354,7 @@ def test_build_and_search_are_fast_enough_for_the_event_loop() -> None:
 
 
 def test_latin_russian_stop_words_are_not_kazakh_topic_words(index: KnowledgeIndex) -> None:
-    """"uchitsya", "poluchitsya" are Russian stop words; read as Kazakh they were unknown words
+    """ "uchitsya", "poluchitsya" are Russian stop words; read as Kazakh they were unknown words
     (or typo-corrected to «полиция») that sank the confidence of a Latin-typed question."""
     result = index.search("poluchitsya li uchitsya distancionno esli ya sportsmen", "ru")
     assert top3(result)[0] in {"5.1.2", "5.2.1", "5.2.2"}, top3(result)
@@ -362,7 +362,7 @@ def test_latin_russian_stop_words_are_not_kazakh_topic_words(index: KnowledgeInd
 
 
 def test_latin_russian_ts_is_also_read_as_ts(index: KnowledgeIndex) -> None:
-    """"ts" is ц in "tsentr" but тс in "sportsmen": the other reading is tried when only it
+    """ "ts" is ц in "tsentr" but тс in "sportsmen": the other reading is tried when only it
     is a word the index knows."""
     assert set(top3(index.search("sportsmen distant", "ru"))) & {"5.1.2", "5.2.1", "5.2.2"}
 

@@ -23,8 +23,7 @@ import pytest
 from tests import structure
 
 # Cycles still there: the set of modules in the tangle → why, and who is removing it.
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-}
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
 # (importing module, imported handler module) → why.
 KNOWN_HANDLER_IMPORTS: dict[tuple[str, str], str] = {}

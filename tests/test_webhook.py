@@ -128,7 +128,8 @@ async def test_a_retried_webhook_update_is_answered_once(
     body = json.dumps(update(harness, 9))
     for _ in range(3):
         response = await client.post(
-            PATH, data=body,
+            PATH,
+            data=body,
             headers={SECRET_HEADER: SECRET, "Content-Type": "application/json"},
         )
         assert response.status == 200

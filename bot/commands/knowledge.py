@@ -105,9 +105,9 @@ def register(subparsers: Any) -> None:
     ask = subparsers.add_parser(
         "ask",
         help="answer a question as the bot would (no QUESTION: JSON lines from stdin)",
-        description="Answer one question, or JSON lines {\"id\", \"lang\", \"question\"} read "
-        "from standard input, one JSON line out each: {\"id\", \"clauses\", \"confidence\", "
-        "\"answer\", \"kind\"}.",
+        description='Answer one question, or JSON lines {"id", "lang", "question"} read '
+        'from standard input, one JSON line out each: {"id", "clauses", "confidence", '
+        '"answer", "kind"}.',
     )
     ask.add_argument(
         "--lang", choices=LANGUAGES, help="answer language (default: DEFAULT_LANGUAGE)"

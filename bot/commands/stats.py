@@ -62,8 +62,10 @@ async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await engine.dispose()
     if report.is_empty:
-        print(f"no data for {since}…{until}: nothing was asked, opened, applied for or sent",
-              file=sys.stderr)
+        print(
+            f"no data for {since}…{until}: nothing was asked, opened, applied for or sent",
+            file=sys.stderr,
+        )
     if fmt == "png":
         return await asyncio.to_thread(write_png, report, args.output, settings)
     from bot.services.stats_export import to_csv, to_json
@@ -96,8 +98,10 @@ def write_png(report: StatsReport, output: str | None, settings: Settings) -> in
         target.mkdir(parents=True, exist_ok=True)
         for chart in charts:
             (target / chart.filename).write_bytes(chart.png)
-    print(f"{len(charts)} charts for {period.since}…{period.until} written to {target}",
-          file=sys.stderr)
+    print(
+        f"{len(charts)} charts for {period.since}…{period.until} written to {target}",
+        file=sys.stderr,
+    )
     return 0
 
 

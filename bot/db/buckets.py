@@ -20,6 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 def offsets(tz: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
     """``[(from_utc, offset_minutes), …]``: the zone's offsets over [start, end), each from the
     moment it takes effect (the first from ``start``). Found hour by hour, then to the minute."""
+
     def minutes(at: datetime) -> int:
         delta = at.astimezone(tz).utcoffset() or timedelta(0)
         return int(delta.total_seconds() // 60)
@@ -63,9 +64,7 @@ class Buckets:
         spans = offsets(self.tz, self.start, self.end)
         if len(spans) == 1:
             return number(spans[0][1])
-        whens = [
-            (column < spans[i + 1][0], number(spans[i][1])) for i in range(len(spans) - 1)
-        ]
+        whens = [(column < spans[i + 1][0], number(spans[i][1])) for i in range(len(spans) - 1)]
         return case(*whens, else_=number(spans[-1][1]))
 
     def day(self, column: Any) -> ColumnElement[Any]:

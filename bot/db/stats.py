@@ -72,9 +72,7 @@ class StatsRepository:
             .where(self._in(Question.created_at))
             .group_by(Question.kind, clause, Question.faq_key)
         )
-        return [
-            (kind, c, key, int(n), int(u or 0), int(d or 0)) for kind, c, key, n, u, d in rows
-        ]
+        return [(kind, c, key, int(n), int(u or 0), int(d or 0)) for kind, c, key, n, u, d in rows]
 
     async def askers(self) -> tuple[int, int]:
         """(people who asked, of them those who also opened a helpdesk request) in the period.
@@ -109,8 +107,9 @@ class StatsRepository:
         if not question_ids:
             return {}
         rows = await self.session.execute(
-            select(UnansweredItem.question_id, UnansweredItem.text, UnansweredItem.language)
-            .where(UnansweredItem.question_id.in_(question_ids))
+            select(UnansweredItem.question_id, UnansweredItem.text, UnansweredItem.language).where(
+                UnansweredItem.question_id.in_(question_ids)
+            )
         )
         return {int(q or 0): (text, lang) for q, text, lang in rows}
 

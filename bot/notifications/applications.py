@@ -100,8 +100,8 @@ async def notify_applicant(
         user if user is not None else app.user_id,
         lambda: decision_text(app, comment),
         language=app.language,
-        reply_markup=lambda: reply_keyboard(app)
-        if app.status == ApplicationStatus.NEEDS_INFO.value
-        else None,
+        reply_markup=lambda: (
+            reply_keyboard(app) if app.status == ApplicationStatus.NEEDS_INFO.value else None
+        ),
         what=f"decision on {app.reference}",
     )

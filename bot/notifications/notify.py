@@ -62,9 +62,7 @@ class Outcome(StrEnum):
 class Notifier:
     """Sends one-off messages in the recipient's language; see the module's docstring."""
 
-    def __init__(
-        self, i18n: I18n, default_language: str, metrics: Metrics | None = None
-    ) -> None:
+    def __init__(self, i18n: I18n, default_language: str, metrics: Metrics | None = None) -> None:
         self.i18n = i18n
         self.default_language = default_language
         self.metrics = metrics

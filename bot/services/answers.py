@@ -91,20 +91,51 @@ INTENT_CONFIDENCE = 0.9
 
 
 # Whole messages that are a greeting or a thank-you, not a question (lower case, no punctuation).
-GREETINGS = frozenset({
-    "привет", "здравствуйте", "здравствуй", "добрый день", "добрый вечер", "доброе утро",
-    "сәлем", "салем", "сәлеметсіз бе", "салеметсиз бе", "сәлеметсіздер ме", "қайырлы күн",
-    "қайырлы таң", "hi", "hello", "hey", "good morning", "good afternoon", "good evening",
-})
-THANKS = frozenset({
-    "спасибо", "спасибо большое", "большое спасибо", "благодарю", "рахмет", "рақмет",
-    "көп рахмет", "көп рақмет", "үлкен рахмет", "thanks", "thank you", "thank you very much",
-    "thanks a lot", "thx",
-})
+GREETINGS = frozenset(
+    {
+        "привет",
+        "здравствуйте",
+        "здравствуй",
+        "добрый день",
+        "добрый вечер",
+        "доброе утро",
+        "сәлем",
+        "салем",
+        "сәлеметсіз бе",
+        "салеметсиз бе",
+        "сәлеметсіздер ме",
+        "қайырлы күн",
+        "қайырлы таң",
+        "hi",
+        "hello",
+        "hey",
+        "good morning",
+        "good afternoon",
+        "good evening",
+    }
+)
+THANKS = frozenset(
+    {
+        "спасибо",
+        "спасибо большое",
+        "большое спасибо",
+        "благодарю",
+        "рахмет",
+        "рақмет",
+        "көп рахмет",
+        "көп рақмет",
+        "үлкен рахмет",
+        "thanks",
+        "thank you",
+        "thank you very much",
+        "thanks a lot",
+        "thx",
+    }
+)
 
 
 def small_talk(question: str) -> str | None:
-    """"greeting" or "thanks" when the whole message is one, else None."""
+    """ "greeting" or "thanks" when the whole message is one, else None."""
     words = " ".join(re.findall(r"\w+", question.lower()))
     if words in GREETINGS:
         return "greeting"
@@ -215,7 +246,12 @@ def load_knowledge(cache_dir: Path | None = None) -> Knowledge:
     documents = tuple(regulation_documents(regulation))
     matcher = build_matcher(documents, load_faq_files(), cache_dir=cache_dir)
     knowledge = Knowledge(
-        regulation, catalog, index, Ranker(index, matcher), Calibration.load(), documents,
+        regulation,
+        catalog,
+        index,
+        Ranker(index, matcher),
+        Calibration.load(),
+        documents,
         cache_dir,
     )
     # The indexes are a few hundred thousand long-lived objects that never change: moved out of
@@ -276,7 +312,7 @@ def clean_question(text: str) -> str:
 
 
 def parse_clause_id(text: str) -> str | None:
-    """"5.4.5", "п. 5.4.5", "5.4.5-тармақ", "clause 6.2", "Приложение 1" → a clause-ID shape."""
+    """ "5.4.5", "п. 5.4.5", "5.4.5-тармақ", "clause 6.2", "Приложение 1" → a clause-ID shape."""
     if _APPENDIX.match(text or ""):
         return "appendix-1"
     match = _CLAUSE_WORDS.match(text or "")
@@ -339,9 +375,7 @@ class AnswerService:
 
     # --- answering ---
 
-    async def ask(
-        self, question: str, lang: str, *, matcher: NgramIndex | None = None
-    ) -> Answer:
+    async def ask(self, question: str, lang: str, *, matcher: NgramIndex | None = None) -> Answer:
         """``answer`` without blocking the event loop on long questions."""
         if len(question or "") > THREAD_ABOVE_CHARS:
             return await asyncio.to_thread(self.answer, question, lang, matcher=matcher)
@@ -424,7 +458,11 @@ class AnswerService:
         matches = ranked.matches
         if not clauses:
             return Answer(
-                AnswerKind.OUT_OF_SCOPE, (), 0.0, self._out_of_scope_text(intent), lang,
+                AnswerKind.OUT_OF_SCOPE,
+                (),
+                0.0,
+                self._out_of_scope_text(intent),
+                lang,
                 matches=matches,
             )
         p_right = calibration.p_right(ranked.features)
@@ -434,11 +472,19 @@ class AnswerService:
         if calibration.p_in_scope(ranked.features) < calibration.covered:
             # The text cites nothing; the weak ranking is kept for the log and the evaluation.
             return Answer(
-                AnswerKind.OUT_OF_SCOPE, clauses, round(min(p_right, 0.2), 4),
-                self._out_of_scope_text(intent), lang, matches=matches,
+                AnswerKind.OUT_OF_SCOPE,
+                clauses,
+                round(min(p_right, 0.2), 4),
+                self._out_of_scope_text(intent),
+                lang,
+                matches=matches,
             )
         return Answer(
-            AnswerKind.UNSURE, clauses, round(p_right, 4), self._unsure_text(clauses, lang), lang,
+            AnswerKind.UNSURE,
+            clauses,
+            round(p_right, 4),
+            self._unsure_text(clauses, lang),
+            lang,
             matches=matches,
         )
 
@@ -694,8 +740,10 @@ class AnswerService:
 
     def _unsure_text(self, ranked: tuple[str, ...], lang: str) -> str:
         lines = [
-            _("🤔 I am not sure I understood your question. These clauses of the regulation "
-              "come closest:")
+            _(
+                "🤔 I am not sure I understood your question. These clauses of the regulation "
+                "come closest:"
+            )
         ]
         for cid in ranked[:SUGGESTIONS]:
             clause = self.regulation.get(cid)
@@ -733,8 +781,10 @@ class AnswerService:
             body = self._difference_text()
             action = None
         elif intent.name == "work":
-            order = ("6.17", "5.1", "6.1") if intent.switching and not intent.applicant else (
-                "6.1", "3.8", "6.2", "5.1", "6.17"
+            order = (
+                ("6.17", "5.1", "6.1")
+                if intent.switching and not intent.applicant
+                else ("6.1", "3.8", "6.2", "5.1", "6.17")
             )
             body = self._work_text()
             action = "apply:online"
@@ -756,30 +806,35 @@ class AnswerService:
         quote, _trimmed = self._quote_block(ranked[0], lang, limit=QUOTE_CHARS // 2)
         text = f"{body}\n\n{quote}"
         return Answer(
-            AnswerKind.ANSWER, ranked, INTENT_CONFIDENCE, text, lang, action=action,
+            AnswerKind.ANSWER,
+            ranked,
+            INTENT_CONFIDENCE,
+            text,
+            lang,
+            action=action,
             intent=intent.name,
         )
 
     def _grounds_list(self) -> str:
         return "\n".join(
             [
-                _("• a child with disabilities, on the recommendation of the "
-                  "psychological-medical-pedagogical consultation (PMPC) ({cite});").format(
-                    cite=self.cite("5.1.1")
-                ),
+                _(
+                    "• a child with disabilities, on the recommendation of the "
+                    "psychological-medical-pedagogical consultation (PMPC) ({cite});"
+                ).format(cite=self.cite("5.1.1")),
                 _(
                     "• a participant of international or national training camps, sports "
                     "competitions, intellectual and creative contests and festivals ({cite});"
                 ).format(cite=self.cite("5.1.2")),
-                _("• a student with a conclusion of the medical advisory commission (VKK) on "
-                  "their health ({cite}); with temporary health limits the university decides "
-                  "how your classes run ({cite2});").format(
-                    cite=self.cite("5.4.1"), cite2=self.cite("5.4.2")
-                ),
-                _("• academic mobility (up to 20 % of credits, {cite}), double-degree and "
-                  "exchange programmes (up to 50 %, {cite2}).").format(
-                    cite=self.cite("5.4.13"), cite2=self.cite("5.4.14")
-                ),
+                _(
+                    "• a student with a conclusion of the medical advisory commission (VKK) on "
+                    "their health ({cite}); with temporary health limits the university decides "
+                    "how your classes run ({cite2});"
+                ).format(cite=self.cite("5.4.1"), cite2=self.cite("5.4.2")),
+                _(
+                    "• academic mobility (up to 20 % of credits, {cite}), double-degree and "
+                    "exchange programmes (up to 50 %, {cite2})."
+                ).format(cite=self.cite("5.4.13"), cite2=self.cite("5.4.14")),
             ]
         )
 
@@ -790,8 +845,10 @@ class AnswerService:
                 cite=self.cite("5.1")
             ),
             self._grounds_list(),
-            _("If none of them fits (for example, you work), the online form of study may: it "
-              "is a form you enrol in ({cite}).").format(cite=self.cite("6.1")),
+            _(
+                "If none of them fits (for example, you work), the online form of study may: it "
+                "is a form you enrol in ({cite})."
+            ).format(cite=self.cite("6.1")),
             _("To apply, press the button below."),
         ]
         return "\n".join(lines)
@@ -800,29 +857,37 @@ class AnswerService:
         lines = [_("📝 <b>How to apply for distance learning</b>")]
         if ground == "health":
             lines.append(
-                _("On health grounds you need the conclusion of the medical advisory commission "
-                  "(VKK) in the approved form ({cite}).").format(cite=self.cite("5.4.1"))
+                _(
+                    "On health grounds you need the conclusion of the medical advisory commission "
+                    "(VKK) in the approved form ({cite})."
+                ).format(cite=self.cite("5.4.1"))
             )
         elif ground == "disability":
             lines.append(
-                _("For a child with disabilities you need the recommendation of the "
-                  "psychological-medical-pedagogical consultation ({cite}).").format(
-                    cite=self.cite("5.1.1")
-                )
+                _(
+                    "For a child with disabilities you need the recommendation of the "
+                    "psychological-medical-pedagogical consultation ({cite})."
+                ).format(cite=self.cite("5.1.1"))
             )
         elif ground == "competition":
             lines.append(
-                _("Participants of camps, competitions, contests and festivals apply in free "
-                  "form to the head of the university ({cite}).").format(cite=self.cite("5.2.2"))
+                _(
+                    "Participants of camps, competitions, contests and festivals apply in free "
+                    "form to the head of the university ({cite})."
+                ).format(cite=self.cite("5.2.2"))
             )
         lines += [
-            _("A transfer rests on the document of its ground. For camps, competitions, "
-              "contests and festivals the student, a parent or another legal representative "
-              "writes an application in free form to the head of the university ({cite}). The "
-              "grounds:").format(cite=self.cite("5.2.2")),
+            _(
+                "A transfer rests on the document of its ground. For camps, competitions, "
+                "contests and festivals the student, a parent or another legal representative "
+                "writes an application in free form to the head of the university ({cite}). The "
+                "grounds:"
+            ).format(cite=self.cite("5.2.2")),
             self._grounds_list(),
-            _("Press the button below to fill it in here: the bot prepares the statement and "
-              "sends it to the university's staff."),
+            _(
+                "Press the button below to fill it in here: the bot prepares the statement and "
+                "sends it to the university's staff."
+            ),
         ]
         return "\n".join(lines)
 
@@ -830,20 +895,30 @@ class AnswerService:
         return "\n".join(
             [
                 _("🔀 <b>The online form and distance learning are different things</b>"),
-                _("• <b>The online form</b> is a form of study, like full-time study: you are "
-                  "admitted to it ({c61}) and study the whole programme through the university's "
-                  "portal, with at least 20 % of every discipline live ({c66}) and at least 10 % "
-                  "of credits through MOOCs ({c694}). It is not allowed for the directions of "
-                  "Appendix 1 ({c62}). Definition: {c38}.").format(
-                    c61=self.cite("6.1"), c66=self.cite("6.6"), c694=self.cite("6.9.4"),
-                    c62=self.cite("6.2"), c38=self.cite("3.8"),
+                _(
+                    "• <b>The online form</b> is a form of study, like full-time study: you are "
+                    "admitted to it ({c61}) and study the whole programme through the "
+                    "university's portal, with at least 20 % of every discipline live ({c66}) "
+                    "and at least 10 % of credits through MOOCs ({c694}). It is not allowed for "
+                    "the directions of Appendix 1 ({c62}). Definition: {c38}."
+                ).format(
+                    c61=self.cite("6.1"),
+                    c66=self.cite("6.6"),
+                    c694=self.cite("6.9.4"),
+                    c62=self.cite("6.2"),
+                    c38=self.cite("3.8"),
                 ),
-                _("• <b>Distance learning</b> is remote teaching ({c31}) that a student of any "
-                  "form gets for a period on a ground (disability, competitions, health: {c51}, "
-                  "{c541}), for at most 20 % or 50 % of the disciplines depending on the "
-                  "programme and not at all in teacher training ({c545}–{c547}).").format(
-                    c31=self.cite("3.1"), c51=self.cite("5.1"), c541=self.cite("5.4.1"),
-                    c545=self.cite("5.4.5"), c547=self.cite("5.4.7"),
+                _(
+                    "• <b>Distance learning</b> is remote teaching ({c31}) that a student of any "
+                    "form gets for a period on a ground (disability, competitions, health: {c51}, "
+                    "{c541}), for at most 20 % or 50 % of the disciplines depending on the "
+                    "programme and not at all in teacher training ({c545}–{c547})."
+                ).format(
+                    c31=self.cite("3.1"),
+                    c51=self.cite("5.1"),
+                    c541=self.cite("5.4.1"),
+                    c545=self.cite("5.4.5"),
+                    c547=self.cite("5.4.7"),
                 ),
                 _("Neither is correspondence (extramural) study."),
             ]
@@ -853,16 +928,16 @@ class AnswerService:
         return "\n".join(
             [
                 _("💼 <b>Studying while working</b>"),
-                _("Work is not one of the grounds for a transfer to distance learning (they are "
-                  "disability, competitions and health: {c51}, {c541}).").format(
-                    c51=self.cite("5.1"), c541=self.cite("5.4.1")
-                ),
-                _("For studying while working the university has the <b>online form</b>: "
-                  "admission by the standard rules ({c61}), for every direction except those of "
-                  "Appendix 1 ({c62}). A student of another form moves to the online form only "
-                  "during the vacations and on a paid basis ({c617}).").format(
-                    c61=self.cite("6.1"), c62=self.cite("6.2"), c617=self.cite("6.17")
-                ),
+                _(
+                    "Work is not one of the grounds for a transfer to distance learning (they are "
+                    "disability, competitions and health: {c51}, {c541})."
+                ).format(c51=self.cite("5.1"), c541=self.cite("5.4.1")),
+                _(
+                    "For studying while working the university has the <b>online form</b>: "
+                    "admission by the standard rules ({c61}), for every direction except those of "
+                    "Appendix 1 ({c62}). A student of another form moves to the online form only "
+                    "during the vacations and on a paid basis ({c617})."
+                ).format(c61=self.cite("6.1"), c62=self.cite("6.2"), c617=self.cite("6.17")),
             ]
         )
 
@@ -917,9 +992,7 @@ class AnswerService:
         if clause.parent:
             found.add(clause.parent)
         found.update(c.id for c in reg.children(clause_id))
-        siblings = [
-            c.id for c in reg.in_section(clause.section) if c.parent == clause.parent
-        ]
+        siblings = [c.id for c in reg.in_section(clause.section) if c.parent == clause.parent]
         if clause_id in siblings:
             i = siblings.index(clause_id)
             found.update(siblings[max(0, i - 2) : i + 3])

@@ -512,7 +512,9 @@ class BroadcastService:
     async def _only_held_for_quiet_hours(self) -> bool:
         """True when every delivery left belongs to a kind that quiet hours hold right now."""
         if not in_quiet_hours(
-            self.now(), self.settings.tz, self.settings.quiet_hours_start,
+            self.now(),
+            self.settings.tz,
+            self.settings.quiet_hours_start,
             self.settings.quiet_hours_end,
         ):
             return False

@@ -53,7 +53,7 @@ def _t(section: str, lang: str) -> str:
 
 
 def identifier_text(kind: str | None, value: str | None, lang: str) -> str:
-    """"IIN 900101300126", "student ID A12345", "no IIN; passport / ID document No. N1234567"."""
+    """ "IIN 900101300126", "student ID A12345", "no IIN; passport / ID document No. N1234567"."""
     forms = load_texts()["statement"]["identifiers"]
     template = _pick(forms.get(kind or "") or forms["student_id"], lang)
     return template.format(value=value or "—")
@@ -62,8 +62,10 @@ def identifier_text(kind: str | None, value: str | None, lang: str) -> str:
 def _applicant_line(name: str, lang: str) -> str:
     """The "from" line: Kazakh ablative, Russian genitive; names in Latin letters as written."""
     if lang == "kk":
-        return ablative_kk(name) if is_cyrillic(name) else _t("from_undeclined", lang).format(
-            applicant=name
+        return (
+            ablative_kk(name)
+            if is_cyrillic(name)
+            else _t("from_undeclined", lang).format(applicant=name)
         )
     if lang == "ru":
         return _t("from_name", lang).format(applicant=genitive_ru(name))

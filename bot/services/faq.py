@@ -149,13 +149,14 @@ class Snapshot:
         return self.matcher.search(question, k=12)
 
     def match(
-        self, question: str, lang: str | None = None, k: int = 3,
+        self,
+        question: str,
+        lang: str | None = None,
+        k: int = 3,
         matches: MatchResult | None = None,
     ) -> list[FaqMatch]:
         """The best ``k`` entries, best first, by their closest variant's cosine."""
-        found = [
-            m for m in self.search(question, matches).top(FAQ_KIND) if m.id in self.entries
-        ]
+        found = [m for m in self.search(question, matches).top(FAQ_KIND) if m.id in self.entries]
         words = [w for w in content_prefixes(question) if w not in self.generic]
         return [
             FaqMatch(
@@ -401,11 +402,7 @@ class FaqService:
     ) -> FaqMatch | None:
         """The entry a question asks, when its similarity reaches ``threshold``."""
         found = self.snapshot.match(question, lang, k=2, matches=matches)
-        if (
-            found
-            and found[0].score >= threshold
-            and found[0].explained >= MATCH_EXPLAINED
-        ):
+        if found and found[0].score >= threshold and found[0].explained >= MATCH_EXPLAINED:
             return found[0]
         return None
 

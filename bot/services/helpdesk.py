@@ -61,6 +61,7 @@ TOPIC_LABELS = {
 MODE_RECHECK = timedelta(hours=24)
 OPEN_TICKETS = "helpdesk.open_tickets"  # session.info key: each user's open ticket, or None
 
+
 class HelpdeskError(Exception):
     """A ticket operation that cannot be done; ``str()`` is a user-facing (translated) text."""
 

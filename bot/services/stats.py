@@ -212,9 +212,7 @@ class StatsReport:
 
         out: dict[str, Any] = plain(asdict(self))
         out["questions"]["containment"] = plain(self.questions.containment)
-        out["questions"]["shares"] = {
-            k: plain(self.questions.share(k)) for k in OUTCOME_ORDER
-        }
+        out["questions"]["shares"] = {k: plain(self.questions.share(k)) for k in OUTCOME_ORDER}
         out["applications"]["abandoned"] = self.applications.abandoned
         out["applications"]["most_abandoned_step"] = self.applications.most_abandoned_step
         return out
@@ -354,8 +352,9 @@ class StatsService:
         return first, breached, closing
 
     @staticmethod
-    def _topic(topic: str, rows: list[tuple[TicketRow, float | None, bool, float | None]]
-               ) -> TopicStats:
+    def _topic(
+        topic: str, rows: list[tuple[TicketRow, float | None, bool, float | None]]
+    ) -> TopicStats:
         stats = TopicStats(topic, opened=len(rows))
         first = [f for _t, f, _b, _c in rows if f is not None]
         closing = [c for _t, _f, _b, c in rows if c is not None]

@@ -29,8 +29,13 @@ def _num(value: float | int | None) -> str:
 
 def csv_rows(report: StatsReport) -> Iterator[dict[str, str]]:
     def row(
-        section: str, metric: str, value: float | int | None, *, bucket: Any = "",
-        dimension: Any = "", note: str = "",
+        section: str,
+        metric: str,
+        value: float | int | None,
+        *,
+        bucket: Any = "",
+        dimension: Any = "",
+        note: str = "",
     ) -> dict[str, str]:
         return {
             "section": section,
@@ -64,21 +69,37 @@ def csv_rows(report: StatsReport) -> Iterator[dict[str, str]]:
         yield row("feedback", "down", fb.down, dimension=fb.clause)
     for top in q.unanswered:
         yield row(
-            "top_unanswered", "questions", top.count, dimension=f"group {top.group_id}",
+            "top_unanswered",
+            "questions",
+            top.count,
+            dimension=f"group {top.group_id}",
             note=top.example,
         )
     h = report.helpdesk
     for t in [h.total, *h.by_topic]:
         for metric in (
-            "opened", "replied", "closed", "first_reply_median", "first_reply_p90",
-            "close_median", "close_p90", "sla_breaches", "rated", "csat", "satisfied_share",
+            "opened",
+            "replied",
+            "closed",
+            "first_reply_median",
+            "first_reply_p90",
+            "close_median",
+            "close_p90",
+            "sla_breaches",
+            "rated",
+            "csat",
+            "satisfied_share",
         ):
             name = metric + ("_working_minutes" if "median" in metric or "p90" in metric else "")
             yield row("helpdesk", name, getattr(t, metric), dimension=t.topic)
     for f in report.applications.funnels:
         kind = f.kind or "not_chosen"
         for metric in (
-            "started", "submitted", "approved", "rejected", "under_review",
+            "started",
+            "submitted",
+            "approved",
+            "rejected",
+            "under_review",
             "median_days_to_decision",
         ):
             yield row("applications", metric, getattr(f, metric), dimension=kind)
@@ -87,7 +108,10 @@ def csv_rows(report: StatsReport) -> Iterator[dict[str, str]]:
     for b in report.broadcasts:
         for metric in ("total", "delivered", "blocked", "failed", "waiting"):
             yield row(
-                "broadcasts", metric, getattr(b, metric), bucket=b.day,
+                "broadcasts",
+                metric,
+                getattr(b, metric),
+                bucket=b.day,
                 dimension=f"#{b.id} {b.kind}",
             )
     for week in report.users:

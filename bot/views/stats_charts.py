@@ -179,10 +179,9 @@ def answer_outcomes(report: StatsReport) -> Chart | None:
     ax.set_xlabel(_("% of questions"))
     sub = _period(report)
     if q.containment is not None:
-        sub += " · " + _("containment {share} % (of {people} people who asked, {helpdesk} "
-                         "asked a person)").format(
-            share=round(100 * q.containment), people=q.askers, helpdesk=q.escalated
-        )
+        sub += " · " + _(
+            "containment {share} % (of {people} people who asked, {helpdesk} asked a person)"
+        ).format(share=round(100 * q.containment), people=q.askers, helpdesk=q.escalated)
     _titled(fig, title, sub)
     return Chart("answer_outcomes", title, _png(fig, title))
 
@@ -248,8 +247,12 @@ def helpdesk_times(report: StatsReport) -> Chart | None:
     )
     ax.set_ylabel(_("working minutes"))
     fig.legend(loc="outside right upper", fontsize=9)
-    sub = _period(report) + " · " + _("SLA {minutes} working minutes: {breaches} breaches").format(
-        minutes=h.sla_minutes, breaches=h.total.sla_breaches
+    sub = (
+        _period(report)
+        + " · "
+        + _("SLA {minutes} working minutes: {breaches} breaches").format(
+            minutes=h.sla_minutes, breaches=h.total.sla_breaches
+        )
     )
     _titled(fig, title, sub)
     return Chart("helpdesk_times", title, _png(fig, title))
@@ -267,8 +270,14 @@ def helpdesk_ratings(report: StatsReport) -> Chart | None:
     shares = [round(100 * (t.satisfied_share or 0)) for t in topics]
     ax.bar(x, shares, color=GOOD, label=_("% rated 4–5"))
     for xi, t, share in zip(x, topics, shares, strict=True):
-        ax.text(xi, share, _("{csat}/5 · {n} rated").format(csat=f"{t.csat or 0:.1f}", n=t.rated),
-                ha="center", va="bottom", fontsize=9)
+        ax.text(
+            xi,
+            share,
+            _("{csat}/5 · {n} rated").format(csat=f"{t.csat or 0:.1f}", n=t.rated),
+            ha="center",
+            va="bottom",
+            fontsize=9,
+        )
     ax.set_xticks(x, [textwrap.fill(topic_label(t.topic), 16) for t in topics])
     ax.set_ylim(0, 115)
     ax.set_ylabel(_("% rated 4–5"))
@@ -340,8 +349,9 @@ def broadcast_delivery(report: StatsReport) -> Chart | None:
         values = [getattr(b, attr) for b in rows]
         ax.barh(positions, values, left=left, color=color, label=label)
         left = [a + v for a, v in zip(left, values, strict=True)]
-    ax.set_yticks(positions, [f"{b.day:%d.%m} {broadcast_kind_label(b.kind)} #{b.id}"
-                              for b in rows])
+    ax.set_yticks(
+        positions, [f"{b.day:%d.%m} {broadcast_kind_label(b.kind)} #{b.id}" for b in rows]
+    )
     ax.set_xlabel(_("recipients"))
     fig.legend(loc="outside right upper", fontsize=9)
     _titled(fig, title, _period(report))

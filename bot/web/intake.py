@@ -67,8 +67,13 @@ class WebIntake:
     ) -> int:
         """Store the user's message and hand it to the dispatcher; returns its seq."""
         row = WebMessage(
-            message_id=await self.store.next_message_id(), user_id=user_id, kind="message",
-            sender="user", text=text, file_token=file_token, created_at=utcnow(),
+            message_id=await self.store.next_message_id(),
+            user_id=user_id,
+            kind="message",
+            sender="user",
+            text=text,
+            file_token=file_token,
+            created_at=utcnow(),
         )
         await self.store.add_from_user(row, first_name=web_name(user_id), language=lang)
         message: dict[str, Any] = {
@@ -80,14 +85,21 @@ class WebIntake:
         if file is not None and file_token is not None:
             file_id = WEB_FILE_PREFIX + file_token
             if file["mime_type"] == "image/jpeg":
-                message["photo"] = [{
-                    "file_id": file_id, "file_unique_id": file_token[:16], "width": 1,
-                    "height": 1, "file_size": file["size"],
-                }]
+                message["photo"] = [
+                    {
+                        "file_id": file_id,
+                        "file_unique_id": file_token[:16],
+                        "width": 1,
+                        "height": 1,
+                        "file_size": file["size"],
+                    }
+                ]
             else:
                 message["document"] = {
-                    "file_id": file_id, "file_unique_id": file_token[:16],
-                    "file_name": file["name"], "mime_type": file["mime_type"],
+                    "file_id": file_id,
+                    "file_unique_id": file_token[:16],
+                    "file_name": file["name"],
+                    "mime_type": file["mime_type"],
                     "file_size": file["size"],
                 }
             if text:
@@ -111,8 +123,13 @@ class WebIntake:
         ):
             raise StaleButton(message_id)
         row = WebMessage(
-            message_id=0, user_id=user_id, kind="press", sender="user", ref=message_id,
-            text=data, created_at=utcnow(),
+            message_id=0,
+            user_id=user_id,
+            kind="press",
+            sender="user",
+            ref=message_id,
+            text=data,
+            created_at=utcnow(),
         )
         await self.store.add_from_user(row, first_name=web_name(user_id), language=lang)
         message: dict[str, Any] = {
@@ -123,15 +140,18 @@ class WebIntake:
             "text": plain_text(shown.text) or "…",
             "reply_markup": shown.markup,
         }
-        await self._feed(row.seq, {
-            "callback_query": {
-                "id": f"{CALLBACK_PREFIX}{user_id}:{row.seq}",
-                "from": self._user(user_id, lang),
-                "chat_instance": f"web{user_id}",
-                "data": data,
-                "message": message,
-            }
-        })
+        await self._feed(
+            row.seq,
+            {
+                "callback_query": {
+                    "id": f"{CALLBACK_PREFIX}{user_id}:{row.seq}",
+                    "from": self._user(user_id, lang),
+                    "chat_instance": f"web{user_id}",
+                    "data": data,
+                    "message": message,
+                }
+            },
+        )
         return row.seq
 
     async def _feed(self, seq: int, payload: dict[str, Any]) -> None:

@@ -17,14 +17,42 @@ from typing import Any
 import nh3
 
 TAGS = frozenset(
-    {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
-     "blockquote", "span", "br"}
+    {
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "a",
+        "code",
+        "pre",
+        "blockquote",
+        "span",
+        "br",
+    }
 )
 ATTRIBUTES = {"a": {"href"}}  # classes: only those in CLASSES
 URL_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
 # Dropped with everything inside (not just the tag): their text is code or styling, not words.
-DROP_WITH_CONTENT = frozenset({"script", "style", "iframe", "object", "embed", "template", "svg",
-                               "math", "noscript", "textarea", "title"})
+DROP_WITH_CONTENT = frozenset(
+    {
+        "script",
+        "style",
+        "iframe",
+        "object",
+        "embed",
+        "template",
+        "svg",
+        "math",
+        "noscript",
+        "textarea",
+        "title",
+    }
+)
 TAG_RE = re.compile(r"<[^>]+>")
 SPOILER_RE = re.compile(r"<(/?)tg-spoiler\b[^>]*>", re.I)
 CLASSES = {"span": {"tg-spoiler"}, "blockquote": {"expandable"}}

@@ -52,10 +52,15 @@ MAGIC = (
 )
 LONG_POLL_SECONDS = 25.0
 BURST = 10.0
-SERVED_TYPES = frozenset({
-    "application/pdf", "image/jpeg", "image/png", "application/json",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-})
+SERVED_TYPES = frozenset(
+    {
+        "application/pdf",
+        "image/jpeg",
+        "image/png",
+        "application/json",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    }
+)
 
 WEBCHAT_KEY: web.AppKey[WebChat] = web.AppKey("studentbot_webchat")
 
@@ -88,8 +93,9 @@ class Bucket:
 class WebChat:
     """Everything the routes need: settings, store, intake, i18n; built once per process."""
 
-    def __init__(self, settings: Settings, dp: Dispatcher, bot: Bot, store: WebChatStore,
-                 i18n: Any) -> None:
+    def __init__(
+        self, settings: Settings, dp: Dispatcher, bot: Bot, store: WebChatStore, i18n: Any
+    ) -> None:
         self.settings = settings
         self.secret = settings.web_secret()
         self.store = store
@@ -115,8 +121,13 @@ class WebChat:
 
     def set_cookie(self, response: web.StreamResponse, user_id: int) -> None:
         response.set_cookie(
-            COOKIE, self.sign(user_id), max_age=COOKIE_AGE, path="/chat", httponly=True,
-            samesite="Lax", secure=self.settings.web_chat_cookie_secure,
+            COOKIE,
+            self.sign(user_id),
+            max_age=COOKIE_AGE,
+            path="/chat",
+            httponly=True,
+            samesite="Lax",
+            secure=self.settings.web_chat_cookie_secure,
         )
 
     # Checks ----------------------------------------------------------------------------------
@@ -272,9 +283,12 @@ def _script_json(value: Any) -> str:
 async def widget(request: web.Request) -> web.StreamResponse:
     chat = _chat(request)
     labels = {code: _strings(chat, code)["open"] for code in LANGUAGES}
-    script = (STATIC / "widget.js").read_text(encoding="utf-8").replace(
-        "/*LABELS*/{}", json.dumps(labels, ensure_ascii=False)
-    ).replace("/*DEFAULT*/\"kk\"", json.dumps(chat.settings.default_language))
+    script = (
+        (STATIC / "widget.js")
+        .read_text(encoding="utf-8")
+        .replace("/*LABELS*/{}", json.dumps(labels, ensure_ascii=False))
+        .replace('/*DEFAULT*/"kk"', json.dumps(chat.settings.default_language))
+    )
     response = web.Response(text=script, content_type="text/javascript", charset="utf-8")
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
@@ -348,8 +362,9 @@ async def socket(request: web.Request) -> web.StreamResponse:
                 for event in events:
                     sent.add(event["seq"])
                     last_seq = max(last_seq, event["seq"])
-                await ws.send_json({"kind": "history", "events": events,
-                                    "resumed": isinstance(after, int)})
+                await ws.send_json(
+                    {"kind": "history", "events": events, "resumed": isinstance(after, int)}
+                )
                 if pumping is None:
                     pumping = asyncio.create_task(pump())
                 continue
@@ -392,7 +407,8 @@ async def poll(request: web.Request) -> web.StreamResponse:
                         events.append(queue.get_nowait())
                 except TimeoutError:
                     events = [
-                        e for e in await chat.store.history(user_id, after=after)
+                        e
+                        for e in await chat.store.history(user_id, after=after)
                         if e["seq"] > after
                     ]
     finally:
@@ -418,8 +434,11 @@ async def send_frame(request: web.Request) -> web.StreamResponse:
     if not isinstance(frame, dict):
         return web.json_response({"kind": "error", "code": "bad_frame"}, status=400)
     error = await chat.handle_input(user_id, frame)
-    return chat.harden(web.json_response(error or {"ok": True}, status=429 if error and
-                                         error.get("code") == "rate" else 200))
+    return chat.harden(
+        web.json_response(
+            error or {"ok": True}, status=429 if error and error.get("code") == "rate" else 200
+        )
+    )
 
 
 async def upload(request: web.Request) -> web.StreamResponse:
@@ -453,10 +472,14 @@ async def upload(request: web.Request) -> web.StreamResponse:
 
     await chat.store.ensure_user(user_id, first_name=web_name(user_id), language=lang)
     token = await chat.store.save_file(user_id, name=name, mime_type=mime, data=bytes(data))
-    chat.intake.spawn(chat.intake.message(
-        user_id, lang, file_token=token,
-        file={"name": name, "mime_type": mime, "size": len(data)},
-    ))
+    chat.intake.spawn(
+        chat.intake.message(
+            user_id,
+            lang,
+            file_token=token,
+            file={"name": name, "mime_type": mime, "size": len(data)},
+        )
+    )
     return chat.harden(web.json_response({"ok": True}))
 
 

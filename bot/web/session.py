@@ -62,7 +62,9 @@ class WebSession(BaseSession):
 
     def __init__(self, inner: BaseSession, store: WebChatStore) -> None:
         super().__init__(
-            api=inner.api, json_loads=inner.json_loads, json_dumps=inner.json_dumps,
+            api=inner.api,
+            json_loads=inner.json_loads,
+            json_dumps=inner.json_dumps,
             timeout=inner.timeout,
         )
         self.inner = inner
@@ -193,9 +195,14 @@ class WebSession(BaseSession):
     ) -> WebMessage:
         row = WebMessage(
             message_id=await self.store.next_message_id() if kind == "message" else 0,
-            user_id=user_id, kind=kind, sender=sender, ref=ref, text=text,
+            user_id=user_id,
+            kind=kind,
+            sender=sender,
+            ref=ref,
+            text=text,
             markup=markup if isinstance(markup, dict) or markup is None else _dump(markup),
-            file_token=file_token, created_at=utcnow(),
+            file_token=file_token,
+            created_at=utcnow(),
         )
         return await self.store.add(row)
 
@@ -208,7 +215,11 @@ class WebSession(BaseSession):
             else:
                 await self.store.write([edit])
         await self._add(
-            target.user_id, "edit", target.sender, target.text, target.markup,
+            target.user_id,
+            "edit",
+            target.sender,
+            target.text,
+            target.markup,
             ref=target.message_id,
         )
 
@@ -241,14 +252,15 @@ class WebSession(BaseSession):
         return True
 
     def _file(self, method: Any) -> File:
-        token = method.file_id[len(WEB_FILE_PREFIX):]
-        return File(file_id=method.file_id, file_unique_id=token[:16],
-                    file_path=FILE_PATH_PREFIX + token)
+        token = method.file_id[len(WEB_FILE_PREFIX) :]
+        return File(
+            file_id=method.file_id, file_unique_id=token[:16], file_path=FILE_PATH_PREFIX + token
+        )
 
     async def _keep_file(self, bot: Bot, user_id: int, file: Any, *, photo: bool) -> str:
         """The web-chat file of what the bot sends: bytes given, a web file, or Telegram's."""
         if isinstance(file, str) and file.startswith(WEB_FILE_PREFIX):
-            return file[len(WEB_FILE_PREFIX):]
+            return file[len(WEB_FILE_PREFIX) :]
         name = "photo.jpg" if photo else "document"
         mime = "image/jpeg" if photo else "application/octet-stream"
         data: bytes
@@ -280,8 +292,11 @@ class WebSession(BaseSession):
                     message = candidate
         sender = "staff" if method.from_chat_id != method.chat_id else "bot"
         if message is None:
-            log.info("copy of %s:%s into a web chat: not the update in hand",
-                     method.from_chat_id, method.message_id)
+            log.info(
+                "copy of %s:%s into a web chat: not the update in hand",
+                method.from_chat_id,
+                method.message_id,
+            )
             return await self._add(method.chat_id, "message", sender, "…", None)
         token = None
         text = message.html_text if (message.text or message.caption) else None
@@ -294,15 +309,15 @@ class WebSession(BaseSession):
                 buffer = io.BytesIO()
                 await bot.download(file_id, destination=buffer)
                 token = await self.store.save_file(
-                    method.chat_id, name=name, mime_type=_mime(name, "application/octet-stream"),
+                    method.chat_id,
+                    name=name,
+                    mime_type=_mime(name, "application/octet-stream"),
                     data=buffer.getvalue(),
                 )
             except Exception as exc:  # a file Telegram will not give: the words still go
                 log.warning("could not fetch a file for web chat %s: %s", method.chat_id, exc)
         markup = method.reply_markup if getattr(method, "reply_markup", None) else None
-        return await self._add(
-            method.chat_id, "message", sender, text, markup, file_token=token
-        )
+        return await self._add(method.chat_id, "message", sender, text, markup, file_token=token)
 
     # Calls for Telegram that mention web chats ------------------------------------------------
     async def _for_telegram(self, bot: Bot, method: Any) -> Any:
@@ -313,7 +328,7 @@ class WebSession(BaseSession):
             field = "document" if name == "sendDocument" else "photo"
             file = getattr(method, field)
             if isinstance(file, str) and file.startswith(WEB_FILE_PREFIX):
-                row = await self.store.file_in_hand(file[len(WEB_FILE_PREFIX):])
+                row = await self.store.file_in_hand(file[len(WEB_FILE_PREFIX) :])
                 if row is not None:
                     return method.model_copy(
                         update={field: BufferedInputFile(row.data, filename=row.name)}

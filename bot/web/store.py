@@ -270,8 +270,13 @@ class WebChatStore:
     ) -> str:
         token = secrets.token_urlsafe(24)
         row = WebFile(
-            token=token, user_id=user_id, name=name[:255], mime_type=mime_type, size=len(data),
-            data=data, created_at=utcnow(),
+            token=token,
+            user_id=user_id,
+            name=name[:255],
+            mime_type=mime_type,
+            size=len(data),
+            data=data,
+            created_at=utcnow(),
         )
         ops = pending_ops.get()
         if ops is not None:
@@ -301,13 +306,22 @@ class WebChatStore:
         files = await session.scalars(select(WebFile).where(WebFile.user_id == user_id))
         return {
             "messages": [
-                {"seq": m.seq, "kind": m.kind, "sender": m.sender, "text": m.text,
-                 "at": m.created_at.isoformat()}
+                {
+                    "seq": m.seq,
+                    "kind": m.kind,
+                    "sender": m.sender,
+                    "text": m.text,
+                    "at": m.created_at.isoformat(),
+                }
                 for m in messages
             ],
             "files": [
-                {"name": f.name, "type": f.mime_type, "size": f.size,
-                 "at": f.created_at.isoformat()}
+                {
+                    "name": f.name,
+                    "type": f.mime_type,
+                    "size": f.size,
+                    "at": f.created_at.isoformat(),
+                }
                 for f in files
             ],
         }

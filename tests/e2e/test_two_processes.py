@@ -110,8 +110,13 @@ async def create_broadcast_now(url: str, marker: str) -> tuple[int, int]:
                 await session.execute(
                     insert(User),
                     [
-                        {"id": 7_300_000 + i, "first_name": f"S{i}", "role": "student",
-                         "language": ("kk", "ru", "en")[i % 3], "is_active": True}
+                        {
+                            "id": 7_300_000 + i,
+                            "first_name": f"S{i}",
+                            "role": "student",
+                            "language": ("kk", "ru", "en")[i % 3],
+                            "is_active": True,
+                        }
                         for i in range(EXTRA_STUDENTS)
                     ],
                 )
@@ -138,6 +143,7 @@ async def broadcast_done(url: str, broadcast_id: int, bot: BotProcess) -> None:
 
     engine = create_engine(url)
     try:
+
         async def done() -> None:
             while True:  # the state changes in another process: poll with a deadline
                 async with create_sessionmaker(engine)() as session:

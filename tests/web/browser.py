@@ -14,8 +14,9 @@ __all__ = ["Page", "chrome", "require_chromium"]
 
 def require_chromium() -> None:
     """Skip (CI: fail, as REQUIRE_CHROMIUM=1 says) when the system browser is missing."""
-    missing = [name for name, path in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER))
-               if not path]
+    missing = [
+        name for name, path in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)) if not path
+    ]
     if missing:
         reason = (
             f"no {' and '.join(missing)} on this machine: `apt-get install chromium "

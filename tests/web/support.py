@@ -55,8 +55,8 @@ async def frames_until(
 
 
 def bot_said(text: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda f: f.get("kind") == "message" and f.get("sender") != "user" and text in (
-        f.get("html") or ""
+    return lambda f: (
+        f.get("kind") == "message" and f.get("sender") != "user" and text in (f.get("html") or "")
     )
 
 
@@ -98,8 +98,10 @@ class Browser:
     def _seen(self, events: list[dict[str, Any]]) -> None:
         for event in events:
             if isinstance(event.get("seq"), int):
-                if self.last_seq is not None and event["seq"] <= self.last_seq and any(
-                    e.get("seq") == event["seq"] for e in self.events
+                if (
+                    self.last_seq is not None
+                    and event["seq"] <= self.last_seq
+                    and any(e.get("seq") == event["seq"] for e in self.events)
                 ):
                     continue
                 self.last_seq = max(self.last_seq or 0, event["seq"])
@@ -125,8 +127,10 @@ class Browser:
         assert self.ws is not None
         await self.ws.send_json({"type": "message", "text": text, "lang": self.lang})
         return await self._settle(
-            lambda f: (f.get("sender") == "user" and f.get("text") == text.strip())
-            or f.get("kind") == "error"
+            lambda f: (
+                (f.get("sender") == "user" and f.get("text") == text.strip())
+                or f.get("kind") == "error"
+            )
         )
 
     async def press(self, label: str, *, data: bool = False) -> list[dict[str, Any]]:
@@ -143,9 +147,7 @@ class Browser:
                         await self.ws.send_json(
                             {"type": "press", "message": shown, "data": button["data"]}
                         )
-                        return await self._settle(
-                            lambda f: f.get("kind") in {"press", "error"}
-                        )
+                        return await self._settle(lambda f: f.get("kind") in {"press", "error"})
         raise AssertionError(f"no button {label!r} shown")
 
     async def upload(self, name: str, content: bytes) -> tuple[int, list[dict[str, Any]]]:
@@ -155,19 +157,19 @@ class Browser:
         form = FormData()
         form.add_field("file", content, filename=name, content_type="application/octet-stream")
         response = await self.client.post(
-            f"/chat/api/upload?lang={self.lang}", data=form,
+            f"/chat/api/upload?lang={self.lang}",
+            data=form,
             headers={"Origin": own_origin(self.client)},
         )
         if response.status != 200:
             return response.status, []
         assert self.ws is not None
-        return 200, await self._settle(
-            lambda f: f.get("sender") == "user" and "file" in f
-        )
+        return 200, await self._settle(lambda f: f.get("sender") == "user" and "file" in f)
 
     def texts(self, events: list[dict[str, Any]] | None = None) -> str:
         return "\n".join(
-            e.get("html") or e.get("text") or "" for e in (events or self.events)
+            e.get("html") or e.get("text") or ""
+            for e in (events or self.events)
             if e.get("kind") in {"message", "edit", "notice"}
         )
 

@@ -84,10 +84,16 @@ async def test_the_socket_needs_a_cookie_this_server_signed_for_a_web_id(
     client.session.cookie_jar.clear()
     if value:
         client.session.cookie_jar.update_cookies({"au_webchat": value})
-    response = await client.get("/chat/ws", headers={
-        "Origin": own_origin(client), "Upgrade": "websocket", "Connection": "Upgrade",
-        "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-    })
+    response = await client.get(
+        "/chat/ws",
+        headers={
+            "Origin": own_origin(client),
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        },
+    )
     assert response.status == 401
 
 
@@ -98,13 +104,20 @@ async def test_the_socket_and_posts_refuse_a_foreign_or_missing_origin(
     _, _, client = web
     await client.get("/chat")
     headers = {"Origin": origin} if origin else {}
-    ws = await client.get("/chat/ws", headers={
-        **headers, "Upgrade": "websocket", "Connection": "Upgrade",
-        "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-    })
+    ws = await client.get(
+        "/chat/ws",
+        headers={
+            **headers,
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        },
+    )
     assert ws.status == 403
-    post = await client.post("/chat/api/send", json={"type": "message", "text": "hi"},
-                             headers=headers)
+    post = await client.post(
+        "/chat/api/send", json={"type": "message", "text": "hi"}, headers=headers
+    )
     assert post.status == 403
 
 
@@ -198,8 +211,9 @@ async def test_long_polling_gets_the_same_events(web: Any) -> None:
     origin = {"Origin": own_origin(client)}
     first = await (await client.get("/chat/api/poll")).json()
     assert first["events"] == []
-    sent = await client.post("/chat/api/send", json={"type": "message", "text": "/start",
-                                                     "lang": "en"}, headers=origin)
+    sent = await client.post(
+        "/chat/api/send", json={"type": "message", "text": "/start", "lang": "en"}, headers=origin
+    )
     assert (await sent.json()) == {"ok": True}
     await chat.intake.wait_handled()
     got = await (await client.get("/chat/api/poll?after=0&wait=1")).json()
@@ -232,8 +246,13 @@ async def test_a_web_ticket_opens_a_staff_topic_and_the_staff_answer_reaches_the
     assert "tg://user" not in card and ("(web chat)" in card or "(веб-чат)" in card), card
     [ticket] = await tickets(harness)
     # Staff answer in Telegram while the browser is open …
-    await harness.send("Try resetting it at lms.atyrau.edu.kz", user=STAFF, chat_id=STAFF_CHAT_ID,
-                       chat_type="supergroup", thread_id=ticket.thread_id)
+    await harness.send(
+        "Try resetting it at lms.atyrau.edu.kz",
+        user=STAFF,
+        chat_id=STAFF_CHAT_ID,
+        chat_type="supergroup",
+        thread_id=ticket.thread_id,
+    )
     from tests.web.support import frames_until
 
     assert b.ws is not None
@@ -241,8 +260,13 @@ async def test_a_web_ticket_opens_a_staff_topic_and_the_staff_answer_reaches_the
     assert "Try resetting it at lms.atyrau.edu.kz" in answer["html"]
     # … and while it is closed: the answer waits in the history.
     await b.close()
-    await harness.send("<b>Done</b>: your password is reset", user=STAFF, chat_id=STAFF_CHAT_ID,
-                       chat_type="supergroup", thread_id=ticket.thread_id)
+    await harness.send(
+        "<b>Done</b>: your password is reset",
+        user=STAFF,
+        chat_id=STAFF_CHAT_ID,
+        chat_type="supergroup",
+        thread_id=ticket.thread_id,
+    )
     history = await Browser(client, chat).open("en")
     staff = [e for e in history if e["sender"] == "staff"]
     assert len(staff) == 2 and "your password is reset" in staff[-1]["html"]
@@ -261,8 +285,12 @@ async def test_the_distance_learning_wizard_takes_a_pdf_and_gives_the_statement(
     await b.press("ap:kind:dl", data=True)
     await b.press("ap:ground:health", data=True)
     await b.press("ap:role:parent", data=True)
-    for line in ("Сейткалиева Гульнар Бакытовна", "Сейткалиев Арман Ерланович",
-                 "900101300126", "6B06102"):
+    for line in (
+        "Сейткалиева Гульнар Бакытовна",
+        "Сейткалиев Арман Ерланович",
+        "900101300126",
+        "6B06102",
+    ):
         await b.say(line)
     await b.press("ap:course:2", data=True)
     for line in ("01.02.2027", "30.06.2027", "87012345678"):
@@ -352,8 +380,9 @@ async def test_mydata_and_forget_cover_the_web_history(web: Any) -> None:
     shown = await b.say("/mydata")
     [doc] = [e for e in shown if e.get("file")]
     data = await (await client.get(doc["file"]["url"])).json()
-    assert any(m["text"] == "How do I transfer to distance learning?"
-               for m in data["webchat"]["messages"])
+    assert any(
+        m["text"] == "How do I transfer to distance learning?" for m in data["webchat"]["messages"]
+    )
     await b.say("/forget")
     await b.press("forget:1", data=True)
     async with harness.ctx.sessionmaker() as session:
@@ -374,8 +403,9 @@ async def test_nothing_for_a_web_chat_reaches_telegram(web: Any) -> None:
     await b.say("How do I transfer to distance learning?")
     await b.say("/help")
     for call in harness.session.requests:
-        chat = getattr(call, "chat_id", None) or getattr(getattr(call, "scope", None), "chat_id",
-                                                         None)
+        chat = getattr(call, "chat_id", None) or getattr(
+            getattr(call, "scope", None), "chat_id", None
+        )
         assert not is_web_id(chat), call
 
 

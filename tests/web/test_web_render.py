@@ -44,22 +44,45 @@ HOSTILE = [
 @pytest.mark.parametrize("payload", HOSTILE)
 def test_no_script_survives(payload: str) -> None:
     out = safe_html(payload).lower()
-    for needle in ("<script", "onerror", "onload", "onclick", "onmouseover", "javascript:",
-                   "vbscript:", "data:", "<iframe", "<style", "<svg", "<img", "<form",
-                   "<input", "<meta", "style="):
+    for needle in (
+        "<script",
+        "onerror",
+        "onload",
+        "onclick",
+        "onmouseover",
+        "javascript:",
+        "vbscript:",
+        "data:",
+        "<iframe",
+        "<style",
+        "<svg",
+        "<img",
+        "<form",
+        "<input",
+        "<meta",
+        "style=",
+    ):
         assert needle not in out, (payload, out)
 
 
 def test_telegram_formatting_is_kept() -> None:
     text = (
-        '<b>Bold</b> <i>it</i> <u>u</u> <s>s</s> <code>c</code> <pre>p</pre> '
+        "<b>Bold</b> <i>it</i> <u>u</u> <s>s</s> <code>c</code> <pre>p</pre> "
         '<a href="https://atyrau.edu.kz/rules">rules</a> <blockquote>q</blockquote> '
         "<tg-spoiler>secret</tg-spoiler> 5 &lt; 6 &amp; 7"
     )
     out = safe_html(text)
-    for kept in ("<b>Bold</b>", "<i>it</i>", "<u>u</u>", "<s>s</s>", "<code>c</code>",
-                 "<pre>p</pre>", "<blockquote>q</blockquote>", "5 &lt; 6 &amp; 7",
-                 '<span class="tg-spoiler">secret</span>'):
+    for kept in (
+        "<b>Bold</b>",
+        "<i>it</i>",
+        "<u>u</u>",
+        "<s>s</s>",
+        "<code>c</code>",
+        "<pre>p</pre>",
+        "<blockquote>q</blockquote>",
+        "5 &lt; 6 &amp; 7",
+        '<span class="tg-spoiler">secret</span>',
+    ):
         assert kept in out
     assert 'href="https://atyrau.edu.kz/rules"' in out and 'rel="noopener noreferrer' in out
 
@@ -79,19 +102,29 @@ def test_plain_text_unescapes() -> None:
 
 
 def test_inline_keyboard_keeps_callbacks_and_http_links_only() -> None:
-    markup = InlineKeyboardMarkup(inline_keyboard=[
-        [InlineKeyboardButton(text="Yes", callback_data="forget:1"),
-         InlineKeyboardButton(text="Site", url="https://atyrau.edu.kz")],
-        [InlineKeyboardButton(text="Evil", url="javascript:alert(1)")],
-    ])
-    assert keyboard(markup) == {"inline": [[
-        {"text": "Yes", "data": "forget:1"}, {"text": "Site", "url": "https://atyrau.edu.kz"},
-    ]]}
+    markup = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(text="Yes", callback_data="forget:1"),
+                InlineKeyboardButton(text="Site", url="https://atyrau.edu.kz"),
+            ],
+            [InlineKeyboardButton(text="Evil", url="javascript:alert(1)")],
+        ]
+    )
+    assert keyboard(markup) == {
+        "inline": [
+            [
+                {"text": "Yes", "data": "forget:1"},
+                {"text": "Site", "url": "https://atyrau.edu.kz"},
+            ]
+        ]
+    }
 
 
 def test_reply_keyboard_becomes_quick_replies_and_removal_clears_them() -> None:
-    markup = ReplyKeyboardMarkup(keyboard=[[KeyboardButton(text="❓ Ask")]],
-                                 input_field_placeholder="Type")
+    markup = ReplyKeyboardMarkup(
+        keyboard=[[KeyboardButton(text="❓ Ask")]], input_field_placeholder="Type"
+    )
     assert keyboard(markup) == {"reply": [[{"text": "❓ Ask"}]], "placeholder": "Type"}
     assert keyboard(ReplyKeyboardRemove()) == {"remove": True}
 

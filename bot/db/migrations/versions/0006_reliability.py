@@ -26,9 +26,7 @@ def upgrade() -> None:
         sa.Column("claimed_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("bot_id", "update_id", name=op.f("pk_processed_updates")),
     )
-    op.create_index(
-        op.f("ix_processed_updates_claimed_at"), "processed_updates", ["claimed_at"]
-    )
+    op.create_index(op.f("ix_processed_updates_claimed_at"), "processed_updates", ["claimed_at"])
 
 
 def downgrade() -> None:

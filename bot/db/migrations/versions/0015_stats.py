@@ -53,8 +53,10 @@ def upgrade() -> None:
     )
     op.add_column("questions", sa.Column("top_clause", sa.String(16), nullable=True))
     op.add_column("questions", sa.Column("faq_key", sa.String(64), nullable=True))
-    first = "clauses->>0" if op.get_bind().dialect.name == "postgresql" else (
-        "json_extract(clauses, '$[0]')"
+    first = (
+        "clauses->>0"
+        if op.get_bind().dialect.name == "postgresql"
+        else ("json_extract(clauses, '$[0]')")
     )
     op.execute(f"UPDATE questions SET top_clause = {first}")
     op.create_index(

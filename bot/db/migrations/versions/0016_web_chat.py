@@ -42,7 +42,9 @@ def upgrade() -> None:
         sa.Column("file_token", sa.String(64), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_web_messages_user_id_users"),
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_web_messages_user_id_users"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_web_messages")),
@@ -68,7 +70,9 @@ def upgrade() -> None:
         sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_web_files_user_id_users"),
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_web_files_user_id_users"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_web_files")),
