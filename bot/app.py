@@ -110,7 +110,7 @@ def build_services(
             "(applicants are told to take their statement to the office)"
         )
     answers = AnswerService(i18n=i18n, cache_dir=settings.search_cache_path)
-    broadcasts = BroadcastService(settings, sessionmaker)
+    broadcasts = BroadcastService(settings, sessionmaker, i18n=i18n)
     faq = FaqService(settings, sessionmaker, answers)
     stats = StatsService(settings)
     return Services(

@@ -33,7 +33,6 @@ from bot.filters import RoleFilter, has_role
 from bot.i18n import LANGUAGE_NAMES
 from bot.services.broadcast import (
     AudienceNotAllowed,
-    BroadcastCallback,
     BroadcastService,
     count_audience,
     counts,
@@ -42,6 +41,7 @@ from bot.services.broadcast import (
 )
 from bot.services.calendar import in_quiet_hours, out_of_quiet_hours
 from bot.views.audience import STUDY_FORMS, AudienceCallback, form_name
+from bot.views.broadcast import BroadcastCallback, cancel_keyboard, progress_text
 from knowledge.programmes import ProgrammeCatalog
 
 
@@ -479,7 +479,7 @@ async def confirm(
         text = _("Broadcast #{id} is scheduled for {when}.").format(
             id=b.id, when=scheduled_at.astimezone(settings.tz).strftime(WHEN_FORMAT)
         )
-    progress = await message.answer(text, reply_markup=broadcasts.cancel_keyboard(b.id))
+    progress = await message.answer(text, reply_markup=cancel_keyboard(b.id))
     b.progress_chat_id = progress.chat.id
     b.progress_message_id = progress.message_id
     await session.commit()
@@ -505,7 +505,8 @@ async def cancel_pressed(
     await callback.answer(_("Cancelled."))
     if isinstance(callback.message, Message):
         await edit_or_send(
-            callback.message, broadcasts.progress_text(b, await counts(session, b.id), final=True)
+            callback.message,
+            progress_text(b, await counts(session, b.id), now=broadcasts.now(), final=True),
         )
 
 

@@ -496,14 +496,19 @@ async def test_slowdown_reasons_in_each_language(
 ) -> None:
     from bot.db.models.broadcasts import Broadcast
     from bot.i18n import use_locale
+    from bot.views.broadcast import progress_text
 
     broadcasts, _ = services(harness, FakeClock())
     b = Broadcast(id=1, kind="message", text="x", audience={}, status="sending", total=10)
     with use_locale(broadcasts.i18n, lang):
         for reason, line in (("paused_replies", paused), ("slowed_replies", slowed)):
-            assert line in broadcasts.progress_text(b, {"sent": 3}, final=False, slowdown=reason)
-        assert telegram in broadcasts.progress_text(b, {}, final=False, slowdown="telegram")
-        assert "⏸" not in broadcasts.progress_text(b, {}, final=False)
+            assert line in progress_text(
+                b, {"sent": 3}, now=broadcasts.now(), final=False, slowdown=reason
+            )
+        assert telegram in progress_text(
+            b, {}, now=broadcasts.now(), final=False, slowdown="telegram"
+        )
+        assert "⏸" not in progress_text(b, {}, now=broadcasts.now(), final=False)
 
 
 async def test_worker_backs_off_and_logs_once_while_the_database_is_down(

@@ -49,12 +49,6 @@ KNOWN_SERVICE_AIOGRAM: dict[tuple[str, str], str] = {
     ("bot.services.helpdesk", "aiogram.types:ReplyParameters"): (
         "relays keep replies threaded (issue 15 item 2)"
     ),
-    ("bot.services.broadcast", "aiogram.filters.callback_data:CallbackData"): (
-        "the broadcast progress card's buttons (issue 15 item 2: into bot/views)"
-    ),
-    ("bot.services.broadcast", "aiogram.utils.keyboard:InlineKeyboardBuilder"): (
-        "the broadcast progress card's buttons (issue 15 item 2: into bot/views)"
-    ),
 }
 
 

@@ -45,10 +45,7 @@ from aiogram.exceptions import (
     TelegramNotFound,
     TelegramRetryAfter,
 )
-from aiogram.filters.callback_data import CallbackData
 from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from prometheus_client import Counter
 from sqlalchemy import ColumnElement, and_, case, func, insert, literal, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -62,6 +59,7 @@ from bot.db.models.groups import CuratorGroup, GroupMember, StudentProfile
 from bot.i18n import RUSSIAN_FALLBACK, language_from_telegram, make_i18n, use_locale
 from bot.metrics import metrics
 from bot.services.calendar import in_quiet_hours
+from bot.views.broadcast import cancel_keyboard, progress_text
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +86,6 @@ FINAL = ("sent", "failed", "blocked", "unknown", "cancelled")
 # broadcast is sent when the curator says so; quiet-hours «Send now» asks first).
 HELD_IN_QUIET_HOURS = ("reminder", "faq")
 SEGMENT_KEYS = ("faculty", "programme", "course_year", "study_form", "language")
-
-
-class BroadcastCallback(CallbackData, prefix="bc"):
-    action: str  # cancel
-    broadcast_id: int
 
 
 class AudienceNotAllowed(Exception):
@@ -315,6 +308,7 @@ class BroadcastService:
         idle_interval: float = 1.0,
         max_idle_backoff: float = 60.0,
         sender_lease: timedelta = timedelta(seconds=60),
+        i18n: I18n | None = None,
     ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
@@ -344,7 +338,7 @@ class BroadcastService:
         self.max_idle_backoff = max_idle_backoff
         self.stats = DeliveryStats()
         self.reminder_renderer: ReminderRenderer | None = None
-        self._i18n: I18n | None = None
+        self._i18n = i18n  # the process's one I18n (bot.app.AppContext.i18n); else made once
         self._content: dict[int, _Content] = {}
         self._wake = asyncio.Event()
         self.stopping = asyncio.Event()
@@ -883,63 +877,6 @@ class BroadcastService:
         )
         return True
 
-    def progress_text(
-        self, b: Broadcast, c: dict[str, int], *, final: bool, slowdown: str | None = None
-    ) -> str:
-        """The sender's progress message; ``slowdown`` is why it goes slower, if it does
-        (:meth:`bot.budget.OutgoingBudget.slowdown`)."""
-        sent, failed, blocked = c.get("sent", 0), c.get("failed", 0), c.get("blocked", 0)
-        unknown, cancelled = c.get("unknown", 0), c.get("cancelled", 0)
-        left = c.get("pending", 0) + c.get("sending", 0)
-        started = b.started_at or self.now()
-        elapsed = max((self.now() - started).total_seconds(), 1.0)
-        rate = sent / elapsed
-        if final:
-            head = (
-                _("Broadcast #{id} cancelled.")
-                if b.status == "cancelled"
-                else _("Broadcast #{id} finished.")
-            ).format(id=b.id)
-            lines = [
-                head,
-                _("Sent: {sent} of {total}").format(sent=sent, total=b.total),
-                _("Failed: {failed} · blocked the bot: {blocked}").format(
-                    failed=failed, blocked=blocked
-                ),
-            ]
-            if unknown:
-                lines.append(_("Unconfirmed (interrupted while sending): {n}").format(n=unknown))
-            if cancelled:
-                lines.append(_("Not sent (cancelled): {n}").format(n=cancelled))
-            lines.append(_("Average rate: {rate:.1f} messages a second").format(rate=rate))
-            return "\n".join(lines)
-        eta = int(left / rate) if rate > 0 else 0
-        lines = [
-            _("Broadcast #{id}: sending…").format(id=b.id),
-            _("Sent: {sent} of {total}").format(sent=sent, total=b.total),
-            _("Failed: {failed} · blocked the bot: {blocked}").format(
-                failed=failed, blocked=blocked
-            ),
-            _("Rate: {rate:.1f}/s · time left: about {minutes} min {seconds} s").format(
-                rate=rate, minutes=eta // 60, seconds=eta % 60
-            ),
-        ]
-        if slowdown == "paused_replies":
-            lines.append(_("⏸ Paused for student replies: answers to students go first."))
-        elif slowdown == "slowed_replies":
-            lines.append(_("🐢 Slowed down for student replies: answers to students go first."))
-        elif slowdown == "telegram":
-            lines.append(_("⏸ Paused: Telegram asked the bot to wait."))
-        return "\n".join(lines)
-
-    def cancel_keyboard(self, broadcast_id: int) -> Any:
-        builder = InlineKeyboardBuilder()
-        builder.button(
-            text=_("⛔ Cancel the broadcast"),
-            callback_data=BroadcastCallback(action="cancel", broadcast_id=broadcast_id),
-        )
-        return builder.as_markup()
-
     async def _edit_progress(self, bot: Bot, b: Broadcast, lang: str, *, final: bool) -> None:
         if b.progress_chat_id is None or b.progress_message_id is None:
             return
@@ -951,8 +888,8 @@ class BroadcastService:
             kind = SendClass.REMINDER if b.kind == "reminder" else SendClass.BROADCAST
             slowdown = budget.slowdown(kind, max(self.progress_interval, 1.0))
         with use_locale(self.i18n, lang):
-            text = self.progress_text(b, c, final=final, slowdown=slowdown)
-            markup = None if final else self.cancel_keyboard(b.id)
+            text = progress_text(b, c, now=self.now(), final=final, slowdown=slowdown)
+            markup = None if final else cancel_keyboard(b.id)
         try:
             with sending_as(SendClass.RELAY):  # the sender sees it even while replies come first
                 await self._send_progress(bot, b, text, markup, final=final)
