@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiogram.utils.i18n import gettext as _
 
 from bot.i18n import LANGUAGE_NAMES
+from bot.views.application_texts import field_label
 
 
 def language_label(code: str) -> str:
@@ -49,25 +50,15 @@ def role_label(role: str) -> str:
 
 
 def step_label(step: str) -> str:
+    """A wizard step as the funnel names it: the field's own label, or the step's."""
     return {
         "kind": _("choice of application"),
-        "ground": _("Ground"),
-        "role": _("Who applies"),
-        "applicant_name": _("Applicant's name"),
-        "full_name": _("Student's full name"),
-        "identifier": _("Student ID or IIN"),
-        "programme": _("Programme"),
-        "course": _("Course year"),
-        "start": _("Start date"),
-        "end": _("End date"),
-        "phone": _("Phone"),
-        "document": _("Supporting document"),
         "consent_technical": _("technical requirements accepted"),
         "consent_personal_data": _("personal data consent"),
         "consent_user_agreement": _("user agreement"),
         "summary": _("summary before submitting"),
         "edit": _("editing a field"),
-    }.get(step, step)
+    }.get(step) or field_label(step)
 
 
 def broadcast_kind_label(kind: str) -> str:
