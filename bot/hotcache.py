@@ -74,8 +74,16 @@ class _Table:
     def put(self, key: Any, value: Any, generation: int) -> None:
         if generation != self.generation:  # written meanwhile: what was read may be old
             return
-        self.entries[key] = (self.clock() + self.ttl, value)
+        now = self.clock()
+        self.entries[key] = (now + self.ttl, value)
         self.entries.move_to_end(key)
+        # Drop what has expired at the old end, so the memory follows the users of the last
+        # ``ttl`` rather than filling to ``maxsize`` (bench_memory: +29 MB over 50,000 questions).
+        while self.entries:
+            oldest, (expires, _value) = next(iter(self.entries.items()))
+            if expires >= now:
+                break
+            del self.entries[oldest]
         if len(self.entries) > self.maxsize:
             self.entries.popitem(last=False)
 

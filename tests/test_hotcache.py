@@ -149,3 +149,17 @@ async def test_fsm_state_written_in_one_process_is_read_in_the_other(
     finally:
         await first.close()
         await second.close()
+
+
+def test_entries_older_than_the_ttl_leave_at_the_next_put() -> None:
+    """Memory follows the users of the last minute, not every user since the start."""
+    now = [0.0]
+    cache = hotcache.HotCache(maxsize=20_000, ttl=60.0, clock=lambda: now[0])
+    generation = cache.generation(hotcache.USERS)
+    for user_id in range(1000):
+        cache.put(hotcache.USERS, user_id, {"id": user_id}, generation)
+    now[0] = 61.0
+    cache.put(hotcache.USERS, 5000, {"id": 5000}, generation)
+    assert len(cache.tables[hotcache.USERS].entries) == 1
+    assert cache.get(hotcache.USERS, 5000) == {"id": 5000}
+    assert cache.get(hotcache.USERS, 1) is None
