@@ -94,4 +94,5 @@ def _inline(resolve: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     async def inline(*args: Any, **kwargs: Any) -> Any:
         return resolve(*args, **kwargs)
 
+    inline.__wrapped__ = resolve  # type: ignore[attr-defined]  # the filter itself (bot.middlewares.lane)
     return inline

@@ -279,6 +279,7 @@ def create_router() -> Router:
         F.text,
         ~F.text.startswith("/"),
         _not_a_menu_item,
+        flags={"question_lane": True},  # bot.middlewares.lane: tried without the routers before
     )
     router.callback_query.register(full_clause, AnswerCallback.filter(F.action == "full"))
     router.callback_query.register(related, AnswerCallback.filter(F.action == "rel"))

@@ -14,7 +14,8 @@ Update outer middlewares, outermost first (each sees what the ones before it put
 9. :class:`bot.budget.SendClassMiddleware` — staff-chat work is RELAY, else REPLY.
 
 Message and callback outer middlewares: :mod:`.flood` (after the locale: the notice is in the
-user's language). Router-level: :mod:`.wizard_runs`, installed by a wizard's router. The Bot API
+user's language); on messages, innermost, :mod:`.lane` (a plain question straight to its
+handler). Router-level: :mod:`.wizard_runs`, installed by a wizard's router. The Bot API
 session's own chain (metrics, the call record) is :mod:`.api_metrics`.
 """
 
@@ -29,6 +30,7 @@ from bot.budget import SendClassMiddleware
 from bot.i18n import UserLocaleMiddleware
 from bot.middlewares.command_menu import CommandMenuMiddleware
 from bot.middlewares.flood import setup_flood_control
+from bot.middlewares.lane import QuestionLane
 from bot.middlewares.session import DbSessionMiddleware
 from bot.middlewares.user import UserMiddleware
 from bot.middlewares.wizard_runs import WizardRunMiddleware
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CommandMenuMiddleware",
     "DbSessionMiddleware",
+    "QuestionLane",
     "UserMiddleware",
     "WizardRunMiddleware",
     "setup",
@@ -77,6 +80,9 @@ def setup(dp: Dispatcher, ctx: AppContext) -> Reliability:
         CommandMenuMiddleware(CommandMenus(ctx.i18n, settings.default_language))
     )
     setup_flood_control(dp, ctx)
+    lane = QuestionLane()  # planned from the routers at the first update
+    dp.message.outer_middleware(lane)
+    dp["question_lane"] = lane
     dp.update.outer_middleware(UpdateContext())
     dp.update.outer_middleware(SendClassMiddleware())
     return reliability
