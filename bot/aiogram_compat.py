@@ -96,3 +96,25 @@ def _inline(resolve: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
 
     inline.__wrapped__ = resolve  # type: ignore[attr-defined]  # the filter itself (bot.middlewares.lane)
     return inline
+
+
+def text_equals(magic: Any) -> tuple[bool, Any]:
+    """``(True, value)`` when ``magic`` is exactly ``F.text == value`` (a string or a lazy
+    translation), else ``(False, None)``. Reads magic_filter's private ``_operations``."""
+    import operator
+
+    from magic_filter.operations.comparator import ComparatorOperation
+    from magic_filter.operations.getattr import GetAttributeOperation
+
+    operations = getattr(magic, "_operations", None)
+    if not isinstance(operations, tuple) or len(operations) != 2:
+        return False, None
+    attribute, comparison = operations
+    if (
+        type(attribute) is GetAttributeOperation
+        and attribute.name == "text"
+        and type(comparison) is ComparatorOperation
+        and comparison.comparator is operator.eq
+    ):
+        return True, comparison.right
+    return False, None

@@ -14,6 +14,7 @@ import pytest
 from aiogram import Dispatcher, F, Router
 from aiogram.client.session.base import BaseSession
 from aiogram.methods import GetUpdates
+from aiogram.utils.i18n import lazy_gettext
 
 from bot import aiogram_compat
 from bot.aiogram_compat import (
@@ -23,6 +24,7 @@ from bot.aiogram_compat import (
     check_aiogram_version,
     detach_fsm_middleware,
     inline_sync_filters,
+    text_equals,
     update_tasks,
 )
 
@@ -70,10 +72,28 @@ def test_the_internals_used_are_there() -> None:
     assert inline_sync_filters(dp) == 0  # done once
 
 
+def test_text_equality_filters_are_recognised() -> None:
+    """bot.middlewares.lane skips ``F.text == "…"`` handlers by reading magic_filter's
+    operations; anything else must not look like one."""
+    label = lazy_gettext("📚 Regulation")
+    assert text_equals(F.text == "x") == (True, "x")
+    assert text_equals(F.text == label) == (True, label)
+    for other in (
+        F.text != "x",
+        F.caption == "x",
+        F.text.lower() == "x",
+        F.text.in_({"x"}),
+        F.text,
+        ~(F.text == "x"),
+        F.text.startswith("x"),
+    ):
+        assert text_equals(other) == (False, None), other
+
+
 def test_no_other_module_reaches_into_aiogram_internals() -> None:
     """Private aiogram attributes (``dp._x``, ``observer._handler`` …) only in aiogram_compat."""
     fenced = Path(aiogram_compat.__file__).resolve()
-    private = {"_handle_update_tasks", "_handler", "__returning__"}
+    private = {"_handle_update_tasks", "_handler", "__returning__", "_operations"}
     offenders = []
     for folder in ("bot", "handlers"):
         for path in (ROOT / folder).rglob("*.py"):

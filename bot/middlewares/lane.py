@@ -21,7 +21,9 @@ Sound pruning rules (a handler is skipped only when one of its filters is certai
   whitespace (as aiogram splits it), starts with one of its prefixes; the lane declines such
   texts;
 * ``StateFilter`` and ``State`` (exact classes): fail in no state unless they allow ``None``
-  or ``"*"`` (or the default state).
+  or ``"*"`` (or the default state);
+* ``F.text == label`` (a menu button; a lazy label is rendered in every language the bot
+  has): fails unless the text is one of those labels; the lane declines such texts.
 
 A router (other than the dispatcher) with an outer message middleware before the target
 disables the lane: its middleware would not run.
@@ -41,6 +43,9 @@ from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.filters import Command, CommandStart, StateFilter
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Message, TelegramObject
+from aiogram.utils.i18n import I18n
+
+from bot.aiogram_compat import text_equals
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +72,7 @@ class Plan:
     root: _Node
     target_router: Router
     prefixes: frozenset[str]  # first characters that make a text command-like
+    labels: frozenset[str]  # texts some skipped ``F.text == …`` handler would take
     pruned: int  # handlers skipped
     kept: int  # handlers still tried
 
@@ -75,13 +81,42 @@ def _original(callback: Any) -> Any:
     return inspect.unwrap(callback) if callable(callback) else callback
 
 
-def _cannot_match(callback: Any, prefixes: set[str]) -> bool:
-    """True when this filter fails for a text not starting with a command prefix (collected
-    into ``prefixes``) sent in no state."""
+class _Facts:
+    """What the lane checks before skipping: the command prefixes and button labels seen."""
+
+    def __init__(self, i18n: I18n | None) -> None:
+        self.i18n = i18n
+        self.prefixes: set[str] = set()
+        self.labels: set[str] = set()
+
+    def rendered(self, value: Any) -> set[str] | None:
+        """Every text ``value`` can be: itself, or a lazy translation in each language."""
+        if isinstance(value, str):
+            return {value}
+        if self.i18n is None or not hasattr(value, "_func"):  # a LazyProxy
+            return None
+        texts = set()
+        for locale in (*self.i18n.available_locales, "\x00none"):  # none: the msgid itself
+            with self.i18n.context(), self.i18n.use_locale(locale):
+                text = str(value)
+            texts.add(text)
+        return texts
+
+
+def _cannot_match(callback: Any, facts: _Facts) -> bool:
+    """True when this filter fails for a text that neither starts with a command prefix nor
+    is a button label (both collected into ``facts``) sent in no state."""
     flt = _original(callback)
+    is_equality, value = text_equals(flt.__self__ if inspect.ismethod(flt) else flt)
+    if is_equality:
+        texts = facts.rendered(value)
+        if texts is None:
+            return False
+        facts.labels.update(texts)
+        return True
     kind = type(flt)
     if kind in (Command, CommandStart):
-        prefixes.update(flt.prefix)
+        facts.prefixes.update(flt.prefix)
         return True
     if kind is StateFilter:
         return all(_state_excludes_none(state) for state in flt.states)
@@ -102,9 +137,10 @@ def _state_excludes_none(state: Any) -> bool:
     return False  # None, or something unknown: may match
 
 
-def build_plan(dp: Dispatcher) -> Plan | None:
-    """The lane for ``dp``'s routers, or None when there is no target or it cannot be sound."""
-    prefixes: set[str] = set()
+def build_plan(dp: Dispatcher, i18n: I18n | None = None) -> Plan | None:
+    """The lane for ``dp``'s routers, or None when there is no target or it cannot be sound.
+    ``i18n``: the bot's, to render lazy button labels (without it those handlers are tried)."""
+    facts = _Facts(i18n)
     counts = {"pruned": 0, "kept": 0}
     found: list[Router] = []
 
@@ -118,7 +154,7 @@ def build_plan(dp: Dispatcher) -> Plan | None:
                 node.target = node.on_path = True
                 found.append(router)
                 return node
-            if any(_cannot_match(f.callback, prefixes) for f in handler.filters or ()):
+            if any(_cannot_match(f.callback, facts) for f in handler.filters or ()):
                 counts["pruned"] += 1
             else:
                 node.handlers.append(handler)
@@ -142,7 +178,14 @@ def build_plan(dp: Dispatcher) -> Plan | None:
     root = visit(dp)
     if root is None or not found:
         return None
-    return Plan(root, found[0], frozenset(prefixes), counts["pruned"], counts["kept"])
+    return Plan(
+        root,
+        found[0],
+        frozenset(facts.prefixes),
+        frozenset(facts.labels),
+        counts["pruned"],
+        counts["kept"],
+    )
 
 
 class QuestionLane(BaseMiddleware):
@@ -159,8 +202,8 @@ class QuestionLane(BaseMiddleware):
         self.plan = None
         self.built = True
 
-    def build(self, dp: Dispatcher) -> Plan | None:
-        self.plan = build_plan(dp)
+    def build(self, dp: Dispatcher, i18n: I18n | None = None) -> Plan | None:
+        self.plan = build_plan(dp, i18n)
         self.built = True
         if self.plan is not None:
             log.debug(
@@ -171,7 +214,7 @@ class QuestionLane(BaseMiddleware):
         return self.plan
 
     def applies(self, event: TelegramObject, data: dict[str, Any]) -> bool:
-        """A text message in no state that does not look like a command."""
+        """A text message in no state that is neither command-like nor a button label."""
         plan = self.plan
         if plan is None or not isinstance(event, Message) or data.get("raw_state") is not None:
             return False
@@ -179,13 +222,14 @@ class QuestionLane(BaseMiddleware):
         if not text:
             return False
         stripped = text.lstrip()
-        return bool(stripped) and stripped[0] not in plan.prefixes
+        return bool(stripped) and stripped[0] not in plan.prefixes and text not in plan.labels
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if not self.built:
             dispatcher = data.get("dispatcher")
             if isinstance(dispatcher, Dispatcher):
-                self.build(dispatcher)
+                i18n = data.get("i18n")
+                self.build(dispatcher, i18n if isinstance(i18n, I18n) else None)
         if not self.applies(event, data):
             return await handler(event, data)
         assert self.plan is not None
