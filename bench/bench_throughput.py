@@ -281,7 +281,9 @@ async def bench_backend(
         await assistant_bot.session.close()
     echo_rate = statistics.median(echo_rates)
     assistant_rate = statistics.median(assistant_rates)
-    answer_rate, answer_cpu = await answering_alone(ctx.services.answers, questions, repeats)
+    answer_rate, answer_cpu = await answering_alone(
+        ctx.services.answers, ctx.services.faq, questions, repeats
+    )
     return {
         "backend": name,
         "updates_per_run": n,
@@ -306,14 +308,16 @@ async def bench_backend(
 
 
 async def answering_alone(
-    answers: Any, questions: list[tuple[str, str]], repeats: int
+    answers: Any, faq: Any, questions: list[tuple[str, str]], repeats: int
 ) -> tuple[float, float]:
-    """Questions per second through ``AnswerService.ask`` alone: no aiogram, no database."""
+    """Questions per second through ``AnswerService.ask`` alone, ranked with the FAQ's matcher
+    as the questions handler ranks (the clauses and the FAQ in one index): no aiogram, no
+    database."""
     rates, cpus = [], []
     for _ in range(repeats):
         started, cpu_started = time.perf_counter(), time.process_time()
         for lang, text in questions:
-            await answers.ask(text, lang)
+            await answers.ask(text, lang, matcher=faq.matcher)
         rates.append(len(questions) / (time.perf_counter() - started))
         cpus.append(1000 * (time.process_time() - cpu_started) / len(questions))
     return statistics.median(rates), statistics.median(cpus)
