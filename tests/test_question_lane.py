@@ -62,7 +62,7 @@ def toy_dispatcher(
             async def __call__(self, handler: Any, event: Any, data: dict[str, Any]) -> Any:
                 return await handler(event, data)
 
-        inner.message.outer_middleware(Noop())
+        commands.message.outer_middleware(Noop())  # before the target, all its handlers skipped
     questions = Router(name="questions")
     questions.message.filter(F.chat.type == "private")
     questions.message.register(

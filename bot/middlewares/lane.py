@@ -25,8 +25,8 @@ Sound pruning rules (a handler is skipped only when one of its filters is certai
 * ``F.text == label`` (a menu button; a lazy label is rendered in every language the bot
   has): fails unless the text is one of those labels; the lane declines such texts.
 
-A router (other than the dispatcher) with an outer message middleware before the target
-disables the lane: its middleware would not run.
+A router (other than the dispatcher) with an outer message middleware before the target, or
+on the way to it, disables the lane: its middleware would not run.
 """
 
 from __future__ import annotations
@@ -160,15 +160,15 @@ def build_plan(dp: Dispatcher, i18n: I18n | None = None) -> Plan | None:
                 node.handlers.append(handler)
                 counts["kept"] += 1
         for sub in router.sub_routers:
+            if sub.message.outer_middleware:
+                # It runs before the router's handlers, even those the lane would skip (it may
+                # answer the message itself): only aiogram's way is sure.
+                log.info("question lane off: router %s has outer message middlewares", sub)
+                return None
             child = visit(sub)
             if child is None:
                 return None
             if child.on_path or child.handlers or child.children:
-                if (
-                    sub.message.outer_middleware
-                ):  # would run before its handlers: keep aiogram's way
-                    log.info("question lane off: router %s has outer message middlewares", sub)
-                    return None
                 node.children.append(child)
             if child.on_path:
                 node.on_path = True
