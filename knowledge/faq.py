@@ -602,15 +602,37 @@ class OfficeRouter:
                     keys = tuple(t.norm for t in tokenize(keyword) if len(t.norm) >= 2)
                     if keys:
                         self._keywords.append((office.id, keys, weight, keyword))
+        # per key word: the keywords that use it (a question checks only the keywords whose
+        # words it has, not all of them)
+        self._by_key: dict[str, list[int]] = defaultdict(list)
+        for i, (_office, keys, _weight, _keyword) in enumerate(self._keywords):
+            for key in dict.fromkeys(keys):
+                self._by_key[key].append(i)
+        self._key_lengths = sorted({len(key) for key in self._by_key})
+
+    def _matched_keys(self, words: Iterable[str]) -> set[str]:
+        """The keys that match one of ``words`` (``_key_matches``), found by looking up each
+        word's prefixes instead of comparing every key with every word."""
+        by_key = self._by_key
+        out: set[str] = set()
+        for word in words:
+            size = len(word)
+            for n in self._key_lengths:
+                if n > size:
+                    break
+                key = word[:n]
+                if key in by_key and (n >= _PREFIX or size <= n + 2):
+                    out.add(key)
+        return out
 
     def scores(self, question: str, lang: str | None = None) -> dict[str, tuple[float, str]]:
-        words = self.analyzer.words(question, lang)
-        raw_words = [t.norm for t in tokenize(question[:1000])]
+        words = self._matched_keys(self.analyzer.words(question, lang))
+        raw_words = self._matched_keys(t.norm for t in tokenize(question[:1000]))
+        candidates = sorted({i for key in words | raw_words for i in self._by_key[key]})
         out: dict[str, tuple[float, str]] = {}
-        for office_id, keys, weight, keyword in self._keywords:
-            hit = all(any(_key_matches(k, w) for w in words) for k in keys) or all(
-                any(_key_matches(k, w) for w in raw_words) for k in keys
-            )
+        for i in candidates:
+            office_id, keys, weight, keyword = self._keywords[i]
+            hit = all(k in words for k in keys) or all(k in raw_words for k in keys)
             if not hit:
                 continue
             score = weight * (1.0 + 0.5 * (len(keys) - 1))

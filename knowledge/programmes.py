@@ -456,6 +456,11 @@ class ProgrammeCatalog:
         self._suffixes = sorted(
             {normalise(s) for s in kk_case_suffixes if s}, key=len, reverse=True
         )
+        # the same, grouped by length (longest first): a word ends with at most one of a length
+        self._suffixes_by_length: list[tuple[int, frozenset[str]]] = [
+            (size, frozenset(x for x in self._suffixes if len(x) == size))
+            for size in sorted({len(x) for x in self._suffixes if x}, reverse=True)
+        ]
         self._level_words: dict[str, str] = {}
         for level, words in (level_words or {}).items():
             for w in words:
@@ -878,6 +883,18 @@ class ProgrammeCatalog:
             return None
         return self._long_mention(gram)
 
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - one catalog per process, kept for life
+    def _choices_near(self, size: int) -> list[str]:
+        """The names a word of ``size`` letters can reach ``MENTION_CUTOFF`` with (in the
+        order of ``_choices``, so ties go the same way): ``fuzz.ratio`` is at most
+        200·min(a, b)/(a + b) for lengths a and b, so names much shorter or longer are
+        skipped without being compared."""
+        return [
+            c
+            for c in self._choices
+            if 200.0 * min(size, len(c)) / (size + len(c)) >= MENTION_CUTOFF - 1e-6
+        ]
+
     @functools.lru_cache(maxsize=20_000)  # noqa: B019 - one catalog per process, kept for life
     def _long_mention(self, gram: str) -> tuple[str, float] | None:
         """A word or phrase of 4+ letters: a name, an inflected name, or the fuzzy match
@@ -885,16 +902,16 @@ class ProgrammeCatalog:
         looked up once)."""
         if gram in self._index:
             return gram, 100.0
-        for suffix in self._suffixes:
-            stem = gram[: -len(suffix)]
-            if gram.endswith(suffix) and len(stem) >= 4 and stem in self._index:
+        for size, suffixes in self._suffixes_by_length:  # longest first, as _suffixes
+            stem = gram[:-size]
+            if len(stem) >= 4 and gram[-size:] in suffixes and stem in self._index:
                 if stem in self._mention_exclude:
                     return None
                 return stem, 95.0
         if len(gram) < 5:
             return None
         hit = process.extractOne(
-            gram, self._choices, scorer=fuzz.ratio, score_cutoff=MENTION_CUTOFF
+            gram, self._choices_near(len(gram)), scorer=fuzz.ratio, score_cutoff=MENTION_CUTOFF
         )
         if hit is None or hit[0] in self._mention_exclude or len(hit[0]) <= 3:
             return None

@@ -136,6 +136,11 @@ class SearchResult:
         return bool(self.hits) and self.strength >= 1.0 and self.vocabulary >= ON_TOPIC_VOCABULARY
 
 
+_Terms = tuple[tuple[str, float], ...]
+# (terms, stem, word), or for an unknown word also (fuzzy terms, fuzzy stem): see _analyse_word
+_WordTerms = tuple[_Terms, str | None, str] | tuple[_Terms, str | None, str, _Terms, str | None]
+
+
 @dataclass(slots=True)
 class _Unit:
     """One meaningful query word and the weighted terms it produced, per language."""
@@ -220,6 +225,9 @@ class KnowledgeIndex:
         self._syn_stems: dict[str, frozenset[str]] = {}  # per language: stems of synonym forms
         self._syn_terms: list[dict[str, list[str]]] = []
         self._fuzzy_cache: dict[tuple[str, str], str | None] = {}
+        # per (token, language): its analysis before the typo-correction budget (issue 18: the
+        # words of questions repeat; bounded like the fuzzy cache)
+        self._word_cache: dict[tuple[Token, str], _WordTerms] = {}
         self._programme_names: dict[str, dict[str, list[str]]] = {}
         self._def_section = ""
         self._def_factor = 1.0
@@ -438,16 +446,34 @@ class KnowledgeIndex:
 
     def _word_terms(
         self, tok: Token, lang: str, budget: list[int]
-    ) -> tuple[list[tuple[str, float]], str | None, str]:
+    ) -> tuple[_Terms, str | None, str]:
         """Weighted terms of one query token in ``lang``, the stem used for pairs and synonyms,
-        and the word as analysed (transliterated when Latin-typed)."""
+        and the word as analysed (transliterated when Latin-typed). A word no clause has is
+        typo-corrected while ``budget`` lasts (one correction less each)."""
+        key = (tok, lang)
+        analysed = self._word_cache.get(key)
+        if analysed is None:
+            analysed = self._analyse_word(tok, lang)
+            if len(self._word_cache) < 100_000:
+                self._word_cache[key] = analysed
+        if len(analysed) == 3:
+            return analysed
+        terms, stem, word, fuzzy, fixed = analysed
+        if budget[0] <= 0:
+            return terms, stem, word
+        budget[0] -= 1
+        return fuzzy, fixed, word
+
+    def _analyse_word(self, tok: Token, lang: str) -> _WordTerms:
+        """``_word_terms`` without the budget, for the word cache: (terms, stem, word), or for
+        a word no clause has (terms, stem, word, the typo-corrected terms, their stem)."""
         li = self._langs[lang]
         word = tok.norm
         translit = False
         if tok.script == "lat" and lang != "en":
             en = self._langs["en"]
             if word in self._stop["en"] or word in en.surface:
-                return [], None, word  # an English word, not Latin-typed Kazakh or Russian
+                return (), None, word  # an English word, not Latin-typed Kazakh or Russian
             if word not in li.surface:
                 word = transliterate(tok.raw, lang)
                 translit = True
@@ -458,9 +484,9 @@ class KnowledgeIndex:
                     # "uchitsya", "poluchitsya" are Russian stop words; read as Kazakh they
                     # would be unknown topic words (or typo-corrected into one) and sink the
                     # confidence of a Latin-typed Russian question; likewise "qalai" as Russian
-                    return [], None, word
+                    return (), None, word
         if tok.script == "cyr" and lang == "en" and word not in li.surface:
-            return [], None, word
+            return (), None, word
         if (
             tok.script == "lat"
             and lang == "en"
@@ -468,14 +494,14 @@ class KnowledgeIndex:
             and word not in self._stop["en"]
             and any(transliterate(tok.raw, L) in self._stop[L] for L in ("kk", "ru"))
         ):
-            return [], None, word  # Latin-typed "mozhno", "skolko", "qalai": a stop word
+            return (), None, word  # Latin-typed "mozhno", "skolko", "qalai": a stop word
         if tok.upper and self._is_stop(tok):
             abbr = "#" + tok.norm  # "IT", "ДО" in capitals: an abbreviation
-            return ([(abbr, _W_STEM)] if abbr in li.stems else []), None, word
+            return (((abbr, _W_STEM),) if abbr in li.stems else ()), None, word
         if self._is_stop(tok, word):
-            return [], None, word
+            return (), None, word
         if len(word) < 2 and not word.isdigit() and word != "%":
-            return [], None, word
+            return (), None, word
         stem = li.surface.get(word) or self._stem.stem(word, lang)
         if lang == "ru" and stem not in li.stems and len(word) >= 5 and word[-2:] in ("ыи", "ои"):
             # й is folded to и, and Snowball keeps the "ы" of -ыи: "международныи" must meet
@@ -483,7 +509,6 @@ class KnowledgeIndex:
             restored = self._stem.stem(word[:-1] + "й", lang)
             if restored in li.stems or restored in self._syn_stems[lang]:
                 stem = restored
-        weight = _W_STEM
         unknown = (
             stem not in li.stems
             # a word of a synonym form is not a typo: "проктор" must not become "проректор"
@@ -491,18 +516,16 @@ class KnowledgeIndex:
             and 4 <= len(word) <= _MAX_WORD
             and not word.isdigit()
         )
-        if unknown and budget[0] > 0:
-            budget[0] -= 1
-            cutoff = 72.0 if translit else (80.0 if len(word) <= 6 else 76.0)
-            fixed = self._fuzzy(word, lang, cutoff)
-            if fixed is not None:
-                stem = fixed
-                weight = _W_FUZZY
-        terms = [(stem, weight)]
         pre = _prefix(word)
-        if pre:
-            terms.append((pre, _W_PREFIX))
-        return terms, stem, word
+        terms = ((stem, _W_STEM), (pre, _W_PREFIX)) if pre else ((stem, _W_STEM),)
+        if not unknown:
+            return terms, stem, word
+        cutoff = 72.0 if translit else (80.0 if len(word) <= 6 else 76.0)
+        fixed = self._fuzzy(word, lang, cutoff)
+        if fixed is None:
+            return terms, stem, word, terms, stem
+        fuzzy = ((fixed, _W_FUZZY), (pre, _W_PREFIX)) if pre else ((fixed, _W_FUZZY),)
+        return terms, stem, word, fuzzy, fixed
 
     def _latin_russian(self, word: str, raw: str, li: _LangIndex) -> str:
         """The reading of a Latin-typed Russian word. Two spellings are ambiguous: the final
