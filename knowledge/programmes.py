@@ -566,10 +566,15 @@ class ProgrammeCatalog:
     def _words_at(self, words: list[str], seq: tuple[str, ...]) -> bool:
         """Whether ``seq`` occurs in ``words`` as consecutive word prefixes."""
         n = len(seq)
-        return any(
-            all(words[i + j].startswith(seq[j]) for j in range(n))
-            for i in range(len(words) - n + 1)
-        )
+        if n == 0:
+            return True
+        first = seq[0]
+        for i in range(len(words) - n + 1):
+            if words[i].startswith(first) and all(
+                words[i + j].startswith(seq[j]) for j in range(1, n)
+            ):
+                return True
+        return False
 
     def _subject_codes(self, words: list[str]) -> list[str]:
         return list(

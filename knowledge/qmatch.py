@@ -191,6 +191,7 @@ def _pairs(text_ids: np.ndarray, hashes: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 CACHE_FORMAT = 2
+WORD_MEMO = 4096  # query words whose n-gram hashes an index keeps (about 1 MB)
 CACHE_KEEP = 4  # index files kept in a cache directory (the newest used)
 
 
@@ -213,10 +214,14 @@ class NgramIndex:
         # question/title entries, per such entry its words' prefixes
         self._explain_entries: dict[int, np.ndarray] = {}
         self._entry_prefixes: dict[int, frozenset[str]] = {}
+        self._word_ngrams: dict[str, bytes] = {}  # per query word: its n-gram hashes
         self._derive()
 
     def _derive(self) -> None:
         """Lookup arrays computed from the stored ones (after a build or a load)."""
+        # the postings' weights as a query multiplies them (float16 → float32 is exact): one
+        # conversion per index, not one per query
+        self._vals32 = self._vals.astype(np.float32)
         n_docs = len(self.kinds)
         self._by_source: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for source in (SOURCE_QUESTION, SOURCE_TITLE, SOURCE_TEXT):
@@ -231,6 +236,8 @@ class NgramIndex:
         self._kind_docs = (
             {k: np.flatnonzero(kind_arr == i) for i, k in enumerate(kinds)} if n_docs else {}
         )
+        # the kinds with a document that reports ``explained`` (the others' is always 0)
+        self._explain_kinds = frozenset(self.kinds[d] for d in self._explain_entries)
 
     # --- building --------------------------------------------------------------------------
 
@@ -470,10 +477,33 @@ class NgramIndex:
             readings.append(" ".join(transliterate(w, lang) if w in foreign else w for w in words))
         return readings
 
+    def _text_ngrams(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct n-gram hashes of a normalised text, ascending as the index keys them,
+        and their counts (what ``_pairs(*ngram_hashes([text]))`` gives), put together from
+        each word's n-grams: a word's are hashed once and kept (issue 18: the words of
+        questions repeat). At most ``WORD_MEMO`` words are kept (then the memo starts again:
+        its memory stays bounded however many new words come)."""
+        words = text.split()
+        if not words:
+            return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+        memo = self._word_ngrams
+        missing = [w for w in dict.fromkeys(words) if w not in memo]
+        if missing:
+            if len(memo) + len(missing) > WORD_MEMO:
+                memo.clear()
+                missing = list(dict.fromkeys(words))
+            owners, hashes = ngram_hashes(missing)
+            hashes &= _HASH_MASK
+            for i, word in enumerate(missing):
+                memo[word] = hashes[owners == i].tobytes()
+        joined = np.frombuffer(b"".join([memo[w] for w in words]), dtype=np.uint64)
+        hashes, counts = np.unique(joined, return_counts=True)
+        return hashes, counts.astype(np.int64)
+
     def _query(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         """(columns of the known n-grams, their tf-idf, their hashes, sum of squares of the
         unknown ones' weights) of a normalised text."""
-        hashes, _t, counts = _pairs(*ngram_hashes([text]))
+        hashes, counts = self._text_ngrams(text)
         tf = 1.0 + np.log(counts.astype(np.float32))
         pos = np.searchsorted(self._hashes, hashes)
         pos_ok = np.minimum(pos, max(0, self._hashes.shape[0] - 1))
@@ -499,9 +529,8 @@ class NgramIndex:
         offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
         idx = offsets + np.arange(total)
         qw = np.repeat(w, lengths)
-        return np.bincount(
-            self._rows[idx], weights=qw * self._vals[idx].astype(np.float32), minlength=self.size
-        ).astype(np.float32)
+        qw *= self._vals32[idx]
+        return np.bincount(self._rows[idx], weights=qw, minlength=self.size).astype(np.float32)
 
     def vector(self, text: str) -> dict[int, float]:
         """The question's l2-normalised tf-idf vector, n-gram hash → weight, unknown n-grams
@@ -550,6 +579,7 @@ class NgramIndex:
         overall = best.max(axis=0) if n_docs else best[0]
         by_kind: dict[str, list[DocMatch]] = {}
         for kind, kind_docs in self._kind_docs.items():
+            explains = kind in self._explain_kinds
             scores = overall[kind_docs]
             if kind_docs.shape[0] > 4 * k:
                 # the k best (ties by document order, as a full stable sort would give)
@@ -557,16 +587,20 @@ class NgramIndex:
                 kind_docs = kind_docs[-scores <= cut]
                 scores = overall[kind_docs]
             top = kind_docs[np.argsort(-scores, kind="stable")[:k]]
+            # one conversion of the k columns to Python floats (float32 → float is exact)
+            questions, titles, texts = best[:, top].tolist()
             by_kind[kind] = [
                 DocMatch(
                     kind=kind,
                     id=self.ids[d],
-                    question=round(float(best[SOURCE_QUESTION, d]), 4),
-                    title=round(float(best[SOURCE_TITLE, d]), 4),
-                    text=round(float(best[SOURCE_TEXT, d]), 4),
-                    explained=round(self._explained(words, sims, int(d)), 4),
+                    question=round(question, 4),
+                    title=round(title, 4),
+                    text=round(text, 4),
+                    explained=round(self._explained(words, sims, d), 4) if explains else 0.0,
                 )
-                for d in top.tolist()
+                for d, question, title, text in zip(
+                    top.tolist(), questions, titles, texts, strict=True
+                )
             ]
         return MatchResult(by_kind, self)
 

@@ -78,6 +78,7 @@ _W_PREFIX = 0.45
 _W_BIGRAM = 0.6
 _W_FUZZY = 0.8
 _FUZZY_BUDGET = 24
+_WORD_CACHE = 6000  # (token, language) analyses kept: about 2,000 words in three languages
 _FUZZY_COVERAGE = 0.6  # a typo-corrected word explains the question less surely
 _W_SYNONYM = 0.8
 _LANG_PRIMARY = 1.0
@@ -226,7 +227,7 @@ class KnowledgeIndex:
         self._syn_terms: list[dict[str, list[str]]] = []
         self._fuzzy_cache: dict[tuple[str, str], str | None] = {}
         # per (token, language): its analysis before the typo-correction budget (issue 18: the
-        # words of questions repeat; bounded like the fuzzy cache)
+        # words of questions repeat; at most _WORD_CACHE, a few MB)
         self._word_cache: dict[tuple[Token, str], _WordTerms] = {}
         self._programme_names: dict[str, dict[str, list[str]]] = {}
         self._def_section = ""
@@ -454,8 +455,9 @@ class KnowledgeIndex:
         analysed = self._word_cache.get(key)
         if analysed is None:
             analysed = self._analyse_word(tok, lang)
-            if len(self._word_cache) < 100_000:
-                self._word_cache[key] = analysed
+            if len(self._word_cache) >= _WORD_CACHE:
+                self._word_cache.clear()  # bounded memory; the frequent words come back first
+            self._word_cache[key] = analysed
         if len(analysed) == 3:
             return analysed
         terms, stem, word, fuzzy, fixed = analysed
