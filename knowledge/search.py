@@ -39,6 +39,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 from rapidfuzz import fuzz, process
 
 from knowledge.programmes import Category, DLCap, ProgrammeCatalog
@@ -160,6 +161,35 @@ class _LangIndex:
     # (first letter, word length) -> words with that first letter within ±2 letters of length
     by_length: dict[tuple[str, int], list[str]]
     stems: frozenset[str]
+    # ``contrib`` as flat arrays (a CSR matrix, term by term): a query gathers its terms'
+    # postings and sums them per clause in one ``np.bincount``, in the same order as the dicts
+    term_row: dict[str, int] = field(default_factory=dict)
+    indptr: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    docs: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    values: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+
+    @classmethod
+    def of(
+        cls,
+        contrib: dict[str, dict[int, float]],
+        idf: dict[str, float],
+        surface: dict[str, str],
+        by_length: dict[tuple[str, int], list[str]],
+        stems: frozenset[str],
+    ) -> _LangIndex:
+        term_row = {term: row for row, term in enumerate(contrib)}
+        lengths = [len(postings) for postings in contrib.values()]
+        indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum(lengths, dtype=np.int64)
+        docs = np.fromiter(
+            (d for postings in contrib.values() for d in postings), np.int64, int(indptr[-1])
+        )
+        values = np.fromiter(
+            (v for postings in contrib.values() for v in postings.values()),
+            np.float64,
+            int(indptr[-1]),
+        )
+        return cls(contrib, idf, surface, by_length, stems, term_row, indptr, docs, values)
 
 
 def _programme_names(catalog: ProgrammeCatalog) -> dict[str, dict[str, list[str]]]:
@@ -224,11 +254,14 @@ class KnowledgeIndex:
         self._synonyms: dict[str, dict[tuple[str, ...], list[tuple[int, str]]]] = {}
         self._abbrevs: dict[str, set[str]] = {}
         self._syn_stems: dict[str, frozenset[str]] = {}  # per language: stems of synonym forms
+        # per language: first words of the forms of two or more words
+        self._syn_firsts: dict[str, frozenset[str]] = {}
         self._syn_terms: list[dict[str, list[str]]] = []
         self._fuzzy_cache: dict[tuple[str, str], str | None] = {}
         # per (token, language): its analysis before the typo-correction budget (issue 18: the
         # words of questions repeat; at most _WORD_CACHE, a few MB)
         self._word_cache: dict[tuple[Token, str], _WordTerms] = {}
+        self._vote_cache: dict[Token, tuple[tuple[str, float], ...]] = {}  # see _votes
         self._programme_names: dict[str, dict[str, list[str]]] = {}
         self._def_section = ""
         self._def_factor = 1.0
@@ -241,6 +274,8 @@ class KnowledgeIndex:
         self._def_quantity = 1.0
         self._quantity_by_first: dict[str, list[tuple[str, ...]]] = {}
         self._unseen_idf = _UNKNOWN_WORD_IDF  # set by build() from the number of clauses
+        self._parent_factors = np.zeros(0, dtype=np.float64)  # _parent_factor, as an array
+        self._def_docs = np.zeros(0, dtype=bool)  # the clauses of the definitions' section
 
     def _is_stop(self, tok: Token, word: str | None = None) -> bool:
         """A stop word in any language, except that a word with Kazakh letters is only checked
@@ -271,6 +306,10 @@ class KnowledgeIndex:
         for lang in LANGS:
             index._langs[lang] = index._build_lang(clauses, by_id, lang)
         index._build_synonyms()
+        index._parent_factors = np.asarray(index._parent_factor, dtype=np.float64)
+        index._def_docs = np.asarray(
+            [s == index._def_section for s in index._sections], dtype=bool
+        )
         n = len(clauses)
         index._unseen_idf = math.log(1.0 + (n + 0.5) / 0.5)  # BM25 idf of a word in no clause
         return index
@@ -341,7 +380,7 @@ class KnowledgeIndex:
             for term, value in tf.items():
                 contrib[term][i] = idf[term] * value * (_K1 + 1.0) / (_K1 + value)
         stems = frozenset(t for t in df if not t.startswith("~") and "_" not in t)
-        return _LangIndex(
+        return _LangIndex.of(
             contrib=dict(contrib),
             idf=idf,
             surface=surface,
@@ -379,6 +418,10 @@ class KnowledgeIndex:
             self._syn_terms.append(canonical)
         self._syn_stems = {
             lang: frozenset(part for key in table for part in key)
+            for lang, table in self._synonyms.items()
+        }
+        self._syn_firsts = {
+            lang: frozenset(key[0] for key in table if len(key) > 1)
             for lang, table in self._synonyms.items()
         }
         self._abbrevs = {
@@ -596,10 +639,13 @@ class KnowledgeIndex:
                     keys.append(stem)
                     owners.append(i)
             table = self._synonyms[lang]
+            firsts = self._syn_firsts[lang]
             start = 0
             while start < len(keys):
                 matched = 0
                 for length in (4, 3, 2, 1):
+                    if length > 1 and keys[start] not in firsts:
+                        continue  # no form of several words starts with this one
                     seq = tuple(keys[start : start + length])
                     if len(seq) < length:
                         continue
@@ -660,28 +706,39 @@ class KnowledgeIndex:
         tokens = tokenize(text)
         return self._detect(tokens, text, hint)
 
+    def _votes(self, tok: Token) -> tuple[tuple[str, float], ...]:
+        """The language votes one token casts (kept per token, like ``_word_terms``)."""
+        votes = self._vote_cache.get(tok)
+        if votes is not None:
+            return votes
+        out: list[tuple[str, float]] = []
+        cands: tuple[str, ...] = ()
+        if has_kazakh_letters(tok.raw):
+            out.append(("kk", 2.0))
+        elif tok.script == "cyr":
+            cands = ("kk", "ru")
+        elif tok.script == "lat":
+            cands = LANGS
+        for lang in cands:
+            word = tok.norm
+            if tok.script == "lat" and lang != "en":
+                word = transliterate(tok.raw, lang)
+            li = self._langs[lang]
+            if word in self._stop[lang]:
+                out.append((lang, 1.0))
+            elif word in li.surface or self._stem.stem(word, lang) in li.stems:
+                out.append((lang, 0.8))
+        votes = tuple(out)
+        if len(self._vote_cache) >= _WORD_CACHE:
+            self._vote_cache.clear()
+        self._vote_cache[tok] = votes
+        return votes
+
     def _detect(self, tokens: list[Token], text: str, hint: str | None) -> str:
         votes = dict.fromkeys(LANGS, 0.0)
         for tok in tokens:
-            if has_kazakh_letters(tok.raw):
-                votes["kk"] += 2.0
-                continue
-            cands: tuple[str, ...]
-            if tok.script == "cyr":
-                cands = ("kk", "ru")
-            elif tok.script == "lat":
-                cands = LANGS
-            else:
-                continue
-            for lang in cands:
-                word = tok.norm
-                if tok.script == "lat" and lang != "en":
-                    word = transliterate(tok.raw, lang)
-                li = self._langs[lang]
-                if word in self._stop[lang]:
-                    votes[lang] += 1.0
-                elif word in li.surface or self._stem.stem(word, lang) in li.stems:
-                    votes[lang] += 0.8
+            for lang, vote in self._votes(tok):
+                votes[lang] += vote
         best = max(votes.values())
         if best > 0:
             tied = [lang for lang in LANGS if votes[lang] == best]
@@ -721,19 +778,36 @@ class KnowledgeIndex:
                 vocabulary=0.0,
             )
         units, bags = self._analyse(tokens)
-        scores: dict[int, float] = defaultdict(float)
+        n_docs = len(self.clause_ids)
+        # per clause: the sum, language by language, of its terms' weight × contribution, term
+        # by term in the query's order (np.bincount adds in index order: the same sums, to the
+        # bit, as a loop over the postings); a clause none of the terms names has no score
+        scores = np.zeros(n_docs, dtype=np.float64)
+        present = np.zeros(n_docs, dtype=bool)
         for L in LANGS:
             li = self._langs[L]
-            factor = _LANG_PRIMARY if L == detected else _LANG_OTHER
-            lang_scores: dict[int, float] = defaultdict(float)
+            rows: list[int] = []
+            weights: list[float] = []
+            row_of = li.term_row
             for term, weight in bags[L].items():
-                postings = li.contrib.get(term)
-                if postings:
-                    for doc, value in postings.items():
-                        lang_scores[doc] += weight * value
-            for doc, value in lang_scores.items():
-                scores[doc] += factor * value
-        if not scores:
+                row = row_of.get(term)
+                if row is not None:
+                    rows.append(row)
+                    weights.append(weight)
+            if not rows:
+                continue
+            factor = _LANG_PRIMARY if L == detected else _LANG_OTHER
+            row_arr = np.asarray(rows, dtype=np.int64)
+            starts = li.indptr[row_arr]
+            lengths = li.indptr[row_arr + 1] - starts
+            total = int(lengths.sum())
+            offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+            idx = offsets + np.arange(total)
+            docs = li.docs[idx]
+            values = np.repeat(np.asarray(weights, dtype=np.float64), lengths) * li.values[idx]
+            scores += factor * np.bincount(docs, weights=values, minlength=n_docs)
+            present[docs] = True
+        if not present.any():
             return SearchResult(
                 hits=[],
                 confidence=0.0,
@@ -742,17 +816,18 @@ class KnowledgeIndex:
                 coverage=0.0,
                 vocabulary=0.0,
             )
-        for doc in scores:
-            scores[doc] *= self._parent_factor[doc]
+        scores *= self._parent_factors
         factor = (
             self._def_factor if self._is_definition_question(tokens, units) else self._def_other
         )
         if self._has_marker(tokens, self._quantity_by_first):
             factor = self._def_quantity  # "how many / what %": a definition states no amount
-        for doc in scores:
-            if self._sections[doc] == self._def_section:
-                scores[doc] *= factor
-        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[: max(k, 1)]
+        scores[self._def_docs] *= factor
+        found = np.flatnonzero(present)
+        ranked = sorted(
+            zip(found.tolist(), scores[found].tolist(), strict=True),
+            key=lambda kv: (-kv[1], kv[0]),
+        )[: max(k, 1)]
         hits = [Hit(self.clause_ids[d], round(s, 4)) for d, s in ranked]
         confidence, strength, coverage, vocabulary = self._confidence(units, ranked)
         if all(tok.script == "num" for tok, unit in zip(tokens, units, strict=True) if unit.terms):
