@@ -238,6 +238,18 @@ class NgramIndex:
         )
         # the kinds with a document that reports ``explained`` (the others' is always 0)
         self._explain_kinds = frozenset(self.kinds[d] for d in self._explain_entries)
+        # the explaining entries of every such document in one array, document by document
+        # (ascending), so one search finds each document's closest entry in a few array steps
+        explain_docs = sorted(self._explain_entries)
+        self._explain_slot = {d: i for i, d in enumerate(explain_docs)}
+        sizes = np.asarray([self._explain_entries[d].size for d in explain_docs], dtype=np.int64)
+        self._explain_flat = (
+            np.concatenate([self._explain_entries[d] for d in explain_docs])
+            if explain_docs
+            else np.zeros(0, dtype=np.int64)
+        )
+        self._explain_sizes = sizes
+        self._explain_starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
 
     # --- building --------------------------------------------------------------------------
 
@@ -548,12 +560,23 @@ class NgramIndex:
         w /= math.sqrt(float(w @ w)) or 1.0
         return dict(zip(hashes.tolist(), w.tolist(), strict=True))
 
-    def _explained(self, words: list[set[str]], sims: np.ndarray, doc: int) -> float:
+    def _closest_explaining(self, sims: np.ndarray) -> list[int]:
+        """Per explaining document (``_explain_slot``), its entry closest to the question: the
+        first of the highest, as ``np.argmax`` over the document's entries picks it."""
+        flat = self._explain_flat
+        if flat.size == 0:
+            return []
+        values = sims[flat]
+        highest = np.repeat(np.maximum.reduceat(values, self._explain_starts), self._explain_sizes)
+        position = np.where(values == highest, np.arange(flat.size), flat.size)
+        return flat[np.minimum.reduceat(position, self._explain_starts)].tolist()  # type: ignore[no-any-return]
+
+    def _explained(self, words: list[set[str]], closest: list[int], doc: int) -> float:
         """Share of the question's content words in the document's closest short entry."""
-        entries = self._explain_entries.get(doc)
-        if not words or entries is None or entries.size == 0:
+        slot = self._explain_slot.get(doc)
+        if not words or slot is None:
             return 0.0
-        prefixes = self._entry_prefixes[int(entries[int(np.argmax(sims[entries]))])]
+        prefixes = self._entry_prefixes[closest[slot]]
         return sum(1 for readings in words if readings & prefixes) / len(words)
 
     def search(self, text: str, k: int = 10) -> MatchResult:
@@ -577,6 +600,7 @@ class NgramIndex:
             if entries.size:
                 best[source, docs] = np.maximum.reduceat(sims[entries], starts)
         overall = best.max(axis=0) if n_docs else best[0]
+        closest = self._closest_explaining(sims) if words else []
         by_kind: dict[str, list[DocMatch]] = {}
         for kind, kind_docs in self._kind_docs.items():
             explains = kind in self._explain_kinds
@@ -596,7 +620,7 @@ class NgramIndex:
                     question=round(question, 4),
                     title=round(title, 4),
                     text=round(text, 4),
-                    explained=round(self._explained(words, sims, d), 4) if explains else 0.0,
+                    explained=round(self._explained(words, closest, d), 4) if explains else 0.0,
                 )
                 for d, question, title, text in zip(
                     top.tolist(), questions, titles, texts, strict=True
