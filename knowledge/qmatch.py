@@ -191,7 +191,7 @@ def _pairs(text_ids: np.ndarray, hashes: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 CACHE_FORMAT = 2
-WORD_MEMO = 4096  # query words whose n-gram hashes an index keeps (about 1 MB)
+WORD_MEMO = 2500  # query words whose n-gram hashes an index keeps (about 0.5 MB)
 CACHE_KEEP = 4  # index files kept in a cache directory (the newest used)
 
 
