@@ -13,7 +13,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import Table, delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,6 +25,14 @@ from bot.db.models.reliability import ProcessedUpdate
 log = logging.getLogger(__name__)
 
 DB_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, ConnectionError)
+
+_TABLE: Table = ProcessedUpdate.__table__  # type: ignore[assignment]
+# The claim, built once per dialect (issue 18: building and keying ``insert().values()`` for
+# every update cost more than running it); the values come as parameters.
+_CLAIMS: dict[str, Any] = {
+    "postgresql": pg_insert(_TABLE).on_conflict_do_nothing(index_elements=["bot_id", "update_id"]),
+    "sqlite": sqlite_insert(_TABLE).on_conflict_do_nothing(index_elements=["bot_id", "update_id"]),
+}
 
 
 class UpdateLedger:
@@ -42,12 +50,12 @@ class UpdateLedger:
         self.prune_every = prune_every
         self._claims = 0
 
-    def _insert(self, dialect: str) -> Any:
-        if dialect == "postgresql":
-            return pg_insert(ProcessedUpdate)
-        if dialect == "sqlite":
-            return sqlite_insert(ProcessedUpdate)
-        raise NotImplementedError(f"no atomic claim for the {dialect} dialect")
+    @staticmethod
+    def _insert(dialect: str) -> Any:
+        statement = _CLAIMS.get(dialect)
+        if statement is None:
+            raise NotImplementedError(f"no atomic claim for the {dialect} dialect")
+        return statement
 
     async def claim(
         self, bot_id: int, update_id: int, session: AsyncSession | None = None
@@ -75,12 +83,10 @@ class UpdateLedger:
         return claimed
 
     async def _claim(self, session: AsyncSession, bot_id: int, update_id: int) -> bool:
-        statement = (
-            self._insert(session.get_bind().dialect.name)
-            .values(bot_id=bot_id, update_id=update_id, claimed_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
+        statement = self._insert(session.get_bind().dialect.name)
+        result = await session.execute(
+            statement, {"bot_id": bot_id, "update_id": update_id, "claimed_at": utcnow()}
         )
-        result = await session.execute(statement)
         await session.commit()
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
