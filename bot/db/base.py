@@ -141,6 +141,12 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         if on_disk and not str(database).startswith("file:"):
             Path(str(database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
         kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_SECONDS})
+        if parsed.get_driver_name() == "aiosqlite" and "module" not in kwargs:
+            from bot.db.sqlite_hop import one_hop_dbapi  # one thread hop per statement
+
+            module = one_hop_dbapi()
+            if module is not None:
+                kwargs["module"] = module
         if on_disk:
             for name, value in SQLITE_POOL.items():
                 kwargs.setdefault(name, value)
