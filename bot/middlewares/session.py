@@ -9,6 +9,7 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.fsm import PENDING as FSM_PENDING
 from bot.inbox import Inbox
 from bot.pipeline import current_calls
 
@@ -36,7 +37,10 @@ class DbSessionMiddleware(BaseMiddleware):
                 if calls is not None:
                     await calls.write_pending(session)
                 await Inbox.mark_done(session, data["bot"].id, event.update_id)
-            await session.commit()
+            # Nothing written since the handler's last commit (it commits before replying) and
+            # no FSM change waiting for the commit: no commit to make.
+            if session.in_transaction() or session.info.get(FSM_PENDING):
+                await session.commit()
             return result
         async with self.sessionmaker() as session:
             data["session"] = session
