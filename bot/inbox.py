@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Table, bindparam, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -35,6 +35,54 @@ from bot.metrics import metrics as default_metrics
 log = logging.getLogger(__name__)
 
 PENDING, DONE, POISON = "pending", "done", "poison"
+
+_INBOX: Table = InboxUpdate.__table__  # type: ignore[assignment]
+# Marking a row done is on every update's path: built once, the values come as parameters.
+_MARK_DONE = (
+    update(_INBOX)
+    .where(_INBOX.c.bot_id == bindparam("bot"), _INBOX.c.update_id == bindparam("update"))
+    .values(status=DONE, lease_until=None, done_at=bindparam("when"), error=bindparam("why"))
+)
+
+
+def _claim_statement(skip_locked: bool) -> Any:
+    """Lease the oldest free pending rows and return them, in one statement."""
+    c = _INBOX.c
+    oldest_free = (
+        select(c.update_id)
+        .where(
+            c.bot_id == bindparam("bot"),
+            c.status == PENDING,
+            or_(c.lease_until.is_(None), c.lease_until < bindparam("now")),
+        )
+        .order_by(c.update_id)
+        .limit(bindparam("limit"))
+    )
+    if skip_locked:
+        # PostgreSQL: rows another process is leasing right now are passed over. Picked once,
+        # in a materialized CTE: as ``IN (subquery)`` the planner may run the subquery again
+        # for each row, and each run skips the rows just locked and picks more than ``limit``.
+        picked = oldest_free.with_for_update(skip_locked=True).cte("picked")
+        where = c.update_id == picked.prefix_with("MATERIALIZED").c.update_id
+    else:  # SQLite: one process, one writer
+        where = c.update_id.in_(oldest_free.scalar_subquery())
+    return (
+        update(_INBOX)
+        .where(c.bot_id == bindparam("bot"), where)
+        .values(
+            lease_until=bindparam("until"), lease_owner=bindparam("owner"), attempts=c.attempts + 1
+        )
+        .returning(c.update_id, c.payload, c.attempts)
+    )
+
+
+_CLAIMS = {False: _claim_statement(False), True: _claim_statement(True)}  # by skip_locked
+_STORE = {  # by dialect (is it PostgreSQL): a batch of updates, those not stored before returned
+    postgres: (pg_insert if postgres else sqlite_insert)(_INBOX)
+    .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
+    .returning(_INBOX.c.update_id)
+    for postgres in (False, True)
+}
 
 
 @dataclass(frozen=True)
@@ -63,9 +111,6 @@ class Inbox:
         self.owner = owner or process_identity()
         self.dialect = sessionmaker.kw["bind"].dialect.name
 
-    def _insert(self) -> Any:
-        return (pg_insert if self.dialect == "postgresql" else sqlite_insert)(InboxUpdate)
-
     async def store(
         self, bot_id: int, updates: list[dict[str, Any]], *, poison: dict[int, str] | None = None
     ) -> None:
@@ -87,14 +132,12 @@ class Inbox:
             }
             for raw in updates
         ]
-        statement = (
-            self._insert()
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
-            .returning(InboxUpdate.update_id)
-        )
+        statement = _STORE[self.dialect == "postgresql"]
         async with self.sessionmaker() as session:
-            stored = set((await session.scalars(statement)).all())
+            # One compiled statement whatever the batch's size (``.values(rows)`` was compiled
+            # anew for each batch); SQLAlchemy sends a batch as multi-row INSERTs.
+            found = await session.scalars(statement, rows[0] if len(rows) == 1 else rows)
+            stored = set(found.all())
             await session.commit()
         for row in rows:
             if row["update_id"] not in stored:
@@ -115,31 +158,28 @@ class Inbox:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def claim(self, bot_id: int, limit: int) -> list[Claimed]:
-        """Lease up to ``limit`` pending rows (oldest first) whose lease is free or expired."""
+        """Lease up to ``limit`` pending rows (oldest first) whose lease is free or expired.
+
+        One ``UPDATE … WHERE update_id IN (oldest free rows) RETURNING`` (issue 18: reading the
+        rows into the session and flushing their changes cost two statements and the unit of
+        work for every update)."""
         if limit <= 0:
             return []
         now = utcnow()
-        free = or_(InboxUpdate.lease_until.is_(None), InboxUpdate.lease_until < now)
-        query = (
-            select(InboxUpdate)
-            .where(and_(InboxUpdate.bot_id == bot_id, InboxUpdate.status == PENDING, free))
-            .order_by(InboxUpdate.update_id)
-            .limit(limit)
-        )
-        if self.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+        params = {
+            "bot": bot_id,
+            "now": now,
+            "limit": limit,
+            "until": now + self.lease,
+            "owner": self.owner,
+        }
         async with self.sessionmaker() as session:
-            rows = list(await session.scalars(query))
+            rows = list(await session.execute(_CLAIMS[self.dialect == "postgresql"], params))
             if not rows:
                 return []
-            until = now + self.lease
-            for row in rows:
-                row.lease_until = until
-                row.lease_owner = self.owner
-                row.attempts += 1
-            claimed = [Claimed(r.update_id, json.loads(r.payload), r.attempts) for r in rows]
             await session.commit()
-        return claimed
+        rows.sort(key=lambda row: row.update_id)
+        return [Claimed(row.update_id, json.loads(row.payload), row.attempts) for row in rows]
 
     async def renew(self, bot_id: int, update_ids: list[int]) -> None:
         """Extend the lease of rows still being handled here."""
@@ -164,9 +204,7 @@ class Inbox:
     ) -> None:
         """Part of the caller's transaction: the row is done when that commits."""
         await session.execute(
-            update(InboxUpdate)
-            .where(InboxUpdate.bot_id == bot_id, InboxUpdate.update_id == update_id)
-            .values(status=DONE, done_at=utcnow(), lease_until=None, error=error)
+            _MARK_DONE, {"bot": bot_id, "update": update_id, "when": utcnow(), "why": error}
         )
 
     async def mark_failed(self, bot_id: int, update_id: int, error: str) -> None:

@@ -38,7 +38,7 @@ from aiogram.client.session.middlewares.base import (
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from pydantic import BaseModel
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.aiogram_compat import replayed_result
@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 
 # Calls that change nothing a user sees, or belong to the process rather than an update.
 UNRECORDED = frozenset({"setMyCommands", "deleteMyCommands", "sendChatAction"})
+
+_CALLS: Table = UpdateCall.__table__  # type: ignore[assignment]
+_RECORD_CALL = insert(_CALLS)  # built once; the rows are the parameters
 
 
 @dataclass
@@ -75,7 +78,7 @@ class CallContext:
         """Add the waiting records to ``session``'s transaction (the caller commits)."""
         if self.pending:
             rows, self.pending = self.pending, []
-            await session.execute(insert(UpdateCall), rows)
+            await session.execute(_RECORD_CALL, rows[0] if len(rows) == 1 else rows)
 
     async def close(self) -> None:
         """The handler is over without its last commit: store the waiting records on their own."""
@@ -205,9 +208,11 @@ class Pipeline:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._drained = asyncio.Event()  # the last look found nothing to take
 
     def notify(self) -> None:
         """New rows were stored: look now."""
+        self._drained.clear()
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -233,6 +238,8 @@ class Pipeline:
                         log.warning("could not read the update inbox: %s", exc)
                 for row in claimed:
                     self._start(row)
+                if free > 0 and not claimed:
+                    self._drained.set()
                 if claimed and len(claimed) == free:
                     continue  # there may be more
                 await self._sleep(stop)
@@ -286,6 +293,10 @@ class Pipeline:
     async def wait_idle(self) -> None:
         """Until nothing is in hand and the inbox has no pending row (tests)."""
         while True:
+            # Counted once the loop found nothing to take (or a poll interval later), not after
+            # every update handled.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), self.poll_interval)
             await self._idle.wait()
             if not await self.inbox.pending(self.bot.id):
                 return

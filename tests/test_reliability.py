@@ -19,8 +19,9 @@ from sqlalchemy import func, select, update
 
 from bot.db.base import utcnow
 from bot.db.models import User
-from bot.db.models.reliability import ProcessedUpdate
+from bot.db.models.reliability import InboxUpdate, ProcessedUpdate
 from bot.i18n import use_locale
+from bot.inbox import Inbox
 from bot.ledger import UpdateLedger
 from bot.metrics import Metrics, metrics
 from bot.middlewares.flood import MemoryFloodCounter, RedisFloodCounter, Verdict, flood_notice
@@ -116,6 +117,41 @@ async def test_old_claims_are_pruned_and_recent_ones_kept(harness: Harness) -> N
     assert await ledger.prune() == 2
     assert await claims(harness) == 1
     assert not await ledger.claim(1, 11)
+
+
+async def test_the_inbox_leases_at_most_the_limit_oldest_first_and_each_row_once(
+    harness: Harness,
+) -> None:
+    """The claim is one UPDATE … RETURNING (issue 18); on PostgreSQL its rows are picked once
+    (``IN (… LIMIT n FOR UPDATE SKIP LOCKED)`` took every pending row there)."""
+    inbox = Inbox(harness.ctx.sessionmaker, lease_seconds=60)
+    other = Inbox(harness.ctx.sessionmaker, lease_seconds=60, owner="other process")
+    await inbox.store(7, [{"update_id": i} for i in (5, 1, 4, 2, 3)])
+    await inbox.store(7, [{"update_id": i} for i in (4, 6)], poison={6: "unparsable"})
+    assert await inbox.pending(7) == 5  # the repeated 4 stored once, the poison one not pending
+    first = await inbox.claim(7, 2)
+    assert [(c.update_id, c.attempt, c.payload) for c in first] == [
+        (1, 1, {"update_id": 1}),
+        (2, 1, {"update_id": 2}),
+    ]
+    assert [c.update_id for c in await other.claim(7, 10)] == [3, 4, 5]  # leased ones skipped
+    assert await inbox.claim(7, 10) == []
+    await inbox.release(7, 2)
+    again = await inbox.claim(7, 10)
+    assert [(c.update_id, c.attempt) for c in again] == [(2, 2)]  # taken again: attempt 2
+    async with harness.ctx.sessionmaker() as session:
+        await Inbox.mark_done(session, 7, 1)
+        await session.commit()
+    assert await inbox.pending(7) == 4
+    # A lease that ran out (its process died) is taken again.
+    async with harness.ctx.sessionmaker() as session:
+        await session.execute(
+            update(InboxUpdate)
+            .where(InboxUpdate.update_id == 3)
+            .values(lease_until=utcnow() - timedelta(seconds=1))
+        )
+        await session.commit()
+    assert [(c.update_id, c.attempt) for c in await inbox.claim(7, 10)] == [(3, 2)]
 
 
 # ------------------------------------------------------------------ shutdown drain
