@@ -39,6 +39,14 @@ class TelegramProfile(Protocol):
 
 WROTE = "users.wrote"  # session.info key: touch() wrote to the users table
 
+# A new user's row: inserted unless there, and handed back by the same statement (issue 18).
+_INSERT_NEW = {
+    postgres: (pg_insert if postgres else sqlite_insert)(User)
+    .on_conflict_do_nothing(index_elements=["id"])
+    .returning(User)
+    for postgres in (False, True)
+}
+
 
 class UserRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -63,10 +71,8 @@ class UserRepository:
         if user is None:
             # Two updates of a new user may arrive together (a message and a button, two quick
             # messages, two processes): insert-or-nothing, so the second doesn't fail on the key.
-            created = await self._insert_new(tg_user, now)
-            user = await self.session.get(User, tg_user.id, populate_existing=True)
-            assert user is not None  # inserted now or by the concurrent update
-            if not created:
+            user = await self._insert_new(tg_user, now)
+            if user is None:  # inserted meanwhile by the concurrent update: read it
                 return await self.touch(tg_user)
             cache.keep_user(user, generation)
             return user, True
@@ -86,8 +92,9 @@ class UserRepository:
             user.last_seen_at = now
         return user, False
 
-    async def _insert_new(self, tg_user: TelegramProfile, now: datetime) -> bool:
-        """Insert the user's row unless it exists; True when this call inserted it."""
+    async def _insert_new(self, tg_user: TelegramProfile, now: datetime) -> User | None:
+        """Insert the user's row unless it exists: the new row (from ``RETURNING``, no second
+        read), or None when it was there already."""
         values = {
             "id": tg_user.id,
             "first_name": tg_user.first_name or "",
@@ -99,14 +106,11 @@ class UserRepository:
             "created_at": now,
             "last_seen_at": now,
         }
-        dialect = self.session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        result = await self.session.execute(
-            insert(User).values(**values).on_conflict_do_nothing(index_elements=["id"])
-        )
+        statement = _INSERT_NEW[self.session.get_bind().dialect.name == "postgresql"]
+        user = (await self.session.scalars(statement, [values])).one_or_none()
         # Even a no-op insert holds SQLite's write lock until commit: tell the caller to commit.
         self.session.info[WROTE] = True
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return user
 
     async def set_language(self, user: User, lang: str) -> None:
         user.language = lang
