@@ -159,8 +159,7 @@ async def question(
         previous = await question_log.previous(session, db_user.id)
         repeated_low = previous is not None and previous.kind in LOW_CONFIDENCE_KINDS
     row = await store_question(session, user_id=db_user.id, text=text, answer=answer)
-    # issue 12: unsure / not covered -> the staff's queue (the row is new: nothing to look up)
-    await unanswered.record(session, row, new=True)
+    await unanswered.record(session, row)  # issue 12: unsure / not covered -> the staff's queue
     # Stored before the reply goes out: the write lock (SQLite) and the row locks are not held
     # across the call to Telegram, and the question is kept even if that call fails.
     await session.commit()

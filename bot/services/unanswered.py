@@ -117,28 +117,22 @@ class UnansweredService:
     # --- the queue ---------------------------------------------------------------------------
 
     async def record(
-        self,
-        session: AsyncSession,
-        question: Question,
-        *,
-        reason: QueueReason | None = None,
-        new: bool = False,
+        self, session: AsyncSession, question: Question, *, reason: QueueReason | None = None
     ) -> bool:
         """Queue a question the bot could not answer well (or that got 👎). Returns whether it
-        is in the queue now; idempotent per question (a 👎 later only changes the reason).
-        ``new``: the question was stored just now, so no item can name it yet (no lookup)."""
+        is in the queue now; idempotent per question (a 👎 later only changes the reason)."""
         if reason is None:
             reason = KIND_REASONS.get(question.kind)
             if reason is None:
                 return False
-        if not new:
+        if reason is QueueReason.DISLIKED:  # the item may be there: it now says why
             existing = await session.scalar(
                 select(UnansweredItem).where(UnansweredItem.question_id == question.id)
             )
             if existing is not None:
-                if reason is QueueReason.DISLIKED:
-                    existing.reason = reason.value
+                existing.reason = reason.value
                 return True
+        # otherwise an item already there stays as it is (the insert does nothing)
         insert = pg_insert if self.settings.is_postgres else sqlite_insert
         await session.execute(
             insert(UnansweredItem)
