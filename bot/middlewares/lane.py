@@ -39,7 +39,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Dispatcher, Router
 from aiogram.dispatcher.event.bases import REJECTED, UNHANDLED
-from aiogram.dispatcher.event.handler import HandlerObject
+from aiogram.dispatcher.event.handler import FilterObject, HandlerObject
 from aiogram.filters import Command, CommandStart, StateFilter
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Message, TelegramObject
@@ -77,10 +77,6 @@ class Plan:
     kept: int  # handlers still tried
 
 
-def _original(callback: Any) -> Any:
-    return inspect.unwrap(callback) if callable(callback) else callback
-
-
 class _Facts:
     """What the lane checks before skipping: the command prefixes and button labels seen."""
 
@@ -103,17 +99,17 @@ class _Facts:
         return texts
 
 
-def _cannot_match(callback: Any, facts: _Facts) -> bool:
+def _cannot_match(filter_object: FilterObject, facts: _Facts) -> bool:
     """True when this filter fails for a text that neither starts with a command prefix nor
     is a button label (both collected into ``facts``) sent in no state."""
-    flt = _original(callback)
-    is_equality, value = text_equals(flt.__self__ if inspect.ismethod(flt) else flt)
-    if is_equality:
-        texts = facts.rendered(value)
+    if filter_object.magic is not None:
+        is_equality, value = text_equals(filter_object.magic)
+        texts = facts.rendered(value) if is_equality else None
         if texts is None:
             return False
         facts.labels.update(texts)
         return True
+    flt = inspect.unwrap(filter_object.callback)  # a State runs inline-wrapped (aiogram_compat)
     kind = type(flt)
     if kind in (Command, CommandStart):
         facts.prefixes.update(flt.prefix)
@@ -154,7 +150,7 @@ def build_plan(dp: Dispatcher, i18n: I18n | None = None) -> Plan | None:
                 node.target = node.on_path = True
                 found.append(router)
                 return node
-            if any(_cannot_match(f.callback, facts) for f in handler.filters or ()):
+            if any(_cannot_match(f, facts) for f in handler.filters or ()):
                 counts["pruned"] += 1
             else:
                 node.handlers.append(handler)
@@ -264,7 +260,7 @@ class QuestionLane(BaseMiddleware):
         kwargs.update(extra)
         for handler in node.handlers:
             kwargs["handler"] = handler
-            matched, _ = await handler.check(event, **dict(kwargs))
+            matched, _ = await handler.check(event, **kwargs)  # ** copies: ours stays as is
             if matched:
                 return True
         kwargs.pop("handler", None)
