@@ -6,6 +6,7 @@ programme catalogue, built once per module, exactly as the bot builds it.
 
 from __future__ import annotations
 
+import gc
 import json
 import statistics
 import time
@@ -342,10 +343,17 @@ def test_build_and_search_are_fast_enough_for_the_event_loop() -> None:
     assert time.perf_counter() - start < 2.0  # generous: shared CI machines
     questions = [row["question"] for row in _paraphrases().values()]
     samples = []
-    for question in questions * 2:
-        t0 = time.thread_time()  # CPU time of this thread: immune to other processes' load
-        index.search(question)
-        samples.append(time.thread_time() - t0)
+    # The search's own CPU: a collection of what the rest of the suite left behind would land
+    # on whichever search triggers it (a 62 ms "search" in a full run, 4 ms at most alone).
+    gc.collect()
+    gc.disable()
+    try:
+        for question in questions * 2:
+            t0 = time.thread_time()  # CPU time of this thread: immune to other processes' load
+            index.search(question)
+            samples.append(time.thread_time() - t0)
+    finally:
+        gc.enable()
     assert statistics.median(samples) < 0.005
     assert max(samples) < 0.05
 
