@@ -25,7 +25,7 @@ from bot.aiogram_compat import inline_sync_filters
 from bot.app import AppContext, Services, build_services
 from bot.budget import OutgoingBudget, install_budget
 from bot.config import LANGUAGES, Settings
-from bot.db.base import create_engine, create_sessionmaker
+from bot.db.base import create_engine, create_sessionmaker, pool_size_for
 from bot.fsm import SQLAlchemyStorage
 from bot.i18n import make_i18n, use_locale
 from bot.isolation import PerKeyIsolation
@@ -39,7 +39,10 @@ log = logging.getLogger(__name__)
 async def create_app_context(
     settings: Settings, *, services: Services | None = None
 ) -> AppContext:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(
+        settings.database_url,
+        **pool_size_for(settings.database_url, settings.max_concurrent_updates),
+    )
     sessionmaker = create_sessionmaker(engine)
     storage: BaseStorage
     isolation: BaseEventIsolation

@@ -154,6 +154,52 @@ async def test_the_inbox_leases_at_most_the_limit_oldest_first_and_each_row_once
     assert [(c.update_id, c.attempt) for c in await inbox.claim(7, 10)] == [(3, 2)]
 
 
+async def test_a_full_load_through_the_inbox_keeps_its_connections_open(database_url: str) -> None:
+    """Issue 18: with as many updates in flight as the bot allows, each holds a connection; a
+    pool smaller than that closed every connection beyond it when it came back and opened a
+    new one for the next update (a third of the CPU per update). The second burst opens
+    none, and every question is answered."""
+    from sqlalchemy import event
+
+    from bot.pipeline import Pipeline
+
+    harness = await Harness.create(database_url, max_concurrent_updates=32)
+    opened = 0
+
+    def count(*_: Any) -> None:
+        nonlocal opened
+        opened += 1
+
+    event.listen(harness.ctx.engine.sync_engine.pool, "connect", count)
+    inbox = harness.dp["reliability"].inbox
+    pipeline = Pipeline(harness.dp, harness.bot, inbox, limit=32, poll_interval=0.05)
+    stop = asyncio.Event()
+    running = asyncio.create_task(pipeline.run(stop))
+    users = [TgUser(id=7000 + i, first_name=f"S{i}", language_code="en") for i in range(32)]
+    update_ids = iter(range(1, 1000))
+    try:
+        for burst in range(2):
+            before = opened
+            batch = [
+                {
+                    "update_id": next(update_ids),
+                    "message": harness.message_payload(user, text="How is the final exam held?"),
+                }
+                for user in users
+            ]
+            await inbox.store(harness.bot.id, batch)
+            pipeline.notify()
+            await pipeline.wait_idle()
+            if burst == 1:
+                assert opened == before, f"{opened - before} connections opened in the 2nd burst"
+    finally:
+        stop.set()
+        await running
+        await harness.close()
+    answered = [r for r in harness.session.requests if isinstance(r, SendMessage)]
+    assert len({r.chat_id for r in answered}) == 32 and len(answered) >= 64
+
+
 # ------------------------------------------------------------------ shutdown drain
 
 

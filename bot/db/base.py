@@ -29,9 +29,18 @@ update_session: contextvars.ContextVar[AsyncSession | None] = contextvars.Contex
 )
 
 SQLITE_BUSY_SECONDS = 30.0
-# A connection per update in flight and a few for the workers; SQLite connections are cheap.
+# Connections kept open: an update holds one from its first statement to its commit, so with
+# MAX_CONCURRENT_UPDATES in flight (64) all of them are in use at once. An overflow connection
+# is closed when it comes back to a full pool, so a pool smaller than the load opens and closes
+# connections all the time (SQLite: a thread, a file and four PRAGMAs each; asyncpg: a login),
+# which cost a third of the CPU per update through the inbox (issue 18). The bot sizes its pool
+# from MAX_CONCURRENT_UPDATES (:func:`pool_size_for`); one-shot commands keep these defaults.
 SQLITE_POOL = {"pool_size": 10, "max_overflow": 100, "pool_timeout": 30}
+# PostgreSQL: at most 40 connections per process, as before; kept open rather than 10 kept and
+# 30 opened and closed under load (several processes: keep their sum under max_connections).
 POSTGRES_POOL = {"pool_size": 10, "max_overflow": 30, "pool_timeout": 30}
+POSTGRES_MAX_CONNECTIONS = 40
+WORKER_CONNECTIONS = 8  # the poller's store, the pipeline's claims, reminders, SLA, broadcasts
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
 # A PostgreSQL connection back in the pool for longer than this is pinged before it is handed
 # out again (a restart or a dropped link is noticed then); one used a moment ago is not.
@@ -129,6 +138,19 @@ class SQLiteWriteGate:
             self._holder = None
             self._task = None
             self._lock.release()
+
+
+def pool_size_for(url: str, concurrent_updates: int) -> dict[str, int]:
+    """The pool for a bot handling ``concurrent_updates`` at once: a connection kept for each,
+    and for the workers; PostgreSQL's capped at :data:`POSTGRES_MAX_CONNECTIONS`, all kept."""
+    wanted = max(concurrent_updates, 1) + WORKER_CONNECTIONS
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            return {}  # one connection shared by all (SQLAlchemy's StaticPool): no pool to size
+        return {"pool_size": max(wanted, SQLITE_POOL["pool_size"])}
+    kept = min(wanted, POSTGRES_MAX_CONNECTIONS)
+    return {"pool_size": kept, "max_overflow": POSTGRES_MAX_CONNECTIONS - kept}
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
