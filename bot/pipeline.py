@@ -12,11 +12,13 @@ when an update is handled again after a crash or a stop, the calls already made 
 from the record and not sent twice. Before each call the update's session is committed: what
 the handler wrote is stored before the user is told about it, and SQLite's writer is free
 while Telegram answers. A call's record joins the update's next commit: the one before its
-next call, or the last, which also marks the inbox row done (one commit after the reply, not
-two). A call in progress when shutdown cuts its handler off is allowed to finish and is
-recorded (the handler is cancelled around it). A call in the air when the process is killed has
-no record: the next attempt makes it again (Telegram cannot be asked whether it arrived), so
-that one call is at least once.
+next call; the calls made after that are not recorded at all when the update's last commit
+marks its inbox row done (a done update is never taken again, so those records would never be
+read — issue 18: one INSERT and one serialised result less per update). A call in progress
+when shutdown cuts its handler off is allowed to finish and is recorded (the handler is
+cancelled around it). A call in the air when the process is killed has no record: the next
+attempt makes it again (Telegram cannot be asked whether it arrived), so that one call is at
+least once.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class CallContext:
     async def write_pending(self, session: AsyncSession) -> None:
         """Add the waiting records to ``session``'s transaction (the caller commits)."""
         if self.pending:
-            rows, self.pending = self.pending, []
+            rows, self.pending = [_record_row(row) for row in self.pending], []
             await session.execute(_RECORD_CALL, rows[0] if len(rows) == 1 else rows)
 
     async def close(self) -> None:
@@ -96,6 +98,13 @@ class CallContext:
 current_calls: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar(
     "current_calls", default=None
 )
+
+
+def _record_row(pending: dict[str, Any]) -> dict[str, Any]:
+    """The ``update_calls`` row of a waiting record: its result serialised only now, as most
+    records are never written (those of the calls before an update's last commit, which
+    marks it done, are not needed: a done update is not taken again)."""
+    return {**pending, "result": json.dumps(_jsonable(pending["result"]))}
 
 
 def _jsonable(value: Any) -> Any:
@@ -173,7 +182,7 @@ class CallLog(BaseRequestMiddleware):
                     "update_id": ctx.update_id,
                     "seq": seq,
                     "method": name,
-                    "result": json.dumps(_jsonable(response)),
+                    "result": response,  # serialised if the record is written (_record_row)
                     "created_at": utcnow(),
                 }
             )

@@ -6,6 +6,7 @@ The stories run through the real dispatcher (``tests.harness``) on SQLite and Po
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import timedelta
 from typing import Any
@@ -297,6 +298,79 @@ async def test_a_handler_cut_off_at_the_timeout_is_handled_again_after_restart(
         restarted = await harness.restart()
         await restarted.dp.feed_update(restarted.bot, update_of(restarted, 5, "/help"))
         assert len(restarted.session.of(SendMessage)) == 1
+    finally:
+        await harness.close()
+
+
+async def test_an_inbox_update_cut_off_between_two_replies_sends_each_once_when_taken_again(
+    database_url: str,
+) -> None:
+    """The first reply's record is stored before the second call; when the update is taken
+    again the first is answered from it and only the second is made. An update handled to the
+    end keeps no records: its last commit marks it done, and a done update is never taken
+    again (issue 18)."""
+    from bot.db.models.reliability import UpdateCall
+
+    harness = await Harness.create(database_url)
+    started, release = asyncio.Event(), asyncio.Event()
+    router = Router(name="two replies")
+
+    @router.message(Command("two"))
+    async def two(message: Message) -> None:
+        await message.answer("one")
+        started.set()
+        await release.wait()
+        await message.answer("two")
+
+    harness.dp.include_router(router)
+    harness.dp.sub_routers.insert(0, harness.dp.sub_routers.pop())
+    inbox: Inbox = harness.dp["reliability"].inbox
+    bot_id = harness.bot.id
+
+    async def take() -> int:
+        (row,) = await inbox.claim(bot_id, 10)
+        update = Update.model_validate(row.payload, context={"bot": harness.bot})
+        task = asyncio.create_task(
+            harness.dp.feed_update(harness.bot, update, inbox_attempt=row.attempt)
+        )
+        await asyncio.wait(
+            {task, asyncio.ensure_future(started.wait())},
+            timeout=10,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        return row.attempt, task
+
+    async def records() -> list[tuple[int, str]]:
+        async with harness.ctx.sessionmaker() as session:
+            rows = await session.execute(select(UpdateCall.update_id, UpdateCall.method))
+            return sorted((update_id, method) for update_id, method in rows)
+
+    try:
+        payload = {"update_id": 41, "message": harness.message_payload(STUDENT, text="/two")}
+        await inbox.store(bot_id, [payload])
+        attempt, task = await take()
+        assert attempt == 1 and started.is_set()
+        task.cancel()  # shutdown cuts the handler off while it waits
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert [m.text for m in harness.session.of(SendMessage)] == ["one"]
+        assert await records() == [(41, "sendMessage")]
+        started.clear()
+        release.set()
+        attempt, task = await take()
+        await task
+        assert attempt == 2
+        assert [m.text for m in harness.session.of(SendMessage)] == ["one", "two"]
+        assert await inbox.pending(bot_id) == 0
+        # Handled to the end in one go: done, and no record kept of its reply.
+        await inbox.store(
+            bot_id, [{"update_id": 42, "message": harness.message_payload(STUDENT, text="/help")}]
+        )
+        attempt, task = await take()
+        await task
+        assert len(harness.session.of(SendMessage)) == 3
+        assert await inbox.pending(bot_id) == 0
+        assert await records() == [(41, "sendMessage")]
     finally:
         await harness.close()
 

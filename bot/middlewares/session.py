@@ -31,12 +31,17 @@ class DbSessionMiddleware(BaseMiddleware):
         if session is not None:
             result = await handler(event, data)
             if data.get("inbox_attempt") is not None and isinstance(event, Update):
-                # Handled: the inbox row is done in the same commit as the handler's last writes
-                # and the records of its last calls.
+                # Handled: the inbox row is done in the same commit as the handler's last
+                # writes. The calls made since the previous commit need no record: records
+                # answer a retake, and an update committed as done is not taken again (issue
+                # 18: one INSERT less per update). Dropped only once that commit succeeded; if
+                # it fails, the reliability middleware stores them before marking the failure.
+                await Inbox.mark_done(session, data["bot"].id, event.update_id)
+                await session.commit()
                 calls = current_calls.get()
                 if calls is not None:
-                    await calls.write_pending(session)
-                await Inbox.mark_done(session, data["bot"].id, event.update_id)
+                    calls.pending.clear()
+                return result
             # Nothing written since the handler's last commit (it commits before replying) and
             # no FSM change waiting for the commit: no commit to make.
             if session.in_transaction() or session.info.get(FSM_PENDING):
