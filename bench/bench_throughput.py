@@ -351,7 +351,22 @@ class _Discard(list):  # type: ignore[type-arg]
         return None
 
 
+def machine_speed(repeats: int = 3) -> float:
+    """CPU seconds of a fixed pure-Python loop (10**7 additions), the median of ``repeats``:
+    this machine's own speed moves by a third or more within minutes, so each run says how
+    fast it was when its figures were taken."""
+    times = []
+    for _ in range(repeats):
+        started = time.process_time()
+        total = 0
+        for i in range(10_000_000):
+            total += i
+        times.append(time.process_time() - started)
+    return statistics.median(times)
+
+
 async def run_all(args: argparse.Namespace, api_url: str | None) -> int:
+    speed_before = machine_speed()
     results = []
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as tmp:
@@ -400,6 +415,10 @@ async def run_all(args: argparse.Namespace, api_url: str | None) -> int:
             f"{r['ratio_ceiling']:.2f} (answering + echo's work)"
         )
     print(f"a process that only imports aiogram: {aiogram_floor_mb():.1f} MB RSS")
+    print(
+        f"machine speed: a pure-Python loop of 10**7 additions took {speed_before:.2f} s CPU "
+        f"before the runs, {machine_speed():.2f} s after (the lower, the faster the machine was)"
+    )
     print(
         f"(median of {args.repeats} runs of {args.n} updates, {args.concurrency} in flight, "
         f"Bot API: {'local HTTP server' if api_url else 'in-process, no network'}; "
