@@ -44,6 +44,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import yaml
@@ -81,9 +82,9 @@ class Document:
         return (self.kind, self.id)
 
 
-@dataclass(frozen=True, slots=True)
-class DocMatch:
-    """How close a question is to one document: best cosine per source (0 when none)."""
+class DocMatch(NamedTuple):
+    """How close a question is to one document: best cosine per source (0 when none). A
+    named tuple: a search reports a few dozen, and a tuple is made in one step."""
 
     kind: str
     id: str
@@ -171,6 +172,10 @@ _TEXT_BITS = 24  # a (n-gram, text) key: the n-gram's hash above the text's numb
 _HASH_BITS = 64 - _TEXT_BITS
 _HASH_MASK = np.uint64((1 << _HASH_BITS) - 1)
 _TEXT_MASK = np.uint64((1 << _TEXT_BITS) - 1)
+# a query's n-gram: its hash above its column in the vocabulary (see NgramIndex._text_keys)
+_COL_BITS = 64 - _HASH_BITS
+_COL_MASK = np.uint64((1 << _COL_BITS) - 1)
+_UNKNOWN_COL = (1 << _COL_BITS) - 1  # an n-gram the vocabulary lacks
 
 
 def _pairs(text_ids: np.ndarray, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -231,6 +236,16 @@ class NgramIndex:
             new[1:] = docs[1:] != docs[:-1]
             starts = np.flatnonzero(new)
             self._by_source.append((entries, starts, docs[starts]))
+        # the three sources' entries one after the other, grouped by document: one maximum
+        # per (source, document) over them, written at source × documents + document
+        offsets = np.cumsum([0] + [entries.size for entries, _s, _d in self._by_source])
+        self._group_entries = np.concatenate([e for e, _s, _d in self._by_source]).astype(np.int64)
+        self._group_starts = np.concatenate(
+            [starts + offsets[i] for i, (_e, starts, _d) in enumerate(self._by_source)]
+        ).astype(np.int64)
+        self._group_slots = np.concatenate(
+            [docs + i * n_docs for i, (_e, _s, docs) in enumerate(self._by_source)]
+        ).astype(np.int64)
         kinds = sorted(set(self.kinds))
         kind_arr = np.asarray([kinds.index(k) for k in self.kinds], dtype=np.int32)
         self._kind_docs = (
@@ -307,6 +322,8 @@ class NgramIndex:
         first = np.ones(hashes.shape[0], dtype=bool)
         first[1:] = hashes[1:] != hashes[:-1]
         vocab = hashes[first]
+        if vocab.shape[0] >= _UNKNOWN_COL:
+            raise ValueError(f"{vocab.shape[0]} n-grams: an index holds fewer than {_UNKNOWN_COL}")
         cols = np.cumsum(first) - 1
         if back is None:
             in_back = np.ones(n, dtype=bool)
@@ -489,12 +506,14 @@ class NgramIndex:
             readings.append(" ".join(transliterate(w, lang) if w in foreign else w for w in words))
         return readings
 
-    def _text_ngrams(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """The distinct n-gram hashes of a normalised text, ascending as the index keys them,
-        and their counts (what ``_pairs(*ngram_hashes([text]))`` gives), put together from
-        each word's n-grams: a word's are hashed once and kept (issue 18: the words of
-        questions repeat). At most ``WORD_MEMO`` words are kept (then the memo starts again:
-        its memory stays bounded however many new words come)."""
+    def _text_keys(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct n-grams of a normalised text, ascending by hash as the index keys
+        them, and their counts (what ``_pairs(*ngram_hashes([text]))`` gives), put together
+        from each word's n-grams: a word's are hashed and looked up in the vocabulary once and
+        kept (issue 18: the words of questions repeat). An n-gram is one 64-bit key, its 40-bit
+        hash above its column in the vocabulary (``_UNKNOWN_COL`` for one the index lacks), so
+        sorting the keys sorts the hashes. At most ``WORD_MEMO`` words are kept (then the memo
+        starts again: its memory stays bounded however many new words come)."""
         words = text.split()
         if not words:
             return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
@@ -506,27 +525,37 @@ class NgramIndex:
                 missing = list(dict.fromkeys(words))
             owners, hashes = ngram_hashes(missing)
             hashes &= _HASH_MASK
+            vocab = self._hashes
+            pos = np.searchsorted(vocab, hashes)
+            if vocab.shape[0]:
+                known = vocab[np.minimum(pos, vocab.shape[0] - 1)] == hashes
+            else:
+                known = np.zeros(pos.shape[0], dtype=bool)
+            col = np.where(known, pos, _UNKNOWN_COL).astype(np.uint64)
+            keys = (hashes << np.uint64(_COL_BITS)) | col
             for i, word in enumerate(missing):
-                memo[word] = hashes[owners == i].tobytes()
-        joined = np.frombuffer(b"".join([memo[w] for w in words]), dtype=np.uint64)
-        hashes, counts = np.unique(joined, return_counts=True)
-        return hashes, counts.astype(np.int64)
+                memo[word] = keys[owners == i].tobytes()
+        joined = np.frombuffer(b"".join([memo[w] for w in words]), dtype=np.uint64).copy()
+        joined.sort()
+        n = joined.shape[0]
+        edge = np.empty(n + 1, dtype=bool)  # where a run of one key starts (and the end)
+        edge[0] = edge[n] = True
+        np.not_equal(joined[1:], joined[:-1], out=edge[1:n])
+        bounds = edge.nonzero()[0]
+        return joined[bounds[:-1]], (bounds[1:] - bounds[:-1]).astype(np.int64)
 
     def _query(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         """(columns of the known n-grams, their tf-idf, their hashes, sum of squares of the
         unknown ones' weights) of a normalised text."""
-        hashes, counts = self._text_ngrams(text)
+        keys, counts = self._text_keys(text)
         tf = 1.0 + np.log(counts.astype(np.float32))
-        pos = np.searchsorted(self._hashes, hashes)
-        pos_ok = np.minimum(pos, max(0, self._hashes.shape[0] - 1))
-        known = (
-            (self._hashes[pos_ok] == hashes) if self._hashes.shape[0] else np.zeros_like(pos, bool)
-        )
+        col = (keys & _COL_MASK).astype(np.int64)
+        known = col != _UNKNOWN_COL
         # unknown n-grams still count in the query's norm (as the rarest known n-gram): a
         # question mostly made of words the index never saw is far from every entry
         unknown_sq = float(((tf[~known] * self._top_idf) ** 2).sum())
-        cols = pos[known]
-        return cols, tf[known] * self._idf[cols], hashes[known], unknown_sq
+        cols = col[known]
+        return cols, tf[known] * self._idf[cols], keys[known] >> np.uint64(_COL_BITS), unknown_sq
 
     def _cosines(self, text: str) -> np.ndarray:
         cols, w, _h, unknown_sq = self._query(text)
@@ -560,32 +589,40 @@ class NgramIndex:
         w /= math.sqrt(float(w @ w)) or 1.0
         return dict(zip(hashes.tolist(), w.tolist(), strict=True))
 
-    def _closest_explaining(self, sims: np.ndarray) -> list[int]:
-        """Per explaining document (``_explain_slot``), its entry closest to the question: the
-        first of the highest, as ``np.argmax`` over the document's entries picks it."""
-        flat = self._explain_flat
-        if flat.size == 0:
-            return []
-        values = sims[flat]
-        highest = np.repeat(np.maximum.reduceat(values, self._explain_starts), self._explain_sizes)
-        position = np.where(values == highest, np.arange(flat.size), flat.size)
-        return flat[np.minimum.reduceat(position, self._explain_starts)].tolist()  # type: ignore[no-any-return]
+    def _closest_explaining(self, sims: np.ndarray, docs: list[int]) -> dict[int, int]:
+        """Per explaining document among ``docs`` (those with an ``_explain_slot``), its entry
+        closest to the question: the first of the highest, as ``np.argmax`` over the
+        document's entries picks it. Only the documents a search reports are looked at."""
+        slot_of = self._explain_slot
+        have = [d for d in docs if d in slot_of]
+        if not have:
+            return {}
+        slots = np.asarray([slot_of[d] for d in have], dtype=np.int64)
+        sizes = self._explain_sizes[slots]
+        ends = np.cumsum(sizes)
+        total = int(ends[-1])
+        seg = ends - sizes  # where each document's entries start among the gathered ones
+        at = np.repeat(self._explain_starts[slots] - seg, sizes) + np.arange(total)
+        entries = self._explain_flat[at]
+        values = sims[entries]
+        highest = np.repeat(np.maximum.reduceat(values, seg), sizes)
+        position = np.where(values == highest, np.arange(total), total)
+        return dict(zip(have, entries[np.minimum.reduceat(position, seg)].tolist(), strict=True))
 
-    def _explained(self, words: list[set[str]], closest: list[int], doc: int) -> float:
+    def _explained(self, words: list[set[str]], entry: int | None) -> float:
         """Share of the question's content words in the document's closest short entry."""
-        slot = self._explain_slot.get(doc)
-        if not words or slot is None:
+        if not words or entry is None:
             return 0.0
-        prefixes = self._entry_prefixes[closest[slot]]
+        prefixes = self._entry_prefixes[entry]
         return sum(1 for readings in words if readings & prefixes) / len(words)
 
     def search(self, text: str, k: int = 10) -> MatchResult:
-        sims = None
         readings = self._readings(text)
-        for reading in readings:
-            cos = self._cosines(reading)
-            sims = cos if sims is None else np.maximum(sims, cos)
-        assert sims is not None
+        sims = self._cosines(readings[0])
+        # Latin-typed words often read the same in Kazakh and Russian: a reading met before
+        # adds nothing to the maximum
+        for reading in dict.fromkeys(readings[1:]):
+            np.maximum(sims, self._cosines(reading), out=sims)
         stop = _stop_words()
         # per content word of the question: the prefixes of its readings
         split = [r.split() for r in readings]
@@ -595,37 +632,48 @@ class NgramIndex:
             if w not in stop and len(w) >= 3
         ]
         n_docs = len(self.kinds)
-        best = np.zeros((3, n_docs), dtype=np.float32)
-        for source, (entries, starts, docs) in enumerate(self._by_source):
-            if entries.size:
-                best[source, docs] = np.maximum.reduceat(sims[entries], starts)
+        # per source and document, its best entry: one maximum over the entries grouped so
+        flat_best = np.zeros(3 * n_docs, dtype=np.float32)
+        if self._group_entries.size:
+            flat_best[self._group_slots] = np.maximum.reduceat(
+                sims[self._group_entries], self._group_starts
+            )
+        best = flat_best.reshape(3, n_docs)
         overall = best.max(axis=0) if n_docs else best[0]
-        closest = self._closest_explaining(sims) if words else []
-        by_kind: dict[str, list[DocMatch]] = {}
+        tops: list[tuple[str, list[int]]] = []
         for kind, kind_docs in self._kind_docs.items():
-            explains = kind in self._explain_kinds
             scores = overall[kind_docs]
             if kind_docs.shape[0] > 4 * k:
                 # the k best (ties by document order, as a full stable sort would give)
                 cut = np.partition(-scores, k - 1)[k - 1]
                 kind_docs = kind_docs[-scores <= cut]
                 scores = overall[kind_docs]
-            top = kind_docs[np.argsort(-scores, kind="stable")[:k]]
-            # one conversion of the k columns to Python floats (float32 → float is exact)
-            questions, titles, texts = best[:, top].tolist()
-            by_kind[kind] = [
-                DocMatch(
-                    kind=kind,
-                    id=self.ids[d],
-                    question=round(question, 4),
-                    title=round(title, 4),
-                    text=round(text, 4),
-                    explained=round(self._explained(words, closest, d), 4) if explains else 0.0,
+            tops.append((kind, kind_docs[np.argsort(-scores, kind="stable")[:k]].tolist()))
+        by_kind: dict[str, list[DocMatch]] = {}
+        if not tops:
+            return MatchResult(by_kind, self)
+        reported = [d for _kind, top in tops for d in top]
+        # the reported cosines rounded to 4 places in one go: a float32 times 10⁴ is exact in
+        # float64 (24 + 14 bits), so rint (ties to even) and the division give what Python's
+        # round(x, 4) gives for each, to the bit
+        scaled = best[:, reported].astype(np.float64) * 10000.0
+        np.rint(scaled, out=scaled)
+        scaled /= 10000.0
+        questions, titles, texts = scaled.tolist()
+        explaining = [d for kind, top in tops if kind in self._explain_kinds for d in top]
+        closest = self._closest_explaining(sims, explaining) if words and explaining else {}
+        ids = self.ids
+        at = 0
+        for kind, top in tops:
+            explains = kind in self._explain_kinds
+            matches = []
+            for d in top:
+                explained = round(self._explained(words, closest.get(d)), 4) if explains else 0.0
+                matches.append(
+                    DocMatch(kind, ids[d], questions[at], titles[at], texts[at], explained)
                 )
-                for d, question, title, text in zip(
-                    top.tolist(), questions, titles, texts, strict=True
-                )
-            ]
+                at += 1
+            by_kind[kind] = matches
         return MatchResult(by_kind, self)
 
 
