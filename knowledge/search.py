@@ -276,6 +276,12 @@ class KnowledgeIndex:
         self._unseen_idf = _UNKNOWN_WORD_IDF  # set by build() from the number of clauses
         self._parent_factors = np.zeros(0, dtype=np.float64)  # _parent_factor, as an array
         self._def_docs = np.zeros(0, dtype=bool)  # the clauses of the definitions' section
+        # every language's postings in one CSR matrix (see _join_languages)
+        self._row_base: list[int] = [0] * len(LANGS)
+        self._all_indptr = np.zeros(1, dtype=np.int64)
+        self._all_docs = np.zeros(0, dtype=np.int64)
+        self._all_values = np.zeros(0, dtype=np.float64)
+        self._all_bins = np.zeros(0, dtype=np.int64)
 
     def _is_stop(self, tok: Token, word: str | None = None) -> bool:
         """A stop word in any language, except that a word with Kazakh letters is only checked
@@ -306,6 +312,7 @@ class KnowledgeIndex:
         for lang in LANGS:
             index._langs[lang] = index._build_lang(clauses, by_id, lang)
         index._build_synonyms()
+        index._join_languages()
         index._parent_factors = np.asarray(index._parent_factor, dtype=np.float64)
         index._def_docs = np.asarray(
             [s == index._def_section for s in index._sections], dtype=bool
@@ -469,6 +476,31 @@ class KnowledgeIndex:
         if len(key) == 1 and not key[0].startswith("#") and len(fold(form)) < 4:
             return ()
         return key
+
+    def _join_languages(self) -> None:
+        """The languages' postings one after the other (``_row_base``: each language's first
+        row), each posting with its clause and its (language, clause) bin."""
+        n_docs = len(self.clause_ids)
+        bases: list[int] = []
+        indptrs: list[np.ndarray] = []
+        docs: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        base = offset = 0
+        for L in LANGS:
+            li = self._langs[L]
+            bases.append(base)
+            indptrs.append(li.indptr[:-1] + offset)
+            docs.append(li.docs)
+            values.append(li.values)
+            base += len(li.term_row)
+            offset += int(li.indptr[-1])
+        indptrs.append(np.asarray([offset], dtype=np.int64))
+        self._row_base = bases
+        self._all_indptr = np.concatenate(indptrs).astype(np.int64)
+        self._all_docs = np.concatenate(docs).astype(np.int64)
+        self._all_values = np.concatenate(values).astype(np.float64)
+        lang_of = np.repeat(np.arange(len(LANGS), dtype=np.int64), [d.size for d in docs])
+        self._all_bins = lang_of * n_docs + self._all_docs
 
     # --- querying --------------------------------------------------------------------------
 
@@ -782,32 +814,24 @@ class KnowledgeIndex:
         # per clause: the sum, language by language, of its terms' weight × contribution, term
         # by term in the query's order (np.bincount adds in index order: the same sums, to the
         # bit, as a loop over the postings); a clause none of the terms names has no score
-        scores = np.zeros(n_docs, dtype=np.float64)
-        present = np.zeros(n_docs, dtype=bool)
-        for L in LANGS:
-            li = self._langs[L]
-            rows: list[int] = []
-            weights: list[float] = []
-            row_of = li.term_row
+        # the postings of every language's terms in one gather and one np.bincount over
+        # (language, clause) bins: each bin adds its postings in the same order as a bincount
+        # of that language alone, and the languages are then added in LANGS order as before
+        rows: list[int] = []
+        weights: list[float] = []
+        used: list[int] = []
+        for n_lang, L in enumerate(LANGS):
+            row_of = self._langs[L].term_row
+            base = self._row_base[n_lang]
+            before = len(rows)
             for term, weight in bags[L].items():
                 row = row_of.get(term)
                 if row is not None:
-                    rows.append(row)
+                    rows.append(base + row)
                     weights.append(weight)
-            if not rows:
-                continue
-            factor = _LANG_PRIMARY if L == detected else _LANG_OTHER
-            row_arr = np.asarray(rows, dtype=np.int64)
-            starts = li.indptr[row_arr]
-            lengths = li.indptr[row_arr + 1] - starts
-            total = int(lengths.sum())
-            offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-            idx = offsets + np.arange(total)
-            docs = li.docs[idx]
-            values = np.repeat(np.asarray(weights, dtype=np.float64), lengths) * li.values[idx]
-            scores += factor * np.bincount(docs, weights=values, minlength=n_docs)
-            present[docs] = True
-        if not present.any():
+            if len(rows) > before:
+                used.append(n_lang)
+        if not rows:
             return SearchResult(
                 hits=[],
                 confidence=0.0,
@@ -816,6 +840,22 @@ class KnowledgeIndex:
                 coverage=0.0,
                 vocabulary=0.0,
             )
+        row_arr = np.asarray(rows, dtype=np.int64)
+        starts = self._all_indptr[row_arr]
+        lengths = self._all_indptr[row_arr + 1] - starts
+        total = int(lengths.sum())
+        offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+        idx = offsets + np.arange(total)
+        values = np.repeat(np.asarray(weights, dtype=np.float64), lengths) * self._all_values[idx]
+        sums = np.bincount(
+            self._all_bins[idx], weights=values, minlength=len(LANGS) * n_docs
+        ).reshape(len(LANGS), n_docs)
+        scores = np.zeros(n_docs, dtype=np.float64)
+        for n_lang in used:
+            factor = _LANG_PRIMARY if LANGS[n_lang] == detected else _LANG_OTHER
+            scores += factor * sums[n_lang]
+        present = np.zeros(n_docs, dtype=bool)
+        present[self._all_docs[idx]] = True
         scores *= self._parent_factors
         factor = (
             self._def_factor if self._is_definition_question(tokens, units) else self._def_other
@@ -824,10 +864,10 @@ class KnowledgeIndex:
             factor = self._def_quantity  # "how many / what %": a definition states no amount
         scores[self._def_docs] *= factor
         found = np.flatnonzero(present)
-        ranked = sorted(
-            zip(found.tolist(), scores[found].tolist(), strict=True),
-            key=lambda kv: (-kv[1], kv[0]),
-        )[: max(k, 1)]
+        found_scores = scores[found]
+        # best first, ties by clause order (what sorting by (-score, clause) gives)
+        order = np.lexsort((found, -found_scores))[: max(k, 1)]
+        ranked = list(zip(found[order].tolist(), found_scores[order].tolist(), strict=True))
         hits = [Hit(self.clause_ids[d], round(s, 4)) for d, s in ranked]
         confidence, strength, coverage, vocabulary = self._confidence(units, ranked)
         if all(tok.script == "num" for tok, unit in zip(tokens, units, strict=True) if unit.terms):
