@@ -154,6 +154,13 @@ def _word_stems(word: str) -> set[str]:
     return {s for s in out if len(s) >= 5}
 
 
+@functools.lru_cache(maxsize=4096)
+def _word_stem_order(word: str) -> tuple[str, ...]:
+    """``_word_stems(word)`` in the order iterating it gives, kept per word (a question's
+    words repeat; at most 4,096 words, well under 1 MB)."""
+    return tuple(_word_stems(word))
+
+
 AMBIGUITY_MARGIN = 3.0
 MAX_QUERY_CHARS = 200
 SENTENCE_WORDS = 4  # from this many words on, a query is read as a sentence, not a name
@@ -221,6 +228,12 @@ def normalise(text: str) -> str:
     folded by :func:`knowledge.textnorm.fold`)."""
     text = fold(unicodedata.normalize("NFKC", text).casefold())
     return " ".join(_NON_WORD.sub(" ", text).split())
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalise_word(word: str) -> str:
+    """``normalise`` of one word of a question, kept per word (at most 4,096, well under 1 MB)."""
+    return normalise(word)
 
 
 # Latin and Cyrillic look-alikes of the level letters (В/в, М/м, Д/д, Р/р).
@@ -818,7 +831,7 @@ class ProgrammeCatalog:
     def _name_mentions(self, text: str) -> list[NameMention]:
         spans = list(_WORD.finditer((text or "")[:2000]))
         raw = [m.group(0) for m in spans]
-        norm = [normalise(t) for t in raw]
+        norm = [_normalise_word(t) for t in raw]
         best: dict[tuple[str, ...], NameMention] = {}
         for n in range(min(self._max_ngram, len(norm)), 0, -1):
             for i in range(len(norm) - n + 1):
@@ -871,7 +884,7 @@ class ProgrammeCatalog:
             if marked and word in self._index:
                 return word, 95.0
             return None
-        for stem in _word_stems(word):
+        for stem in _word_stem_order(word):
             for key in self._stem_index.get(stem, ()):
                 if key in self._mention_exclude and not marked:
                     continue
