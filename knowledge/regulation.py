@@ -66,6 +66,11 @@ class Regulation:
             c.id: c for c in sorted(clauses, key=lambda c: _id_key(c.id))
         }
         self.sections: dict[str, Section] = {s.id: s for s in sections}
+        # per clause its items, in document order (every answer's quote asks for them)
+        self._children: dict[str, list[Clause]] = {}
+        for c in self.clauses.values():
+            if c.parent is not None:
+                self._children.setdefault(c.parent, []).append(c)
 
     def __iter__(self) -> Iterator[Clause]:
         return iter(self.clauses.values())
@@ -83,7 +88,7 @@ class Regulation:
         return [c for c in self.clauses.values() if c.section == section_id]
 
     def children(self, clause_id: str) -> list[Clause]:
-        return [c for c in self.clauses.values() if c.parent == clause_id]
+        return list(self._children.get(clause_id, ()))
 
 
 def _clause(raw: dict[str, Any]) -> Clause:

@@ -38,6 +38,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -101,8 +102,7 @@ _WEAK_SCORE = 2.0
 _STRONG_SCORE = 10.0
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(NamedTuple):
     clause_id: str
     score: float
 

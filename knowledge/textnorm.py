@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import snowballstemmer
 import yaml
@@ -121,9 +120,10 @@ def _fix_mixed_script(word: str) -> str:
     return word.translate(_LAT_TO_CYR) if cyr >= lat else word.translate(_CYR_TO_LAT)
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    """One word of the input: as typed, folded, its script and whether it was in capitals."""
+class Token(NamedTuple):
+    """One word of the input: as typed, folded, its script and whether it was in capitals. A
+    named tuple: the answer path keys its per-word memos by tokens, and a tuple hashes and
+    compares in C (the same hash as the frozen dataclass it was: that of the field tuple)."""
 
     raw: str
     norm: str
