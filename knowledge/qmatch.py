@@ -228,23 +228,23 @@ class NgramIndex:
         # conversion per index, not one per query
         self._vals32 = self._vals.astype(np.float32)
         n_docs = len(self.kinds)
-        self._by_source: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        by_source: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for source in (SOURCE_QUESTION, SOURCE_TITLE, SOURCE_TEXT):
             entries = np.flatnonzero(self._entry_source == source)
             docs = self._entry_doc[entries]  # ascending: entries are stored document by document
             new = np.ones(docs.shape[0], dtype=bool)
             new[1:] = docs[1:] != docs[:-1]
             starts = np.flatnonzero(new)
-            self._by_source.append((entries, starts, docs[starts]))
+            by_source.append((entries, starts, docs[starts]))
         # the three sources' entries one after the other, grouped by document: one maximum
         # per (source, document) over them, written at source × documents + document
-        offsets = np.cumsum([0] + [entries.size for entries, _s, _d in self._by_source])
-        self._group_entries = np.concatenate([e for e, _s, _d in self._by_source]).astype(np.int64)
+        offsets = np.cumsum([0] + [entries.size for entries, _s, _d in by_source])
+        self._group_entries = np.concatenate([e for e, _s, _d in by_source]).astype(np.int64)
         self._group_starts = np.concatenate(
-            [starts + offsets[i] for i, (_e, starts, _d) in enumerate(self._by_source)]
+            [starts + offsets[i] for i, (_e, starts, _d) in enumerate(by_source)]
         ).astype(np.int64)
         self._group_slots = np.concatenate(
-            [docs + i * n_docs for i, (_e, _s, docs) in enumerate(self._by_source)]
+            [docs + i * n_docs for i, (_e, _s, docs) in enumerate(by_source)]
         ).astype(np.int64)
         kinds = sorted(set(self.kinds))
         kind_arr = np.asarray([kinds.index(k) for k in self.kinds], dtype=np.int32)
