@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot import hotcache
 from bot.budget import OutgoingBudget
 from bot.config import Settings
+from bot.db.base import dispose_engine
 from bot.metrics import Metrics
 from bot.services.personal_data import PersonalDataProvider
 from bot.workers import BackgroundWorker
@@ -149,4 +150,4 @@ class AppContext:
         if self.budget is not None:
             await self.budget.aclose()
         await hotcache.of(self.engine).aclose()  # issue 18: the Redis subscription
-        await self.engine.dispose()
+        await dispose_engine(self.engine)  # with the SQLite checkpoints

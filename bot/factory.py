@@ -41,6 +41,7 @@ async def create_app_context(
 ) -> AppContext:
     engine = create_engine(
         settings.database_url,
+        inline=True,  # SQLite statements on the loop's thread (bot/db/sqlite_inline.py)
         **pool_size_for(settings.database_url, settings.max_concurrent_updates),
     )
     sessionmaker = create_sessionmaker(engine)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -116,6 +118,15 @@ class SQLiteWriteGate:
                 "BEGIN", None, Exception("database is locked (writer queue timed out)")
             ) from None
 
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """No write transaction begins meanwhile (after the one in progress has ended)."""
+        await self._acquire()
+        try:
+            yield
+        finally:
+            self._lock.release()
+
     def _before_execute(self, conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         if not statement.lstrip()[:7].upper().startswith(_WRITES):
             return
@@ -153,9 +164,16 @@ def pool_size_for(url: str, concurrent_updates: int) -> dict[str, int]:
     return {"pool_size": kept, "max_overflow": POSTGRES_MAX_CONNECTIONS - kept}
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, inline: bool = False, **kwargs: Any) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys, a busy timeout and one writer at a time
-    (:class:`SQLiteWriteGate`), its folder created."""
+    (:class:`SQLiteWriteGate`), its folder created.
+
+    ``inline=True`` (the bot's engine, :func:`bot.factory.create_app_context`): SQLite
+    statements run on the event loop's thread, SQLite's waits off it
+    (:mod:`bot.db.sqlite_inline`); close such an engine with :func:`dispose_engine`. Other
+    engines (one-shot commands, migrations) keep aiosqlite's thread per connection, with one
+    hop per statement (:mod:`bot.db.sqlite_hop`). PostgreSQL ignores ``inline``.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
@@ -163,10 +181,14 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         if on_disk and not str(database).startswith("file:"):
             Path(str(database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
         kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_SECONDS})
+        inline_module = False
         if parsed.get_driver_name() == "aiosqlite" and "module" not in kwargs:
             from bot.db.sqlite_hop import one_hop_dbapi  # one thread hop per statement
+            from bot.db.sqlite_inline import inline_dbapi  # no thread at all
 
-            module = one_hop_dbapi()
+            module = inline_dbapi(SQLITE_BUSY_SECONDS, checkpoints=on_disk) if inline else None
+            inline_module = module is not None
+            module = module or one_hop_dbapi()
             if module is not None:
                 kwargs["module"] = module
         if on_disk:
@@ -183,10 +205,14 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
                 # WAL with NORMAL sync: durable across an application crash, one fsync per
                 # checkpoint instead of per commit (several commits per update).
                 cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
+            if not inline_module:  # inline: 0 on the loop, SQLITE_BUSY_SECONDS off it
+                cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
             cursor.close()
 
-        SQLiteWriteGate().install(engine)
+        gate = SQLiteWriteGate()
+        gate.install(engine)
+        if inline_module:  # its checkpoints hold the writers off (bot/db/sqlite_inline.py)
+            kwargs["module"].state.exclusive = gate.exclusive
         return engine
     ping_after = kwargs.pop("ping_after_idle", PING_AFTER_IDLE_SECONDS)
     for name, value in POSTGRES_POOL.items():
@@ -231,6 +257,14 @@ def ping_when_idle(engine: AsyncEngine, after: float) -> None:
             raise
         if not alive:
             raise DisconnectionError("the connection did not answer a ping")
+
+
+async def dispose_engine(engine: AsyncEngine) -> None:
+    """Close an engine's connections, and end its SQLite checkpoints (``inline=True``)."""
+    from bot.db.sqlite_inline import stop
+
+    await stop(engine.sync_engine.dialect.loaded_dbapi)
+    await engine.dispose()
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
