@@ -377,11 +377,13 @@ class Checkpointer:
     async def checkpoint(self) -> tuple[int, int, int]:
         """One PASSIVE checkpoint now: (busy, frames in the WAL, frames checkpointed)."""
         self._checkpointed_at = self.commits
-        self.checkpointing = self.restart_risk = True
         complete = False
         found = (1, -1, -1)
         try:
             async with self.exclusive() if self.exclusive else contextlib.nullcontext():
+                # From here until the next write commit, a commit may start the WAL over.
+                # (Not before: the writers queued ahead of the checkpoint commit on the loop.)
+                self.checkpointing = self.restart_risk = True
                 self._thread = asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
                 found = await asyncio.shield(self._thread)
             busy, frames, done = found
