@@ -159,12 +159,15 @@ class InlineConnection(AdaptedConnection):
     """A :mod:`sqlite3` connection used from the event loop, as SQLAlchemy's adapted DBAPI
     connection (``driver_connection`` is the ``sqlite3.Connection``)."""
 
-    __slots__ = ("_deadline", "_pending", "_state", "dbapi")
+    __slots__ = ("_deadline", "_pending", "_state", "_sync_commits", "dbapi")
 
     _connection: sqlite3.Connection  # type: ignore[assignment]  # the driver's, not asyncio's
 
-    def __init__(self, dbapi: InlineDBAPI, connection: sqlite3.Connection) -> None:
+    def __init__(
+        self, dbapi: InlineDBAPI, connection: sqlite3.Connection, *, sync_commits: bool = False
+    ) -> None:
         self.dbapi = dbapi
+        self._sync_commits = sync_commits  # a commit may fsync (not WAL): off the loop
         self._connection = connection
         self._state = dbapi.state
         self._pending: asyncio.Future[Any] | None = None  # this connection's work in a thread
@@ -233,7 +236,7 @@ class InlineConnection(AdaptedConnection):
             return  # nothing written: nothing to commit (sqlite3 would do nothing either)
         state = self._state
         state.written()
-        if state.restart_risk:
+        if state.restart_risk or self._sync_commits:
             # The WAL may start over with this commit, which syncs its header: not on the loop.
             self._in_thread(_commit)
             state.restart_risk = state.checkpointing
@@ -311,8 +314,11 @@ class InlineConnection(AdaptedConnection):
             future.exception()  # reported to the caller, if it still waits
 
     def _settle(self) -> None:
-        while self._pending is not None:
-            await_(_settled(self._pending))
+        while (pending := self._pending) is not None:
+            if not pending.done():
+                await_(_settled(pending))
+            if self._pending is pending:  # done, its callback maybe not yet run
+                self._pending = None
 
 
 class Checkpointer:
@@ -448,18 +454,33 @@ class InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
         kw.pop("timeout", None)  # the busy timeout off the loop is ``state.busy_ms``
         kw.pop("async_creator_fn", None)
 
+        busy = self.state.busy_ms / 1000
+
         def open_(**extra: Any) -> sqlite3.Connection:
-            options: dict[str, Any] = {**kw, **extra, "timeout": 0, "check_same_thread": False}
+            """In a worker thread (opening a file may wait on the disk, WAL on a lock)."""
+            options: dict[str, Any] = {**kw, **extra, "timeout": busy, "check_same_thread": False}
             conn: sqlite3.Connection = sqlite3.connect(*arg, **options)
-            if self.checkpoints:
-                conn.execute("PRAGMA wal_autocheckpoint=0")  # made by the Checkpointer
+            try:
+                if self.checkpoints:
+                    # WAL (the engine's, set here first to know it): a commit writes without
+                    # syncing. Checkpoints: the Checkpointer's.
+                    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                    conn.execute("PRAGMA wal_autocheckpoint=0")
+                    if str(mode).lower() != "wal":
+                        log.warning("SQLite is not in WAL mode (%s): commits off the loop", mode)
+                        sync_commits.append(True)
+                conn.execute("PRAGMA busy_timeout=0")  # on the loop SQLite must never wait
+            except BaseException:
+                conn.close()
+                raise
             return conn
 
+        sync_commits: list[bool] = []
         loop = asyncio.get_running_loop()
-        conn = await_(loop.run_in_executor(None, open_))  # opening a file may wait on the disk
+        conn = await_(loop.run_in_executor(None, open_))
         if self.checkpoints:
             self.state.start(lambda: open_(isolation_level=None))
-        return InlineConnection(self, conn)
+        return InlineConnection(self, conn, sync_commits=bool(sync_commits))
 
 
 def inline_dbapi(busy_seconds: float, *, checkpoints: bool) -> InlineDBAPI | None:
