@@ -1,4 +1,8 @@
-"""SQLite through aiosqlite: one thread hop per statement, none for a commit with nothing to do."""
+"""SQLite through aiosqlite: one thread hop per statement, none for a commit with nothing to do.
+
+The engines of one-shot commands and migrations; the bot's own engine runs its statements on
+the event loop (tests/test_sqlite_inline.py).
+"""
 
 from __future__ import annotations
 
