@@ -257,7 +257,7 @@ class KnowledgeIndex:
         # per language: first words of the forms of two or more words
         self._syn_firsts: dict[str, frozenset[str]] = {}
         self._syn_terms: list[dict[str, list[str]]] = []
-        self._fuzzy_cache: dict[tuple[str, str], str | None] = {}
+        self._fuzzy_cache: dict[tuple[str, str, float], str | None] = {}
         # per (token, language): its analysis before the typo-correction budget (issue 18: the
         # words of questions repeat; at most _WORD_CACHE, a few MB)
         self._word_cache: dict[tuple[Token, str], _WordTerms] = {}
@@ -505,7 +505,7 @@ class KnowledgeIndex:
     # --- querying --------------------------------------------------------------------------
 
     def _fuzzy(self, word: str, lang: str, cutoff: float) -> str | None:
-        key = (word, lang)
+        key = (word, lang, cutoff)
         if key in self._fuzzy_cache:
             return self._fuzzy_cache[key]
         li = self._langs[lang]
