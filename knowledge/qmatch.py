@@ -224,9 +224,6 @@ class NgramIndex:
 
     def _derive(self) -> None:
         """Lookup arrays computed from the stored ones (after a build or a load)."""
-        # the postings' weights as a query multiplies them (float16 → float32 is exact): one
-        # conversion per index, not one per query
-        self._vals32 = self._vals.astype(np.float32)
         n_docs = len(self.kinds)
         by_source: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for source in (SOURCE_QUESTION, SOURCE_TITLE, SOURCE_TEXT):
@@ -570,7 +567,9 @@ class NgramIndex:
         offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
         idx = offsets + np.arange(total)
         qw = np.repeat(w, lengths)
-        qw *= self._vals32[idx]
+        # float16 weights widened to float32 inside the multiplication (exact): no float32 copy
+        # of all postings kept (it doubled the index's memory, issue 18.2: ≤ 30 MB)
+        qw *= self._vals[idx]
         return np.bincount(self._rows[idx], weights=qw, minlength=self.size).astype(np.float32)
 
     def vector(self, text: str) -> dict[int, float]:
