@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.base import utcnow
+from bot.db.base import one_statement_transaction, utcnow
 from bot.db.models.reliability import InboxUpdate, UpdateCall
 from bot.metrics import metrics as default_metrics
 
@@ -174,6 +174,7 @@ class Inbox:
             "owner": self.owner,
         }
         async with self.sessionmaker() as session:
+            await one_statement_transaction(session)
             rows = list(await session.execute(_CLAIMS[self.dialect == "postgresql"], params))
             if not rows:
                 return []

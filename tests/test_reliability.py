@@ -11,6 +11,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from aiogram import Router
 from aiogram.filters import Command
 from aiogram.methods import AnswerCallbackQuery, SendMessage
@@ -199,6 +200,50 @@ async def test_a_full_load_through_the_inbox_keeps_its_connections_open(database
         await harness.close()
     answered = [r for r in harness.session.requests if isinstance(r, SendMessage)]
     assert len({r.chat_id for r in answered}) == 32 and len(answered) >= 64
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_the_inbox_claim_and_done_mark_open_no_transaction(
+    postgres_url: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18: a claim and a done-mark are one statement each; in autocommit they spare
+    asyncpg's BEGIN and COMMIT round trips. A known student's question through the inbox
+    then costs one transaction: the question stored before the reply."""
+    import asyncpg
+
+    if postgres_url is None:
+        pytest.skip("PostgreSQL not reachable (set TEST_POSTGRES_URL)")
+    from tests.conftest import _truncate_pg
+
+    await _truncate_pg(postgres_url)
+    harness = await Harness.create(postgres_url)
+    begun = 0
+    start = asyncpg.transaction.Transaction.start
+
+    async def counted(self: Any) -> None:
+        nonlocal begun
+        begun += 1
+        await start(self)
+
+    monkeypatch.setattr(asyncpg.transaction.Transaction, "start", counted)
+    inbox: Inbox = harness.dp["reliability"].inbox
+    try:
+        for update_id in (1, 2):
+            payload = {
+                "update_id": update_id,
+                "message": harness.message_payload(STUDENT, text="How is the final exam held?"),
+            }
+            await inbox.store(harness.bot.id, [payload])
+            begun = 0
+            (row,) = await inbox.claim(harness.bot.id, 10)
+            assert begun == 0, "the claim opened a transaction"
+            update = Update.model_validate(row.payload, context={"bot": harness.bot})
+            await harness.dp.feed_update(harness.bot, update, inbox_attempt=row.attempt)
+        assert begun == 1, f"{begun} transactions for a known student's question"
+        assert await inbox.pending(harness.bot.id) == 0
+        assert len(harness.session.of(SendMessage)) == 2
+    finally:
+        await harness.close()
 
 
 # ------------------------------------------------------------------ shutdown drain

@@ -267,5 +267,21 @@ async def dispose_engine(engine: AsyncEngine) -> None:
     await engine.dispose()
 
 
+async def one_statement_transaction(session: AsyncSession) -> None:
+    """The session's next transaction will be one statement: on PostgreSQL run it in
+    autocommit, which spares asyncpg's BEGIN and COMMIT, two round trips of the three (issue
+    18: the inbox's claim and done-mark). Call it with no transaction open; SQLite, whose
+    BEGIN and COMMIT are not round trips, is left as it is."""
+    if (
+        session.in_transaction()
+        or session.new
+        or session.dirty  # changes waiting to be flushed would commit apart from it
+        or session.deleted
+        or session.get_bind().dialect.name != "postgresql"
+    ):
+        return
+    await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
