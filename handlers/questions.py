@@ -13,7 +13,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import AskPersonCallback, StartApplicationCallback
-from bot.db.base import utcnow
+from bot.db.base import one_statement_transaction, utcnow
 from bot.db.models import Question, User
 from bot.db.models.faq import QueueReason
 from bot.db.repositories import questions as question_log
@@ -158,6 +158,10 @@ async def question(
     if answer.low_confidence:  # only then does the previous question matter
         previous = await question_log.previous(session, db_user.id)
         repeated_low = previous is not None and previous.kind in LOW_CONFIDENCE_KINDS
+    if not unanswered.queues(str(answer.kind)):
+        # the question is the transaction's one statement: on PostgreSQL no BEGIN and COMMIT
+        # round trips (issue 18); with a queue item, both rows are written together
+        await one_statement_transaction(session)
     row = await store_question(session, user_id=db_user.id, text=text, answer=answer)
     await unanswered.record(session, row)  # issue 12: unsure / not covered -> the staff's queue
     # Stored before the reply goes out: the write lock (SQLite) and the row locks are not held

@@ -270,10 +270,14 @@ async def dispose_engine(engine: AsyncEngine) -> None:
 async def one_statement_transaction(session: AsyncSession) -> None:
     """The session's next transaction will be one statement: on PostgreSQL run it in
     autocommit, which spares asyncpg's BEGIN and COMMIT, two round trips of the three (issue
-    18: the inbox's claim and done-mark). Call it with no transaction open; SQLite, whose
-    BEGIN and COMMIT are not round trips, is left as it is."""
+    18: the inbox's claim and done-mark, a question stored with nothing else). Does nothing
+    once the session holds a connection or has changes to flush; SQLite, whose BEGIN and
+    COMMIT are not round trips, is left as it is."""
+    transaction = session.sync_session.get_transaction()
+    # a transaction begun without a connection yet (attaching a cached row begins one) still
+    # takes the option; once a connection is procured it is too late
     if (
-        session.in_transaction()
+        (transaction is not None and getattr(transaction, "_connections", True))
         or session.new
         or session.dirty  # changes waiting to be flushed would commit apart from it
         or session.deleted

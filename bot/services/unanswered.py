@@ -116,6 +116,11 @@ class UnansweredService:
 
     # --- the queue ---------------------------------------------------------------------------
 
+    @staticmethod
+    def queues(kind: str) -> bool:
+        """Whether :meth:`record` queues a question answered with ``kind`` (no 👎 yet)."""
+        return kind in KIND_REASONS
+
     async def record(
         self, session: AsyncSession, question: Question, *, reason: QueueReason | None = None
     ) -> bool:
