@@ -31,6 +31,26 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 )
 from sqlalchemy.util.concurrency import await_
 
+Found = tuple[Any, list[Any], int, int | None]  # description, rows, rowcount, lastrowid
+
+
+def run_statement(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> Found:
+    """One statement with all its rows, its cursor closed (here in aiosqlite's thread; the
+    inline engine, :mod:`bot.db.sqlite_inline`, runs it on the loop)."""
+    cursor = conn.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        elif parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else []
+        return description, rows, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
 
 def _run(
     connection: OneHopConnection,
@@ -38,22 +58,10 @@ def _run(
     operation: str,
     parameters: Any,
     many: bool,
-) -> tuple[Any, list[Any], int, int | None]:
-    """In aiosqlite's thread: the statement with its rows, then its cursor closed."""
+) -> Found:
+    """In aiosqlite's thread: the statement, then the count of finished ones."""
     try:
-        cursor = conn.cursor()
-        try:
-            if many:
-                cursor.executemany(operation, parameters)
-            elif parameters is None:
-                cursor.execute(operation)
-            else:
-                cursor.execute(operation, parameters)
-            description = cursor.description
-            rows = cursor.fetchall() if description else []
-            return description, rows, cursor.rowcount, cursor.lastrowid
-        finally:
-            cursor.close()
+        return run_statement(conn, operation, parameters, many)
     finally:
         connection.finished += 1  # only this thread writes it
 

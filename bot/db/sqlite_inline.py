@@ -52,12 +52,11 @@ from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 from sqlalchemy.engine import AdaptedConnection
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
-from bot.db.sqlite_hop import OneHopCursor
+from bot.db.sqlite_hop import Found, OneHopCursor, run_statement
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Found = tuple[Any, list[Any], int, int | None]
 
 INLINE_BUDGET_SECONDS = 0.010  # a restartable statement longer than this moves off the loop
 SLOW_SECONDS = 0.050  # a statement that held the loop longer than this is logged
@@ -81,23 +80,6 @@ def _interrupted(error: sqlite3.OperationalError) -> bool:
     """Interrupted by :meth:`InlineConnection._overran` (nothing else interrupts these)."""
     code = getattr(error, "sqlite_errorcode", None)
     return code == _INTERRUPT if code is not None else str(error) == "interrupted"
-
-
-def _statement(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> Found:
-    """One statement with all its rows, its cursor closed."""
-    cursor = conn.cursor()
-    try:
-        if many:
-            cursor.executemany(operation, parameters)
-        elif parameters is None:
-            cursor.execute(operation)
-        else:
-            cursor.execute(operation, parameters)
-        description = cursor.description
-        rows = cursor.fetchall() if description else []
-        return description, rows, cursor.rowcount, cursor.lastrowid
-    finally:
-        cursor.close()
 
 
 def _commit(conn: sqlite3.Connection) -> None:
@@ -220,7 +202,7 @@ class InlineConnection(AdaptedConnection):
         if restartable:
             self._deadline = start + INLINE_BUDGET_SECONDS
         try:
-            return _statement(conn, operation, parameters, many)
+            return run_statement(conn, operation, parameters, many)
         except sqlite3.OperationalError as error:
             if not (_busy(error) or (restartable and _interrupted(error))):
                 raise
@@ -231,7 +213,7 @@ class InlineConnection(AdaptedConnection):
         # BEGIN sqlite3 sent before it, or what an interruption left of it).
         if opened and conn.in_transaction:
             conn.rollback()
-        return self._in_thread(_statement, operation, parameters, many)
+        return self._in_thread(run_statement, operation, parameters, many)
 
     def commit(self) -> None:
         self._settle()
