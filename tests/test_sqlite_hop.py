@@ -13,15 +13,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert, select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db.base import create_engine, create_sessionmaker, utcnow
+from bot.db.base import create_engine, create_sessionmaker
 from bot.db.migrate import upgrade
-from bot.db.models.reliability import ProcessedUpdate
 from bot.db.sqlite_hop import OneHopDBAPI
-
-TABLE: Any = ProcessedUpdate.__table__
+from tests.sqlite_support import TABLE, assert_results_rowcounts_and_errors, row
 
 
 @pytest.fixture
@@ -49,10 +46,6 @@ def hops(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield made
 
 
-def row(update_id: int) -> dict[str, Any]:
-    return {"bot_id": 1, "update_id": update_id, "claimed_at": utcnow()}
-
-
 async def test_the_engine_uses_the_one_hop_driver(engine: AsyncEngine) -> None:
     assert isinstance(engine.sync_engine.dialect.loaded_dbapi, OneHopDBAPI)
 
@@ -77,22 +70,7 @@ async def test_a_write_and_its_commit_are_two_hops_a_read_alone_one(
 
 
 async def test_results_rowcounts_many_rows_and_errors_as_before(engine: AsyncEngine) -> None:
-    sessions = create_sessionmaker(engine)
-    async with sessions() as session:
-        returned = await session.execute(insert(TABLE).returning(TABLE.c.update_id), row(1))
-        assert returned.scalar_one() == 1
-        many = await session.execute(insert(TABLE), [row(2), row(3), row(4)])
-        assert many.rowcount == 3
-        await session.commit()
-    async with sessions() as session:
-        with pytest.raises(IntegrityError):
-            await session.execute(insert(TABLE), row(2))
-        await session.rollback()
-        await session.execute(insert(TABLE), row(5))
-        await session.commit()
-    async with sessions() as session:
-        ids = (await session.execute(select(TABLE.c.update_id).order_by(TABLE.c.update_id))).all()
-        assert [i for (i,) in ids] == [1, 2, 3, 4, 5]
+    await assert_results_rowcounts_and_errors(engine)
 
 
 async def test_a_write_cut_off_by_cancellation_is_rolled_back(engine: AsyncEngine) -> None:

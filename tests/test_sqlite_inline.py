@@ -15,12 +15,11 @@ from sqlalchemy import event, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import bot.db.sqlite_inline as inline
-from bot.db.base import create_engine, create_sessionmaker, dispose_engine, utcnow
-from bot.db.models.reliability import ProcessedUpdate
+from bot.db.base import create_engine, create_sessionmaker, dispose_engine
 from bot.db.sqlite_hop import OneHopDBAPI
 from bot.db.sqlite_inline import InlineDBAPI
+from tests.sqlite_support import TABLE, assert_results_rowcounts_and_errors, row
 
-TABLE: Any = ProcessedUpdate.__table__
 # ~0.1-0.5 s of SQLite work, far over the loop's budget for one statement
 MANY = (
     "FROM (WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n "
@@ -49,10 +48,6 @@ async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(sqlite_url, inline=True)
     yield engine
     await dispose_engine(engine)
-
-
-def row(update_id: int) -> dict[str, Any]:
-    return {"bot_id": 1, "update_id": update_id, "claimed_at": utcnow()}
 
 
 def checkpointer(engine: AsyncEngine) -> inline.Checkpointer:
@@ -122,24 +117,8 @@ async def test_statements_run_on_the_loop_thread_and_no_thread_per_connection(
 
 
 async def test_results_rowcounts_and_errors_as_with_aiosqlite(engine: AsyncEngine) -> None:
-    sessions = create_sessionmaker(engine)
-    async with sessions() as session:
-        returned = await session.execute(insert(TABLE).returning(TABLE.c.update_id), row(1))
-        assert returned.scalar_one() == 1
-        many = await session.execute(insert(TABLE), [row(2), row(3), row(4)])
-        assert many.rowcount == 3
-        await session.commit()
-    async with sessions() as session:
-        from sqlalchemy.exc import IntegrityError
-
-        with pytest.raises(IntegrityError):
-            await session.execute(insert(TABLE), row(2))
-        await session.rollback()
-        await session.execute(insert(TABLE), row(5))
-        await session.commit()
-    async with sessions() as session:
-        ids = (await session.execute(select(TABLE.c.update_id).order_by(TABLE.c.update_id))).all()
-        assert [i for (i,) in ids] == [1, 2, 3, 4, 5]
+    await assert_results_rowcounts_and_errors(engine)
+    async with create_sessionmaker(engine)() as session:
         autocheckpoint = (await session.execute(text("PRAGMA wal_autocheckpoint"))).scalar()
         busy = (await session.execute(text("PRAGMA busy_timeout"))).scalar()
         assert (autocheckpoint, busy) == (0, 0)  # the checkpoints and the waits are elsewhere
