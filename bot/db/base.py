@@ -41,7 +41,7 @@ SQLITE_POOL = {"pool_size": 10, "max_overflow": 100, "pool_timeout": 30}
 # PostgreSQL: at most 40 connections per process, as before; kept open rather than 10 kept and
 # 30 opened and closed under load (several processes: keep their sum under max_connections).
 POSTGRES_POOL = {"pool_size": 10, "max_overflow": 30, "pool_timeout": 30}
-POSTGRES_MAX_CONNECTIONS = 40
+POSTGRES_MAX_CONNECTIONS = POSTGRES_POOL["pool_size"] + POSTGRES_POOL["max_overflow"]  # 40
 WORKER_CONNECTIONS = 8  # the poller's store, the pipeline's claims, reminders, SLA, broadcasts
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
 # A PostgreSQL connection back in the pool for longer than this is pinged before it is handed
