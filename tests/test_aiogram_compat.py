@@ -13,6 +13,7 @@ import aiogram
 import pytest
 from aiogram import Dispatcher, F, Router
 from aiogram.client.session.base import BaseSession
+from aiogram.filters.callback_data import CallbackData
 from aiogram.methods import GetUpdates
 from aiogram.utils.i18n import lazy_gettext
 
@@ -23,7 +24,11 @@ from bot.aiogram_compat import (
     aiogram_version,
     check_aiogram_version,
     detach_fsm_middleware,
+    filter_callable,
     inline_sync_filters,
+    inner_middlewares,
+    pack_callback,
+    root_filters,
     text_equals,
     update_tasks,
 )
@@ -70,6 +75,11 @@ def test_the_internals_used_are_there() -> None:
     assert inline_sync_filters(dp) == 2  # the router's filter (observer._handler), the handler's
     assert all(flt.awaitable for flt in router.message.handlers[0].filters or ())
     assert inline_sync_filters(dp) == 0  # done once
+    # bot.middlewares.lane calls the filters and the handler as aiogram does
+    [root] = root_filters(router.message)
+    assert root.magic is not None
+    assert filter_callable(root) == (root.magic.resolve, False)  # inlined: no coroutine
+    assert inner_middlewares(router.message) == []
 
 
 def test_text_equality_filters_are_recognised() -> None:
@@ -90,10 +100,61 @@ def test_text_equality_filters_are_recognised() -> None:
         assert text_equals(other) == (False, None), other
 
 
+class Pressed(CallbackData, prefix="pr"):
+    action: str
+    q: int = 0
+    c: str = ""
+
+
+class Flagged(CallbackData, prefix="fl"):
+    on: bool = False
+
+
+@pytest.mark.parametrize(
+    ("cls", "values"),
+    [
+        (Pressed, {"action": "full", "q": 41, "c": "5.4.7"}),
+        (Pressed, {"action": "up", "q": 41}),  # defaults packed as aiogram packs them
+        (Pressed, {"action": "down", "q": -3, "c": "Қазақша"}),
+        (Pressed, {"action": "", "q": 0}),
+        (Pressed, {"action": "x", "q": "7"}),  # not an int: aiogram converts it
+        (Flagged, {"on": True}),  # a bool field: aiogram packs it
+    ],
+)
+def test_callback_data_is_packed_as_aiogram_packs_it(
+    cls: type[CallbackData], values: dict[str, object]
+) -> None:
+    """The buttons under an answer carry the strings aiogram's factories make, so a press is
+    unpacked by the same ``.filter()`` as before (handlers/questions.py)."""
+    assert pack_callback(cls, **values) == cls(**values).pack()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"action": "a:b", "q": 1},  # the separator inside a value
+        {"action": "x" * 70},  # over Telegram's 64 bytes
+        {"q": 1},  # a required field missing
+    ],
+)
+def test_callback_data_aiogram_refuses_is_refused_the_same_way(values: dict[str, object]) -> None:
+    with pytest.raises(ValueError) as ours:
+        pack_callback(Pressed, **values)
+    with pytest.raises(ValueError) as aiogrammed:
+        Pressed(**values).pack()  # type: ignore[arg-type]
+    assert str(ours.value) == str(aiogrammed.value)
+
+
 def test_no_other_module_reaches_into_aiogram_internals() -> None:
     """Private aiogram attributes (``dp._x``, ``observer._handler`` …) only in aiogram_compat."""
     fenced = Path(aiogram_compat.__file__).resolve()
-    private = {"_handle_update_tasks", "_handler", "__returning__", "_operations"}
+    private = {
+        "_handle_update_tasks",
+        "_handler",
+        "__returning__",
+        "_operations",
+        "_resolve_middlewares",
+    }
     offenders = []
     for folder in ("bot", "handlers"):
         for path in (ROOT / folder).rglob("*.py"):

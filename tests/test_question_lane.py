@@ -236,3 +236,66 @@ async def test_a_plain_question_is_answered_through_the_lane(harness: Harness) -
     await harness.send(label, user=STUDENT_EN)  # 📚 Regulation: the rules menu
     assert harness.dp["question_lane"].taken == 1
     assert any(isinstance(c, SendMessage) for c in harness.session.requests[before:])
+
+
+async def test_what_filters_hand_on_reaches_the_handler_as_with_aiogram() -> None:
+    """Filters that return data (as the open-ticket filter does), take the data aiogram gives
+    them (``handler``, the dispatcher's) or take it all: the lane calls them as aiogram does,
+    and the question handler gets the same data."""
+    seen: list[tuple[str, Any]] = []
+
+    async def has_ticket(message: Message, tickets: dict[int, str]) -> dict[str, Any] | bool:
+        ticket = tickets.get(message.chat.id)
+        return {"ticket": ticket} if ticket else False
+
+    def sees_its_handler(message: Message, handler: Any) -> bool:
+        seen.append(("filter saw", handler.callback.__name__))
+        return True
+
+    def counts_words(message: Message, **data: Any) -> dict[str, Any]:
+        return {"words": len((message.text or "").split()), "has_router": "event_router" in data}
+
+    async def relay(message: Message, ticket: str) -> None:
+        seen.append(("relay", ticket))
+
+    async def question(message: Message, words: int, has_router: bool, lang: str) -> None:
+        seen.append(("question", (words, has_router, lang)))
+
+    def build() -> Dispatcher:
+        helpdesk = Router(name="helpdesk")
+        helpdesk.message.register(relay, has_ticket, F.text)
+        questions = Router(name="questions")
+        questions.message.filter(F.chat.type == "private", lambda message: {"lang": "en"})
+        questions.message.register(
+            question, sees_its_handler, counts_words, flags={"question_lane": True}
+        )
+        dp = Dispatcher(tickets={8: "#5"})
+        lane = QuestionLane()
+        dp.message.outer_middleware(lane)
+        dp["question_lane"] = lane
+        dp.include_routers(helpdesk, questions)
+        inline_sync_filters(dp)
+        return dp
+
+    results = []
+    for with_lane in (True, False):
+        dp = build()
+        if not with_lane:
+            dp["question_lane"].disable()
+        bot = Bot(TOKEN, session=LocalSession())
+        await dp.feed_update(bot, update("When is the exam?", update_id=1, chat_id=7))
+        await dp.feed_update(bot, update("my ticket", update_id=2, chat_id=8))
+        await bot.session.close()
+        results.append(list(seen))
+        seen.clear()
+        if with_lane:
+            assert dp["question_lane"].taken == 1
+    assert (
+        results[0]
+        == results[1]
+        == [
+            ("filter saw", "question"),
+            ("question", (4, True, "en")),
+            ("relay", "#5"),
+        ]
+    )
