@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import html
+import weakref
 
 from aiogram import F, Router
 from aiogram.filters import StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.aiogram_compat import pack_callback
 from bot.callbacks import AskPersonCallback, StartApplicationCallback
 from bot.db.base import one_statement_transaction, utcnow
 from bot.db.models import Question, User
@@ -76,18 +79,20 @@ def _feedback_row(builder: InlineKeyboardBuilder, question_id: int) -> None:
 def answer_keyboard(
     answers: AnswerService, answer: Answer, question_id: int, *, offer_person: bool
 ) -> InlineKeyboardMarkup | None:
-    # Built row by row rather than with InlineKeyboardBuilder, which deep-copies every button:
-    # this keyboard goes under every answer, so it is on the hottest path of the bot.
+    # Built row by row rather than with InlineKeyboardBuilder, which deep-copies every button,
+    # and the callback data packed without a model per button (pack_callback: the same
+    # strings): this keyboard goes under every answer, the hottest path of the bot (issue 18).
     rows: list[list[InlineKeyboardButton]] = []
     if answer.primary is not None:
         rows.append(
             [
                 _button(
                     _("📄 Full clause"),
-                    AnswerCallback(action="full", q=question_id, c=answer.primary),
+                    pack_callback(AnswerCallback, action="full", q=question_id, c=answer.primary),
                 ),
                 _button(
-                    _("🔗 Related"), AnswerCallback(action="rel", q=question_id, c=answer.primary)
+                    _("🔗 Related"),
+                    pack_callback(AnswerCallback, action="rel", q=question_id, c=answer.primary),
                 ),
             ]
         )
@@ -95,17 +100,17 @@ def answer_keyboard(
         target = answer.action.removeprefix("apply:")
         if target == "online":
             label = _("📝 Apply for the online form")
-            data = StartApplicationCallback(kind="online")
+            data = pack_callback(StartApplicationCallback, kind="online")
         else:
             label = _("📝 Apply for distance learning")
-            data = StartApplicationCallback(kind="dl", ground=target)
+            data = pack_callback(StartApplicationCallback, kind="dl", ground=target)
         rows.append([_button(label, data)])
     for cid in answer.suggestions:
         rows.append(
             [
                 _button(
                     _("📄 Open {citation}").format(citation=answers.cite(cid)),
-                    AnswerCallback(action="show", q=question_id, c=cid),
+                    pack_callback(AnswerCallback, action="show", q=question_id, c=cid),
                 )
             ]
         )
@@ -119,17 +124,24 @@ def answer_keyboard(
     if replied:
         rows.append(
             [
-                _button("👍", AnswerCallback(action="up", q=question_id)),
-                _button("👎", AnswerCallback(action="down", q=question_id)),
+                _button("👍", pack_callback(AnswerCallback, action="up", q=question_id)),
+                _button("👎", pack_callback(AnswerCallback, action="down", q=question_id)),
             ]
         )
     if replied or offer_person or answer.kind is AnswerKind.OUT_OF_SCOPE:  # no office: helpdesk
-        rows.append([_button(_("🙋 Ask a person"), AskPersonCallback(question_id=question_id))])
+        rows.append(
+            [
+                _button(
+                    _("🙋 Ask a person"),
+                    pack_callback(AskPersonCallback, question_id=question_id),
+                )
+            ]
+        )
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
-def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=data.pack())
+def _button(text: str, callback_data: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=callback_data)
 
 
 # --- handlers --------------------------------------------------------------------------------
@@ -137,7 +149,29 @@ def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
 
 def _not_a_menu_item(message: Message) -> bool:
     """Main-menu texts belong to their areas (or to the fallback), not to the search."""
-    return message.text not in {str(item) for item in MENU_ITEMS}
+    return message.text not in _menu_texts()
+
+
+# The menu's texts in each locale of each I18n, rendered once (six lazy labels were rendered
+# at every question, issue 18); a reloaded I18n (new ``locales``) renders them again.
+_MENU_TEXTS: weakref.WeakKeyDictionary[I18n, tuple[object, dict[str, frozenset[str]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _menu_texts() -> frozenset[str]:
+    i18n = I18n.get_current(no_error=True)
+    if i18n is None:
+        return frozenset(str(item) for item in MENU_ITEMS)
+    catalogs, by_locale = _MENU_TEXTS.get(i18n, (None, {}))
+    if catalogs is not i18n.locales:
+        by_locale = {}
+        _MENU_TEXTS[i18n] = (i18n.locales, by_locale)
+    locale = i18n.current_locale
+    texts = by_locale.get(locale)
+    if texts is None:
+        texts = by_locale[locale] = frozenset(str(item) for item in MENU_ITEMS)
+    return texts
 
 
 async def question(

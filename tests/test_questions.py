@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.db.models import Question
 from bot.factory import create_app_context
 from bot.services.answers import AnswerService, Knowledge, load_knowledge
+from handlers.questions import AnswerCallback
 from knowledge.qmatch import MatchResult
 from knowledge.ranking import FEATURES, Calibration, Ranked
 from knowledge.search import Hit, SearchResult
@@ -90,6 +91,14 @@ async def test_question_is_logged_with_ranked_clauses_and_confidence(harness: Ha
     markup = harness.last(SendMessage, STUDENT_EN.id).reply_markup
     datas = [b.callback_data for r in markup.inline_keyboard for b in r]
     assert AskPersonCallback(question_id=row.id).pack() in datas
+    # every button carries what the factories make (packed without them: issue 18)
+    assert datas == [
+        AnswerCallback(action="full", q=row.id, c="7").pack(),
+        AnswerCallback(action="rel", q=row.id, c="7").pack(),
+        AnswerCallback(action="up", q=row.id).pack(),
+        AnswerCallback(action="down", q=row.id).pack(),
+        AskPersonCallback(question_id=row.id).pack(),
+    ]
 
 
 async def test_full_clause_button_sends_the_whole_text(harness: Harness) -> None:
@@ -334,6 +343,10 @@ async def test_low_confidence_says_not_sure_and_offers_closest_clauses(
     assert labels[:3] == ["📄 Open clause 5.4.5", "📄 Open clause 5.4.7", "📄 Open clause 5.4.6"]
     assert "🙋 Ask a person" in labels
     [row] = await questions(h, STUDENT_EN.id)
+    markup = h.last(SendMessage, STUDENT_EN.id).reply_markup
+    assert [b.callback_data for b in markup.inline_keyboard[0]] == [
+        AnswerCallback(action="show", q=row.id, c="5.4.5").pack()
+    ]
     assert row.kind == "unsure" and row.clauses[:3] == ["5.4.5", "5.4.7", "5.4.6"]
     assert row.confidence == pytest.approx(0.2)
     # a suggestion opens the clause as a regular answer
