@@ -41,8 +41,10 @@ class OpenTicket(Filter):
         session: AsyncSession,
         helpdesk: HelpdeskService,
         db_user: User | None = None,
+        user_created: bool = False,
     ) -> bool | dict[str, Any]:
         if db_user is None:
             return False
-        ticket = await helpdesk.open_ticket_of(session, db_user.id)
+        # A user whose row this update created (bot.middlewares.user) has no ticket: no read.
+        ticket = await helpdesk.open_ticket_of(session, db_user.id, new_user=user_created)
         return {"ticket": ticket} if ticket is not None else False

@@ -813,3 +813,36 @@ async def test_language_switch_during_a_ticket_is_respected(harness: Harness) ->
     await staff_says(harness, "/close", 100)
     texts = harness.texts(STUDENT_RU.id)
     assert "The Helpdesk has closed your request #1" in texts[-2]
+
+
+async def test_a_new_students_first_question_reads_no_tickets_and_a_request_still_relays(
+    harness: Harness,
+) -> None:
+    """The first message makes the student's row, so no ticket can name them yet: the question
+    is answered without reading the tickets (issue 18). Once they open a request, their next
+    messages go to the helpdesk, not to the search."""
+    from sqlalchemy import event
+
+    at(harness, WEDNESDAY_11)
+    await make_staff(harness)
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = harness.ctx.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        await harness.send("Who has the right to amend the regulation?", user=STUDENT_EN)
+        first = list(statements)
+        await harness.send("What is online proctoring?", user=STUDENT_EN)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    answers = harness.texts(STUDENT_EN.id)
+    assert "Regulation No. 066, clause 7" in answers[-2]
+    assert "Regulation No. 066, clause 3.9" in answers[-1]
+    assert any("INSERT INTO users" in s for s in first)  # the row was made by this message
+    assert not any("helpdesk_tickets" in s for s in statements)
+    await open_ticket(harness, STUDENT_EN)
+    calls = await harness.send("Is it the same as the Platonus password?", user=STUDENT_EN)
+    assert [type(c) for c in calls] == [CopyMessage, SetMessageReaction]

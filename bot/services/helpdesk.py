@@ -227,9 +227,13 @@ class HelpdeskService:
         return self.clock()
 
     # Queries ----------------------------------------------------------------------------------
-    async def open_ticket_of(self, session: AsyncSession, user_id: int) -> Ticket | None:
+    async def open_ticket_of(
+        self, session: AsyncSession, user_id: int, *, new_user: bool = False
+    ) -> Ticket | None:
         """The user's open ticket. Several filters ask while one update is routed, so the answer
-        is kept for the rest of the session (one update's); opening or closing one updates it."""
+        is kept for the rest of the session (one update's); opening or closing one updates it.
+        ``new_user``: this update created the user's row, so no ticket names them yet
+        (``tickets.user_id`` references it): nothing to read (issue 18)."""
         known: dict[int, Ticket | None] = session.info.setdefault(OPEN_TICKETS, {})
         if user_id in known:
             ticket = known[user_id]
@@ -242,6 +246,10 @@ class HelpdeskService:
             known[user_id] = None
             return None
         generation = cache.generation(hotcache.TICKETS)
+        if new_user:
+            known[user_id] = None
+            cache.put(hotcache.TICKETS, user_id, True, generation)
+            return None
         ticket = await session.scalar(
             select(Ticket)
             .where(Ticket.user_id == user_id, Ticket.status == TicketStatus.OPEN.value)
