@@ -495,6 +495,11 @@ class ProgrammeCatalog:
         self._education_words = tuple(
             tuple(normalise(w).split()) for w in tt.get("education_words") or ()
         )
+        # the first words of the education phrases, for one C-level check per word: a question
+        # none of whose words starts like one names no education phrase (an empty phrase, which
+        # occurs anywhere, makes the check always pass)
+        self._education_firsts = tuple(seq[0] for seq in self._education_words if seq)
+        self._education_anywhere = any(not seq for seq in self._education_words)
         self._subjects: list[tuple[str, tuple[str, ...]]] = [
             (str(code), tuple(normalise(w).split()))
             for code, words in (tt.get("subjects") or {}).items()
@@ -589,6 +594,17 @@ class ProgrammeCatalog:
                 return True
         return False
 
+    def _names_education(self, words: list[str]) -> bool:
+        """Whether an education phrase ("білім беру", "education") occurs in ``words``: the
+        phrases are looked for only when a word starts like the first word of one (issue 18.1:
+        most questions name none, and each phrase was looked for at every word)."""
+        firsts = self._education_firsts
+        if not self._education_anywhere and not (
+            firsts and any(w.startswith(firsts) for w in words)
+        ):
+            return False
+        return any(self._words_at(words, seq) for seq in self._education_words)
+
     def _subject_codes(self, words: list[str]) -> list[str]:
         return list(
             dict.fromkeys(code for code, seq in self._subjects if self._words_at(words, seq))
@@ -601,8 +617,7 @@ class ProgrammeCatalog:
         for reading in _latin_readings(text):
             words = normalise(reading).split()
             teacher = any(w.startswith(self._teacher_words) for w in words) if words else False
-            education = any(self._words_at(words, seq) for seq in self._education_words)
-            if not (teacher or education):
+            if not (teacher or self._names_education(words)):
                 continue
             subjects = self._subject_codes(words)
             if not subjects:
