@@ -138,6 +138,7 @@ class SearchResult:
         return bool(self.hits) and self.strength >= 1.0 and self.vocabulary >= ON_TOPIC_VOCABULARY
 
 
+_NO_CONTRIB: dict[int, float] = {}  # a term no clause has (never written to)
 _Terms = tuple[tuple[str, float], ...]
 # (terms, stem, word), or for an unknown word also (fuzzy terms, fuzzy stem): see _analyse_word
 _WordTerms = tuple[_Terms, str | None, str] | tuple[_Terms, str | None, str, _Terms, str | None]
@@ -642,11 +643,19 @@ class KnowledgeIndex:
         for lang in LANGS:
             stems: list[str | None] = []
             words: list[str] = []
+            bag = query[lang]
             for tok, unit in zip(tokens, units, strict=True):
                 terms, stem, word = self._word_terms(tok, lang, budget)
                 words.append(word)
-                for term, weight in terms:
-                    add(lang, term, weight, unit)
+                if terms:
+                    # add(lang, term, weight, unit) for each term, inlined (issue 18.1: the
+                    # question's words make ~50 calls): the same maxima, set in the same order
+                    ubag = unit.terms.setdefault(lang, {})
+                    for term, weight in terms:
+                        if weight > bag.get(term, 0.0):
+                            bag[term] = weight
+                        if weight > ubag.get(term, 0.0):
+                            ubag[term] = weight
                 stems.append(stem)
                 if terms:
                     if terms[0][1] == _W_FUZZY:
@@ -687,10 +696,23 @@ class KnowledgeIndex:
                     if concept is None:
                         continue
                     for target, syn_terms in self._syn_terms[concept].items():
+                        if not syn_terms:
+                            continue
                         weight = _W_SYNONYM / math.sqrt(max(1, len(syn_terms)))
+                        # add(target, term, weight, unit) for each term and each word of the
+                        # form, inlined: the query's bag and each word's get the same maxima,
+                        # their terms in the same order
+                        tbag = query[target]
+                        ubags = [
+                            units[owners[j]].terms.setdefault(target, {})
+                            for j in range(start, start + length)
+                        ]
                         for term in syn_terms:
-                            for j in range(start, start + length):
-                                add(target, term, weight, units[owners[j]])
+                            if weight > tbag.get(term, 0.0):
+                                tbag[term] = weight
+                            for ubag in ubags:
+                                if weight > ubag.get(term, 0.0):
+                                    ubag[term] = weight
                     matched = length
                     break
                 start += matched or 1  # words inside a matched form start no other form
@@ -700,7 +722,9 @@ class KnowledgeIndex:
                 idf = self._langs[lang].idf
                 for term, weight in bag.items():
                     if not term.startswith("~"):
-                        best = max(best, idf.get(term, 0.0) * weight)
+                        value = idf.get(term, 0.0) * weight
+                        if value > best:  # max(best, value), without the call
+                            best = value
             unit.known_idf = best
         return units, query
 
@@ -843,8 +867,9 @@ class KnowledgeIndex:
         row_arr = np.asarray(rows, dtype=np.int64)
         starts = self._all_indptr[row_arr]
         lengths = self._all_indptr[row_arr + 1] - starts
-        total = int(lengths.sum())
-        offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+        ends = np.cumsum(lengths)  # where each term's postings end among the gathered ones
+        total = int(ends[-1])
+        offsets = np.repeat(starts - (ends - lengths), lengths)
         idx = offsets + np.arange(total)
         values = np.repeat(np.asarray(weights, dtype=np.float64), lengths) * self._all_values[idx]
         sums = np.bincount(
@@ -926,7 +951,7 @@ class KnowledgeIndex:
             for lang, bag in unit.terms.items():
                 contrib = self._langs[lang].contrib
                 for term, w in bag.items():
-                    if top_doc in contrib.get(term, {}):
+                    if top_doc in contrib.get(term, _NO_CONTRIB):
                         best = max(best, 0.5 if term.startswith("~") else min(1.0, w / _W_STEM))
             if best and unit.fuzzy:
                 best *= _FUZZY_COVERAGE
