@@ -71,6 +71,10 @@ class Ranked:
         return self.clauses[0] if self.clauses else None
 
 
+# a regression read for scoring: intercept, (feature, coefficient, mean, scale) in FEATURES order
+_Terms = tuple[float, tuple[tuple[str, float, float, float], ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class Calibration:
     """Two logistic regressions over ``FEATURES`` and the thresholds chosen for them."""
@@ -81,6 +85,28 @@ class Calibration:
     scale: Mapping[str, float] = field(default_factory=dict)
     confident: float = 0.5  # P(right) at or above: answer with the clause
     covered: float = 0.5  # P(in scope) below (and not confident): say it is not covered
+    # per regression, its intercept and per feature (in FEATURES order) its coefficient, mean
+    # and scale, read out of the mappings once (issue 18.1: 52 dict look-ups a regression);
+    # None for a regression with no coefficients (P = 0.5)
+    _right: _Terms | None = field(init=False, repr=False, compare=False, default=None)
+    _in_scope: _Terms | None = field(init=False, repr=False, compare=False, default=None)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_right", self._terms(self.right))
+        object.__setattr__(self, "_in_scope", self._terms(self.in_scope))
+
+    def _terms(self, coef: Mapping[str, float]) -> _Terms | None:
+        if not coef:
+            return None
+        return coef.get("intercept", 0.0), tuple(
+            (
+                name,
+                coef.get(name, 0.0),
+                self.mean.get(name, 0.0),
+                self.scale.get(name, 1.0) or 1.0,
+            )
+            for name in FEATURES
+        )
 
     @classmethod
     def load(cls, path: Path = CALIBRATION_FILE) -> Calibration:
@@ -98,21 +124,20 @@ class Calibration:
             covered=float(raw.get("covered", 0.5)),
         )
 
-    def _score(self, coef: Mapping[str, float], features: Mapping[str, float]) -> float:
-        if not coef:
+    @staticmethod
+    def _score(terms: _Terms | None, features: Mapping[str, float]) -> float:
+        if terms is None:
             return 0.5
-        z = coef.get("intercept", 0.0)
-        for name in FEATURES:
-            x = features.get(name, 0.0)
-            x = (x - self.mean.get(name, 0.0)) / (self.scale.get(name, 1.0) or 1.0)
-            z += coef.get(name, 0.0) * x
+        z, per_feature = terms
+        for name, coef, mean, scale in per_feature:
+            z += coef * ((features.get(name, 0.0) - mean) / scale)
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     def p_right(self, features: Mapping[str, float]) -> float:
-        return self._score(self.right, features)
+        return self._score(self._right, features)
 
     def p_in_scope(self, features: Mapping[str, float]) -> float:
-        return self._score(self.in_scope, features)
+        return self._score(self._in_scope, features)
 
 
 class Ranker:
