@@ -21,6 +21,7 @@ from functools import lru_cache
 from knowledge.textnorm import fold, load_data, transliterate
 
 _LATIN_WORD = re.compile(r"[a-z]+")
+_DISTANCE_WORDS = re.compile(r"дистан|кашык|удален|remote|distance")
 # Grounds whose questions are about caps and emergencies rather than how to get a transfer.
 SEARCHED_GROUNDS = frozenset({"mobility", "double_degree"})
 
@@ -94,25 +95,26 @@ def detect_intent(question: str) -> Intent | None:
         return any(pattern.search(text) for pattern in p.intents.get(name, ()))
 
     ground = next((g for g, pat in p.grounds.items() if pat.search(text)), None)
-    dates = has("dates")
-    online = bool(p.online.search(text))
-    distance_words = abbreviated or bool(re.search(r"дистан|кашык|удален|remote|distance", text))
-    if (
-        has("difference")
-        and (online or "заоч" in text or "сырттаи" in text)
-        and (distance_words or "заоч" in text or "сырттаи" in text or "correspondence" in text)
-    ):
-        return Intent("difference", dates=dates, online=online)
+    distance_words = abbreviated or bool(_DISTANCE_WORDS.search(text))
+    # "dates" is looked for only when an intent is returned and "online" only for the
+    # difference question (issue 18.1: each is a pattern search over the question)
+    if has("difference"):
+        online = bool(p.online.search(text))
+        if (online or "заоч" in text or "сырттаи" in text) and (
+            distance_words or "заоч" in text or "сырттаи" in text or "correspondence" in text
+        ):
+            return Intent("difference", dates=has("dates"), online=online)
     if has("work") and ground is None:
+        dates = has("dates")
         return Intent("work", applicant=has("applicant"), switching=has("switching"), dates=dates)
     if not distance_words:
         return None  # applying or eligibility "online" is the online form: the search's work
     if ground in SEARCHED_GROUNDS:
         return None  # mobility, double degree: their own clauses (5.4.13–5.4.15) answer
     if has("apply"):
-        return Intent("apply", ground=ground, dates=dates)
+        return Intent("apply", ground=ground, dates=has("dates"))
     if has("eligibility"):
-        return Intent("eligibility", ground=ground, dates=dates)
+        return Intent("eligibility", ground=ground, dates=has("dates"))
     return None
 
 

@@ -298,6 +298,8 @@ _APPENDIX_IN_TEXT = re.compile(
 
 def mentioned_clauses(text: str) -> list[str]:
     """Clause IDs written inside a sentence ("what does 6.6 say", "Приложение 1 — что это")."""
+    if not _DIGIT.search(text):
+        return []  # both patterns need a digit (issue 18.1: most questions have none)
     found = [next(g for g in m.groups() if g) for m in _CLAUSE_IN_TEXT.finditer(text)]
     if _APPENDIX_IN_TEXT.search(text):
         found.append("appendix-1")
@@ -536,9 +538,11 @@ class AnswerService:
         elif (teacher := self._teacher_training(question, lang, result)) is not None:
             return teacher
         else:
-            online, distance = bool(_ONLINE.search(question)), bool(_DISTANCE.search(question))
-            asks = bool(_SHARE.search(question) or _STUDY.search(question))
-            if not (online or distance) or not asks:
+            # the online or distance words first: without them the longer patterns of what the
+            # question asks need not run (issue 18.1)
+            if not (_ONLINE.search(question) or _DISTANCE.search(question)):
+                return None
+            if not (_SHARE.search(question) or _STUDY.search(question)):
                 return None
             if _EVENT.search(question) and not _SHARE.search(question):
                 # "a dancer going to a festival": the event (5.1.2, 5.2.x) is the question,
