@@ -82,6 +82,9 @@ class Document:
         return (self.kind, self.id)
 
 
+_new_tuple = tuple.__new__
+
+
 class DocMatch(NamedTuple):
     """How close a question is to one document: best cosine per source (0 when none). A
     named tuple: a search reports a few dozen, and a tuple is made in one step."""
@@ -670,8 +673,11 @@ class NgramIndex:
             matches = []
             for d in top:
                 explained = round(self._explained(words, closest.get(d)), 4) if explains else 0.0
+                # DocMatch(...) without its Python-level __new__ (the same tuple; 36 a search)
                 matches.append(
-                    DocMatch(kind, ids[d], questions[at], titles[at], texts[at], explained)
+                    _new_tuple(
+                        DocMatch, (kind, ids[d], questions[at], titles[at], texts[at], explained)
+                    )
                 )
                 at += 1
             by_kind[kind] = matches

@@ -102,6 +102,9 @@ _WEAK_SCORE = 2.0
 _STRONG_SCORE = 10.0
 
 
+_new_tuple = tuple.__new__
+
+
 class Hit(NamedTuple):
     clause_id: str
     score: float
@@ -893,7 +896,8 @@ class KnowledgeIndex:
         # best first, ties by clause order (what sorting by (-score, clause) gives)
         order = np.lexsort((found, -found_scores))[: max(k, 1)]
         ranked = list(zip(found[order].tolist(), found_scores[order].tolist(), strict=True))
-        hits = [Hit(self.clause_ids[d], round(s, 4)) for d, s in ranked]
+        # Hit(...) without its Python-level __new__: the same tuples
+        hits = [_new_tuple(Hit, (self.clause_ids[d], round(s, 4))) for d, s in ranked]
         confidence, strength, coverage, vocabulary = self._confidence(units, ranked)
         if all(tok.script == "num" for tok, unit in zip(tokens, units, strict=True) if unit.terms):
             confidence = min(confidence, _NUMBERS_ONLY_CONFIDENCE)  # "3", "20 %": no question
