@@ -145,6 +145,17 @@ _NO_CONTRIB: dict[int, float] = {}  # a term no clause has (never written to)
 _Terms = tuple[tuple[str, float], ...]
 # (terms, stem, word), or for an unknown word also (fuzzy terms, fuzzy stem): see _analyse_word
 _WordTerms = tuple[_Terms, str | None, str] | tuple[_Terms, str | None, str, _Terms, str | None]
+# One reading of a query word in a language (see _word_terms): (terms, stem, word, synonym key,
+# the concept that key alone names)
+_Reading = tuple[_Terms, str | None, str, str | None, int | None]
+# What the word cache keeps: a _Reading, or for an unknown word also the typo-corrected one's
+# (terms, stem, synonym key, concept) after it
+_CachedWord = (
+    _Reading
+    | tuple[
+        _Terms, str | None, str, str | None, int | None, _Terms, str | None, str | None, int | None
+    ]
+)
 
 
 @dataclass(slots=True)
@@ -264,7 +275,7 @@ class KnowledgeIndex:
         self._fuzzy_cache: dict[tuple[str, str, float], str | None] = {}
         # per (token, language): its analysis before the typo-correction budget (issue 18: the
         # words of questions repeat; at most _WORD_CACHE, a few MB)
-        self._word_cache: dict[tuple[Token, str], _WordTerms] = {}
+        self._word_cache: dict[tuple[Token, str], _CachedWord] = {}
         self._vote_cache: dict[Token, tuple[tuple[str, float], ...]] = {}  # see _votes
         self._programme_names: dict[str, dict[str, list[str]]] = {}
         self._def_section = ""
@@ -524,26 +535,59 @@ class KnowledgeIndex:
             self._fuzzy_cache[key] = result
         return result
 
-    def _word_terms(
-        self, tok: Token, lang: str, budget: list[int]
-    ) -> tuple[_Terms, str | None, str]:
-        """Weighted terms of one query token in ``lang``, the stem used for pairs and synonyms,
-        and the word as analysed (transliterated when Latin-typed). A word no clause has is
-        typo-corrected while ``budget`` lasts (one correction less each)."""
+    def _word_terms(self, tok: Token, lang: str, budget: list[int]) -> _Reading:
+        """Weighted terms of one query token in ``lang``, the stem used for pairs, the word as
+        analysed (transliterated when Latin-typed), its synonym key (``#word`` for an
+        abbreviation, else the stem; None for none) and the concept that key alone names (None
+        for none). A word no clause has is typo-corrected while ``budget`` lasts (one
+        correction less each)."""
         key = (tok, lang)
-        analysed = self._word_cache.get(key)
-        if analysed is None:
-            analysed = self._analyse_word(tok, lang)
+        cached = self._word_cache.get(key)
+        if cached is None:
+            cached = self._cached_word(tok, lang)
             if len(self._word_cache) >= _WORD_CACHE:
                 self._word_cache.clear()  # bounded memory; the frequent words come back first
-            self._word_cache[key] = analysed
-        if len(analysed) == 3:
-            return analysed
-        terms, stem, word, fuzzy, fixed = analysed
+            self._word_cache[key] = cached
+        if len(cached) == 5:
+            return cached
         if budget[0] <= 0:
-            return terms, stem, word
+            return cached[0], cached[1], cached[2], cached[3], cached[4]
         budget[0] -= 1
-        return fuzzy, fixed, word
+        return cached[5], cached[6], cached[2], cached[7], cached[8]
+
+    def _cached_word(self, tok: Token, lang: str) -> _CachedWord:
+        """What the word cache keeps of a token in ``lang``: ``_analyse_word`` and, per
+        reading, the synonym key and the concept it alone names (issue 18.1: looked up once
+        per word, not in every question's synonym pass)."""
+        analysed = self._analyse_word(tok, lang)
+        word = analysed[2]
+        # an abbreviation: in capitals, or typed in lower case inside a longer form ("центр икт")
+        abbreviation = tok.upper or (
+            "#" + tok.norm in self._abbrevs[lang] and not self._is_stop(tok)
+        )
+        table = self._synonyms[lang]
+
+        def single(stem: str | None) -> tuple[str | None, int | None]:
+            syn_key = "#" + tok.norm if abbreviation else stem
+            if syn_key is None:
+                return None, None
+            return syn_key, self._synonym(table, (syn_key,), tok, word, lang)
+
+        syn_key, concept = single(analysed[1])
+        if len(analysed) == 3:
+            return analysed[0], analysed[1], word, syn_key, concept
+        fuzzy_key, fuzzy_concept = single(analysed[4])
+        return (
+            analysed[0],
+            analysed[1],
+            word,
+            syn_key,
+            concept,
+            analysed[3],
+            analysed[4],
+            fuzzy_key,
+            fuzzy_concept,
+        )
 
     def _analyse_word(self, tok: Token, lang: str) -> _WordTerms:
         """``_word_terms`` without the budget, for the word cache: (terms, stem, word), or for
@@ -646,10 +690,14 @@ class KnowledgeIndex:
         for lang in LANGS:
             stems: list[str | None] = []
             words: list[str] = []
+            syn_keys: list[str | None] = []
+            singles: list[int | None] = []
             bag = query[lang]
             for tok, unit in zip(tokens, units, strict=True):
-                terms, stem, word = self._word_terms(tok, lang, budget)
+                terms, stem, word, syn_key, single = self._word_terms(tok, lang, budget)
                 words.append(word)
+                syn_keys.append(syn_key)
+                singles.append(single)
                 if terms:
                     # add(lang, term, weight, unit) for each term, inlined (issue 18.1: the
                     # question's words make ~50 calls): the same maxima, set in the same order
@@ -672,15 +720,9 @@ class KnowledgeIndex:
             # synonyms and abbreviations: longest match first, over content words and caps
             keys: list[str] = []
             owners: list[int] = []
-            for i, (tok, stem) in enumerate(zip(tokens, stems, strict=True)):
-                if tok.upper or (
-                    # an abbreviation typed in lower case inside a longer form ("центр икт")
-                    "#" + tok.norm in self._abbrevs[lang] and not self._is_stop(tok)
-                ):
-                    keys.append("#" + tok.norm)
-                    owners.append(i)
-                elif stem is not None:
-                    keys.append(stem)
+            for i, syn_key in enumerate(syn_keys):
+                if syn_key is not None:
+                    keys.append(syn_key)
                     owners.append(i)
             table = self._synonyms[lang]
             firsts = self._syn_firsts[lang]
@@ -688,14 +730,18 @@ class KnowledgeIndex:
             while start < len(keys):
                 matched = 0
                 for length in (4, 3, 2, 1):
-                    if length > 1 and keys[start] not in firsts:
-                        continue  # no form of several words starts with this one
-                    seq = tuple(keys[start : start + length])
-                    if len(seq) < length:
-                        continue
-                    concept = self._synonym(
-                        table, seq, tokens[owners[start]], words[owners[start]], lang
-                    )
+                    if length == 1:
+                        # the concept the word alone names, found once per word (_cached_word)
+                        concept = singles[owners[start]]
+                    else:
+                        if keys[start] not in firsts:
+                            continue  # no form of several words starts with this one
+                        seq = tuple(keys[start : start + length])
+                        if len(seq) < length:
+                            continue
+                        concept = self._synonym(
+                            table, seq, tokens[owners[start]], words[owners[start]], lang
+                        )
                     if concept is None:
                         continue
                     for target, syn_terms in self._syn_terms[concept].items():
