@@ -299,3 +299,30 @@ async def test_what_filters_hand_on_reaches_the_handler_as_with_aiogram() -> Non
             ("relay", "#5"),
         ]
     )
+
+
+async def test_a_filter_aiogram_runs_in_a_thread_is_still_run_there() -> None:
+    """Without inline_sync_filters a synchronous filter runs in a worker thread (aiogram's
+    way); the lane keeps that, and the question is still answered through it."""
+    import threading
+
+    threads: list[bool] = []
+
+    def off_the_loop(message: Message) -> bool:
+        threads.append(threading.current_thread() is threading.main_thread())
+        return True
+
+    async def question(message: Message) -> None:
+        threads.append(True)
+
+    questions = Router(name="questions")
+    questions.message.register(question, off_the_loop, flags={"question_lane": True})
+    dp = Dispatcher()
+    lane = QuestionLane()
+    dp.message.outer_middleware(lane)
+    dp.include_routers(questions)  # no inline_sync_filters
+    bot = Bot(TOKEN, session=LocalSession())
+    await dp.feed_update(bot, update("When is the exam?", update_id=1))
+    await bot.session.close()
+    assert lane.taken == 1
+    assert threads == [False, True]  # the filter off the main thread, then the handler

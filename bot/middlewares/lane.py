@@ -69,15 +69,14 @@ class _Check:
     call: Callable[..., Any]
     awaitable: bool
     params: tuple[str, ...] | None  # the data it declares; None: all of it (``**kwargs``)
-    thread: FilterObject | None  # a filter aiogram runs in a worker thread: its own call
 
     @classmethod
     def of(cls, flt: FilterObject) -> _Check:
         found = filter_callable(flt)
-        if found is None:
-            return cls(flt.call, True, None, flt)
+        if found is None:  # a filter aiogram runs in a worker thread: through its own call
+            return cls(flt.call, True, None)
         call, awaitable = found
-        return cls(call, awaitable, None if flt.varkw else tuple(sorted(flt.params)), None)
+        return cls(call, awaitable, None if flt.varkw else tuple(sorted(flt.params)))
 
 
 def _checks(filters: list[FilterObject] | None) -> tuple[_Check, ...]:
