@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.base import one_statement_transaction, utcnow
+from bot.db.base import DriverStatement, SessionScope, all_rows, run_driver, utcnow
 from bot.db.models.reliability import InboxUpdate, UpdateCall
 from bot.metrics import metrics as default_metrics
 
@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 PENDING, DONE, POISON = "pending", "done", "poison"
 
 _INBOX: Table = InboxUpdate.__table__  # type: ignore[assignment]
-# Marking a row done is on every update's path: built once, the values come as parameters.
-_MARK_DONE = (
+# Marking a row done is on every update's path: built once, the values come as parameters,
+# sent as SQL compiled once (issue 18, :class:`bot.db.base.DriverStatement`).
+_MARK_DONE = DriverStatement(
     update(_INBOX)
     .where(_INBOX.c.bot_id == bindparam("bot"), _INBOX.c.update_id == bindparam("update"))
     .values(status=DONE, lease_until=None, done_at=bindparam("when"), error=bindparam("why"))
@@ -66,7 +67,7 @@ def _claim_statement(skip_locked: bool) -> Any:
         where = c.update_id == picked.prefix_with("MATERIALIZED").c.update_id
     else:  # SQLite: one process, one writer
         where = c.update_id.in_(oldest_free.scalar_subquery())
-    return (
+    return DriverStatement(
         update(_INBOX)
         .where(c.bot_id == bindparam("bot"), where)
         .values(
@@ -173,12 +174,13 @@ class Inbox:
             "until": now + self.lease,
             "owner": self.owner,
         }
-        async with self.sessionmaker() as session:
-            await one_statement_transaction(session)
-            rows = list(await session.execute(_CLAIMS[self.dialect == "postgresql"], params))
-            if not rows:
-                return []
-            await session.commit()
+        async with SessionScope(self.sessionmaker) as session:
+            # the statement, its commit (autocommit on PostgreSQL) in one call (issue 18)
+            claim = _CLAIMS[self.dialect == "postgresql"]
+            found = await run_driver(
+                session, claim, params, alone=True, commit=True, fetch=all_rows
+            )
+            rows = list(found)
         rows.sort(key=lambda row: row.update_id)
         return [Claimed(row.update_id, json.loads(row.payload), row.attempts) for row in rows]
 
@@ -204,9 +206,16 @@ class Inbox:
         session: AsyncSession, bot_id: int, update_id: int, error: str | None = None
     ) -> None:
         """Part of the caller's transaction: the row is done when that commits."""
-        await session.execute(
-            _MARK_DONE, {"bot": bot_id, "update": update_id, "when": utcnow(), "why": error}
-        )
+        params = {"bot": bot_id, "update": update_id, "when": utcnow(), "why": error}
+        await run_driver(session, _MARK_DONE, params)
+
+    @staticmethod
+    async def finish(session: AsyncSession, bot_id: int, update_id: int, *, alone: bool) -> None:
+        """Mark the row done and commit ``session``'s transaction with it, in one call (issue
+        18). ``alone``: nothing else waits for that commit (no FSM change), so on PostgreSQL a
+        session with no transaction open makes the done-mark in autocommit."""
+        params = {"bot": bot_id, "update": update_id, "when": utcnow(), "why": None}
+        await run_driver(session, _MARK_DONE, params, alone=alone, commit=True)
 
     async def mark_failed(self, bot_id: int, update_id: int, error: str) -> None:
         async with self.sessionmaker() as session:

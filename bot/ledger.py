@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import Table, delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -19,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.base import utcnow
+from bot.db.base import DriverStatement, run_driver, utcnow
 from bot.db.models.reliability import ProcessedUpdate
 
 log = logging.getLogger(__name__)
@@ -28,10 +27,15 @@ DB_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, Connecti
 
 _TABLE: Table = ProcessedUpdate.__table__  # type: ignore[assignment]
 # The claim, built once per dialect (issue 18: building and keying ``insert().values()`` for
-# every update cost more than running it); the values come as parameters.
-_CLAIMS: dict[str, Any] = {
-    "postgresql": pg_insert(_TABLE).on_conflict_do_nothing(index_elements=["bot_id", "update_id"]),
-    "sqlite": sqlite_insert(_TABLE).on_conflict_do_nothing(index_elements=["bot_id", "update_id"]),
+# every update cost more than running it); the values come as parameters, sent as SQL
+# compiled once (:class:`bot.db.base.DriverStatement`).
+_CLAIMS: dict[str, DriverStatement] = {
+    "postgresql": DriverStatement(
+        pg_insert(_TABLE).on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
+    ),
+    "sqlite": DriverStatement(
+        sqlite_insert(_TABLE).on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
+    ),
 }
 
 
@@ -51,7 +55,7 @@ class UpdateLedger:
         self._claims = 0
 
     @staticmethod
-    def _insert(dialect: str) -> Any:
+    def _insert(dialect: str) -> DriverStatement:
         statement = _CLAIMS.get(dialect)
         if statement is None:
             raise NotImplementedError(f"no atomic claim for the {dialect} dialect")
@@ -84,11 +88,10 @@ class UpdateLedger:
 
     async def _claim(self, session: AsyncSession, bot_id: int, update_id: int) -> bool:
         statement = self._insert(session.get_bind().dialect.name)
-        result = await session.execute(
-            statement, {"bot_id": bot_id, "update_id": update_id, "claimed_at": utcnow()}
-        )
-        await session.commit()
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        params = {"bot_id": bot_id, "update_id": update_id, "claimed_at": utcnow()}
+        # the INSERT and its commit in one call; the session's first statement, so on
+        # PostgreSQL in autocommit: no BEGIN and COMMIT round trips (issue 18)
+        return bool(await run_driver(session, statement, params, alone=True, commit=True))
 
     async def release(self, bot_id: int, update_id: int) -> None:
         """Forget a claim whose handling never ran to the end, so a redelivery is handled."""

@@ -9,7 +9,6 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.base import one_statement_transaction
 from bot.fsm import PENDING as FSM_PENDING
 from bot.inbox import Inbox
 from bot.pipeline import current_calls
@@ -37,10 +36,12 @@ class DbSessionMiddleware(BaseMiddleware):
                 # answer a retake, and an update committed as done is not taken again (issue
                 # 18: one INSERT less per update). Dropped only once that commit succeeded; if
                 # it fails, the reliability middleware stores them before marking the failure.
-                if not session.info.get(FSM_PENDING):  # else the state joins the done-mark
-                    await one_statement_transaction(session)
-                await Inbox.mark_done(session, data["bot"].id, event.update_id)
-                await session.commit()
+                await Inbox.finish(
+                    session,
+                    data["bot"].id,
+                    event.update_id,
+                    alone=not session.info.get(FSM_PENDING),  # else the state joins the mark
+                )
                 calls = current_calls.get()
                 if calls is not None:
                     calls.pending.clear()

@@ -21,7 +21,7 @@ from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.types import TelegramObject, Update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.base import update_session
+from bot.db.base import SessionScope, update_session
 from bot.inbox import Inbox
 from bot.ledger import DB_ERRORS, UpdateLedger
 from bot.metrics import Metrics
@@ -81,7 +81,7 @@ class ReliabilityMiddleware(BaseMiddleware):
             # The update's database session opens here (it costs nothing until used): the claim
             # is made in it, and DbSessionMiddleware hands it to the handlers and commits it, all
             # inside what counts as in flight, so a drain on shutdown waits for that commit too.
-            async with self.ledger.sessionmaker() as session:
+            async with SessionScope(self.ledger.sessionmaker) as session:
                 data["session"] = session
                 token = update_session.set(session)  # the FSM storage writes through it
                 try:

@@ -7,19 +7,21 @@ from typing import Any
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db.base import DriverStatement, run_driver, scalar_one
 from bot.db.models.knowledge import Question
 
 _TABLE: Table = Question.__table__  # type: ignore[assignment]
 # Built once: the values are the execution's parameters, so neither the statement nor its
-# cache key is made again for every question (issue 18).
-_ADD = insert(_TABLE).returning(_TABLE.c.id)
+# cache key is made again for every question (issue 18); sent as SQL compiled once per set of
+# columns given (:class:`bot.db.base.DriverStatement`).
+_ADD = DriverStatement(insert(_TABLE).returning(_TABLE.c.id))
 
 
 async def add(session: AsyncSession, **fields: Any) -> Question:
     """Store a question with one Core ``INSERT … RETURNING id`` (no unit of work, issue 18);
     the row handed back is a plain (transient) Question for the caller to read, not tracked by
     the session."""
-    question_id = (await session.execute(_ADD, fields)).scalar_one()
+    question_id = await run_driver(session, _ADD, fields, fetch=scalar_one)
     return Question(id=question_id, **fields)
 
 
