@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from bot import hotcache
-from bot.db.base import utcnow
+from bot.db.base import DriverStatement, run_driver, utcnow
 from bot.db.models import Role, User
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+_USERS: Table = User.__table__  # type: ignore[assignment]
 
 
 class TelegramProfile(Protocol):
@@ -39,13 +41,21 @@ class TelegramProfile(Protocol):
 
 WROTE = "users.wrote"  # session.info key: touch() wrote to the users table
 
-# A new user's row: inserted unless there, and handed back by the same statement (issue 18).
+# A new user's row: inserted unless there, every column given, the id handed back by the same
+# statement when it was inserted (issue 18); sent as SQL compiled once
+# (:class:`bot.db.base.DriverStatement`), not through the ORM's bulk insert.
 _INSERT_NEW = {
-    postgres: (pg_insert if postgres else sqlite_insert)(User)
-    .on_conflict_do_nothing(index_elements=["id"])
-    .returning(User)
+    postgres: DriverStatement(
+        (pg_insert if postgres else sqlite_insert)(_USERS)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(_USERS.c.id)
+    )
     for postgres in (False, True)
 }
+
+
+def _first_value(result: Any) -> Any:
+    return result.scalar()
 
 
 class UserRepository:
@@ -93,23 +103,32 @@ class UserRepository:
         return user, False
 
     async def _insert_new(self, tg_user: TelegramProfile, now: datetime) -> User | None:
-        """Insert the user's row unless it exists: the new row (from ``RETURNING``, no second
-        read), or None when it was there already."""
+        """Insert the user's row unless it exists: the new row (its values are the ones just
+        inserted: no second read), or None when it was there already."""
         values = {
             "id": tg_user.id,
             "first_name": tg_user.first_name or "",
             "last_name": tg_user.last_name,
             "username": tg_user.username,
+            "language": None,
             "telegram_language": tg_user.language_code,
             "role": Role.STUDENT.value,
             "is_active": True,
+            "commands_menu": None,
+            "channel": "telegram",
             "created_at": now,
             "last_seen_at": now,
         }
         statement = _INSERT_NEW[self.session.get_bind().dialect.name == "postgresql"]
-        user = (await self.session.scalars(statement, [values])).one_or_none()
+        inserted = await run_driver(self.session, statement, values, fetch=_first_value)
         # Even a no-op insert holds SQLite's write lock until commit: tell the caller to commit.
         self.session.info[WROTE] = True
+        if inserted is None:
+            return None
+        # the row as the session would have loaded it: persistent, unchanged
+        user = User(**values)
+        make_transient_to_detached(user)
+        self.session.add(user)
         return user
 
     async def set_language(self, user: User, lang: str) -> None:
