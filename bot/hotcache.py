@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_state
 
 from bot.db.models import User
 from bot.db.models.helpdesk import Ticket
@@ -49,6 +50,20 @@ _CHANGED = "hotcache_changed"  # session.info: {kind: set of ids or {ALL}} writt
 _caches: weakref.WeakSet[HotCache] = weakref.WeakSet()  # every cache of this process
 _by_engine: weakref.WeakKeyDictionary[Engine, HotCache] = weakref.WeakKeyDictionary()
 _USER_COLUMNS = tuple(attr.key for attr in User.__mapper__.column_attrs)
+
+
+_USER_MANAGER = User.__mapper__.class_manager
+
+
+def attach_user(session: Session, values: dict[str, Any]) -> User:
+    """A persistent, unchanged ``User`` of ``session`` holding ``values`` (every column), as
+    if loaded: its attributes filled as a load fills them, not set one by one through the
+    constructor's change tracking (issue 18: ~20 µs less for each update of a known user)."""
+    user: User = _USER_MANAGER.new_instance()
+    instance_state(user).dict.update(values)
+    make_transient_to_detached(user)  # the key from the values; all of them committed
+    session.add(user)
+    return user
 
 
 class _Table:
@@ -166,10 +181,7 @@ class HotCache:
         existing = session.identity_map.get((User, (user_id,), None))
         if existing is not None:
             return existing
-        user = User(**values)
-        make_transient_to_detached(user)
-        session.add(user)
-        return user
+        return attach_user(session, values)
 
     def keep_user(self, user: User, generation: int) -> None:
         self.put(USERS, user.id, {name: getattr(user, name) for name in _USER_COLUMNS}, generation)

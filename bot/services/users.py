@@ -9,7 +9,6 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
 
 from bot import hotcache
 from bot.db.base import DriverStatement, run_driver, utcnow
@@ -126,10 +125,7 @@ class UserRepository:
         if inserted is None:
             return None
         # the row as the session would have loaded it: persistent, unchanged
-        user = User(**values)
-        make_transient_to_detached(user)
-        self.session.add(user)
-        return user
+        return hotcache.attach_user(self.session.sync_session, values)
 
     async def set_language(self, user: User, lang: str) -> None:
         user.language = lang
