@@ -15,7 +15,7 @@ from aiogram import Bot
 from aiogram.client.session.middlewares.base import NextRequestMiddlewareType
 from aiogram.methods import SendMessage, TelegramMethod
 from aiogram.types import Update
-from sqlalchemy import func, insert, inspect, select, text, update
+from sqlalchemy import event, func, insert, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot import inbox as inbox_module
@@ -185,14 +185,20 @@ async def test_after_postgresql_drops_the_connections_the_next_question_is_answe
 
     await _truncate_pg(postgres_url)
     harness = await Harness.create(postgres_url)
+    pids: list[int] = []  # this test's connections (other tests may share the database)
+
+    def opened(dbapi_connection: Any, _record: Any) -> None:
+        pids.append(dbapi_connection.driver_connection.get_server_pid())
+
     try:
+        await harness.ctx.engine.dispose()  # from here every connection is seen opening
+        event.listen(harness.ctx.engine.sync_engine, "connect", opened)
         await harness.send(QUESTION)
-        assert len(harness.session.of(SendMessage)) == 1
+        assert len(harness.session.of(SendMessage)) == 1 and pids
         admin = await asyncpg.connect(postgres_url.replace("+asyncpg", ""))
         try:  # what a server restart does to the pool's connections
             await admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                "SELECT pg_terminate_backend(pid, 5000) FROM unnest($1::int[]) pid", pids
             )
         finally:
             await admin.close()
