@@ -5,6 +5,7 @@ Button texts are lazy so filters match in any locale.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from aiogram import Router
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import BotCommand, InlineKeyboardMarkup, Message, ReplyKeyboardMarkup
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 from aiogram.utils.keyboard import InlineKeyboardBuilder, ReplyKeyboardBuilder
@@ -31,7 +33,30 @@ MENU_ITEMS = (MENU_ASK, MENU_APPLY, MENU_RULES, MENU_REMINDERS, MENU_HUMAN, MENU
 
 def is_menu_item(message: Message) -> bool:
     """The text of a main-menu button (in the current locale): a choice, not an answer."""
-    return message.text in {str(item) for item in MENU_ITEMS}
+    return message.text in menu_texts()
+
+
+# The menu's texts in each locale of each I18n, rendered once (six lazy labels were rendered
+# at every question, issue 18); a reloaded I18n (new ``locales``) renders them again.
+_MENU_TEXTS: weakref.WeakKeyDictionary[I18n, tuple[object, dict[str, frozenset[str]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def menu_texts() -> frozenset[str]:
+    """The main menu's button texts in the current locale."""
+    i18n = I18n.get_current(no_error=True)
+    if i18n is None:
+        return frozenset(str(item) for item in MENU_ITEMS)
+    catalogs, by_locale = _MENU_TEXTS.get(i18n, (None, {}))
+    if catalogs is not i18n.locales:
+        by_locale = {}
+        _MENU_TEXTS[i18n] = (i18n.locales, by_locale)
+    locale = i18n.current_locale
+    texts = by_locale.get(locale)
+    if texts is None:
+        texts = by_locale[locale] = frozenset(str(item) for item in MENU_ITEMS)
+    return texts
 
 
 def not_menu_item(message: Message) -> bool:

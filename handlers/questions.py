@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import html
-import weakref
 
 from aiogram import F, Router
 from aiogram.filters import StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +19,7 @@ from bot.db.models import Question, User
 from bot.db.models.faq import QueueReason
 from bot.db.repositories import questions as question_log
 from bot.i18n import current_locale
-from bot.menu import MENU_APPLY, MENU_ASK, MENU_HUMAN, MENU_LANGUAGE, MENU_REMINDERS, MENU_RULES
+from bot.menu import not_menu_item
 from bot.metrics import metrics
 from bot.services.answers import (
     LOW_CONFIDENCE_KINDS,
@@ -33,8 +31,6 @@ from bot.services.answers import (
 from bot.services.faq import FaqService  # issue 12: FAQ and offices behind unsure answers
 from bot.services.unanswered import UnansweredService
 from bot.views.rules import RulesCallback, clause_button
-
-MENU_ITEMS = (MENU_ASK, MENU_APPLY, MENU_RULES, MENU_REMINDERS, MENU_HUMAN, MENU_LANGUAGE)
 
 
 class AnswerCallback(CallbackData, prefix="ans"):
@@ -145,33 +141,6 @@ def _button(text: str, callback_data: str) -> InlineKeyboardButton:
 
 
 # --- handlers --------------------------------------------------------------------------------
-
-
-def _not_a_menu_item(message: Message) -> bool:
-    """Main-menu texts belong to their areas (or to the fallback), not to the search."""
-    return message.text not in _menu_texts()
-
-
-# The menu's texts in each locale of each I18n, rendered once (six lazy labels were rendered
-# at every question, issue 18); a reloaded I18n (new ``locales``) renders them again.
-_MENU_TEXTS: weakref.WeakKeyDictionary[I18n, tuple[object, dict[str, frozenset[str]]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _menu_texts() -> frozenset[str]:
-    i18n = I18n.get_current(no_error=True)
-    if i18n is None:
-        return frozenset(str(item) for item in MENU_ITEMS)
-    catalogs, by_locale = _MENU_TEXTS.get(i18n, (None, {}))
-    if catalogs is not i18n.locales:
-        by_locale = {}
-        _MENU_TEXTS[i18n] = (i18n.locales, by_locale)
-    locale = i18n.current_locale
-    texts = by_locale.get(locale)
-    if texts is None:
-        texts = by_locale[locale] = frozenset(str(item) for item in MENU_ITEMS)
-    return texts
 
 
 async def question(
@@ -316,7 +285,7 @@ def create_router() -> Router:
         StateFilter(None),
         F.text,
         ~F.text.startswith("/"),
-        _not_a_menu_item,
+        not_menu_item,
         flags={"question_lane": True},  # bot.middlewares.lane: tried without the routers before
     )
     router.callback_query.register(full_clause, AnswerCallback.filter(F.action == "full"))
