@@ -203,24 +203,24 @@ class Inbox:
 
     @staticmethod
     async def mark_done(
-        session: AsyncSession, bot_id: int, update_id: int, error: str | None = None
+        session: AsyncSession,
+        bot_id: int,
+        update_id: int,
+        error: str | None = None,
+        *,
+        commit: bool = False,
+        alone: bool = False,
     ) -> None:
-        """Part of the caller's transaction: the row is done when that commits."""
+        """Part of the caller's transaction: the row is done when that commits; with
+        ``commit``, committed here, in the same call (issue 18). ``alone``: nothing else waits
+        for that commit (no FSM change), so on PostgreSQL a session with no transaction open
+        makes the done-mark in autocommit."""
         params = {"bot": bot_id, "update": update_id, "when": utcnow(), "why": error}
-        await run_driver(session, _MARK_DONE, params)
-
-    @staticmethod
-    async def finish(session: AsyncSession, bot_id: int, update_id: int, *, alone: bool) -> None:
-        """Mark the row done and commit ``session``'s transaction with it, in one call (issue
-        18). ``alone``: nothing else waits for that commit (no FSM change), so on PostgreSQL a
-        session with no transaction open makes the done-mark in autocommit."""
-        params = {"bot": bot_id, "update": update_id, "when": utcnow(), "why": None}
-        await run_driver(session, _MARK_DONE, params, alone=alone, commit=True)
+        await run_driver(session, _MARK_DONE, params, alone=alone, commit=commit)
 
     async def mark_failed(self, bot_id: int, update_id: int, error: str) -> None:
         async with self.sessionmaker() as session:
-            await self.mark_done(session, bot_id, update_id, error[:2000])
-            await session.commit()
+            await self.mark_done(session, bot_id, update_id, error[:2000], commit=True)
 
     async def release(self, bot_id: int, update_id: int) -> None:
         """Give a row back at once (its handling was stopped): the next claim takes it."""

@@ -86,7 +86,7 @@ async def test_the_inbox_claim_and_done_mark_store_what_sqlalchemy_stored(
         (2, 1, {"update_id": 2}),
     ]
     async with harness.ctx.sessionmaker() as session:
-        await Inbox.finish(session, 7, 1, alone=True)
+        await Inbox.mark_done(session, 7, 1, commit=True, alone=True)
         # row 3 as SQLAlchemy's statements would have leased it and marked it done
         await session.execute(
             update(InboxUpdate)

@@ -36,10 +36,11 @@ class DbSessionMiddleware(BaseMiddleware):
                 # answer a retake, and an update committed as done is not taken again (issue
                 # 18: one INSERT less per update). Dropped only once that commit succeeded; if
                 # it fails, the reliability middleware stores them before marking the failure.
-                await Inbox.finish(
+                await Inbox.mark_done(
                     session,
                     data["bot"].id,
                     event.update_id,
+                    commit=True,
                     alone=not session.info.get(FSM_PENDING),  # else the state joins the mark
                 )
                 calls = current_calls.get()
