@@ -51,6 +51,14 @@ _INSERT_NEW = {
     )
     for postgres in (False, True)
 }
+# What a new row holds in the columns a first contact does not set: the model's own scalar
+# defaults, else NULL (a column with a computed default must be given: the statement refuses
+# to compile without it).
+_NEW_ROW_DEFAULTS = {
+    column.key: getattr(column.default, "arg", None)
+    for column in _USERS.c
+    if column.default is None or column.default.is_scalar
+}
 
 
 def _first_value(result: Any) -> Any:
@@ -105,16 +113,14 @@ class UserRepository:
         """Insert the user's row unless it exists: the new row (its values are the ones just
         inserted: no second read), or None when it was there already."""
         values = {
+            **_NEW_ROW_DEFAULTS,
             "id": tg_user.id,
             "first_name": tg_user.first_name or "",
             "last_name": tg_user.last_name,
             "username": tg_user.username,
-            "language": None,
             "telegram_language": tg_user.language_code,
             "role": Role.STUDENT.value,
             "is_active": True,
-            "commands_menu": None,
-            "channel": "telegram",
             "created_at": now,
             "last_seen_at": now,
         }
