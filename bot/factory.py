@@ -21,7 +21,7 @@ from aiogram.types import BotCommand
 from aiogram.utils.i18n import I18n
 
 from bot import hotcache
-from bot.aiogram_compat import inline_sync_filters
+from bot.aiogram_compat import flatten_bot_context, inline_sync_filters
 from bot.app import AppContext, Services, build_services
 from bot.budget import OutgoingBudget, install_budget
 from bot.config import LANGUAGES, Settings
@@ -116,6 +116,8 @@ def create_bot(
         session=session,
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
+    # every aiogram model sets its bot in one step, not pydantic's chain of wrappers (issue 18)
+    flatten_bot_context()
     install_api_metrics(bot)  # counts delivered messages and Bot API errors for /metrics
     if budget is not None:  # every send waits for its slot in the bot's shared budget
         install_budget(bot, budget)
