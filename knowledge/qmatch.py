@@ -251,6 +251,14 @@ class NgramIndex:
         self._kind_docs = (
             {k: np.flatnonzero(kind_arr == i) for i, k in enumerate(kinds)} if n_docs else {}
         )
+        # per document its kind's number (kinds sorted by name), and per kind where its
+        # documents start and how many there are once sorted by kind: one ``np.lexsort`` by
+        # (kind, -score) ranks every kind at once (issue 18: three partitions and sorts were
+        # a dozen numpy calls on a few dozen numbers each)
+        self._kind_of = kind_arr
+        counts = [int(v.shape[0]) for v in self._kind_docs.values()]
+        firsts = np.cumsum([0, *counts[:-1]]).tolist() if counts else []
+        self._kind_segments = list(zip(self._kind_docs, firsts, counts, strict=True))
         # the kinds with a document that reports ``explained`` (the others' is always 0)
         self._explain_kinds = frozenset(self.kinds[d] for d in self._explain_entries)
         # the explaining entries of every such document in one array, document by document
@@ -265,6 +273,11 @@ class NgramIndex:
         )
         self._explain_sizes = sizes
         self._explain_starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+        # per position of ``_explain_flat``: its document's slot, and the position itself (a
+        # search finds every explaining document's closest entry over these fixed arrays: a
+        # few thousand numbers, cheaper than gathering the reported documents' ones, issue 18)
+        self._explain_seg_of = np.repeat(np.arange(sizes.shape[0], dtype=np.int64), sizes)
+        self._explain_pos = np.arange(self._explain_flat.shape[0], dtype=np.int64)
 
     # --- building --------------------------------------------------------------------------
 
@@ -592,25 +605,20 @@ class NgramIndex:
         w /= math.sqrt(float(w @ w)) or 1.0
         return dict(zip(hashes.tolist(), w.tolist(), strict=True))
 
-    def _closest_explaining(self, sims: np.ndarray, docs: list[int]) -> dict[int, int]:
-        """Per explaining document among ``docs`` (those with an ``_explain_slot``), its entry
-        closest to the question: the first of the highest, as ``np.argmax`` over the
-        document's entries picks it. Only the documents a search reports are looked at."""
-        slot_of = self._explain_slot
-        have = [d for d in docs if d in slot_of]
-        if not have:
-            return {}
-        slots = np.asarray([slot_of[d] for d in have], dtype=np.int64)
-        sizes = self._explain_sizes[slots]
-        ends = np.cumsum(sizes)
-        total = int(ends[-1])
-        seg = ends - sizes  # where each document's entries start among the gathered ones
-        at = np.repeat(self._explain_starts[slots] - seg, sizes) + np.arange(total)
-        entries = self._explain_flat[at]
-        values = sims[entries]
-        highest = np.repeat(np.maximum.reduceat(values, seg), sizes)
-        position = np.where(values == highest, np.arange(total), total)
-        return dict(zip(have, entries[np.minimum.reduceat(position, seg)].tolist(), strict=True))
+    def _closest_explaining(self, sims: np.ndarray) -> list[int]:
+        """Per explaining document (by its ``_explain_slot``), its entry closest to the
+        question: the first of the highest, as ``np.argmax`` over the document's entries picks
+        it (every explaining document has at least one entry)."""
+        flat = self._explain_flat
+        if not flat.shape[0]:
+            return []
+        values = sims[flat]
+        highest = np.maximum.reduceat(values, self._explain_starts)
+        position = np.where(
+            values == highest[self._explain_seg_of], self._explain_pos, flat.shape[0]
+        )
+        closest: list[int] = flat[np.minimum.reduceat(position, self._explain_starts)].tolist()
+        return closest
 
     def _explained(self, words: list[set[str]], entry: int | None) -> float:
         """Share of the question's content words in the document's closest short entry."""
@@ -644,18 +652,17 @@ class NgramIndex:
             )
         best = flat_best.reshape(3, n_docs)
         overall = best.max(axis=0) if n_docs else best[0]
-        tops: list[tuple[str, list[int]]] = []
-        for kind, kind_docs in self._kind_docs.items():
-            scores = overall[kind_docs]
-            if kind_docs.shape[0] > 4 * k:
-                # the k best (ties by document order, as a full stable sort would give)
-                cut = np.partition(-scores, k - 1)[k - 1]
-                kind_docs = kind_docs[-scores <= cut]
-                scores = overall[kind_docs]
-            tops.append((kind, kind_docs[np.argsort(-scores, kind="stable")[:k]].tolist()))
         by_kind: dict[str, list[DocMatch]] = {}
-        if not tops:
+        if not self._kind_segments:
             return MatchResult(by_kind, self)
+        # per kind, its k best best first, ties by document order (what a stable sort of each
+        # kind's scores gives): lexsort is stable, so within a kind equal scores keep the
+        # documents' order, and each kind's documents are one run of the result
+        ranked = np.lexsort((-overall, self._kind_of)).tolist()
+        tops = [
+            (kind, ranked[first : first + min(k, count)])
+            for kind, first, count in self._kind_segments
+        ]
         reported = [d for _kind, top in tops for d in top]
         # the reported cosines rounded to 4 places in one go: a float32 times 10⁴ is exact in
         # float64 (24 + 14 bits), so rint (ties to even) and the division give what Python's
@@ -664,15 +671,21 @@ class NgramIndex:
         np.rint(scaled, out=scaled)
         scaled /= 10000.0
         questions, titles, texts = scaled.tolist()
-        explaining = [d for kind, top in tops if kind in self._explain_kinds for d in top]
-        closest = self._closest_explaining(sims, explaining) if words and explaining else {}
+        slot_of = self._explain_slot
+        explaining = bool(words) and any(
+            d in slot_of for kind, top in tops if kind in self._explain_kinds for d in top
+        )
+        closest = self._closest_explaining(sims) if explaining else []
         ids = self.ids
         at = 0
         for kind, top in tops:
-            explains = kind in self._explain_kinds
+            explains = explaining and kind in self._explain_kinds
             matches = []
             for d in top:
-                explained = round(self._explained(words, closest.get(d)), 4) if explains else 0.0
+                slot = slot_of.get(d) if explains else None
+                explained = (
+                    round(self._explained(words, closest[slot]), 4) if slot is not None else 0.0
+                )
                 # DocMatch(...) without its Python-level __new__ (the same tuple; 36 a search)
                 matches.append(
                     _new_tuple(

@@ -998,11 +998,24 @@ class KnowledgeIndex:
             if unit.known_idf > 0:
                 known += weight * (_FUZZY_COVERAGE if unit.fuzzy else 1.0)
             best = 0.0
+            # the largest share any of the word's terms gives the best clause (at most 1.0: once
+            # there, no later term can raise it, so the search stops; issue 18)
             for lang, bag in unit.terms.items():
                 contrib = self._langs[lang].contrib
                 for term, w in bag.items():
                     if top_doc in contrib.get(term, _NO_CONTRIB):
-                        best = max(best, 0.5 if term.startswith("~") else min(1.0, w / _W_STEM))
+                        if term.startswith("~"):
+                            share = 0.5
+                        else:
+                            share = w / _W_STEM
+                            if share > 1.0:
+                                share = 1.0
+                        if share > best:
+                            best = share
+                            if best == 1.0:
+                                break
+                if best == 1.0:
+                    break
             if best and unit.fuzzy:
                 best *= _FUZZY_COVERAGE
             matched += weight * best
