@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from enum import StrEnum
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -603,7 +604,7 @@ class ProgrammeCatalog:
         most questions name none, and each phrase was looked for at every word)."""
         firsts = self._education_firsts
         if not self._education_anywhere and not (
-            firsts and any(w.startswith(firsts) for w in words)
+            firsts and any(map(str.startswith, words, repeat(firsts)))
         ):
             return False
         return any(self._words_at(words, seq) for seq in self._education_words)
@@ -619,7 +620,8 @@ class ProgrammeCatalog:
         master's one when the question says master's. None when it names no such pair."""
         for reading in _latin_readings(text):
             words = normalise(reading).split()
-            teacher = any(w.startswith(self._teacher_words) for w in words) if words else False
+            # any(map(...)): the same test of each word in turn, without a generator (issue 18)
+            teacher = any(map(str.startswith, words, repeat(self._teacher_words)))
             if not (teacher or self._names_education(words)):
                 continue
             subjects = self._subject_codes(words)
@@ -851,12 +853,28 @@ class ProgrammeCatalog:
         raw = [m.group(0) for m in spans]
         norm = [_normalise_word(t) for t in raw]
         best: dict[tuple[str, ...], NameMention] = {}
+        exclude, short, index, long_mention = (
+            self._mention_exclude,
+            self._short_aliases,
+            self._index,
+            self._long_mention,
+        )
         for n in range(min(self._max_ngram, len(norm)), 0, -1):
             for i in range(len(norm) - n + 1):
                 gram = " ".join(norm[i : i + n])
                 if not gram:
                     continue
-                hit = self._mention_hit(gram, raw[i : i + n])
+                # the n-gram's hit, inline (issue 18: ~40 n-grams a question, and the raw words
+                # are only joined for a short one)
+                hit: tuple[str, float] | None
+                if gram in exclude:
+                    hit = None
+                elif len(gram) <= 3:
+                    # "IT", "ИКТ": only as written, so the English "it" is not a programme
+                    in_short = " ".join(raw[i : i + n]) in short and gram in index
+                    hit = (gram, 100.0) if in_short else None
+                else:
+                    hit = long_mention(gram)
                 if hit is None and n == 1:
                     hit = self._inflected_hit(gram, norm, i)
                 if hit is None:
@@ -908,16 +926,6 @@ class ProgrammeCatalog:
                     continue
                 return key, 93.0
         return None
-
-    def _mention_hit(self, gram: str, raw_tokens: list[str]) -> tuple[str, float] | None:
-        if gram in self._mention_exclude:
-            return None
-        if len(gram) <= 3:
-            # "IT", "ИКТ": only as written, so the English "it" is not a programme.
-            if " ".join(raw_tokens) in self._short_aliases and gram in self._index:
-                return gram, 100.0
-            return None
-        return self._long_mention(gram)
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 - one catalog per process, kept for life
     def _choices_near(self, size: int) -> list[str]:

@@ -131,16 +131,23 @@ class Token(NamedTuple):
     upper: bool
 
 
+_new_tuple = tuple.__new__
+_PERCENT = Token(raw="%", norm="%", script="num", upper=False)
+
+
 def tokenize(text: str) -> list[Token]:
     """Split into word tokens; hyphenated words become separate tokens."""
     text = unicodedata.normalize("NFKC", text)
     out: list[Token] = []
-    for match in _TOKEN_RE.finditer(text):
-        raw = match.group(0).strip("'")
+    # findall: the pattern has no groups, so each item is the match's text (no match objects);
+    # each Token made by tuple.__new__, the same tuple without NamedTuple's keyword __new__
+    # (issue 18: the answer path tokenises every question)
+    for found in _TOKEN_RE.findall(text):
+        raw = found.strip("'")
         if not raw:
             continue
         if raw == "%":
-            out.append(Token(raw=raw, norm=raw, script="num", upper=False))
+            out.append(_PERCENT)
             continue
         script = script_of(raw)
         word = raw
@@ -148,7 +155,7 @@ def tokenize(text: str) -> list[Token]:
             word = _fix_mixed_script(raw)
             script = script_of(word)
         upper = 2 <= len(raw) <= 5 and raw.isupper()
-        out.append(Token(raw=raw, norm=fold(word), script=script, upper=upper))
+        out.append(_new_tuple(Token, (raw, fold(word), script, upper)))
     return out
 
 
