@@ -283,6 +283,8 @@ def test_every_aiogram_model_gets_the_flat_post_init() -> None:
     assert [cls.__name__ for cls in models if cls.model_post_init is not FLAT] == []
     private = {cls.__name__ for cls in models if cls.__private_attributes__.keys() != {"_bot"}}
     assert private == set()
+    # our callback data (handlers) are plain pydantic models, not aiogram's: left as they are
+    assert not issubclass(CallbackData, BotContextController)
 
 
 @pytest.mark.parametrize(
