@@ -17,7 +17,7 @@ import pytest
 from knowledge.programmes import ProgrammeCatalog
 from knowledge.regulation import load_regulation
 from knowledge.search import CONFIDENCE_THRESHOLD, KnowledgeIndex, SearchResult
-from knowledge.textnorm import fold, stemmers, stopwords, tokenize, transliterate
+from knowledge.textnorm import FOLD_TABLE, fold, stemmers, stopwords, tokenize, transliterate
 
 PARAPHRASES = Path(__file__).resolve().parents[1] / "bench" / "data" / "paraphrases.jsonl"
 
@@ -313,6 +313,16 @@ def test_student_paraphrases_find_an_accepted_clause_in_top3(
 
 
 # --- normalisation and speed ------------------------------------------------------------------
+
+
+def test_fold_is_the_folding_table_applied_in_one_translation() -> None:
+    """fold replaces the table's letters one by one (issue 18): every character, alone and
+    inside words of both scripts, folds exactly as the table's single translation folds it."""
+    chars = "".join(chr(c) for c in range(0x3000) if not 0xD800 <= c <= 0xDFFF)
+    samples = [chars, "ҚАШЫҚТАН оқуға ӘЙЁЭ һұүі ңғө", "Qashyqtan OQU", "", "ё"]
+    samples += list(chars)
+    for text in samples:
+        assert fold(text) == text.lower().translate(FOLD_TABLE)
 
 
 def test_folding_and_transliteration() -> None:

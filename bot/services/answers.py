@@ -309,7 +309,8 @@ def mentioned_clauses(text: str) -> list[str]:
 def clean_question(text: str) -> str:
     text = unicodedata.normalize("NFKC", text or "")
     text = _INVISIBLE.sub("", text)
-    text = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in text)
+    if not text.isprintable():  # most questions are (issue 18: no generator over every letter)
+        text = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in text)
     return " ".join(text.split())
 
 
