@@ -1,13 +1,15 @@
-"""What every update would otherwise read again: the user's row, "no open ticket", FSM state.
+"""What every update would otherwise read again: the user's row, "no open ticket", FSM state,
+the FAQ's version.
 
 Issue 18: a student's updates read the same rows over and over (their user row, whether they
-have an open helpdesk ticket, their FSM state) although these change rarely. A
-:class:`HotCache` per process keeps them, bounded, and forgets an entry as soon as it is
-written:
+have an open helpdesk ticket, their FSM state, the ``faq_versions`` row before an unsure
+answer) although these change rarely. A :class:`HotCache` per process keeps them, bounded, and
+forgets an entry as soon as it is written:
 
 * Writes are seen by SQLAlchemy session events (below): a ``User`` or ``Ticket`` flushed, or a
-  bulk ``UPDATE``/``DELETE`` of those tables through a session. When the transaction commits,
-  every cache of this process forgets those entries, and the ids are published on Redis
+  bulk ``UPDATE``/``DELETE`` of those tables or of ``fsm_state`` through a session; the FSM
+  storage and ``FaqService.bump`` name what they write (:func:`changed`). When the transaction
+  commits, every cache of this process forgets those entries, and the ids are published on Redis
   (channel ``studentbot:hotcache``) when the deployment has one, so the other processes forget
   them too. A rollback forgets nothing (nothing changed).
 * A read that raced with a write is not kept: each kind has a generation counter, taken before
@@ -26,7 +28,7 @@ import logging
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, event
@@ -34,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state
 
-from bot.db.models import User
+from bot.db.models import FsmRecord, User
 from bot.db.models.helpdesk import Ticket
 
 if TYPE_CHECKING:
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHANNEL = "studentbot:hotcache"
-USERS, TICKETS, FSM = "users", "tickets", "fsm"
+USERS, TICKETS, FSM, FAQ = "users", "tickets", "fsm", "faq"
 ALL = "*"  # in place of ids: forget every entry of the kind
 _CHANGED = "hotcache_changed"  # session.info: {kind: set of ids or {ALL}} written, not committed
 
@@ -128,7 +130,8 @@ def of(bind: Any) -> HotCache:
 
 
 class HotCache:
-    """Per-process cache of users, "no open ticket" and FSM records (see the module doc)."""
+    """Per-process cache of users, "no open ticket", FSM records and the FAQ's version (see the
+    module doc)."""
 
     def __init__(
         self,
@@ -137,7 +140,7 @@ class HotCache:
         ttl: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.tables = {kind: _Table(maxsize, ttl, clock) for kind in (USERS, TICKETS, FSM)}
+        self.tables = {kind: _Table(maxsize, ttl, clock) for kind in (USERS, TICKETS, FSM, FAQ)}
         self.hits = 0
         self.misses = 0
         self.redis: Redis | None = None
@@ -282,6 +285,28 @@ class HotCache:
 _background: set[asyncio.Future[Any]] = set()
 
 
+@contextlib.asynccontextmanager
+async def announcing(engine: AsyncEngine, redis_url: str | None) -> AsyncIterator[None]:
+    """A short-lived writer (a CLI command) publishes what its commits change on Redis, when
+    the deployment has one, so the bot processes forget it at once (without Redis they do
+    after ``ttl``); the messages are sent before this ends."""
+    if not redis_url:
+        yield
+        return
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(redis_url)
+    cache = of(engine)
+    cache.redis, cache._loop = redis, asyncio.get_running_loop()
+    try:
+        yield
+    finally:
+        if _background:
+            await asyncio.gather(*list(_background), return_exceptions=True)
+        cache.redis = None
+        await redis.aclose()
+
+
 def changed(session: Session, kind: str, keys: Iterable[Any]) -> None:
     """Note that this transaction wrote ``keys`` of ``kind`` (forgotten when it commits)."""
     session.info.setdefault(_CHANGED, {}).setdefault(kind, set()).update(keys)
@@ -306,6 +331,8 @@ def _bulk_write(state: Any) -> None:
         changed(state.session, USERS, [ALL])
     elif entity is Ticket:
         changed(state.session, TICKETS, [ALL])
+    elif entity is FsmRecord and not state.is_insert:  # /forget erases a user's every record
+        changed(state.session, FSM, [ALL])
 
 
 @event.listens_for(Session, "after_commit")

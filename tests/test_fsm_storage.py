@@ -72,3 +72,20 @@ async def test_redis_storage_is_used_when_redis_url_is_set(
             await other.close()
     finally:
         await ctx.close()
+
+
+async def test_forget_erases_a_state_the_process_had_cached_in_another_chat(
+    harness: Harness,
+) -> None:
+    """/forget deletes every FSM record of the person (a bulk DELETE): a state cached for one
+    of their chats is forgotten too, not answered from until the cache's ttl (issue 18)."""
+    from bot.services.personal_data import PersonalDataRegistry
+
+    in_group = StorageKey(bot_id=harness.bot.id, chat_id=-100777, user_id=1001)
+    storage = SQLAlchemyStorage(harness.ctx.sessionmaker)
+    await storage.set_state(in_group, Wizard.name)
+    assert await storage.get_state(in_group) == "Wizard:name"  # now cached
+    async with harness.ctx.sessionmaker() as session:
+        await PersonalDataRegistry().erase(session, 1001)
+        await session.commit()
+    assert await storage.get_state(in_group) is None
