@@ -57,13 +57,15 @@ NOT_COVERED_CALIBRATION = Calibration(
 )
 
 
-async def not_covered_harness(database_url: str, **settings: Any) -> Harness:
+async def not_covered_harness(
+    database_url: str, *, redis_url: str | None = None, **settings: Any
+) -> Harness:
     """A harness whose clause search covers nothing; the FAQ and offices are the real ones."""
     real = load_knowledge()
     cfg = Settings(  # type: ignore[call-arg]
         database_url=database_url,
         _env_file=None,
-        redis_url=None,
+        redis_url=redis_url,
         admin_ids=[9001],
         staff_chat_id=STAFF_CHAT_ID,
         flood_limit=0,

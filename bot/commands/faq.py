@@ -68,6 +68,7 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import hotcache
     from bot.db.base import create_engine, create_sessionmaker
     from bot.db.migrate import upgrade
     from knowledge.faq import FaqDataError, read_yaml
@@ -84,14 +85,20 @@ async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         sessionmaker = create_sessionmaker(engine)
         faq = _service(settings, sessionmaker)
         try:
-            async with sessionmaker() as session, session.begin():
+            # the bot processes forget the FAQ version they knew (bot.hotcache)
+            async with (
+                hotcache.announcing(engine, settings.redis_url),
+                sessionmaker() as session,
+                session.begin(),
+            ):
                 entries, examples = await faq.import_data(session, raw, where=path.name)
         except FaqDataError as exc:
             print(f"studentbot: error: {exc} (nothing was imported)", file=sys.stderr)
             return 1
     finally:
         await engine.dispose()
-    print(f"imported {entries} entries and {examples} new clause examples; live in every process")
+    live = "in every process" if settings.redis_url else "in the bot within a minute"
+    print(f"imported {entries} entries and {examples} new clause examples; live {live}")
     return 0
 
 

@@ -23,8 +23,12 @@ and the evaluation) but cite none of it (``primary`` is None).
 Data: the YAML files (``knowledge/faq/*.yaml``, ``knowledge/data/offices.yaml``) and the
 database (staff-made and imported entries, the admins' office overlay, taught clause examples).
 Each process holds one immutable snapshot (matcher, router, offices) and, before answering,
-compares the ``faq_versions`` row with the version it loaded (one primary-key read); every
-change bumps that row in its own transaction, so a new entry is live in every process at once.
+compares the FAQ's version with the version it loaded. Every change bumps the
+``faq_versions`` row in its own transaction, and the commit makes every process forget the
+version it knew (:mod:`bot.hotcache`: at once in this process, through Redis in the others,
+after the cache's ttl for a CLI writer without Redis); a version not forgotten is not read
+again (issue 18: no ``faq_versions`` read, in a transaction of its own on PostgreSQL, before
+each unsure answer). So a new entry is live in every process at the next question.
 The new matcher is built in a worker thread, or read from the disk cache when another process
 already built it for the same entries (``SEARCH_CACHE_DIR``).
 """
@@ -46,6 +50,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import hotcache
 from bot.config import LANGUAGES as LANGS
 from bot.config import Settings
 from bot.db.base import utcnow
@@ -307,13 +312,31 @@ class FaqService:
         async with self.sessionmaker() as own:
             return await self.current_version(own)
 
+    async def known_version(self, session: AsyncSession | None = None) -> int:
+        """The FAQ's version, read (in ``session`` when given) only when the process's
+        :mod:`bot.hotcache` does not hold it: a bump's commit makes every process forget it.
+        Sound to read in the update's session: on PostgreSQL each statement sees what was
+        committed before it, and a SQLite read outside a write transaction is its own snapshot
+        (inside one, no other writer can have committed); a bump committed after the generation
+        is taken keeps the value read out of the cache."""
+        assert self.sessionmaker is not None
+        cache = hotcache.of(self.sessionmaker.kw["bind"])
+        known = cache.get(hotcache.FAQ, VERSION_NAME)
+        if known is not None:
+            return int(known)
+        generation = cache.generation(hotcache.FAQ)
+        version = await self.current_version(session)
+        cache.put(hotcache.FAQ, VERSION_NAME, version, generation)
+        return version
+
     async def refresh(self, session: AsyncSession | None = None, *, force: bool = False) -> bool:
         """Reload the database part when another process (or this one) changed it; the version
-        is read in ``session`` when given (the update's own). Without a database (``studentbot
-        ask``, the evaluation) the files alone are the FAQ."""
+        is read in ``session`` when given (the update's own), and only when not known current
+        (:meth:`known_version`). Without a database (``studentbot ask``, the evaluation) the
+        files alone are the FAQ."""
         if self.sessionmaker is None:
             return False
-        version = await self.current_version(session)
+        version = await self.known_version(session)
         if version == self._loaded and not force:
             return False
         if self._lock.locked() and not force and self._loaded is not None:
@@ -362,7 +385,9 @@ class FaqService:
 
     @staticmethod
     async def bump(session: AsyncSession) -> None:
-        """Count one change (in the caller's transaction)."""
+        """Count one change (in the caller's transaction); when it commits, every process
+        forgets the version it knew and reads it again (:mod:`bot.hotcache`)."""
+        hotcache.changed(session.sync_session, hotcache.FAQ, [VERSION_NAME])
         postgres = session.get_bind().dialect.name == "postgresql"
         insert = pg_insert if postgres else sqlite_insert
         now = utcnow()
