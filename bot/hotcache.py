@@ -141,6 +141,8 @@ class HotCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.tables = {kind: _Table(maxsize, ttl, clock) for kind in (USERS, TICKETS, FSM, FAQ)}
+        self.maxsize = maxsize
+        self._seen: dict[int, None] = {}  # see seen_user
         self.hits = 0
         self.misses = 0
         self.redis: Redis | None = None
@@ -188,6 +190,24 @@ class HotCache:
 
     def keep_user(self, user: User, generation: int) -> None:
         self.put(USERS, user.id, {name: getattr(user, name) for name in _USER_COLUMNS}, generation)
+        self.saw_user(user.id)
+
+    # A hint, never a fact: ids this process found a row for (bounded, first in first out). A
+    # user not in it is tried as a new one first (bot.services.users); either guess is correct,
+    # only the number of statements differs.
+
+    def seen_user(self, user_id: int) -> bool:
+        return user_id in self._seen
+
+    def saw_user(self, user_id: int) -> None:
+        seen = self._seen
+        if user_id not in seen:
+            seen[user_id] = None
+            if len(seen) > self.maxsize:
+                del seen[next(iter(seen))]
+
+    def forget_seen(self, user_id: int) -> None:
+        self._seen.pop(user_id, None)
 
     # --- shared through Redis
 

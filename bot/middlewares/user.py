@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.db.models import Role
-from bot.services.users import WROTE, UserRepository
+from bot.services.users import UserRepository
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -33,8 +33,8 @@ class UserMiddleware(BaseMiddleware):
                 db_user.role = Role.ADMIN.value
             data["db_user"] = db_user
             data["user_created"] = created
-            # The row must exist (committed) before the handler writes rows that reference it
-            # from other sessions; an unchanged row needs no commit.
-            if created or session.dirty or session.info.pop(WROTE, False):
+            # A new row is committed already (touch); a changed one is committed before the
+            # handler runs, an unchanged one needs no commit.
+            if session.dirty:
                 await session.commit()
         return await handler(event, data)

@@ -38,8 +38,6 @@ class TelegramProfile(Protocol):
     def language_code(self) -> str | None: ...
 
 
-WROTE = "users.wrote"  # session.info key: touch() wrote to the users table
-
 # A new user's row: inserted unless there, every column given, the id handed back by the same
 # statement when it was inserted (issue 18); sent as SQL compiled once
 # (:class:`bot.db.base.DriverStatement`), not through the ORM's bulk insert.
@@ -74,25 +72,31 @@ class UserRepository:
 
     async def touch(self, tg_user: TelegramProfile) -> tuple[User, bool]:
         """Return the user's row, creating it on first contact; names and last_seen refreshed.
+        True with it when this call created the row (committed before it returns).
 
         The row comes from the process's :mod:`bot.hotcache` when it holds it (no SELECT): the
-        cache forgets a user as soon as any process commits a change to that row."""
+        cache forgets a user as soon as any process commits a change to that row. Otherwise a
+        user this process never saw is most likely new: the insert-or-nothing comes first, and
+        the row is read only when it was there (issue 18: a new student's first update makes
+        one statement, not a read and an insert); a user it saw is read first, as a returning
+        student whose cached row expired needs no insert attempt."""
         cache = hotcache.of(self.session)
         generation = cache.generation(hotcache.USERS)
         user = cache.user(self.session.sync_session, tg_user.id)
-        if user is None:
-            user = await self.session.get(User, tg_user.id)
-            if user is not None:
-                cache.keep_user(user, generation)
         now = utcnow()
-        if user is None:
+        if user is None and not cache.seen_user(tg_user.id):
             # Two updates of a new user may arrive together (a message and a button, two quick
             # messages, two processes): insert-or-nothing, so the second doesn't fail on the key.
             user = await self._insert_new(tg_user, now)
-            if user is None:  # inserted meanwhile by the concurrent update: read it
+            if user is not None:
+                cache.keep_user(user, generation)
+                return user, True
+        if user is None:
+            user = await self.session.get(User, tg_user.id)
+            if user is None:  # not there (any more): insert it, or read the one made meanwhile
+                cache.forget_seen(tg_user.id)
                 return await self.touch(tg_user)
             cache.keep_user(user, generation)
-            return user, True
         # Assign only what changed, and last_seen at most once a minute: an unchanged row costs
         # no UPDATE, so a busy student's messages don't each write the users table.
         fresh = {
@@ -110,8 +114,13 @@ class UserRepository:
         return user, False
 
     async def _insert_new(self, tg_user: TelegramProfile, now: datetime) -> User | None:
-        """Insert the user's row unless it exists: the new row (its values are the ones just
-        inserted: no second read), or None when it was there already."""
+        """Insert the user's row unless it exists, committed at once: the new row (its values
+        are the ones just inserted: no second read), or None when it was there already.
+
+        The row must exist (committed) before the handler writes rows that reference it from
+        other sessions, and even a no-op insert holds SQLite's write lock until the commit. On
+        PostgreSQL, when it is the transaction's one statement, it runs in autocommit: one
+        round trip, not BEGIN, INSERT and COMMIT (issue 18)."""
         values = {
             **_NEW_ROW_DEFAULTS,
             "id": tg_user.id,
@@ -125,9 +134,9 @@ class UserRepository:
             "last_seen_at": now,
         }
         statement = _INSERT_NEW[self.session.get_bind().dialect.name == "postgresql"]
-        inserted = await run_driver(self.session, statement, values, fetch=_first_value)
-        # Even a no-op insert holds SQLite's write lock until commit: tell the caller to commit.
-        self.session.info[WROTE] = True
+        inserted = await run_driver(
+            self.session, statement, values, alone=True, commit=True, fetch=_first_value
+        )
         if inserted is None:
             return None
         # the row as the session would have loaded it: persistent, unchanged
