@@ -100,6 +100,13 @@ class SQLAlchemyStorage(BaseStorage):
         cache.put(hotcache.FSM, k, values, generation)
         return values[0 if name == "state" else 1]
 
+    def known_empty(self, key: StorageKey) -> None:
+        """``key`` has no record (its user's row was just created: see
+        :mod:`bot.middlewares.fsm_state`): kept so, without a read, until a write to it."""
+        cache = hotcache.of(self._sessionmaker.kw["bind"])
+        k = self._keys.build(key)
+        cache.put(hotcache.FSM, k, (None, None), cache.generation(hotcache.FSM))
+
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         await self._write(key, state=state.state if isinstance(state, State) else state)
 

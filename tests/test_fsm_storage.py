@@ -40,6 +40,7 @@ async def test_database_storage_round_trip_and_cleanup(harness: Harness) -> None
 async def test_state_survives_restart_through_the_dispatcher(harness: Harness) -> None:
     from aiogram.fsm.context import FSMContext
 
+    await harness.send("/help")  # a person halfway through a wizard has talked to the bot
     ctx = FSMContext(
         storage=harness.ctx.storage,
         key=StorageKey(bot_id=harness.bot.id, chat_id=1001, user_id=1001),
@@ -89,3 +90,41 @@ async def test_forget_erases_a_state_the_process_had_cached_in_another_chat(
         await PersonalDataRegistry().erase(session, 1001)
         await session.commit()
     assert await storage.get_state(in_group) is None
+
+
+async def test_a_new_students_first_update_reads_no_state_and_a_returning_ones_does(
+    harness: Harness,
+) -> None:
+    """Issue 18: the user's row made by this very update means no FSM record of theirs exists
+    (bot.middlewares.fsm_state): no fsm_state read. A known user's state is read, and a wizard
+    they were in goes on."""
+    from aiogram.fsm.context import FSMContext
+    from sqlalchemy import event
+
+    from bot import hotcache
+
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    engine = harness.ctx.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await harness.send("/help")  # the first contact
+        assert harness.last_text()  # answered
+        assert not [s for s in statements if "fsm_state" in s]
+        assert [s for s in statements if "INSERT INTO users" in s]
+        assert not [s for s in statements if s.lstrip().startswith("SELECT users")]
+        # the student is halfway through a wizard; a restart of the process forgets the caches
+        await FSMContext(
+            storage=harness.ctx.storage,
+            key=StorageKey(bot_id=harness.bot.id, chat_id=1001, user_id=1001),
+        ).set_state(Wizard.phone)
+        hotcache.of(harness.ctx.engine).clear()
+        statements.clear()
+        await harness.send("/cancel")
+        assert [s for s in statements if "fsm_state" in s and s.lstrip().startswith("SELECT")]
+        assert "Тоқтатылды" in harness.last_text()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)

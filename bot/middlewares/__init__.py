@@ -5,13 +5,16 @@ Update outer middlewares, outermost first (each sees what the ones before it put
 1. :class:`bot.web.ids.WebIdGuard` — a Telegram update naming a web user is dropped.
 2. :mod:`.update` — claim the update (ledger or inbox row), open its database session, track it
    in flight, record its Bot API calls.
-3. aiogram's FSM middleware — the per-chat lock and the state (read through that session).
+3. :class:`.fsm_state.FsmLock` — aiogram's FSM middleware without its state read: the per-chat
+   lock and the ``state`` context.
 4. :mod:`.session` — the session for the handlers; committed (with the inbox row marked done).
 5. :mod:`.user` — the user's row (``db_user``).
-6. :class:`bot.i18n.UserLocaleMiddleware` — the user's language.
-7. :mod:`.command_menu` — the chat's command menu follows the role and language.
-8. :class:`bot.web.ids.UpdateContext` — the update in hand, for the web chat.
-9. :class:`bot.budget.SendClassMiddleware` — staff-chat work is RELAY, else REPLY.
+6. :class:`.fsm_state.FsmState` — the state (``raw_state``, read through the update's session;
+   none to read for a user whose row the update created).
+7. :class:`bot.i18n.UserLocaleMiddleware` — the user's language.
+8. :mod:`.command_menu` — the chat's command menu follows the role and language.
+9. :class:`bot.web.ids.UpdateContext` — the update in hand, for the web chat.
+10. :class:`bot.budget.SendClassMiddleware` — staff-chat work is RELAY, else REPLY.
 
 Message and callback outer middlewares: :mod:`.flood` (after the locale: the notice is in the
 user's language); on messages, innermost, :mod:`.lane` (a plain question straight to its
@@ -30,6 +33,7 @@ from bot.budget import SendClassMiddleware
 from bot.i18n import UserLocaleMiddleware
 from bot.middlewares.command_menu import CommandMenuMiddleware
 from bot.middlewares.flood import setup_flood_control
+from bot.middlewares.fsm_state import FsmLock, FsmState
 from bot.middlewares.lane import QuestionLane
 from bot.middlewares.session import DbSessionMiddleware
 from bot.middlewares.user import UserMiddleware
@@ -45,6 +49,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CommandMenuMiddleware",
     "DbSessionMiddleware",
+    "FsmLock",
+    "FsmState",
     "QuestionLane",
     "UserMiddleware",
     "WizardRunMiddleware",
@@ -61,10 +67,10 @@ def setup(dp: Dispatcher, ctx: AppContext) -> Reliability:
 
     settings = ctx.settings
     dp.update.outer_middleware(WebIdGuard(ctx.services.webchat.write))
-    # The claim opens the update's session; the FSM middleware (the per-user lock, the state
-    # read through that session) comes next, and the session is committed inside the lock, so
-    # the user's next update reads the state this one wrote.
-    fsm = detach_fsm_middleware(dp)
+    # The claim opens the update's session; the FSM lock (per user and chat) comes next, and
+    # the session is committed inside it, so the user's next update reads the state this one
+    # wrote. The state is read inside the lock too, once the user's row is known.
+    detach_fsm_middleware(dp)
     reliability = Reliability(
         ctx.sessionmaker,
         retention=timedelta(hours=settings.processed_updates_retention_hours),
@@ -72,9 +78,10 @@ def setup(dp: Dispatcher, ctx: AppContext) -> Reliability:
     )
     dp.update.outer_middleware(reliability.middleware)
     dp["reliability"] = reliability
-    dp.update.outer_middleware(fsm)
+    dp.update.outer_middleware(FsmLock(dp.fsm))
     dp.update.outer_middleware(DbSessionMiddleware(ctx.sessionmaker))
     dp.update.outer_middleware(UserMiddleware(settings))
+    dp.update.outer_middleware(FsmState())
     UserLocaleMiddleware(ctx.i18n).setup(dp)
     dp.update.outer_middleware(
         CommandMenuMiddleware(CommandMenus(ctx.i18n, settings.default_language))
