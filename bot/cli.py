@@ -82,6 +82,7 @@ async def cmd_db_backup(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_grant(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import hotcache
     from bot.db.base import create_engine, create_sessionmaker
     from bot.db.migrate import upgrade
     from bot.db.models import Role
@@ -90,7 +91,11 @@ async def cmd_grant(args: argparse.Namespace, settings: Settings) -> int:
     await upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
     try:
-        async with create_sessionmaker(engine)() as session:
+        # the bot processes forget the user's cached row at once (bot.hotcache), not after its ttl
+        async with (
+            hotcache.announcing(engine, settings.redis_url),
+            create_sessionmaker(engine)() as session,
+        ):
             user = await UserRepository(session).set_role(args.user_id, Role(args.role))
             await session.commit()
             print(f"user {user.id} is now {user.role}")

@@ -163,3 +163,27 @@ def test_entries_older_than_the_ttl_leave_at_the_next_put() -> None:
     assert len(cache.tables[hotcache.USERS].entries) == 1
     assert cache.get(hotcache.USERS, 5000) == {"id": 5000}
     assert cache.get(hotcache.USERS, 1) is None
+
+
+async def test_a_role_granted_by_the_cli_is_the_role_of_the_bots_next_reply(
+    database_url: str, redis_url: str
+) -> None:
+    """``studentbot grant`` is a process of its own: with Redis it tells the bot at once."""
+    import argparse
+
+    from bot.cli import cmd_grant
+    from bot.config import Settings
+
+    bot = await Harness.create(database_url, redis_url=redis_url)
+    hotcache._caches.discard(hotcache.of(bot.ctx.engine))  # only Redis tells the bot
+    try:
+        await bot.send("/help", user=STUDENT_EN)
+        as_student = bot.last_text(STUDENT_EN.id)
+        settings = Settings(database_url=database_url, redis_url=redis_url, _env_file=None)  # type: ignore[call-arg]
+        grant = argparse.Namespace(user_id=STUDENT_EN.id, role=Role.STAFF.value)
+        assert await cmd_grant(grant, settings) == 0
+        await settle(bot)
+        await bot.send("/help", user=STUDENT_EN)
+        assert bot.last_text(STUDENT_EN.id) != as_student  # the staff's commands are listed
+    finally:
+        await bot.close()
