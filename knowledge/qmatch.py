@@ -43,6 +43,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import repeat
 from pathlib import Path
 from typing import NamedTuple
 
@@ -620,14 +621,6 @@ class NgramIndex:
         closest: list[int] = flat[np.minimum.reduceat(position, self._explain_starts)].tolist()
         return closest
 
-    def _explained(self, words: list[set[str]], entry: int | None) -> float:
-        """Share of the question's content words in the document's closest short entry."""
-        if not words or entry is None:
-            return 0.0
-        prefixes = self._entry_prefixes[entry]
-        # isdisjoint: no intersection set built per word (issue 18.1: 12 entries a question)
-        return sum(1 for readings in words if not readings.isdisjoint(prefixes)) / len(words)
-
     def search(self, text: str, k: int = 10) -> MatchResult:
         readings = self._readings(text)
         sims = self._cosines(readings[0])
@@ -677,23 +670,39 @@ class NgramIndex:
         )
         closest = self._closest_explaining(sims) if explaining else []
         ids = self.ids
+        prefixes_of = self._entry_prefixes
+        n_words = len(words)
         at = 0
         for kind, top in tops:
-            explains = explaining and kind in self._explain_kinds
-            matches = []
-            for d in top:
-                slot = slot_of.get(d) if explains else None
-                explained = (
-                    round(self._explained(words, closest[slot]), 4) if slot is not None else 0.0
+            end = at + len(top)
+            if explaining and kind in self._explain_kinds:
+                shares: list[float] = []
+                for d in top:
+                    slot = slot_of.get(d)
+                    if slot is None:
+                        shares.append(0.0)
+                        continue
+                    # the share of the question's content words in the document's closest
+                    # short entry: the words whose readings meet its prefixes are all but the
+                    # disjoint ones (isdisjoint builds no set; one C loop, issue 18)
+                    disjoint = sum(map(prefixes_of[closest[slot]].isdisjoint, words))
+                    shares.append(round((n_words - disjoint) / n_words, 4))
+            else:
+                shares = [0.0] * len(top)
+            # DocMatch(...) without its Python-level __new__ (the same tuples; 36 a search)
+            by_kind[kind] = [
+                _new_tuple(DocMatch, row)
+                for row in zip(
+                    repeat(kind, len(top)),
+                    [ids[d] for d in top],
+                    questions[at:end],
+                    titles[at:end],
+                    texts[at:end],
+                    shares,
+                    strict=True,
                 )
-                # DocMatch(...) without its Python-level __new__ (the same tuple; 36 a search)
-                matches.append(
-                    _new_tuple(
-                        DocMatch, (kind, ids[d], questions[at], titles[at], texts[at], explained)
-                    )
-                )
-                at += 1
-            by_kind[kind] = matches
+            ]
+            at = end
         return MatchResult(by_kind, self)
 
 

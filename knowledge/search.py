@@ -687,14 +687,23 @@ class KnowledgeIndex:
 
         exact = {id(unit): False for unit in units}
         budget = [_FUZZY_BUDGET]  # typo corrections per question: bounds the time of junk input
+        word_cache = self._word_cache
         for lang in LANGS:
             stems: list[str | None] = []
             words: list[str] = []
             syn_keys: list[str | None] = []
             singles: list[int | None] = []
             bag = query[lang]
+            lang_stems = self._langs[lang].stems
             for tok, unit in zip(tokens, units, strict=True):
-                terms, stem, word, syn_key, single = self._word_terms(tok, lang, budget)
+                # _word_terms(tok, lang, budget), its cache hit inline (issue 18: 3 calls a
+                # word); a word not kept yet, or one with a typo-corrected reading (the budget
+                # decides which reading), goes through it
+                cached = word_cache.get((tok, lang))
+                if cached is not None and len(cached) == 5:
+                    terms, stem, word, syn_key, single = cached
+                else:
+                    terms, stem, word, syn_key, single = self._word_terms(tok, lang, budget)
                 words.append(word)
                 syn_keys.append(syn_key)
                 singles.append(single)
@@ -711,7 +720,7 @@ class KnowledgeIndex:
                 if terms:
                     if terms[0][1] == _W_FUZZY:
                         unit.fuzzy = unit.fuzzy or not exact[id(unit)]
-                    elif terms[0][0] in self._langs[lang].stems:
+                    elif terms[0][0] in lang_stems:
                         exact[id(unit)] = True
                         unit.fuzzy = False
             content = [s for s in stems if s is not None]

@@ -30,7 +30,7 @@ import html
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -470,8 +470,11 @@ class AnswerService:
             )
         p_right = calibration.p_right(ranked.features)
         if p_right >= calibration.confident:
-            answer = self._clause_answer(clauses[0], lang, round(p_right, 4), clauses)
-            return replace(answer, matches=matches)
+            # the matches given to the answer as it is made (issue 18: dataclasses.replace
+            # afterwards built the same answer a second time)
+            return self._clause_answer(
+                clauses[0], lang, round(p_right, 4), clauses, matches=matches
+            )
         if calibration.p_in_scope(ranked.features) < calibration.covered:
             # The text cites nothing; the weak ranking is kept for the log and the evaluation.
             return Answer(
@@ -733,7 +736,13 @@ class AnswerService:
         return parts
 
     def _clause_answer(
-        self, clause_id: str, lang: str, confidence: float, ranked: tuple[str, ...]
+        self,
+        clause_id: str,
+        lang: str,
+        confidence: float,
+        ranked: tuple[str, ...],
+        *,
+        matches: MatchResult | None = None,
     ) -> Answer:
         clause = self.regulation.get(clause_id)
         assert clause is not None
@@ -741,7 +750,9 @@ class AnswerService:
         lines = [f"💡 <b>{html.escape(clause.title_in(lang))}</b>", block]
         if trimmed:
             lines.append(_("The quote is shortened; press «📄 Full clause» for the whole text."))
-        return Answer(AnswerKind.ANSWER, ranked, confidence, "\n".join(lines), lang)
+        return Answer(
+            AnswerKind.ANSWER, ranked, confidence, "\n".join(lines), lang, matches=matches
+        )
 
     def _unsure_text(self, ranked: tuple[str, ...], lang: str) -> str:
         lines = [
