@@ -180,9 +180,13 @@ class Inbox:
             found = await run_driver(
                 session, claim, params, alone=True, commit=True, fetch=all_rows
             )
-            rows = list(found)
-        rows.sort(key=lambda row: row.update_id)
-        return [Claimed(row.update_id, json.loads(row.payload), row.attempts) for row in rows]
+            # (update_id, payload, attempts), read by position: on PostgreSQL the rows are
+            # asyncpg's own records (bot.db.pgdriver), elsewhere SQLAlchemy's rows
+            rows = sorted(tuple(row) for row in found)
+        return [
+            Claimed(update_id, json.loads(payload), attempts)
+            for update_id, payload, attempts in rows
+        ]
 
     async def renew(self, bot_id: int, update_ids: list[int]) -> None:
         """Extend the lease of rows still being handled here."""

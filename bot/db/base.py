@@ -25,6 +25,8 @@ from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_only
 
+from bot.db import pgdriver
+
 # The session of the update being handled in this task (set by the reliability middleware):
 # the FSM storage and other per-update helpers read and write through it.
 update_session: contextvars.ContextVar[AsyncSession | None] = contextvars.ContextVar(
@@ -365,11 +367,13 @@ class DriverStatement:
         if found is None:
             found = self._plans[key] = self._plan(connection.dialect, key[1])
         sql, plan = found
-        values = tuple(
+        values = [
             (process(params[name]) if process else params[name]) if fixed is _ASKED else fixed
             for name, process, fixed in plan
-        )
-        return connection.exec_driver_sql(sql, values)
+        ]
+        if connection.dialect.driver == "asyncpg":
+            return pgdriver.execute(connection, sql, values)  # issue 18: ~half the CPU
+        return connection.exec_driver_sql(sql, tuple(values))
 
 
 def _run_driver(

@@ -1,0 +1,118 @@
+"""PostgreSQL (asyncpg): a precompiled statement sent to the pooled connection's asyncpg
+connection itself, without SQLAlchemy's execution context, cursor and result (issue 18).
+
+``Connection.exec_driver_sql`` spends ~125 µs of CPU per statement through SQLAlchemy's asyncpg
+adapter, asyncpg alone ~67 µs; an update through the inbox sends three or more such
+statements. :func:`execute` does what that path does for a statement with positional
+parameters and no result processing, in the same order and with the same objects:
+
+* the connection's transaction checks of ``Connection._execute_context`` (an inactive
+  transaction raises as before); anything unusual (connection events such as a statement
+  counter, echo, a nested transaction, no transaction) goes through ``exec_driver_sql``;
+* the adapter's ``_prepare_and_execute``: under its mutex, asyncpg's transaction begun unless
+  in autocommit (so a statement in a session's transaction runs in it, and one in autocommit
+  leaves none open), the statement prepared through the adapter's own prepared-statement cache
+  (shared with SQLAlchemy's statements, invalidated with them), then fetched;
+* errors translated by the adapter, then by ``Connection._handle_dbapi_exception`` (an
+  ``IntegrityError`` is SQLAlchemy's; a dropped connection invalidates it and the pool).
+
+Every SQLAlchemy internal this module touches is named here and nowhere else, and
+``tests/test_pgdriver.py`` fails when one of them moves or the code it mirrors changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.dialects.postgresql.asyncpg import PGExecutionContext_asyncpg
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import MultipleResultsFound, NoResultFound
+from sqlalchemy.util import await_only
+
+
+class _Context:
+    """The part of an execution context ``Connection._handle_dbapi_exception`` uses: not an
+    executemany, and the asyncpg context's own handling of a stale prepared statement (the
+    dialect's schema cache is invalidated, as after a statement of SQLAlchemy's)."""
+
+    __slots__ = ("dialect",)
+    executemany = False
+    handle_dbapi_exception = PGExecutionContext_asyncpg.handle_dbapi_exception
+
+    def __init__(self, dialect: Any) -> None:
+        self.dialect = dialect
+
+
+class DriverResult:
+    """The rows asyncpg returned (``asyncpg.Record``: indexable and iterable like a ``Row``)
+    and the statement's status, with the parts of ``CursorResult`` the hot paths read."""
+
+    __slots__ = ("_rows", "_status")
+
+    def __init__(self, rows: Sequence[Any], status: str | None) -> None:
+        self._rows = rows
+        self._status = status
+
+    def all(self) -> Sequence[Any]:
+        return self._rows
+
+    def scalar(self) -> Any:
+        return self._rows[0][0] if self._rows else None
+
+    def scalar_one(self) -> Any:
+        if len(self._rows) != 1:
+            if not self._rows:
+                raise NoResultFound("No row was found when one was required")
+            raise MultipleResultsFound("Multiple rows were found when exactly one was required")
+        return self._rows[0][0]
+
+    @property
+    def rowcount(self) -> int:
+        """As the adapter reads it: the count ending ``UPDATE n``, ``INSERT 0 n``, ...; else -1."""
+        status = self._status or ""
+        verb, _, count = status.rpartition(" ")
+        if verb.split(" ", 1)[0] in ("SELECT", "UPDATE", "DELETE", "INSERT") and count.isdigit():
+            return int(count)
+        return -1
+
+
+async def _fetch(adapted: Any, sql: str, values: Sequence[Any], asof: float) -> Any:
+    """``AsyncAdapt_asyncpg_cursor._prepare_and_execute`` for a client-side cursor."""
+    async with adapted._execute_mutex:
+        if adapted._transaction is None:
+            await adapted._start_transaction()  # nothing in autocommit
+        try:
+            prepared, _attributes = await adapted._prepare(sql, asof)
+            rows = await prepared.fetch(*values)
+            return DriverResult(rows, prepared.get_statusmsg())
+        except Exception as error:
+            adapted._handle_exception(error)  # raises the adapter's DB-API error
+
+
+def execute(connection: Connection, sql: str, values: Sequence[Any]) -> Any:
+    """Run ``sql`` (the dialect's positional SQL) with ``values`` (already through the bind
+    processors) on ``connection``; a :class:`DriverResult`, or ``exec_driver_sql``'s
+    ``CursorResult`` when the connection needs SQLAlchemy's full path."""
+    fairy = connection._dbapi_connection
+    transaction = connection._transaction
+    if (
+        fairy is None  # invalidated or closed: SQLAlchemy revalidates or raises
+        or transaction is None  # SQLAlchemy autobegins
+        or not transaction.is_active  # SQLAlchemy raises PendingRollbackError
+        or connection._nested_transaction is not None
+        or connection._trans_context_manager is not None
+        or connection._has_events
+        or connection.engine._has_events  # e.g. a statement counter: it sees every statement
+        or connection.dialect._has_events
+        or connection._echo
+    ):
+        return connection.exec_driver_sql(sql, tuple(values))
+    dialect: Any = connection.dialect  # PGDialect_asyncpg
+    try:
+        return await_only(
+            _fetch(fairy.dbapi_connection, sql, values, dialect._invalidate_schema_cache_asof)
+        )
+    except BaseException as error:
+        context: Any = _Context(dialect)
+        connection._handle_dbapi_exception(error, sql, tuple(values), None, context)
