@@ -93,6 +93,7 @@ def instrument() -> None:
     import bot.ledger as ledger
     import bot.middlewares.command_menu as command_menu
     import bot.middlewares.flood as flood
+    import bot.middlewares.fsm_state as fsm_state
     import bot.middlewares.lane as lane
     import bot.middlewares.session as session
     import bot.middlewares.update as update
@@ -110,10 +111,12 @@ def instrument() -> None:
         (dispatcher.Dispatcher, "feed_update"),
         (update.ReliabilityMiddleware, "__call__"),
         (ledger.UpdateLedger, "claim"),
-        (fsm.FSMContextMiddleware, "__call__"),
+        (fsm.FSMContextMiddleware, "__call__"),  # not in the chain since FsmLock/FsmState
+        (fsm_state.FsmLock, "__call__"),
         (session.DbSessionMiddleware, "__call__"),
         (user.UserMiddleware, "__call__"),
         (users.UserRepository, "touch"),
+        (fsm_state.FsmState, "__call__"),
         (i18n.I18nMiddleware, "__call__"),
         (command_menu.CommandMenuMiddleware, "__call__"),
         (ids.UpdateContext, "__call__"),
