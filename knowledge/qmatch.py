@@ -252,14 +252,6 @@ class NgramIndex:
         self._kind_docs = (
             {k: np.flatnonzero(kind_arr == i) for i, k in enumerate(kinds)} if n_docs else {}
         )
-        # per document its kind's number (kinds sorted by name), and per kind where its
-        # documents start and how many there are once sorted by kind: one ``np.lexsort`` by
-        # (kind, -score) ranks every kind at once (issue 18: three partitions and sorts were
-        # a dozen numpy calls on a few dozen numbers each)
-        self._kind_of = kind_arr
-        counts = [int(v.shape[0]) for v in self._kind_docs.values()]
-        firsts = np.cumsum([0, *counts[:-1]]).tolist() if counts else []
-        self._kind_segments = list(zip(self._kind_docs, firsts, counts, strict=True))
         # the kinds with a document that reports ``explained`` (the others' is always 0)
         self._explain_kinds = frozenset(self.kinds[d] for d in self._explain_entries)
         # the explaining entries of every such document in one array, document by document
@@ -645,17 +637,21 @@ class NgramIndex:
             )
         best = flat_best.reshape(3, n_docs)
         overall = best.max(axis=0) if n_docs else best[0]
+        tops: list[tuple[str, list[int]]] = []
+        # one sort of all documents by (kind, -score) was cheaper with the bot's 183 documents
+        # but ten times dearer with 2,000 FAQ entries (bench_faq_scale): each kind is ranked
+        # alone, a large one after a partition
+        for kind, kind_docs in self._kind_docs.items():
+            scores = overall[kind_docs]
+            if kind_docs.shape[0] > 4 * k:
+                # the k best (ties by document order, as a full stable sort would give)
+                cut = np.partition(-scores, k - 1)[k - 1]
+                kind_docs = kind_docs[-scores <= cut]
+                scores = overall[kind_docs]
+            tops.append((kind, kind_docs[np.argsort(-scores, kind="stable")[:k]].tolist()))
         by_kind: dict[str, list[DocMatch]] = {}
-        if not self._kind_segments:
+        if not tops:
             return MatchResult(by_kind, self)
-        # per kind, its k best best first, ties by document order (what a stable sort of each
-        # kind's scores gives): lexsort is stable, so within a kind equal scores keep the
-        # documents' order, and each kind's documents are one run of the result
-        ranked = np.lexsort((-overall, self._kind_of)).tolist()
-        tops = [
-            (kind, ranked[first : first + min(k, count)])
-            for kind, first, count in self._kind_segments
-        ]
         reported = [d for _kind, top in tops for d in top]
         # the reported cosines rounded to 4 places in one go: a float32 times 10⁴ is exact in
         # float64 (24 + 14 bits), so rint (ties to even) and the division give what Python's
