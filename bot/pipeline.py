@@ -30,6 +30,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, cast
 
 from aiogram import Bot, Dispatcher
@@ -115,6 +116,24 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _finished(
+    in_flight: set[asyncio.Task[Any]], waiter: asyncio.Future[Any], task: asyncio.Task[Any]
+) -> None:
+    """A call's task is over: it leaves ``in_flight`` and its outcome goes to the handler
+    waiting on ``waiter``; if the handler was cut off meanwhile (``waiter`` cancelled), the
+    outcome is only marked as seen, as ``asyncio.shield`` does."""
+    in_flight.discard(task)
+    if waiter.cancelled():
+        if not task.cancelled():
+            task.exception()  # retrieved: no "exception was never retrieved" at exit
+    elif task.cancelled():
+        waiter.cancel()
+    elif (exc := task.exception()) is not None:
+        waiter.set_exception(exc)
+    else:
+        waiter.set_result(task.result())
+
+
 class CallLog(BaseRequestMiddleware):
     """Bot session middleware; what it needs comes with the update (:data:`current_calls`)."""
 
@@ -145,10 +164,15 @@ class CallLog(BaseRequestMiddleware):
             await ctx.session.commit()
         if not ctx.record:
             return await make_request(bot, method)
-        task = asyncio.create_task(self._call(make_request, bot, method, ctx, seq))
+        # The call runs in a task of its own, so cancelling the handler (shutdown) does not cut
+        # it off: the handler waits on ``waiter``, which one callback of the task settles (what
+        # ``asyncio.shield`` does with an outer future, two callbacks and two closures; issue 18).
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._call(make_request, bot, method, ctx, seq))
+        waiter: asyncio.Future[Any] = loop.create_future()
         ctx.in_flight.add(task)
-        task.add_done_callback(ctx.in_flight.discard)
-        return cast("Response[TelegramType]", await asyncio.shield(task))
+        task.add_done_callback(partial(_finished, ctx.in_flight, waiter))
+        return cast("Response[TelegramType]", await waiter)
 
     @staticmethod
     async def _save(ctx: CallContext, seq: int, name: str, result: str) -> None:

@@ -424,6 +424,76 @@ async def test_an_inbox_update_cut_off_between_two_replies_sends_each_once_when_
         await harness.close()
 
 
+async def test_a_reply_in_progress_when_shutdown_cuts_its_handler_off_is_sent_once_and_recorded(
+    database_url: str,
+) -> None:
+    """The handler is cancelled while its reply is in the air: the reply's call goes on to its
+    end (tracked for the drain) and is recorded, so the update, taken again, does not send it
+    twice; what the handler does after the reply is done then."""
+    from aiogram.methods import TelegramMethod
+
+    from bot.db.models.reliability import UpdateCall
+
+    harness = await Harness.create(database_url)
+    in_call, let_through, after_reply = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    router = Router(name="reply in progress")
+
+    @router.message(Command("hold"))
+    async def hold(message: Message) -> None:
+        await message.answer("held")
+        after_reply.set()
+
+    async def slow_telegram(make_request: Any, bot: Any, method: TelegramMethod[Any]) -> Any:
+        if isinstance(method, SendMessage) and not let_through.is_set():
+            in_call.set()
+            await let_through.wait()
+        return await make_request(bot, method)
+
+    harness.bot.session.middleware(slow_telegram)  # inside CallLog: the call itself is slow
+    harness.dp.include_router(router)
+    harness.dp.sub_routers.insert(0, harness.dp.sub_routers.pop())
+    reliability: Reliability = harness.dp["reliability"]
+    inbox: Inbox = reliability.inbox
+    bot_id = harness.bot.id
+
+    async def take() -> tuple[int, asyncio.Task[Any]]:
+        (row,) = await inbox.claim(bot_id, 10)
+        update = Update.model_validate(row.payload, context={"bot": harness.bot})
+        task = asyncio.create_task(
+            harness.dp.feed_update(harness.bot, update, inbox_attempt=row.attempt)
+        )
+        return row.attempt, task
+
+    try:
+        payload = {"update_id": 61, "message": harness.message_payload(STUDENT, text="/hold")}
+        await inbox.store(bot_id, [payload])
+        attempt, task = await take()
+        async with asyncio.timeout(10):
+            await in_call.wait()
+        task.cancel()  # shutdown cuts the handler off while its reply is in the air
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert task.cancelled() and not after_reply.is_set()
+        calls = set(reliability.middleware.call_tasks)
+        assert len(calls) == 1  # the drain lets it finish
+        let_through.set()
+        await asyncio.wait(calls, timeout=10)
+        assert not reliability.middleware.call_tasks
+        assert [m.text for m in harness.session.of(SendMessage)] == ["held"]
+        async with harness.ctx.sessionmaker() as session:
+            recorded = (
+                await session.execute(select(UpdateCall.update_id, UpdateCall.method))
+            ).all()
+        assert [tuple(row) for row in recorded] == [(61, "sendMessage")]
+        attempt, task = await take()
+        await task
+        assert attempt == 2 and after_reply.is_set()
+        assert [m.text for m in harness.session.of(SendMessage)] == ["held"]  # not sent again
+        assert await inbox.pending(bot_id) == 0
+    finally:
+        await harness.close()
+
+
 # ------------------------------------------------------------------ flood control
 
 
