@@ -15,14 +15,22 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.dialects.postgresql import asyncpg as sa_asyncpg
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.db import pgdriver
-from bot.db.base import create_engine, create_sessionmaker, utcnow
+from bot.db.base import (
+    DriverStatement,
+    create_engine,
+    create_sessionmaker,
+    run_driver,
+    scalar_one,
+    utcnow,
+)
 from bot.db.models import Question, User
 from bot.db.models.reliability import InboxUpdate
 from bot.db.repositories import questions as question_log
@@ -64,6 +72,7 @@ def test_the_sqlalchemy_internals_used_are_there() -> None:
         "context",
         "is_sub_exec",
     ]
+    assert isinstance(Engine._has_events, bool)
     connection_attributes = inspect.getsource(Connection)
     for name in (
         "self._dbapi_connection",
@@ -221,3 +230,54 @@ async def test_a_statement_after_a_failed_one_fails_as_sqlalchemys_did(
     assert failures[0] == failures[1]
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Question)) == 0
+
+
+def _refuse_session_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise AssertionError("a connection procured through the session")
+
+    monkeypatch.setattr(Session, "connection", refuse)
+
+
+@pytest.mark.postgres
+async def test_a_statement_alone_and_committed_needs_no_session_connection(
+    sessionmaker: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inbox's claim and done-mark, committed at once on their own, run in autocommit on a
+    pooled connection of their own: stored and visible when the call returns."""
+    inbox = Inbox(sessionmaker)
+    await inbox.store(1, [{"update_id": 10}, {"update_id": 11}])
+    _refuse_sqlalchemys_path(monkeypatch)
+    _refuse_session_connections(monkeypatch)
+    claimed = await inbox.claim(1, 5)
+    assert [row.update_id for row in claimed] == [10, 11]
+    async with sessionmaker() as session:
+        await Inbox.mark_done(session, 1, 10, commit=True, alone=True)
+        assert session.get_transaction() is None
+    monkeypatch.undo()
+    async with sessionmaker() as session:
+        statuses = select(InboxUpdate.status).order_by(InboxUpdate.update_id)
+        assert list(await session.scalars(statuses)) == [DONE, "pending"]
+
+
+_ADD_ALONE = DriverStatement(insert(Question.__table__).returning(Question.__table__.c.id))
+
+
+@pytest.mark.postgres
+async def test_a_failing_statement_alone_raises_sqlalchemys_error_and_the_session_goes_on(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessionmaker() as session:
+        with pytest.raises(IntegrityError):
+            await run_driver(
+                session,
+                _ADD_ALONE,
+                {**_question("x"), "user_id": 404},
+                alone=True,
+                commit=True,
+                fetch=scalar_one,
+            )
+        new_id = await run_driver(
+            session, _ADD_ALONE, _question("y"), alone=True, commit=True, fetch=scalar_one
+        )
+    assert await _texts(sessionmaker) == ["y"] and new_id == 2

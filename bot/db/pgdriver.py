@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.dialects.postgresql.asyncpg import PGExecutionContext_asyncpg
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.util import await_only
 
@@ -77,10 +77,13 @@ class DriverResult:
         return -1
 
 
-async def _fetch(adapted: Any, sql: str, values: Sequence[Any], asof: float) -> Any:
-    """``AsyncAdapt_asyncpg_cursor._prepare_and_execute`` for a client-side cursor."""
+async def _fetch(
+    adapted: Any, sql: str, values: Sequence[Any], asof: float, begin: bool = True
+) -> Any:
+    """``AsyncAdapt_asyncpg_cursor._prepare_and_execute`` for a client-side cursor; without
+    ``begin``, asyncpg's transaction is not begun (the statement commits by itself)."""
     async with adapted._execute_mutex:
-        if adapted._transaction is None:
+        if begin and adapted._transaction is None:
             await adapted._start_transaction()  # nothing in autocommit
         try:
             prepared, _attributes = await adapted._prepare(sql, asof)
@@ -116,3 +119,24 @@ def execute(connection: Connection, sql: str, values: Sequence[Any]) -> Any:
     except BaseException as error:
         context: Any = _Context(dialect)
         connection._handle_dbapi_exception(error, sql, tuple(values), None, context)
+
+
+def execute_alone(engine: Engine, sql: str, values: Sequence[Any]) -> DriverResult | None:
+    """Run ``sql`` as a transaction of its own (autocommit) on a connection checked out for it
+    alone (pinged when idle, as any), without a session's transaction, execution options or
+    commit; None when the engine needs SQLAlchemy's full path (events, echo)."""
+    if engine._has_events or engine.dialect._has_events or engine.echo:
+        return None
+    with engine.connect() as connection:  # given back (reset) at the end
+        fairy = connection.connection
+        adapted = fairy.dbapi_connection
+        if connection._has_events or adapted is None or adapted._transaction is not None:
+            return None  # (a pooled connection is checked in rolled back: not seen)
+        dialect: Any = connection.dialect
+        try:
+            return await_only(  # type: ignore[no-any-return]
+                _fetch(adapted, sql, values, dialect._invalidate_schema_cache_asof, begin=False)
+            )
+        except BaseException as error:
+            context: Any = _Context(dialect)
+            connection._handle_dbapi_exception(error, sql, tuple(values), None, context)
