@@ -16,19 +16,123 @@ parameters and no result processing, in the same order and with the same objects
 * errors translated by the adapter, then by ``Connection._handle_dbapi_exception`` (an
   ``IntegrityError`` is SQLAlchemy's; a dropped connection invalidates it and the pool).
 
-Every SQLAlchemy internal this module touches is named here and nowhere else, and
-``tests/test_pgdriver.py`` fails when one of them moves or the code it mirrors changes.
+Every SQLAlchemy internal this module touches is named here and nowhere else. The code it
+mirrors is checked when first used (:func:`supported`: the source of each function mirrored,
+as read in SQLAlchemy 2.1.9, and the attributes it reads): when SQLAlchemy changed any of it,
+the direct path stays off (one warning) and every statement goes through ``exec_driver_sql``
+as before, so an upgrade costs speed, never correctness. ``tests/test_pgdriver.py`` says
+which path this install takes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import logging
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import asyncpg as _sa_asyncpg
 from sqlalchemy.dialects.postgresql.asyncpg import PGExecutionContext_asyncpg
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.util import await_only
+
+log = logging.getLogger(__name__)
+
+# What this module mirrors or borrows: sha256 (first 16 hex digits) of each function's source
+# as read in SQLAlchemy 2.1.9. After an upgrade that changes one: re-read it, adapt this module,
+# then update its digest.
+MIRRORED: dict[str, str] = {
+    "AsyncAdapt_asyncpg_cursor._prepare_and_execute": "8ae7fec55d859950",
+    "PGExecutionContext_asyncpg.pre_exec": "95e99fdeaadf5a5b",
+    "PGExecutionContext_asyncpg.handle_dbapi_exception": "e069fbd23c6b6eb8",
+    "Connection._execute_context": "5b6b74a04258854b",
+}
+_CONNECTION_ATTRIBUTES = (
+    "self._dbapi_connection",
+    "self._transaction",
+    "self._nested_transaction",
+    "self._trans_context_manager",
+    "self._has_events",
+    "self._echo",
+)
+_supported: bool | None = None
+
+
+def _mirrored(name: str) -> Any:
+    owner, attribute = name.split(".")
+    home = Connection if owner == "Connection" else getattr(_sa_asyncpg, owner)
+    return getattr(home, attribute)
+
+
+def digest(function: Any) -> str:
+    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
+
+
+def changed() -> list[str]:
+    """What this module relies on that this SQLAlchemy does differently (empty: nothing)."""
+    found = []
+    for name, expected in MIRRORED.items():
+        try:
+            if digest(_mirrored(name)) != expected:
+                found.append(name)
+        except (AttributeError, OSError, TypeError):
+            found.append(name)
+    adapter = getattr(_sa_asyncpg, "AsyncAdapt_asyncpg_connection", None)
+    signatures = {
+        "_prepare": ["self", "operation", "invalidate_timestamp"],
+        "_start_transaction": ["self"],
+        "_handle_exception": ["self", "error"],
+    }
+    for name, parameters in signatures.items():
+        function = getattr(adapter, name, None)
+        if function is None or list(inspect.signature(function).parameters) != parameters:
+            found.append(f"AsyncAdapt_asyncpg_connection.{name}")
+    if "_transaction" not in getattr(adapter, "__slots__", ()):
+        found.append("AsyncAdapt_asyncpg_connection._transaction")
+    base = getattr(_sa_asyncpg, "AsyncAdapt_dbapi_connection", None)
+    if "_execute_mutex" not in getattr(base, "__slots__", ()):
+        found.append("AsyncAdapt_dbapi_connection._execute_mutex")
+    if not isinstance(
+        getattr(_sa_asyncpg.PGDialect_asyncpg, "_invalidate_schema_cache_asof", None), int
+    ):
+        found.append("PGDialect_asyncpg._invalidate_schema_cache_asof")
+    handle = getattr(Connection, "_handle_dbapi_exception", None)
+    if handle is None or list(inspect.signature(handle).parameters) != [
+        "self",
+        "e",
+        "statement",
+        "parameters",
+        "cursor",
+        "context",
+        "is_sub_exec",
+    ]:
+        found.append("Connection._handle_dbapi_exception")
+    if not isinstance(getattr(Engine, "_has_events", None), bool):
+        found.append("Engine._has_events")
+    source = inspect.getsource(Connection)
+    found.extend(f"Connection: {name}" for name in _CONNECTION_ATTRIBUTES if name not in source)
+    return found
+
+
+def supported() -> bool:
+    """The direct path may be taken: SQLAlchemy's code mirrored here is the code checked
+    (computed once; a warning names what changed)."""
+    global _supported
+    if _supported is None:
+        try:
+            moved = changed()
+        except Exception as exc:  # anything unexpected: the safe path
+            moved = [repr(exc)]
+        _supported = not moved
+        if moved:
+            log.warning(
+                "SQLAlchemy changed what bot/db/pgdriver.py mirrors (%s): statements go "
+                "through SQLAlchemy's own path (slower, the same results)",
+                ", ".join(moved),
+            )
+    return _supported
 
 
 class _Context:
@@ -97,6 +201,8 @@ def execute(connection: Connection, sql: str, values: Sequence[Any]) -> Any:
     """Run ``sql`` (the dialect's positional SQL) with ``values`` (already through the bind
     processors) on ``connection``; a :class:`DriverResult`, or ``exec_driver_sql``'s
     ``CursorResult`` when the connection needs SQLAlchemy's full path."""
+    if not (_supported if _supported is not None else supported()):
+        return connection.exec_driver_sql(sql, tuple(values))
     fairy = connection._dbapi_connection
     transaction = connection._transaction
     if (
@@ -125,6 +231,8 @@ def execute_alone(engine: Engine, sql: str, values: Sequence[Any]) -> DriverResu
     """Run ``sql`` as a transaction of its own (autocommit) on a connection checked out for it
     alone (pinged when idle, as any), without a session's transaction, execution options or
     commit; None when the engine needs SQLAlchemy's full path (events, echo)."""
+    if not (_supported if _supported is not None else supported()):
+        return None
     if engine._has_events or engine.dialect._has_events or engine.echo:
         return None
     with engine.connect() as connection:  # given back (reset) at the end
