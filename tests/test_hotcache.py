@@ -151,6 +151,25 @@ async def test_fsm_state_written_in_one_process_is_read_in_the_other(
         await second.close()
 
 
+def test_the_seen_hint_keeps_recent_students_in_fixed_memory() -> None:
+    """A hint (a user it holds is read first, any other is tried as new): 256 KB whatever the
+    number of students, the latest id of each slot kept, a forgotten one gone."""
+    cache = hotcache.HotCache()
+    size = cache._seen.buffer_info()[1]
+    first = 50_000_000
+    for user_id in range(first, first + 100_000):
+        cache.saw_user(user_id)
+    assert cache._seen.buffer_info()[1] == size == hotcache.SEEN_SLOTS
+    recent = range(first + 100_000 - hotcache.SEEN_SLOTS, first + 100_000)
+    assert all(cache.seen_user(user_id) for user_id in recent)
+    assert not cache.seen_user(first)  # its slot went to a newer student
+    assert not cache.seen_user(0) and not cache.seen_user(first + 100_000)
+    cache.forget_seen(recent[0])
+    assert not cache.seen_user(recent[0]) and cache.seen_user(recent[1])
+    cache.forget_seen(first)  # not held: nothing else forgotten
+    assert cache.seen_user(recent[-1])
+
+
 def test_entries_older_than_the_ttl_leave_at_the_next_put() -> None:
     """Memory follows the users of the last minute, not every user since the start."""
     now = [0.0]
