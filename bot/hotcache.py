@@ -144,7 +144,6 @@ class HotCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.tables = {kind: _Table(maxsize, ttl, clock) for kind in (USERS, TICKETS, FSM, FAQ)}
-        self.maxsize = maxsize
         self._seen = array("q", [-1]) * SEEN_SLOTS  # see seen_user; -1: no id (ids are > 0)
         self.hits = 0
         self.misses = 0
