@@ -66,7 +66,7 @@ def _mirrored(name: str) -> Any:
     return getattr(home, attribute)
 
 
-def digest(function: Any) -> str:
+def _digest(function: Any) -> str:
     return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
 
 
@@ -75,7 +75,7 @@ def changed() -> list[str]:
     found = []
     for name, expected in MIRRORED.items():
         try:
-            if digest(_mirrored(name)) != expected:
+            if _digest(_mirrored(name)) != expected:
                 found.append(name)
         except (AttributeError, OSError, TypeError):
             found.append(name)
@@ -120,7 +120,7 @@ def supported() -> bool:
     """The direct path may be taken: SQLAlchemy's code mirrored here is the code checked
     (computed once; a warning names what changed)."""
     global _supported
-    if _supported is None:
+    if _supported is None:  # the first statement only
         try:
             moved = changed()
         except Exception as exc:  # anything unexpected: the safe path
@@ -181,9 +181,7 @@ class DriverResult:
         return -1
 
 
-async def _fetch(
-    adapted: Any, sql: str, values: Sequence[Any], asof: float, begin: bool = True
-) -> Any:
+async def _fetch(adapted: Any, sql: str, values: Sequence[Any], asof: float, begin: bool) -> Any:
     """``AsyncAdapt_asyncpg_cursor._prepare_and_execute`` for a client-side cursor; without
     ``begin``, asyncpg's transaction is not begun (the statement commits by itself)."""
     async with adapted._execute_mutex:
@@ -197,11 +195,27 @@ async def _fetch(
             adapted._handle_exception(error)  # raises the adapter's DB-API error
 
 
+def _run(
+    connection: Connection, adapted: Any, sql: str, values: Sequence[Any], *, begin: bool
+) -> DriverResult:
+    """:func:`_fetch` on ``connection``'s adapted asyncpg connection, its errors through
+    ``Connection._handle_dbapi_exception`` as SQLAlchemy's own statements' are."""
+    dialect: Any = connection.dialect  # PGDialect_asyncpg
+    try:
+        return await_only(  # type: ignore[no-any-return]
+            _fetch(adapted, sql, values, dialect._invalidate_schema_cache_asof, begin)
+        )
+    except BaseException as error:
+        context: Any = _Context(dialect)
+        connection._handle_dbapi_exception(error, sql, tuple(values), None, context)
+        raise  # not reached: the call above raises
+
+
 def execute(connection: Connection, sql: str, values: Sequence[Any]) -> Any:
     """Run ``sql`` (the dialect's positional SQL) with ``values`` (already through the bind
     processors) on ``connection``; a :class:`DriverResult`, or ``exec_driver_sql``'s
     ``CursorResult`` when the connection needs SQLAlchemy's full path."""
-    if not (_supported if _supported is not None else supported()):
+    if not supported():
         return connection.exec_driver_sql(sql, tuple(values))
     fairy = connection._dbapi_connection
     transaction = connection._transaction
@@ -217,21 +231,14 @@ def execute(connection: Connection, sql: str, values: Sequence[Any]) -> Any:
         or connection._echo
     ):
         return connection.exec_driver_sql(sql, tuple(values))
-    dialect: Any = connection.dialect  # PGDialect_asyncpg
-    try:
-        return await_only(
-            _fetch(fairy.dbapi_connection, sql, values, dialect._invalidate_schema_cache_asof)
-        )
-    except BaseException as error:
-        context: Any = _Context(dialect)
-        connection._handle_dbapi_exception(error, sql, tuple(values), None, context)
+    return _run(connection, fairy.dbapi_connection, sql, values, begin=True)
 
 
 def execute_alone(engine: Engine, sql: str, values: Sequence[Any]) -> DriverResult | None:
     """Run ``sql`` as a transaction of its own (autocommit) on a connection checked out for it
     alone (pinged when idle, as any), without a session's transaction, execution options or
     commit; None when the engine needs SQLAlchemy's full path (events, echo)."""
-    if not (_supported if _supported is not None else supported()):
+    if not supported():
         return None
     if engine._has_events or engine.dialect._has_events or engine.echo:
         return None
@@ -240,11 +247,4 @@ def execute_alone(engine: Engine, sql: str, values: Sequence[Any]) -> DriverResu
         adapted = fairy.dbapi_connection
         if connection._has_events or adapted is None or adapted._transaction is not None:
             return None  # (a pooled connection is checked in rolled back: not seen)
-        dialect: Any = connection.dialect
-        try:
-            return await_only(  # type: ignore[no-any-return]
-                _fetch(adapted, sql, values, dialect._invalidate_schema_cache_asof, begin=False)
-            )
-        except BaseException as error:
-            context: Any = _Context(dialect)
-            connection._handle_dbapi_exception(error, sql, tuple(values), None, context)
+        return _run(connection, adapted, sql, values, begin=False)
