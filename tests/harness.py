@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,7 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.types import InlineKeyboardMarkup, Update
+from sqlalchemy import event
 
 from bot.app import AppContext
 from bot.config import Settings
@@ -253,3 +256,20 @@ class Harness:
         return [
             m.text for m in self.session.requests if isinstance(m, AnswerCallbackQuery) and m.text
         ]
+
+
+@contextmanager
+def statements_on(harness: Harness) -> Iterator[list[str]]:
+    """The SQL statements the bot sends meanwhile, whitespace folded (issue 18's tests count
+    them)."""
+    seen: list[str] = []
+
+    def on(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(" ".join(statement.split()))
+
+    engine = harness.ctx.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", on)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", on)

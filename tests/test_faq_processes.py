@@ -8,12 +8,10 @@ import argparse
 import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from aiogram.methods import SendMessage
-from sqlalchemy import event
 
 from bot import hotcache
 from bot.commands.faq import cmd_import
@@ -27,7 +25,7 @@ from tests.faq_support import (
     staff_click,
     staff_send,
 )
-from tests.harness import ADMIN, STAFF, STUDENT_EN, STUDENT_RU, Harness
+from tests.harness import ADMIN, STAFF, STUDENT_EN, STUDENT_RU, Harness, statements_on
 
 
 @pytest.fixture
@@ -205,19 +203,13 @@ async def test_without_redis_a_write_of_another_process_is_answered_after_the_tt
 
 async def test_steady_answering_reads_no_faq_version(database_url: str) -> None:
     h = await not_covered_harness(database_url)
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
     try:
         await h.send(ASKED, user=STUDENT_EN)  # the version is read once
-        event.listen(h.ctx.engine.sync_engine, "before_cursor_execute", seen)
-        for text in (ASKED, "где распечатать курсовую в университете?", "is there a pool"):
-            await h.send(text, user=STUDENT_RU)
-            assert h.last_text(STUDENT_RU.id)  # answered (from the FAQ or an office)
+        with statements_on(h) as statements:
+            for text in (ASKED, "где распечатать курсовую в университете?", "is there a pool"):
+                await h.send(text, user=STUDENT_RU)
+                assert h.last_text(STUDENT_RU.id)  # answered (from the FAQ or an office)
         assert statements  # the questions were stored
         assert not [s for s in statements if "faq_versions" in s]
     finally:
-        event.remove(h.ctx.engine.sync_engine, "before_cursor_execute", seen)
         await h.close()

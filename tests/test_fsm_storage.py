@@ -11,7 +11,7 @@ from aiogram.fsm.storage.redis import RedisStorage
 from bot.config import Settings
 from bot.factory import create_app_context
 from bot.fsm import SQLAlchemyStorage
-from tests.harness import Harness
+from tests.harness import Harness, statements_on
 
 
 class Wizard(StatesGroup):
@@ -99,18 +99,10 @@ async def test_a_new_students_first_update_reads_no_state_and_a_returning_ones_d
     (bot.middlewares.fsm_state): no fsm_state read. A known user's state is read, and a wizard
     they were in goes on."""
     from aiogram.fsm.context import FSMContext
-    from sqlalchemy import event
 
     from bot import hotcache
 
-    statements: list[str] = []
-
-    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement)
-
-    engine = harness.ctx.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_on(harness) as statements:
         await harness.send("/help")  # the first contact
         assert harness.last_text()  # answered
         assert not [s for s in statements if "fsm_state" in s]
@@ -126,5 +118,3 @@ async def test_a_new_students_first_update_reads_no_state_and_a_returning_ones_d
         await harness.send("/cancel")
         assert [s for s in statements if "fsm_state" in s and s.lstrip().startswith("SELECT")]
         assert "Тоқтатылды" in harness.last_text()
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)

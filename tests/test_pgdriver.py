@@ -113,14 +113,19 @@ async def _texts(maker: async_sessionmaker[AsyncSession]) -> list[str]:
         return list(await session.scalars(select(Question.text).order_by(Question.id)))
 
 
+def _refuse(monkeypatch: pytest.MonkeyPatch, owner: type, name: str, what: str) -> None:
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise AssertionError(what)
+
+    monkeypatch.setattr(owner, name, refuse)
+
+
 def _refuse_sqlalchemys_path(monkeypatch: pytest.MonkeyPatch) -> None:
     if not pgdriver.supported():
         pytest.skip(f"SQLAlchemy {sqlalchemy.__version__}: the direct path is off")
-
-    def refuse(*_: Any, **__: Any) -> Any:
-        raise AssertionError("sent through SQLAlchemy's exec_driver_sql")
-
-    monkeypatch.setattr(Connection, "exec_driver_sql", refuse)
+    _refuse(
+        monkeypatch, Connection, "exec_driver_sql", "sent through SQLAlchemy's exec_driver_sql"
+    )
 
 
 @pytest.mark.postgres
@@ -235,10 +240,7 @@ async def test_a_statement_after_a_failed_one_fails_as_sqlalchemys_did(
 
 
 def _refuse_session_connections(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*_: Any, **__: Any) -> Any:
-        raise AssertionError("a connection procured through the session")
-
-    monkeypatch.setattr(Session, "connection", refuse)
+    _refuse(monkeypatch, Session, "connection", "a connection procured through the session")
 
 
 @pytest.mark.postgres

@@ -6,30 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import delete, func, select
 
 from bot import hotcache
 from bot.db.models import User
 from bot.services.users import UserRepository
-from tests.harness import STUDENT_EN, STUDENT_RU, Harness
-
-
-@contextmanager
-def statements_on(harness: Harness) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def on(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        seen.append(" ".join(statement.split()))
-
-    engine = harness.ctx.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", on)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", on)
+from tests.harness import STUDENT_EN, STUDENT_RU, Harness, statements_on
 
 
 def on_users(statements: list[str]) -> list[str]:
